@@ -1,0 +1,126 @@
+import type { EmulatorClock } from './clock.js';
+import type { EmulatorRandom } from './random.js';
+import type { WorldState } from './state/model.js';
+
+/** Limits Microsoft enforces on a mailbox's sending. @see ../../shared/docs/microsoft.md §3.3 */
+export interface SendingLimits {
+  messagesPerMinute: number;
+  recipientsPer24h: number;
+  recipientsPerMessage: number;
+}
+
+export interface EmulatorLimits {
+  /** Outlook per app + mailbox: 10,000 requests per 10 minutes. */
+  requestsPer10Minutes: number;
+  /** Outlook per app + mailbox: 4 concurrent requests. */
+  concurrentRequestsPerMailbox: number;
+  /** Exchange Online (work accounts). */
+  exchange: SendingLimits;
+  /** Outlook.com (personal accounts): lower daily cap. */
+  outlook: SendingLimits;
+  /** The largest JSON request Graph accepts for inline sends (about 4 MB, [GUESS] in microsoft.md). */
+  maxRequestBytes: number;
+}
+
+export interface EmulatorSettings {
+  accessTokenLifetimeSeconds: { min: number; max: number };
+  /** Sliding inactivity window of refresh tokens: 90 days. */
+  refreshTokenInactivitySeconds: number;
+  /** Authorization codes live about 10 minutes. */
+  authorizationCodeLifetimeSeconds: number;
+  idTokenLifetimeSeconds: number;
+  limits: EmulatorLimits;
+  /** Cap on the request log kept for inspection (oldest entries dropped first). */
+  requestLogLimit: number;
+}
+
+export const defaultSettings: EmulatorSettings = {
+  accessTokenLifetimeSeconds: { min: 3600, max: 5400 },
+  refreshTokenInactivitySeconds: 90 * 24 * 3600,
+  authorizationCodeLifetimeSeconds: 600,
+  idTokenLifetimeSeconds: 3600,
+  limits: {
+    requestsPer10Minutes: 10_000,
+    concurrentRequestsPerMailbox: 4,
+    exchange: { messagesPerMinute: 30, recipientsPer24h: 10_000, recipientsPerMessage: 500 },
+    outlook: { messagesPerMinute: 30, recipientsPer24h: 5_000, recipientsPerMessage: 500 },
+    maxRequestBytes: 4 * 1024 * 1024,
+  },
+  requestLogLimit: 50_000,
+};
+
+/**
+ * Where clients reach the emulator. By default both are the emulator's own origin; a test may make the
+ * emulator impersonate `https://login.microsoftonline.com` / `https://graph.microsoft.com` (issuers, links and
+ * upload URLs then name those hosts, and the client routes them back here).
+ */
+export interface EmulatorUrls {
+  /** Identity origin, no trailing slash: issuers are `${login}/${tid}/v2.0`. */
+  login: string;
+  /** Graph origin, no trailing slash: resources are `${graph}/v1.0/…`. */
+  graph: string;
+}
+
+export interface RequestLogEntry {
+  seq: number;
+  at: number;
+  method: string;
+  /** Path and query with secrets (code, tokens, secrets, passwords) removed. */
+  path: string;
+  status: number;
+  durationMs: number;
+  clientId: string | null;
+  userId: string | null;
+  /** Set when the answer was an injected fault or a throttle, naming which. */
+  note: string | null;
+}
+
+/**
+ * An injected misbehaviour, the way Microsoft misbehaves. Matching requests (by mailbox and target) are
+ * affected with `probability` (seeded), `remaining` times (null: until removed).
+ */
+export interface FaultRule {
+  id: string;
+  /** The mailbox owner's user id, or null for every mailbox. */
+  userId: string | null;
+  /** `graph`: every Graph request; `send`: sendMail, draft send and reply; `token`: the token endpoint. */
+  target: 'graph' | 'send' | 'token';
+  /**
+   * `throttle429`: 429 with Retry-After and a TooManyRequests body; `unavailable503`: 503 with Retry-After;
+   * `latency`: answer late by `latencyMs`; `drop`: destroy the connection without an answer, doing nothing;
+   * `timeoutAfterAccept`: do the work (the send happens) but never answer and drop the connection.
+   */
+  kind: 'throttle429' | 'unavailable503' | 'latency' | 'drop' | 'timeoutAfterAccept';
+  retryAfterSeconds: number | null;
+  latencyMs: number | null;
+  remaining: number | null;
+  probability: number;
+}
+
+/** What the emulator has seen of one app + mailbox pair, for its limits and for inspection. */
+export interface MailboxUsage {
+  clientId: string;
+  userId: string;
+  inFlight: number;
+  maxInFlight: number;
+  /** Request start times inside the current 10-minute window (emulator clock). */
+  recentRequests: number[];
+  /** Accepted sends inside the last 24 hours: when, and how many recipients. */
+  recentSends: Array<{ at: number; recipients: number }>;
+  /** How often each limit answered 429 (or a sending-limit error) for this pair. */
+  throttled: { concurrency: number; requestRate: number; messagesPerMinute: number; recipientsPer24h: number };
+}
+
+/** Everything a route handler needs. One per emulator instance; no module-level state anywhere. */
+export interface EmulatorContext {
+  world: WorldState;
+  clock: EmulatorClock;
+  random: EmulatorRandom;
+  settings: EmulatorSettings;
+  urls: EmulatorUrls;
+  requestLog: RequestLogEntry[];
+  nextRequestSeq: number;
+  faults: FaultRule[];
+  /** Keyed `${clientId}|${userId}`. */
+  usage: Record<string, MailboxUsage>;
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { EmulatorContext } from './context.js';
+
+/** Query parameters whose values are secrets and never enter the request log. */
+const SECRET_PARAMS = new Set([
+  'code',
+  'client_secret',
+  'refresh_token',
+  'access_token',
+  'id_token',
+  'password',
+  'code_verifier',
+  'client_assertion',
+]);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who the request was for, set by the identity and Graph handlers for the request log. */
+    emulatorActor?: { clientId: string | null; userId: string | null };
+    /** Set when a fault or a limit answered instead of the handler. */
+    emulatorNote?: string;
+    emulatorStartedAt?: number;
+  }
+}
+
+function redactUrl(url: string): string {
+  const [path, query] = url.split('?', 2);
+  if (!query) return path!;
+  const params = new URLSearchParams(query);
+  for (const key of [...params.keys()]) if (SECRET_PARAMS.has(key)) params.set(key, '[redacted]');
+  return `${path}?${params.toString()}`;
+}
+
+/** Records every request (without secrets) for inspection through `/_emulator/requests`. */
+export function registerRequestLog(app: FastifyInstance, ctx: EmulatorContext): void {
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    request.emulatorStartedAt = performance.now();
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.url.startsWith('/_emulator/')) return;
+    ctx.requestLog.push({
+      seq: ctx.nextRequestSeq++,
+      at: ctx.clock.now(),
+      method: request.method,
+      path: redactUrl(request.url),
+      status: reply.statusCode,
+      durationMs: Math.round((performance.now() - (request.emulatorStartedAt ?? performance.now())) * 1000) / 1000,
+      clientId: request.emulatorActor?.clientId ?? null,
+      userId: request.emulatorActor?.userId ?? null,
+      note: request.emulatorNote ?? null,
+    });
+    if (ctx.requestLog.length > ctx.settings.requestLogLimit) {
+      ctx.requestLog.splice(0, ctx.requestLog.length - ctx.settings.requestLogLimit);
+    }
+  });
+}

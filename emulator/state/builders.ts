@@ -1,0 +1,136 @@
+import type { EmulatorContext } from '../context.js';
+import {
+  type AppRegistration,
+  type ClientSecret,
+  CONSUMER_TENANT_ID,
+  type SignInAudience,
+  type Tenant,
+  type User,
+  type UserKind,
+} from './model.js';
+import { createMailbox } from './world.js';
+
+/** Ensures the consumer tenant that every personal account lives in exists. */
+export function ensureConsumerTenant(ctx: EmulatorContext): Tenant {
+  const existing = ctx.world.tenants[CONSUMER_TENANT_ID];
+  if (existing) return existing;
+  const tenant: Tenant = {
+    id: CONSUMER_TENANT_ID,
+    displayName: 'Microsoft Accounts',
+    kind: 'consumer',
+    domains: ['outlook.com', 'hotmail.com', 'live.com'],
+    userConsent: 'allowed',
+    adminOnlyScopes: [],
+    adminConsentWorkflow: false,
+    adminConsents: {},
+  };
+  ctx.world.tenants[tenant.id] = tenant;
+  return tenant;
+}
+
+export interface NewTenant {
+  id?: string;
+  displayName: string;
+  domains: string[];
+  userConsent?: Tenant['userConsent'];
+  adminOnlyScopes?: string[];
+  adminConsentWorkflow?: boolean;
+}
+
+export function addTenant(ctx: EmulatorContext, input: NewTenant): Tenant {
+  const tenant: Tenant = {
+    id: (input.id ?? ctx.random.guid()).toLowerCase(),
+    displayName: input.displayName,
+    kind: 'organization',
+    domains: input.domains.map((domain) => domain.toLowerCase()),
+    userConsent: input.userConsent ?? 'allowed',
+    adminOnlyScopes: input.adminOnlyScopes ?? [],
+    adminConsentWorkflow: input.adminConsentWorkflow ?? false,
+    adminConsents: {},
+  };
+  if (ctx.world.tenants[tenant.id]) throw new Error(`emulator: tenant ${tenant.id} exists`);
+  ctx.world.tenants[tenant.id] = tenant;
+  return tenant;
+}
+
+export interface NewUser {
+  id?: string;
+  email: string;
+  password: string;
+  displayName?: string;
+  kind?: UserKind;
+  /** Required for work users; personal users always belong to the consumer tenant. */
+  tenantId?: string;
+  isAdmin?: boolean;
+  secondFactorCode?: string | null;
+  disabled?: boolean;
+  mailboxEnabled?: boolean;
+}
+
+export function addUser(ctx: EmulatorContext, input: NewUser): User {
+  const email = input.email.trim().toLowerCase();
+  const kind: UserKind = input.kind ?? (input.tenantId ? 'work' : 'personal');
+  const tenantId = kind === 'personal' ? ensureConsumerTenant(ctx).id : input.tenantId?.toLowerCase();
+  if (!tenantId || !ctx.world.tenants[tenantId]) throw new Error(`emulator: unknown tenant for ${email}`);
+  if (Object.values(ctx.world.users).some((user) => user.email === email)) {
+    throw new Error(`emulator: user ${email} exists`);
+  }
+  const displayName = input.displayName ?? email.split('@')[0]!;
+  const [givenName = displayName, ...rest] = displayName.split(' ');
+  const user: User = {
+    id: (input.id ?? ctx.random.guid()).toLowerCase(),
+    tenantId,
+    kind,
+    email,
+    displayName,
+    givenName,
+    surname: rest.join(' '),
+    password: input.password,
+    isAdmin: input.isAdmin ?? false,
+    secondFactorCode: input.secondFactorCode ?? null,
+    disabled: input.disabled ?? false,
+    mailboxEnabled: input.mailboxEnabled ?? true,
+    tokensValidFrom: 0,
+    mfaRequiredFrom: null,
+    conditionalAccessBlocked: false,
+    createdAt: ctx.clock.now(),
+  };
+  ctx.world.users[user.id] = user;
+  ctx.world.mailboxes[user.id] = createMailbox(user.id, () => newGraphId(ctx));
+  return user;
+}
+
+export interface NewApp {
+  clientId?: string;
+  displayName: string;
+  homeTenantId: string;
+  signInAudience?: SignInAudience;
+  redirectUris: string[];
+  secrets?: Array<{ value: string; expiresAt: number }>;
+  publicClient?: boolean;
+  requiredScopes?: string[];
+}
+
+export function addApp(ctx: EmulatorContext, input: NewApp): AppRegistration {
+  const app: AppRegistration = {
+    clientId: (input.clientId ?? ctx.random.guid()).toLowerCase(),
+    displayName: input.displayName,
+    homeTenantId: input.homeTenantId,
+    signInAudience: input.signInAudience ?? 'AzureADandPersonalMicrosoftAccount',
+    redirectUris: [...input.redirectUris],
+    secrets: (input.secrets ?? []).map((secret) => newSecret(ctx, secret.value, secret.expiresAt)),
+    publicClient: input.publicClient ?? false,
+    requiredScopes: input.requiredScopes ?? ['User.Read', 'Mail.Send'],
+  };
+  ctx.world.apps[app.clientId] = app;
+  return app;
+}
+
+export function newSecret(ctx: EmulatorContext, value: string, expiresAt: number): ClientSecret {
+  return { id: ctx.random.guid(), value, hint: value.slice(0, 3), expiresAt };
+}
+
+/** A Graph-style opaque id (base64 of random bytes, as Exchange ids look). */
+export function newGraphId(ctx: EmulatorContext): string {
+  return `AAMk${ctx.random.token(36)}`;
+}

@@ -1,0 +1,301 @@
+/**
+ * The emulated Microsoft world: tenants, users, app registrations, grants, tokens and mailboxes.
+ * Plain data only (JSON-serialisable) so that the whole state can be snapshotted to a file and restored.
+ * Times are epoch milliseconds on the emulator's clock.
+ */
+
+/** The tenant id that every personal Microsoft account (Outlook.com, Hotmail) belongs to. */
+export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
+
+export interface Tenant {
+  id: string;
+  displayName: string;
+  kind: 'organization' | 'consumer';
+  /** Verified domains, lower case (`contoso.onmicrosoft.com`, `contoso.com`). */
+  domains: string[];
+  /** `forbidden`: users may not consent to any app (AADSTS90093/90094 for non-admins). */
+  userConsent: 'allowed' | 'forbidden';
+  /** Scopes only an admin may consent to in this tenant (non-admins see "Approval required"). */
+  adminOnlyScopes: string[];
+  /** With the admin consent workflow on, a blocked user can request approval (AADSTS90095); off: AADSTS90094. */
+  adminConsentWorkflow: boolean;
+  /** Tenant-wide consent granted by an admin, per client id: the scopes it covers. */
+  adminConsents: Record<string, string[]>;
+}
+
+export type UserKind = 'work' | 'personal';
+
+export interface User {
+  /** The object id (`oid`), equal to Graph's `user.id`. */
+  id: string;
+  tenantId: string;
+  kind: UserKind;
+  /** Sign-in name and primary SMTP address, lower case. */
+  email: string;
+  displayName: string;
+  givenName: string;
+  surname: string;
+  /** The emulator's stand-in credential. This is a test double: it is kept as given. */
+  password: string;
+  isAdmin: boolean;
+  /** A second-factor code the sign-in page asks for after the password, or null for none. */
+  secondFactorCode: string | null;
+  disabled: boolean;
+  /** False: Graph answers MailboxNotEnabledForRESTAPI (unlicensed, soft-deleted, on-premises). */
+  mailboxEnabled: boolean;
+  /** Refresh tokens issued before this instant are revoked (password change, revoke sessions): AADSTS50173. */
+  tokensValidFrom: number;
+  /** Refresh tokens issued before this instant need a new MFA sign-in: AADSTS50076. Null: no such demand. */
+  mfaRequiredFrom: number | null;
+  /** Conditional Access blocks this user's token requests: AADSTS53003. */
+  conditionalAccessBlocked: boolean;
+  createdAt: number;
+}
+
+export interface ClientSecret {
+  id: string;
+  /** The secret value. Emulator state only; never echoed by the control API after creation. */
+  value: string;
+  /** First three characters, as Entra shows them. */
+  hint: string;
+  expiresAt: number;
+}
+
+export type SignInAudience =
+  | 'AzureADandPersonalMicrosoftAccount'
+  | 'AzureADMultipleOrgs'
+  | 'AzureADMyOrg'
+  | 'PersonalMicrosoftAccount';
+
+export interface AppRegistration {
+  clientId: string;
+  displayName: string;
+  homeTenantId: string;
+  signInAudience: SignInAudience;
+  redirectUris: string[];
+  secrets: ClientSecret[];
+  /** A public client may not authenticate with a secret (AADSTS700025). */
+  publicClient: boolean;
+  /** The statically configured permissions (`/.default`, legacy admin consent), e.g. `Mail.Send`. */
+  requiredScopes: string[];
+}
+
+/** A user's own consent to an app: the delegated scopes granted (short names, e.g. `Mail.Send`). */
+export interface UserConsent {
+  userId: string;
+  clientId: string;
+  scopes: string[];
+  grantedAt: number;
+}
+
+export interface AuthorizationCode {
+  /** A digest of the code, never the code itself. */
+  codeHash: string;
+  clientId: string;
+  redirectUri: string;
+  userId: string;
+  scopes: string[];
+  nonce: string | null;
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | 'plain' | null;
+  /** The tenant segment the flow used (`common`, a GUID …); redeeming under another tenant is AADSTS700005. */
+  tenantSegment: string;
+  issuedAt: number;
+  expiresAt: number;
+  redeemed: boolean;
+  /** The `sid` of the browser session that produced the code. */
+  sessionId: string;
+}
+
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  clientId: string;
+  userId: string;
+  scopes: string[];
+  issuedAt: number;
+  /** Sliding inactivity expiry: 90 days after issue; using it yields a new token with a new window. */
+  expiresAt: number;
+  revoked: boolean;
+  /** Session the chain started from (for `sid` in refreshed id_tokens). */
+  sessionId: string;
+}
+
+export interface AccessTokenRecord {
+  tokenHash: string;
+  clientId: string;
+  userId: string;
+  scopes: string[];
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface AdminApprovalRequest {
+  id: string;
+  tenantId: string;
+  clientId: string;
+  userId: string;
+  scopes: string[];
+  justification: string;
+  createdAt: number;
+  status: 'pending' | 'approved' | 'denied';
+}
+
+export interface EmailAddress {
+  address: string;
+  name?: string;
+}
+
+export interface Recipient {
+  emailAddress: EmailAddress;
+}
+
+export interface InternetMessageHeader {
+  name: string;
+  value: string;
+}
+
+export interface FileAttachment {
+  id: string;
+  '@odata.type': '#microsoft.graph.fileAttachment';
+  name: string;
+  contentType: string;
+  size: number;
+  isInline: boolean;
+  /** Base64 content. */
+  contentBytes: string;
+  lastModifiedDateTime: string;
+}
+
+export interface MailMessage {
+  /** The current id; changes on move unless the client asked for immutable ids. */
+  id: string;
+  /** Stable across moves (what `Prefer: IdType="ImmutableId"` returns). */
+  immutableId: string;
+  parentFolderId: string;
+  internetMessageId: string;
+  conversationId: string;
+  subject: string;
+  body: { contentType: 'text' | 'html'; content: string };
+  bodyPreview: string;
+  from: Recipient | null;
+  sender: Recipient | null;
+  toRecipients: Recipient[];
+  ccRecipients: Recipient[];
+  bccRecipients: Recipient[];
+  replyTo: Recipient[];
+  internetMessageHeaders: InternetMessageHeader[];
+  attachments: FileAttachment[];
+  isDraft: boolean;
+  isRead: boolean;
+  importance: 'low' | 'normal' | 'high';
+  flag: { flagStatus: 'notFlagged' | 'flagged' | 'complete' };
+  categories: string[];
+  inferenceClassification: 'focused' | 'other';
+  createdDateTime: string;
+  lastModifiedDateTime: string;
+  receivedDateTime: string;
+  sentDateTime: string | null;
+  changeKey: string;
+  /** `internetMessageId` of the message this one replies to (threading), if any. */
+  inReplyTo: string | null;
+}
+
+export interface MailFolder {
+  id: string;
+  displayName: string;
+  parentFolderId: string | null;
+  /** `inbox`, `junkemail`, `sentitems`… for the well-known folders; null for user-created ones. */
+  wellKnownName: string | null;
+}
+
+export interface MessageRule {
+  id: string;
+  displayName: string;
+  sequence: number;
+  isEnabled: boolean;
+  hasError: boolean;
+  isReadOnly: boolean;
+  conditions: Record<string, unknown>;
+  actions: Record<string, unknown>;
+  exceptions: Record<string, unknown>;
+}
+
+export interface Mailbox {
+  userId: string;
+  folders: Record<string, MailFolder>;
+  messages: Record<string, MailMessage>;
+  rules: MessageRule[];
+  settings: Record<string, unknown>;
+  /**
+   * Sender reputation in [0, 1] used by the junk filter: new mailboxes start low; engagement with their mail
+   * (replies, rescues from Junk, marking important) raises it.
+   */
+  reputation: number;
+}
+
+/** One accepted submission, as Microsoft's transport would log it. */
+export interface DeliveryRecord {
+  id: string;
+  at: number;
+  /** The sending mailbox's user id, or null for mail that came in through the SMTP sink. */
+  senderUserId: string | null;
+  from: string;
+  replyTo: string[];
+  recipients: string[];
+  subject: string;
+  internetMessageId: string;
+  via: 'sendMail' | 'sendMailMime' | 'draftSend' | 'reply' | 'smtp';
+  placements: Array<{ address: string; outcome: 'inbox' | 'junkemail' | 'folder' | 'outside' | 'ndr' }>;
+}
+
+/** A message that left the emulated world (its recipient is not an emulated domain). */
+export interface OutsideMessage {
+  id: string;
+  at: number;
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  replyTo: string[];
+  subject: string;
+  body: { contentType: 'text' | 'html'; content: string };
+  headers: InternetMessageHeader[];
+  internetMessageId: string;
+  attachments: Array<{ name: string; contentType: string; size: number }>;
+  via: DeliveryRecord['via'];
+}
+
+export interface WorldState {
+  tenants: Record<string, Tenant>;
+  users: Record<string, User>;
+  apps: Record<string, AppRegistration>;
+  /** Keyed `${userId}|${clientId}`. */
+  consents: Record<string, UserConsent>;
+  /** Keyed by code hash. */
+  codes: Record<string, AuthorizationCode>;
+  /** Keyed by token hash. */
+  refreshTokens: Record<string, RefreshTokenRecord>;
+  /** Keyed by token hash. */
+  accessTokens: Record<string, AccessTokenRecord>;
+  adminApprovalRequests: Record<string, AdminApprovalRequest>;
+  /** Keyed by user id. */
+  mailboxes: Record<string, Mailbox>;
+  deliveries: DeliveryRecord[];
+  outside: OutsideMessage[];
+}
+
+export function emptyWorld(): WorldState {
+  return {
+    tenants: {},
+    users: {},
+    apps: {},
+    consents: {},
+    codes: {},
+    refreshTokens: {},
+    accessTokens: {},
+    adminApprovalRequests: {},
+    mailboxes: {},
+    deliveries: [],
+    outside: [],
+  };
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts file with Node's test runner through tsx.
+//
+// Why a script: Node 20's runner finds no .ts files without explicit paths and then exits 0, so a suite
+// that lost its files would "pass". This script lists the files itself, fails when it finds none, and
+// fails again when the runner reports zero executed tests.
+//
+// Usage: node scripts/run-tests.mjs [path-or-substring ...]   (filters the file list)
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+
+function listTests(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listTests(full));
+    else if (entry.name.endsWith('.test.ts')) out.push(relative(root, full));
+  }
+  return out.sort();
+}
+
+const filters = process.argv.slice(2);
+const files = listTests(join(root, 'test')).filter(
+  (file) => filters.length === 0 || filters.some((filter) => file.includes(filter)),
+);
+if (files.length === 0) {
+  console.error(`run-tests: no test files found${filters.length ? ` matching ${filters.join(', ')}` : ''}`);
+  process.exit(1);
+}
+
+const reportDir = mkdtempSync(join(tmpdir(), 'mailbridge-tests-'));
+const tapFile = join(reportDir, 'report.tap');
+const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const args = [
+  '--import',
+  'tsx',
+  '--test',
+  `--test-concurrency=${concurrency}`,
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tapFile}`,
+  ...files,
+];
+const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
+child.on('exit', (code, signal) => {
+  const tap = readFileSync(tapFile, 'utf8');
+  rmSync(reportDir, { recursive: true, force: true });
+  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+  const tests = count('tests');
+  const passed = count('pass');
+  const failed = count('fail');
+  const skipped = count('skipped') + count('todo');
+  console.log(`\n${files.length} test files`);
+  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  if (signal) {
+    console.error(`run-tests: the test runner was killed by ${signal}`);
+    process.exit(1);
+  }
+  if (tests === 0) {
+    console.error('run-tests: the runner executed no tests');
+    process.exit(1);
+  }
+  process.exit(code ?? 1);
+});
