@@ -35,6 +35,11 @@ export class EmulatorClock {
     else this.#offsetMs = epochMs - Date.now();
   }
 
+  /** True when the clock only moves through `advance`/`set` (tests), false when it follows real time. */
+  get frozen(): boolean {
+    return this.#frozenAt !== null;
+  }
+
   get offsetMs(): number {
     return this.#frozenAt === null ? this.#offsetMs : this.#frozenAt - Date.now();
   }

@@ -123,4 +123,6 @@ export interface EmulatorContext {
   faults: FaultRule[];
   /** Keyed `${clientId}|${userId}`. */
   usage: Record<string, MailboxUsage>;
+  /** Where `POST /_emulator/snapshot` saves (and `emulator/main.ts` loads from); unset: snapshots disabled. */
+  snapshotFile?: string | null;
 }

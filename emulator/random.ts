@@ -23,6 +23,16 @@ export class EmulatorRandom {
     this.#d = h.readUInt32LE(12);
   }
 
+  /** The position in the sequence, so that a snapshot can continue it exactly (see `restoreState`). */
+  saveState(): [number, number, number, number] {
+    return [this.#a >>> 0, this.#b >>> 0, this.#c >>> 0, this.#d >>> 0];
+  }
+
+  /** Continues the sequence from a `saveState()` result (the seed must be the one it was taken under). */
+  restoreState(state: readonly [number, number, number, number]): void {
+    [this.#a, this.#b, this.#c, this.#d] = state;
+  }
+
   /** A float in [0, 1) from the sequence (sfc32). */
   next(): number {
     this.#a >>>= 0;
