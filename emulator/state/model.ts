@@ -265,6 +265,68 @@ export interface OutsideMessage {
   via: DeliveryRecord['via'];
 }
 
+/** One account signed in at the emulated login page in a browser (an entry of the ESTSAUTH session). */
+export interface BrowserSessionAccount {
+  userId: string;
+  /** The session id: `sid` in id_tokens and `session_state` on redirects. */
+  sid: string;
+  signedInAt: number;
+  /** When this session last passed the second factor, or null. */
+  secondFactorAt: number | null;
+}
+
+/** A browser's sign-in state at the identity pages, found through its session cookie. */
+export interface BrowserSession {
+  /** A digest of the cookie value, never the value itself. */
+  cookieHash: string;
+  createdAt: number;
+  accounts: BrowserSessionAccount[];
+}
+
+/**
+ * An authorize or admin-consent request in progress between the sign-in pages. The pages carry an opaque flow id
+ * in a hidden field; the world keeps its digest and the validated request.
+ */
+export interface SignInFlow {
+  flowHash: string;
+  kind: 'authorize' | 'adminConsent' | 'legacyAdminConsent';
+  /** The `{tenant}` path segment the request used, as given (pages post back to it). */
+  tenantSegment: string;
+  clientId: string;
+  redirectUri: string;
+  responseMode: 'query' | 'fragment' | 'form_post';
+  state: string | null;
+  nonce: string | null;
+  /** Requested scopes as short names (`Mail.Send`, `offline_access`), `.default` already expanded. */
+  scopes: string[];
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | 'plain' | null;
+  prompt: 'login' | 'none' | 'consent' | 'select_account' | null;
+  loginHint: string | null;
+  /** The page the user is on. */
+  step: 'signIn' | 'pickAccount' | 'secondFactor' | 'consent' | 'approval' | 'approvalSent' | 'adminRequired' | 'done';
+  /** The user being signed in, once known (typed in, or taken from the browser session). */
+  userId: string | null;
+  /** The browser-session `sid` the user signed in with, once signed in. */
+  sessionId: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** An RSA key the identity endpoints sign id_tokens with; `org` signs work accounts, `consumer` personal ones. */
+export interface SigningKey {
+  kid: string;
+  /** base64url SHA-1 thumbprint of the certificate (equal to `kid`, as Microsoft's v2 keys have it). */
+  x5t: string;
+  /** The self-signed certificate, base64 DER. */
+  x5c: string;
+  audience: 'org' | 'consumer';
+  publicJwk: { kty: string; n: string; e: string };
+  /** The emulator's own private key (a test double, like the users' passwords). */
+  privateJwk: Record<string, string>;
+  createdAt: number;
+}
+
 export interface WorldState {
   tenants: Record<string, Tenant>;
   users: Record<string, User>;
@@ -282,6 +344,15 @@ export interface WorldState {
   mailboxes: Record<string, Mailbox>;
   deliveries: DeliveryRecord[];
   outside: OutsideMessage[];
+  /** Browser sessions at the sign-in pages, keyed by cookie digest. */
+  browserSessions: Record<string, BrowserSession>;
+  /** Sign-in flows in progress, keyed by flow digest. */
+  signInFlows: Record<string, SignInFlow>;
+  /**
+   * The identity endpoints' signing keys, made on first use. Not part of `emptyWorld()` on purpose: a world reset
+   * keeps them, so clients that cached the JWKS keep verifying tokens (Microsoft's keys outlive any account).
+   */
+  signingKeys?: SigningKey[];
 }
 
 export function emptyWorld(): WorldState {
@@ -297,5 +368,7 @@ export function emptyWorld(): WorldState {
     mailboxes: {},
     deliveries: [],
     outside: [],
+    browserSessions: {},
+    signInFlows: {},
   };
 }
