@@ -1,50 +1,111 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { EmulatorContext } from './context.js';
 import { createEmulatorContext, startEmulator } from './index.js';
-import { DEMO_PASSWORD, DEMO_SECOND_FACTOR_CODE, seedDemo } from './seed.js';
+import { DEMO_IDS, DEMO_PASSWORD, DEMO_SECOND_FACTOR_CODE, seedDemo } from './seed.js';
+import { loadSnapshot, saveSnapshot } from './snapshot.js';
 
 /**
  * `npm run emulator`: a standalone emulator with the demo world, for trying mailbridge by hand and for host-app
  * developers testing their own integration. Environment: EMULATOR_PORT (default 4010), EMULATOR_SEED,
- * EMULATOR_REDIRECT_URIS (comma-separated; default mailbridge's local callbacks), EMULATOR_CLIENT_SECRET.
+ * EMULATOR_REDIRECT_URIS (comma-separated; default mailbridge's local callbacks), EMULATOR_CLIENT_SECRET,
+ * EMULATOR_SNAPSHOT (a file: loaded at start when it exists, instead of seeding; saved on SIGINT/SIGTERM and by
+ * `POST /_emulator/snapshot`).
  */
 export async function runEmulatorCommand(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const port = Number(env.EMULATOR_PORT ?? 4010);
-  const ctx = createEmulatorContext({ seed: env.EMULATOR_SEED });
-  const redirectUris = (
-    env.EMULATOR_REDIRECT_URIS ??
-    'http://localhost:3000/connect/callback,http://localhost:3000/connect/admin-consent/callback'
-  )
-    .split(',')
-    .map((uri) => uri.trim())
-    .filter(Boolean);
-  // The emulator's demo app is a fake registration at a fake Microsoft; its secret is shown so that a
-  // developer can point a client at it. It is not a real credential.
-  const clientSecret = env.EMULATOR_CLIENT_SECRET ?? `emu~${randomBytes(18).toString('base64url')}`;
-  const seed = seedDemo(ctx, { redirectUris, clientSecret });
+  const snapshotFile = env.EMULATOR_SNAPSHOT ? resolve(env.EMULATOR_SNAPSHOT) : null;
+  const restored = snapshotFile !== null && existsSync(snapshotFile);
+  let ctx: EmulatorContext;
+  let demoSecret: string | null = null;
+  const roles = new Map<string, string>();
+  if (restored) {
+    ctx = loadSnapshot(snapshotFile, { snapshotFile });
+    if (env.EMULATOR_SEED && env.EMULATOR_SEED !== ctx.random.seed) {
+      console.warn(`EMULATOR_SEED is ignored: the snapshot continues its own seed (${ctx.random.seed})`);
+    }
+  } else {
+    ctx = createEmulatorContext({ seed: env.EMULATOR_SEED });
+    ctx.snapshotFile = snapshotFile;
+    const redirectUris = (
+      env.EMULATOR_REDIRECT_URIS ??
+      'http://localhost:3000/connect/callback,http://localhost:3000/connect/admin-consent/callback'
+    )
+      .split(',')
+      .map((uri) => uri.trim())
+      .filter(Boolean);
+    // The emulator's demo app is a fake registration at a fake Microsoft; its secret is shown so that a
+    // developer can point a client at it. It is not a real credential.
+    demoSecret = env.EMULATOR_CLIENT_SECRET ?? `emu~${randomBytes(18).toString('base64url')}`;
+    const seed = seedDemo(ctx, { redirectUris, clientSecret: demoSecret });
+    for (const [role, user] of Object.entries(seed.users)) roles.set(user.id, role);
+  }
   const emulator = await startEmulator({ ctx, port, host: '127.0.0.1' });
-  const lines = [
-    `Microsoft emulator listening on ${emulator.url}`,
-    `  discovery:   ${emulator.url}/common/v2.0/.well-known/openid-configuration`,
-    `  graph:       ${emulator.url}/v1.0/me`,
-    `  control API: ${emulator.url}/_emulator/ (see emulator/README.md)`,
-    `  seed:        ${ctx.random.seed}`,
-    '',
-    `Demo app "${seed.app.displayName}"`,
-    `  client id:     ${seed.app.clientId}`,
-    `  client secret: ${clientSecret} (emulator only)`,
-    `  redirect URIs: ${seed.app.redirectUris.join(', ')}`,
-    '',
-    `Demo users (password "${DEMO_PASSWORD}"):`,
-    ...Object.entries(seed.users).map(
-      ([role, user]) =>
-        `  ${user.email.padEnd(22)} ${role}${user.secondFactorCode ? ` (second factor code ${DEMO_SECOND_FACTOR_CODE})` : ''}`,
-    ),
-  ];
-  console.log(lines.join('\n'));
+  console.log(describe(ctx, emulator.url, restored ? snapshotFile : null, demoSecret, roles));
+
+  let stopping = false;
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    let code = 0;
     await emulator.close();
-    process.exit(0);
+    if (ctx.snapshotFile) {
+      try {
+        const saved = await saveSnapshot(ctx, ctx.snapshotFile);
+        console.log(`Saved the emulator's state to ${saved.file}`);
+      } catch (error) {
+        console.error(`Could not save the emulator's state to ${ctx.snapshotFile}:`, error);
+        code = 1;
+      }
+    }
+    process.exit(code);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+function describe(
+  ctx: EmulatorContext,
+  url: string,
+  restoredFrom: string | null,
+  demoSecret: string | null,
+  roles: Map<string, string>,
+): string {
+  const lines = [
+    `Microsoft emulator listening on ${url}`,
+    `  discovery:   ${url}/common/v2.0/.well-known/openid-configuration`,
+    `  graph:       ${url}/v1.0/me`,
+    `  control API: ${url}/_emulator/ (see emulator/README.md)`,
+    `  seed:        ${ctx.random.seed}`,
+  ];
+  if (restoredFrom) lines.push(`  restored:    ${restoredFrom} (clock ${new Date(ctx.clock.now()).toISOString()})`);
+  else if (ctx.snapshotFile) lines.push(`  snapshot:    ${ctx.snapshotFile} (saved on exit)`);
+  const app = ctx.world.apps[DEMO_IDS.clientId];
+  if (app) {
+    // After a restore the demo secret is whichever live secret the app has (it may have been rotated).
+    const secret =
+      demoSecret ?? app.secrets.filter((entry) => entry.expiresAt > ctx.clock.now()).at(-1)?.value ?? '(none valid)';
+    lines.push(
+      '',
+      `Demo app "${app.displayName}"`,
+      `  client id:     ${app.clientId}`,
+      `  client secret: ${secret} (emulator only)`,
+      `  redirect URIs: ${app.redirectUris.join(', ')}`,
+    );
+  }
+  const users = Object.values(ctx.world.users);
+  if (users.length > 0) {
+    lines.push('', restoredFrom ? 'Users:' : `Demo users (password "${DEMO_PASSWORD}"):`);
+    for (const user of users) {
+      const notes = [
+        roles.get(user.id) ?? user.kind,
+        user.isAdmin ? 'admin' : null,
+        user.secondFactorCode ? `second factor code ${restoredFrom ? '(set)' : DEMO_SECOND_FACTOR_CODE}` : null,
+        user.disabled ? 'disabled' : null,
+      ].filter(Boolean);
+      lines.push(`  ${user.email.padEnd(22)} ${notes.join(', ')}`);
+    }
+  }
+  return lines.join('\n');
 }
