@@ -1,0 +1,69 @@
+import type { KeyRing } from '../vault/key-ring.js';
+import type { Secret } from './secret.js';
+
+/** The parsed, frozen configuration. Built once by `loadConfig()` in the composition root and passed down. */
+export interface Config {
+  readonly port: number;
+  /** Where users and Microsoft reach this service, without a trailing slash (redirect URIs derive from it). */
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  readonly database: DatabaseConfig;
+  /** MAILBRIDGE_KEYS, validated. Undefined only in emulator mode, where the dev key file is used instead. */
+  readonly keyRing: KeyRing | undefined;
+  readonly microsoft: MicrosoftConfig;
+  readonly admin: AdminSeedConfig;
+  readonly webhook: WebhookConfig | undefined;
+  readonly smtp: SmtpConfig | undefined;
+  readonly logLevel: LogLevel;
+  /** Not fatal, but worth a line in the log at start (e.g. an unknown MAILBRIDGE_* variable, likely a typo). */
+  readonly warnings: readonly string[];
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export type DatabaseConfig =
+  | { readonly dialect: 'sqlite' /** a file path, or `:memory:` */; readonly path: string }
+  /** The URL may carry a password, hence a Secret. */
+  | { readonly dialect: 'postgres'; readonly url: Secret };
+
+interface MicrosoftCommon {
+  /** `common`, `organizations`, `consumers`, a tenant GUID or a verified domain (lower-cased). */
+  readonly tenant: string;
+  /** Identity base URL without trailing slash, default `https://login.microsoftonline.com`. */
+  readonly loginUrl: string;
+  /** Graph base URL without trailing slash, default `https://graph.microsoft.com`. */
+  readonly graphUrl: string;
+}
+
+export type MicrosoftConfig =
+  /** No MICROSOFT_CLIENT_ID: the service runs the built-in emulator with its seeded demo app. */
+  | (MicrosoftCommon & { readonly mode: 'emulator' })
+  | (MicrosoftCommon & {
+      readonly mode: 'microsoft';
+      readonly clientId: string;
+      readonly clientSecret: Secret;
+      /** Epoch ms of MICROSOFT_CLIENT_SECRET_EXPIRES_AT, for the operator warning 30 and 7 days before. */
+      readonly clientSecretExpiresAt: number | undefined;
+    });
+
+export interface AdminSeedConfig {
+  readonly email: string | undefined;
+  readonly password: Secret | undefined;
+}
+
+export interface WebhookConfig {
+  readonly url: string;
+  readonly secret: Secret;
+}
+
+export interface SmtpConfig {
+  /** The whole SMTP_URL (it may carry the password). */
+  readonly url: Secret;
+  readonly host: string;
+  readonly port: number;
+  /** `smtps://`: TLS from the first byte; `smtp://`: STARTTLS when offered. */
+  readonly secure: boolean;
+  readonly user: string | undefined;
+  readonly password: Secret | undefined;
+  readonly from: string;
+}

@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001-vault.js';
+
+/**
+ * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
+ * has shipped: add the next number. A static list (not a directory scan) works the same under tsx, a bundle or
+ * compiled JavaScript.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001-vault': m0001,
+};

@@ -1,0 +1,147 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+  sql,
+} from 'kysely';
+import pg from 'pg';
+import type { DatabaseConfig } from '../config/config.js';
+import { AppError } from '../errors/app-error.js';
+import type { Database, DbDialect } from './schema.js';
+
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly dialect: DbDialect;
+  /** Closes the pool / file. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL only: the schema unqualified names resolve to (tests isolate each file in its own schema). */
+  searchPath?: string;
+  /** PostgreSQL only: the pool size (default 10). */
+  poolSize?: number;
+  /** Where errors of idle pool clients go (a restarted server); without a handler they would crash the process. */
+  onPoolError?: (error: Error) => void;
+}
+
+/**
+ * Opens the database named by the configuration and checks that it answers. Throws `DB_UNAVAILABLE` (with the
+ * driver error as cause) when it does not.
+ */
+export async function openDatabase(config: DatabaseConfig, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
+  const handle = config.dialect === 'sqlite' ? openSqlite(config.path) : openPostgres(config.url.reveal(), options);
+  try {
+    await sql`select 1`.execute(handle.db);
+  } catch (error) {
+    await handle.close().catch(() => {
+      // The open already failed; a second failure while closing adds nothing the caller can act on.
+    });
+    const where = config.dialect === 'sqlite' ? config.path : describePostgresUrl(config.url.reveal());
+    throw new AppError('DB_UNAVAILABLE', `cannot open the ${config.dialect} database at ${where}`, { cause: error });
+  }
+  return handle;
+}
+
+function openSqlite(path: string): DatabaseHandle {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new SqliteDatabase(path);
+  // WAL: readers do not block the writer (the service keeps serving while `keys rotate` writes).
+  database.pragma('journal_mode = WAL');
+  // WAL makes NORMAL durable against application crashes; only a power loss may drop the last commits.
+  database.pragma('synchronous = NORMAL');
+  // Another process (the CLI, a second service) may hold the write lock: wait for it instead of failing at once.
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  // Crypto-shredding deletes a data key and its ciphertext; secure_delete overwrites the freed pages with zeros so
+  // neither lingers in free pages of the file. (Frames in the WAL are overwritten as the WAL is reused after
+  // checkpoints.) @see https://sqlite.org/pragma.html#pragma_secure_delete
+  database.pragma('secure_delete = ON');
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
+  return { db, dialect: 'sqlite', close: once(() => db.destroy()) };
+}
+
+/**
+ * Transactions begin with BEGIN IMMEDIATE: a deferred transaction that reads and then writes while another process
+ * writes fails with SQLITE_BUSY at once (busy_timeout cannot help a lock upgrade); an immediate one takes the write
+ * lock up front and waits its turn. @see https://sqlite.org/lang_transaction.html
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+const INT8_OID = 20;
+
+function openPostgres(url: string, options: OpenDatabaseOptions): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    application_name: 'mailbridge',
+    ...(options.searchPath === undefined ? {} : { options: `-c search_path=${quoteIdentifier(options.searchPath)}` }),
+    // Timestamps are epoch ms in bigint columns and counts are int8: read them as numbers, not strings, so both
+    // dialects return the same types. Epoch ms stay far below 2^53. Per pool, not pg.types: no global side effect.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID && format !== 'binary'
+          ? parseInt8
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  pool.on('error', (error) => {
+    options.onPoolError?.(error);
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: 'postgres', close: once(() => db.destroy()) };
+}
+
+function parseInt8(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) throw new RangeError(`int8 value ${value} is outside the safe integer range`);
+  return number;
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The URL without its password, for messages. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+function once(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => {
+    closing ??= close();
+    return closing;
+  };
+}

@@ -1,0 +1,14 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { VaultTables } from './tables/vault.js';
+
+/**
+ * The whole database as Kysely sees it. Each module declares its own tables in `src/db/tables/<module>.ts`
+ * (snake_case columns, text ids, epoch-ms timestamps as `number`, JSON as text) and adds its interface to the
+ * `extends` list here; its migrations go in `src/db/migrations/` and are listed in `migrations/index.ts`.
+ */
+export interface Database extends VaultTables {}
+
+/** A connection or a transaction: what data functions take, so callers choose the transaction boundary. */
+export type DbExecutor = Kysely<Database>;
+export type DbTransaction = Transaction<Database>;
+export type DbDialect = 'sqlite' | 'postgres';

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { type Clock, systemClock } from './clock.js';
+
+// Crockford base32: no I, L, O, U, so ids survive being read aloud or retyped. @see https://www.crockford.com/base32.html
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const PREFIX = /^[a-z][a-z0-9]{0,11}$/;
+
+/**
+ * A new id `<prefix>_<26 chars>`: 10 characters of creation time (ms, like ULID) then 16 of randomness (80 bits),
+ * lower-cased. Ids sort by creation time, which keeps B-tree inserts local and lists stable, and the prefix says
+ * what an id names (`acc_…`, `cs_…`) wherever it shows up.
+ */
+export function newId(prefix: string, clock: Clock = systemClock): string {
+  if (!PREFIX.test(prefix)) throw new Error(`id prefix must match ${PREFIX}, got "${prefix}"`);
+  return `${prefix}_${encodeTime(clock.now())}${encodeRandom(16)}`.toLowerCase();
+}
+
+/** A random opaque string of `bytes` bytes of entropy, base64url (for secrets such as API keys or state nonces). */
+export function randomToken(bytes = 32): string {
+  if (!Number.isInteger(bytes) || bytes < 16) throw new Error('a random token needs at least 16 bytes of entropy');
+  return randomBytes(bytes).toString('base64url');
+}
+
+function encodeTime(epochMs: number): string {
+  if (!Number.isSafeInteger(epochMs) || epochMs < 0) throw new Error(`cannot encode time ${epochMs}`);
+  let rest = epochMs;
+  let out = '';
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[rest % 32] + out;
+    rest = Math.floor(rest / 32);
+  }
+  return out;
+}
+
+function encodeRandom(length: number): string {
+  // 256 is a multiple of 32, so `byte % 32` is unbiased.
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const byte of bytes) out += ALPHABET[byte % 32];
+  return out;
+}
