@@ -42,8 +42,9 @@ function signInBlockedReason(codes: readonly number[]): SignInBlockedReason | un
  * (`evidenceFromRedirectError`), or the token endpoint's answer to the code exchange
  * (`evidenceFromTokenErrorResponse`). Pure; structured fields only. @see microsoft.md §1.3, §1.7, §2; issue 3 item 4
  *
- * Order matters: operator misconfiguration first (never blame the user for it), then admin approval, then the
- * user's own choices (declined, cancelled), then account and sign-in problems, then transient ones.
+ * Order matters: operator misconfiguration first (never blame the user for it), then admin approval, the user's
+ * explicit decline (65004), account and sign-in problems, a bare `access_denied` (cancelled or declined), then
+ * transient ones.
  */
 export function classifyConnectOutcome(evidence: ErrorEvidence): ConnectOutcome {
   const { errorCodes: codes, error } = evidence;
@@ -61,16 +62,18 @@ export function classifyConnectOutcome(evidence: ErrorEvidence): ConnectOutcome 
   }
 
   if (codes.includes(AADSTS.CONSENT_DECLINED)) return { outcome: 'declined', evidence };
+  if (codes.some((code) => WRONG_ACCOUNT_TYPE_CODES.has(code))) return { outcome: 'wrong_account_type', evidence };
+
+  const blocked = signInBlockedReason(codes);
+  if (blocked !== undefined) return { outcome: 'sign_in_blocked', reason: blocked, evidence };
+
+  // After the coded reasons: Microsoft also sends `access_denied` for Conditional Access (53003), wrong tenant
+  // kind (50020) and the like, and those deserve their own page.
   if (error === 'access_denied') {
     // `error_subcode=cancel`: the user backed out of sign-in or consent. Without it, access was refused at the
     // consent step, which for the user reads the same as declining. @see microsoft.md §1.3, §1.7
     return evidence.errorSubcode === 'cancel' ? { outcome: 'cancelled', evidence } : { outcome: 'declined', evidence };
   }
-
-  if (codes.some((code) => WRONG_ACCOUNT_TYPE_CODES.has(code))) return { outcome: 'wrong_account_type', evidence };
-
-  const blocked = signInBlockedReason(codes);
-  if (blocked !== undefined) return { outcome: 'sign_in_blocked', reason: blocked, evidence };
 
   if (transientIdentityReason(evidence) !== undefined) {
     return { outcome: 'try_again', reason: 'temporarily_unavailable', evidence };
