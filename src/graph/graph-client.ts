@@ -279,7 +279,7 @@ export class GraphClient {
   }
 
   /** Follows an `@odata.nextLink`. Refuses links outside `baseUrl`: the access token goes only to Graph. */
-  listNextPage<T>(
+  async listNextPage<T>(
     token: string,
     nextLink: string,
     options: { bodyContentType?: BodyContentType } = {},
