@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { sql } from 'kysely';
+import { Secret } from '../../src/config/secret.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { migrations } from '../../src/db/migrations/index.js';
+import { openDatabase } from '../../src/db/open-database.js';
+import { withTransaction } from '../../src/db/transaction.js';
+import { AppError } from '../../src/errors/app-error.js';
+import { forEachDatabase, openTestDatabase, TEST_DIALECTS } from '../support/databases.js';
+
+const execFileAsync = promisify(execFile);
+const ALL_MIGRATIONS = Object.keys(migrations).sort();
+const MIGRATE_PROCESS = fileURLToPath(new URL('./fixtures/migrate-process.ts', import.meta.url));
+
+async function runMigrateProcess(env: NodeJS.ProcessEnv): Promise<{ applied: string[] }> {
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', MIGRATE_PROCESS], { env });
+  return JSON.parse(stdout) as { applied: string[] };
+}
+
+for (const dialect of TEST_DIALECTS) {
+  describe(`migrations [${dialect}]`, () => {
+    it('apply once, and a second run applies nothing', async () => {
+      const database = await openTestDatabase(dialect, { migrate: false });
+      try {
+        assert.deepEqual(await migrateToLatest(database.db), { applied: ALL_MIGRATIONS });
+        assert.deepEqual(await migrateToLatest(database.db), { applied: [] });
+        const rows = await database.db.selectFrom('vault_data_keys').selectAll().execute();
+        assert.deepEqual(rows, []);
+      } finally {
+        await database.close();
+      }
+    });
+
+    it('apply exactly once when two processes start at the same time', async () => {
+      const database = await openTestDatabase(dialect, { migrate: false });
+      try {
+        const env = {
+          ...process.env,
+          DB_DIALECT: dialect,
+          START_AT: String(Date.now() + 2500),
+          ...(database.config.dialect === 'sqlite'
+            ? { DB_PATH: database.config.path }
+            : { DB_URL: database.config.url.reveal(), DB_SEARCH_PATH: database.searchPath }),
+        };
+        const results = await Promise.all([runMigrateProcess(env), runMigrateProcess(env)]);
+        assert.deepEqual(results.flatMap((result) => result.applied).sort(), ALL_MIGRATIONS);
+        const executed = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
+          database.db,
+        );
+        assert.deepEqual(
+          executed.rows.map((row) => row.name),
+          ALL_MIGRATIONS,
+        );
+      } finally {
+        await database.close();
+      }
+    });
+  });
+}
+
+forEachDatabase('database layer', (getDb, dialect) => {
+  it('returns epoch-ms timestamps (bigint in PostgreSQL) as numbers', async () => {
+    const { db } = getDb();
+    const createdAt = 4_102_444_800_123; // 2100-01-01, beyond 32 bits
+    await db.insertInto('vault_keys').values({ key_id: 'ts', check_value: 'x', created_at: createdAt }).execute();
+    const row = await db.selectFrom('vault_keys').selectAll().where('key_id', '=', 'ts').executeTakeFirstOrThrow();
+    assert.equal(row.created_at, createdAt);
+    const count = await db
+      .selectFrom('vault_keys')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
+    assert.equal(typeof count.n === 'bigint' ? Number(count.n) : count.n, 1);
+    if (dialect === 'postgres') assert.equal(typeof count.n, 'number', 'int8 counts come back as numbers');
+  });
+
+  it('withTransaction commits on success, rolls back on error, and joins an open transaction', async () => {
+    const { db } = getDb();
+    await withTransaction(db, async (trx) => {
+      await trx.insertInto('vault_keys').values({ key_id: 'commit', check_value: 'x', created_at: 1 }).execute();
+      // Nested call joins: same transaction, no second BEGIN.
+      await withTransaction(trx, async (inner) => {
+        assert.equal(inner, trx);
+        await inner.insertInto('vault_keys').values({ key_id: 'nested', check_value: 'x', created_at: 1 }).execute();
+      });
+    });
+    await assert.rejects(
+      withTransaction(db, async (trx) => {
+        await trx.insertInto('vault_keys').values({ key_id: 'rollback', check_value: 'x', created_at: 1 }).execute();
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
+    const ids = (await db.selectFrom('vault_keys').select('key_id').orderBy('key_id').execute()).map((r) => r.key_id);
+    assert.ok(ids.includes('commit'));
+    assert.ok(ids.includes('nested'));
+    assert.ok(!ids.includes('rollback'));
+  });
+
+  if (dialect === 'sqlite') {
+    it('sets WAL, busy_timeout, foreign_keys and secure_delete on SQLite', async () => {
+      const { db } = getDb();
+      const pragma = async (name: string): Promise<unknown> =>
+        Object.values((await sql.raw(`pragma ${name}`).execute(db)).rows[0] as object)[0];
+      assert.equal(pragma.length, 1);
+      assert.equal(await pragma('journal_mode'), 'wal');
+      assert.equal(await pragma('foreign_keys'), 1);
+      assert.equal(await pragma('secure_delete'), 1);
+      assert.equal(await pragma('busy_timeout'), 5000);
+    });
+  } else {
+    it('keeps each test database in its own PostgreSQL schema', async () => {
+      const { db, searchPath } = getDb();
+      assert.ok(searchPath?.startsWith('test_'));
+      const tables = await sql<{ table_schema: string }>`
+        select table_schema from information_schema.tables where table_name = 'vault_data_keys'
+          and table_schema = current_schema()`.execute(db);
+      assert.deepEqual(
+        tables.rows.map((row) => row.table_schema),
+        [searchPath],
+      );
+    });
+  }
+});
+
+describe('openDatabase', () => {
+  it('fails with DB_UNAVAILABLE, without the password, when PostgreSQL does not answer', async () => {
+    await assert.rejects(
+      openDatabase({ dialect: 'postgres', url: new Secret('postgres://u:pw-should-not-show@127.0.0.1:1/x') }),
+      (error: unknown) => {
+        assert.ok(error instanceof AppError);
+        assert.equal(error.code, 'DB_UNAVAILABLE');
+        assert.ok(!error.message.includes('pw-should-not-show'));
+        assert.match(error.message, /127\.0\.0\.1:1/);
+        return true;
+      },
+    );
+  });
+});

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe } from 'node:test';
+import pg from 'pg';
+import type { DatabaseConfig } from '../../src/config/config.js';
+import { Secret } from '../../src/config/secret.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { type DatabaseHandle, openDatabase } from '../../src/db/open-database.js';
+import type { DbDialect } from '../../src/db/schema.js';
+
+/**
+ * Real databases for tests: a SQLite file in a fresh temp directory, and PostgreSQL in a fresh schema (so test
+ * files running in parallel never see each other's rows). PostgreSQL is `TEST_DATABASE_URL`, default
+ * postgres://postgres@127.0.0.1:5432/test (scripts/provision.sh starts it).
+ */
+export const TEST_DIALECTS: readonly DbDialect[] = ['sqlite', 'postgres'];
+
+export function testPostgresUrl(): string {
+  return process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+}
+
+export interface TestDatabase extends DatabaseHandle {
+  /** The configuration that reaches this database (for code under test that opens its own connection). */
+  readonly config: DatabaseConfig;
+  /** For PostgreSQL, the schema this database lives in (`openDatabase` needs it as `searchPath`). */
+  readonly searchPath: string | undefined;
+  /** A second, independent connection to the same database, like another process; closed with this one. */
+  reopen(): Promise<DatabaseHandle>;
+  /** Closes every connection and removes the database (temp directory or schema). */
+  close(): Promise<void>;
+}
+
+/** A fresh, empty (or migrated, by default) database of the given dialect. */
+export async function openTestDatabase(dialect: DbDialect, options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const opened: DatabaseHandle[] = [];
+  let config: DatabaseConfig;
+  let searchPath: string | undefined;
+  let cleanup: () => Promise<void>;
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'mailbridge-db-'));
+    config = { dialect: 'sqlite', path: join(dir, 'mailbridge.db') };
+    cleanup = async () => rmSync(dir, { recursive: true, force: true });
+  } else {
+    const url = testPostgresUrl();
+    const schema = `test_${process.pid}_${randomBytes(4).toString('hex')}`;
+    await withAdminClient(url, (client) => client.query(`create schema "${schema}"`));
+    config = { dialect: 'postgres', url: new Secret(url) };
+    searchPath = schema;
+    cleanup = async () => {
+      await withAdminClient(url, (client) => client.query(`drop schema if exists "${schema}" cascade`));
+    };
+  }
+  const open = async (): Promise<DatabaseHandle> => {
+    const handle = await openDatabase(config, { searchPath, poolSize: 5 });
+    opened.push(handle);
+    return handle;
+  };
+  const main = await open();
+  if (options.migrate !== false) await migrateToLatest(main.db);
+  let closing: Promise<void> | undefined;
+  return {
+    db: main.db,
+    dialect,
+    config,
+    searchPath,
+    reopen: open,
+    close: () => {
+      closing ??= (async () => {
+        for (const handle of opened) await handle.close();
+        await cleanup();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Declares the same tests once per dialect: `describe('<title> [sqlite]')` and `describe('<title> [postgres]')`,
+ * each with its own migrated database, opened before the tests and removed after them.
+ *
+ *   forEachDatabase('token vault', (getDb) => {
+ *     it('seals', async () => { const { db } = getDb(); … });
+ *   });
+ */
+export function forEachDatabase(
+  title: string,
+  body: (getDb: () => TestDatabase, dialect: DbDialect) => void,
+  options: { migrate?: boolean } = {},
+): void {
+  for (const dialect of TEST_DIALECTS) {
+    describe(`${title} [${dialect}]`, () => {
+      let database: TestDatabase | undefined;
+      before(async () => {
+        database = await openTestDatabase(dialect, options);
+      });
+      after(async () => {
+        await database?.close();
+      });
+      body(() => {
+        if (!database) throw new Error('the test database is opened in before(): use getDb() inside tests or hooks');
+        return database;
+      }, dialect);
+    });
+  }
+}
+
+async function withAdminClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
