@@ -9,6 +9,7 @@ import {
   emptyWorld,
   type Mailbox,
   type MailFolder,
+  type RefreshTokenRecord,
   type SignInAudience,
   type Tenant,
   type User,
@@ -275,6 +276,8 @@ export interface RevocationResult {
   /** Refresh tokens now refused (issued before the change). */
   refreshTokensRevoked: number;
   accessTokensDeleted: number;
+  /** Browser sessions at the sign-in pages that no longer remember the user (they must sign in again). */
+  browserSessionsEnded: number;
 }
 
 export function changePassword(
@@ -284,41 +287,59 @@ export function changePassword(
   options: PasswordChangeOptions = {},
 ): RevocationResult {
   user.password = password;
-  let refreshTokensRevoked: number;
-  if ((options.by ?? 'admin') === 'admin') {
-    refreshTokensRevoked = countLiveRefreshTokens(ctx, user.id);
-    user.tokensValidFrom = ctx.clock.now();
-  } else {
-    refreshTokensRevoked = 0;
-    for (const record of Object.values(ctx.world.refreshTokens)) {
-      if (record.userId !== user.id || record.revoked) continue;
-      if (!ctx.world.apps[record.clientId]?.publicClient) continue;
-      record.revoked = true;
-      refreshTokensRevoked++;
-    }
-  }
+  if ((options.by ?? 'admin') === 'admin') return revokeEverything(ctx, user, options);
+  const refreshTokensRevoked = revokeRefreshTokens(
+    ctx,
+    user,
+    (record) => ctx.world.apps[record.clientId]?.publicClient === true,
+  );
+  // The password-based sign-in cookie is revoked by any password change. @see EP/refresh-tokens.md
+  const browserSessionsEnded = endBrowserSessions(ctx, user);
   const accessTokensDeleted = options.revokeAccessTokens ? deleteAccessTokens(ctx, { userId: user.id }) : 0;
-  return { refreshTokensRevoked, accessTokensDeleted };
+  return { refreshTokensRevoked, accessTokensDeleted, browserSessionsEnded };
 }
 
 /** "Revoke sessions" (the user's or an admin's): every refresh token issued before now fails with AADSTS50173. */
 export function revokeSessions(ctx: EmulatorContext, user: User, options: RevocationOptions = {}): RevocationResult {
-  const refreshTokensRevoked = countLiveRefreshTokens(ctx, user.id);
-  user.tokensValidFrom = ctx.clock.now();
-  const accessTokensDeleted = options.revokeAccessTokens ? deleteAccessTokens(ctx, { userId: user.id }) : 0;
-  return { refreshTokensRevoked, accessTokensDeleted };
+  return revokeEverything(ctx, user, options);
 }
 
-function countLiveRefreshTokens(ctx: EmulatorContext, userId: string): number {
-  const user = ctx.world.users[userId];
+/**
+ * `tokensValidFrom = now` is the contract the identity endpoints check (AADSTS50173, and browser sessions signed in
+ * before it no longer count). The refresh tokens that exist now are also marked revoked, and the user is dropped
+ * from browser sessions, so that the revocation holds even when a frozen test clock has not moved since they were
+ * issued (a token issued at the same millisecond is not "before" it).
+ */
+function revokeEverything(ctx: EmulatorContext, user: User, options: RevocationOptions): RevocationResult {
+  user.tokensValidFrom = ctx.clock.now();
+  const refreshTokensRevoked = revokeRefreshTokens(ctx, user, () => true);
+  const browserSessionsEnded = endBrowserSessions(ctx, user);
+  const accessTokensDeleted = options.revokeAccessTokens ? deleteAccessTokens(ctx, { userId: user.id }) : 0;
+  return { refreshTokensRevoked, accessTokensDeleted, browserSessionsEnded };
+}
+
+/** Marks the user's still-usable refresh tokens that `which` selects as revoked; returns how many. */
+function revokeRefreshTokens(ctx: EmulatorContext, user: User, which: (record: RefreshTokenRecord) => boolean): number {
   const now = ctx.clock.now();
-  return Object.values(ctx.world.refreshTokens).filter(
-    (record) =>
-      record.userId === userId &&
-      !record.revoked &&
-      record.expiresAt > now &&
-      record.issuedAt >= (user?.tokensValidFrom ?? 0),
-  ).length;
+  let revoked = 0;
+  for (const record of Object.values(ctx.world.refreshTokens)) {
+    if (record.userId !== user.id || record.revoked || record.expiresAt <= now || !which(record)) continue;
+    record.revoked = true;
+    revoked++;
+  }
+  return revoked;
+}
+
+/** Removes the user from every browser session at the sign-in pages (other accounts there stay signed in). */
+function endBrowserSessions(ctx: EmulatorContext, user: User): number {
+  let ended = 0;
+  for (const session of Object.values(ctx.world.browserSessions ?? {})) {
+    const kept = session.accounts.filter((account) => account.userId !== user.id);
+    if (kept.length === session.accounts.length) continue;
+    session.accounts = kept;
+    ended++;
+  }
+  return ended;
 }
 
 /** Deletes issued access tokens of a user (optionally only one app's). Returns how many. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { EmulatorClock } from '../../emulator/clock.js';
 import { DEMO_IDS, DEMO_PASSWORD, DEMO_SECOND_FACTOR_CODE } from '../../emulator/seed.js';
 import { addApp } from '../../emulator/state/builders.js';
 import { CONSUMER_TENANT_ID } from '../../emulator/state/model.js';
@@ -364,16 +365,70 @@ describe('emulator control API: directory', () => {
         sessionId: 's3',
       });
       const validFrom = user.tokensValidFrom;
+      ctx.world.browserSessions.cookie2 = {
+        cookieHash: 'cookie2',
+        createdAt: 0,
+        accounts: [{ userId: user.id, sid: 'sid-a', signedInAt: ctx.clock.now(), secondFactorAt: null }],
+      };
 
-      const changed = await call<{ refreshTokensRevoked: number }>('POST', '/users/alex@outlook.com/password', {
-        password: 'user-chosen-1',
-        by: 'user',
-      });
+      const changed = await call<{ refreshTokensRevoked: number; browserSessionsEnded: number }>(
+        'POST',
+        '/users/alex@outlook.com/password',
+        {
+          password: 'user-chosen-1',
+          by: 'user',
+        },
+      );
       assert.equal(changed.body.refreshTokensRevoked, 1);
+      assert.equal(changed.body.browserSessionsEnded, 1, 'the password-based sign-in cookie is revoked');
+      assert.deepEqual(ctx.world.browserSessions.cookie2!.accounts, []);
       assert.equal(user.password, 'user-chosen-1');
       assert.equal(user.tokensValidFrom, validFrom, 'confidential clients keep their refresh tokens');
       assert.equal(ctx.world.refreshTokens[confidential.record.tokenHash]!.revoked, false);
       assert.equal(ctx.world.refreshTokens[pub.record.tokenHash]!.revoked, true);
+    });
+
+    it('revokes sessions, also at the sign-in pages and under a frozen clock', async () => {
+      const frozen = await startSeededEmulator({
+        clock: new EmulatorClock({ startAt: Date.UTC(2030, 0, 1), frozen: true }),
+      });
+      try {
+        const ctx = frozen.ctx;
+        const megan = frozen.seed.users.work;
+        const alex = frozen.seed.users.personal;
+        const grant = { clientId: DEMO_IDS.clientId, userId: megan.id, scopes: ['Mail.Send'], sessionId: 'sid-m' };
+        const refresh = issueRefreshToken(ctx, grant);
+        const account = (userId: string) => ({
+          userId,
+          sid: `sid-${userId}`,
+          signedInAt: ctx.clock.now(),
+          secondFactorAt: null,
+        });
+        ctx.world.browserSessions.cookie1 = {
+          cookieHash: 'cookie1',
+          createdAt: 0,
+          accounts: [account(megan.id), account(alex.id)],
+        };
+        // No time passes between issuing and revoking: the revocation must still hold.
+        const response = await fetch(`${frozen.url}/_emulator/users/megan@contoso.com/revoke-sessions`, {
+          method: 'POST',
+        });
+        const body = (await response.json()) as { refreshTokensRevoked: number; browserSessionsEnded: number };
+        assert.equal(response.status, 200);
+        assert.equal(body.refreshTokensRevoked, 1);
+        assert.equal(body.browserSessionsEnded, 1);
+        assert.equal(ctx.world.refreshTokens[refresh.record.tokenHash]!.revoked, true);
+        assert.equal(ctx.world.users[megan.id]!.tokensValidFrom, ctx.clock.now());
+        assert.deepEqual(
+          ctx.world.browserSessions.cookie1!.accounts.map((entry) => entry.userId),
+          [alex.id],
+        );
+        // A token issued afterwards, at the same frozen instant, is not affected.
+        const later = issueRefreshToken(ctx, grant);
+        assert.equal(ctx.world.refreshTokens[later.record.tokenHash]!.revoked, false);
+      } finally {
+        await frozen.close();
+      }
     });
 
     it('revokes sessions', async () => {

@@ -66,7 +66,8 @@ describe('emulator snapshots', () => {
     updateSettings(ctx, { limits: { exchange: { recipientsPer24h: 123_456 } } });
     const mailbox = ctx.world.mailboxes[megan.id]!;
     mailbox.reputation = 0.9;
-    (ctx.world as { signingKeys?: unknown[] }).signingKeys = [{ kid: 'k1', privateJwk: { d: 'x' } }];
+    // Whatever other modules keep in the world travels with it.
+    (ctx.world as unknown as Record<string, unknown>).someModuleState = { nested: [1, 2, 3] };
 
     const saved = await control('/snapshot', 'POST');
     assert.equal(saved.status, 200);
@@ -100,9 +101,8 @@ describe('emulator snapshots', () => {
     assert.deepEqual(restoredCtx.world, JSON.parse(JSON.stringify(ctx.world)));
     assert.equal(restoredCtx.world.refreshTokens[refresh.record.tokenHash]!.sessionId, 'sid-1');
     assert.equal(resolveUserOrThrow(restoredCtx, 'lee@fabrikam.com').disabled, true);
-    assert.deepEqual((restoredCtx.world as { signingKeys?: unknown[] }).signingKeys, [
-      { kid: 'k1', privateJwk: { d: 'x' } },
-    ]);
+    assert.deepEqual((restoredCtx.world as unknown as Record<string, unknown>).someModuleState, { nested: [1, 2, 3] });
+    assert.deepEqual(restoredCtx.world.signingKeys, ctx.world.signingKeys);
 
     const clockBefore = await getJson<{ offsetMs: number; nowMs: number }>(`${original.url}/_emulator/clock`);
     const clockAfter = await getJson<{ offsetMs: number; nowMs: number }>(`${restored.url}/_emulator/clock`);
