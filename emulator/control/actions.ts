@@ -675,6 +675,9 @@ export function resetEmulator(ctx: EmulatorContext, options: { demo?: DemoSeedOp
   clearFaults(ctx);
   for (const key of Object.keys(ctx.usage)) delete ctx.usage[key];
   ctx.requestLog.splice(0, ctx.requestLog.length);
+  // Graph's in-memory indexes, usage windows and upload sessions (graph/runtime.ts) describe the old world; the Graph
+  // module rebuilds its runtime lazily on the next request.
+  delete (ctx as { graph?: unknown }).graph;
   return options.demo ? seedDemoWorld(ctx, options.demo) : null;
 }
 
