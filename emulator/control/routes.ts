@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import type { EmulatorContext } from '../context.js';
 import type { DemoSeed } from '../seed.js';
 import { saveSnapshot } from '../snapshot.js';
+import type { OutsideMessage } from '../state/model.js';
 import {
   addClientSecret,
   addFault,
@@ -332,7 +333,7 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
         const to = query.to?.toLowerCase();
         const messages = ctx.world.outside.filter(
           (message) =>
-            (!to || [...message.to, ...message.cc, ...message.bcc].some((address) => address.toLowerCase() === to)) &&
+            (!to || outsideRecipients(message).some((address) => address.toLowerCase() === to)) &&
             (!query.from || message.from.toLowerCase() === query.from.toLowerCase()) &&
             (!query.internetMessageId || message.internetMessageId === query.internetMessageId) &&
             (!query.subject || message.subject.toLowerCase().includes(query.subject.toLowerCase())),
@@ -427,6 +428,15 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
     },
     { prefix: '/_emulator' },
   );
+}
+
+/**
+ * The addresses a copy in the outside sink left for: the Graph module's envelope when it records one (only the
+ * recipients outside emulated domains), else every to/cc/bcc address.
+ */
+function outsideRecipients(message: OutsideMessage): string[] {
+  const envelope = (message as { envelopeTo?: string[] }).envelopeTo;
+  return envelope ?? [...message.to, ...message.cc, ...message.bcc];
 }
 
 function tryResolveUserId(ctx: EmulatorContext, idOrEmail: string): string | null {

@@ -217,6 +217,27 @@ describe('emulator control API: inspection', () => {
         byId.body.messages.map((message) => message.id),
         ['o3'],
       );
+      // With the envelope recorded, only the recipients the copy left for match (not the emulated ones).
+      emulator.ctx.world.outside.push(
+        Object.assign(
+          {
+            ...base,
+            id: 'o4',
+            at: 4,
+            to: ['megan@contoso.com', 'far@gmail.example'],
+            subject: 'four',
+            internetMessageId: '<o4@x>',
+          },
+          { envelopeTo: ['far@gmail.example'] },
+        ),
+      );
+      const far = await call<{ messages: Array<{ id: string }> }>('GET', '/outside?to=far@gmail.example');
+      assert.deepEqual(
+        far.body.messages.map((message) => message.id),
+        ['o4'],
+      );
+      const local = await call<{ messages: Array<{ id: string }> }>('GET', '/outside?to=megan@contoso.com');
+      assert.deepEqual(local.body.messages, []);
       await expectError('/outside?recipient=x', 400, 'CONTROL_INVALID_REQUEST');
     });
 
