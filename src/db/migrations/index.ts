@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001-vault.js';
+import * as m0002 from './0002-accounts.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -8,4 +9,5 @@ import * as m0001 from './0001-vault.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-vault': m0001,
+  '0002-accounts': m0002,
 };
