@@ -1,4 +1,5 @@
 import type { EmulatorClock } from './clock.js';
+import type { GraphRuntime } from './graph/runtime.js';
 import type { EmulatorRandom } from './random.js';
 import type { WorldState } from './state/model.js';
 
@@ -22,6 +23,20 @@ export interface EmulatorLimits {
   maxRequestBytes: number;
 }
 
+/**
+ * How the emulated mail transport files mail. The junk filter is a model, not Microsoft's: a sender's junk
+ * probability is `junkBase × (1 − reputation)`, decided per (internetMessageId, recipient) from the seed.
+ */
+export interface DeliverySettings {
+  junkBase: number;
+  /** Mail between two users of the same organisation skips the junk filter (EOP does not spam-filter intra-org mail). */
+  internalBypassesJunk: boolean;
+  /** Reputation gained by the sender per engaged message, applied as `r += gain × (1 − r)` (bounded by 1). */
+  reputationGain: { reply: number; rescue: number; flag: number; important: number };
+  /** Custom `x-` headers may be stripped in transit (microsoft.md §3.1 [OBS]): to nobody, to personal accounts, to all. */
+  stripCustomHeaders: 'none' | 'personal' | 'all';
+}
+
 export interface EmulatorSettings {
   accessTokenLifetimeSeconds: { min: number; max: number };
   /** Sliding inactivity window of refresh tokens: 90 days. */
@@ -32,6 +47,7 @@ export interface EmulatorSettings {
   limits: EmulatorLimits;
   /** Cap on the request log kept for inspection (oldest entries dropped first). */
   requestLogLimit: number;
+  delivery: DeliverySettings;
 }
 
 export const defaultSettings: EmulatorSettings = {
@@ -47,6 +63,12 @@ export const defaultSettings: EmulatorSettings = {
     maxRequestBytes: 4 * 1024 * 1024,
   },
   requestLogLimit: 50_000,
+  delivery: {
+    junkBase: 0.6,
+    internalBypassesJunk: true,
+    reputationGain: { reply: 0.06, rescue: 0.08, flag: 0.02, important: 0.02 },
+    stripCustomHeaders: 'none',
+  },
 };
 
 /**
@@ -125,4 +147,6 @@ export interface EmulatorContext {
   usage: Record<string, MailboxUsage>;
   /** Where `POST /_emulator/snapshot` saves (and `emulator/main.ts` loads from); unset: snapshots disabled. */
   snapshotFile?: string | null;
+  /** Graph's in-memory helpers (indexes, open upload sessions), created on first use; never part of a snapshot. */
+  graph?: GraphRuntime;
 }

@@ -198,6 +198,14 @@ export interface MailMessage {
   changeKey: string;
   /** `internetMessageId` of the message this one replies to (threading), if any. */
   inReplyTo: string | null;
+  /** The emulated user whose send produced this copy (reputation credit for engagement); absent for local items. */
+  senderUserId?: string | null;
+  /** Engagement already credited to the sender for this copy, so each kind counts once per message. */
+  engagement?: Array<'reply' | 'rescue' | 'flag' | 'important'>;
+  /** Immutable id of the message a reply draft answers (credits the reply when the draft is sent). */
+  replyToImmutableId?: string | null;
+  /** Monotonic arrival order inside the emulator: tie-break for equal timestamps when listing. */
+  sequence?: number;
 }
 
 export interface MailFolder {
@@ -263,6 +271,8 @@ export interface OutsideMessage {
   internetMessageId: string;
   attachments: Array<{ name: string; contentType: string; size: number }>;
   via: DeliveryRecord['via'];
+  /** The recipients this copy left the emulated world for (to, cc and bcc outside emulated domains). */
+  envelopeTo?: string[];
 }
 
 /** One account signed in at the emulated login page in a browser (an entry of the ESTSAUTH session). */

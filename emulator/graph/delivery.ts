@@ -1,0 +1,429 @@
+import type { EmulatorContext } from '../context.js';
+import type {
+  DeliveryRecord,
+  EmailAddress,
+  FileAttachment,
+  InternetMessageHeader,
+  Mailbox,
+  MailMessage,
+  OutsideMessage,
+  Recipient,
+  User,
+} from '../state/model.js';
+import { findFolder } from '../state/world.js';
+import { applyInboxRules } from './inbox-rules.js';
+import {
+  conversationIdFor,
+  createMessage,
+  findMessage,
+  isoNow,
+  moveMessage,
+  newInternetMessageId,
+  removeMessage,
+  touchMessage,
+  wellKnownFolderOrThrow,
+} from './mail-store.js';
+import { findTenantForDomain, findUserByAddress } from './runtime.js';
+
+/**
+ * The emulated mail transport: what happens after Graph (or the SMTP sink) accepted a message.
+ *
+ * - Each recipient (to, cc, bcc; duplicates once) that is an emulated user gets a copy in Inbox or Junk Email. The
+ *   junk verdict is `random.chance("junk|<internetMessageId>|<recipient>", pJunk)` with
+ *   `pJunk = junkBase × (1 − sender reputation)` (settings.delivery), so it depends on the seed and the message,
+ *   never on request order. Mail inside one organisation, and mail to oneself, skips the filter.
+ * - Inbox rules then file Inbox mail; junk mail is not processed by rules.
+ * - An address in an emulated domain (a tenant's verified domain, outlook.com, hotmail.com, live.com) without
+ *   such a user bounces: one non-delivery report to the sender's Inbox (`550 5.1.10 RESOLVER.ADR.RecipientNotFound`).
+ * - Any other address leaves the world: one `OutsideMessage` per submission in `world.outside`.
+ * - Every submission appends exactly one `DeliveryRecord` to `world.deliveries`.
+ *
+ * Reputation (`mailbox.reputation`, 0..1) rises when recipients engage with a sender's mail: a reply, a rescue
+ * from Junk to Inbox, a flag, marking it important. Each kind counts once per delivered copy; the gain is
+ * `r += gain × (1 − r)` with the gains in settings.delivery.reputationGain (defaults reply 0.06, rescue 0.08,
+ * flag 0.02, important 0.02), so reputation approaches 1 and never exceeds it.
+ */
+
+export interface SubmittedMessage {
+  subject: string;
+  body: MailMessage['body'];
+  toRecipients: Recipient[];
+  ccRecipients: Recipient[];
+  bccRecipients: Recipient[];
+  replyTo: Recipient[];
+  internetMessageHeaders: InternetMessageHeader[];
+  attachments: FileAttachment[];
+  importance: MailMessage['importance'];
+  categories?: string[];
+  /** Kept when the client (a draft, a MIME Message-ID) set one; otherwise Exchange assigns one. */
+  internetMessageId?: string;
+  conversationId?: string;
+  inReplyTo?: string | null;
+}
+
+export interface Submission {
+  via: DeliveryRecord['via'];
+  /** The sending mailbox owner; null for SMTP mail from no emulated user. */
+  sender: User | null;
+  /** The address and name recipients see in `from` and `sender` (the owner's, for Graph sends). */
+  from: EmailAddress;
+  message: SubmittedMessage;
+  /** Save a copy to the sender's Sent Items (Graph's `saveToSentItems`, default true). */
+  saveToSentItems: boolean;
+  /** A draft of the sender that becomes the sent item (`/send`), instead of a new copy. */
+  draft?: MailMessage;
+  /** Immutable id (in the sender's mailbox) of the message this one replies to: credits the reply. */
+  replyToImmutableId?: string | null;
+}
+
+export interface DeliveryOutcome {
+  record: DeliveryRecord;
+  /** The copy in the sender's Sent Items, if one was kept. */
+  sentItem: MailMessage | null;
+}
+
+type EngagementKind = NonNullable<MailMessage['engagement']>[number];
+
+/** The junk probability for mail from a sender of this reputation (clamped to [0, 1]). */
+export function junkProbability(ctx: EmulatorContext, reputation: number): number {
+  const p = ctx.settings.delivery.junkBase * (1 - reputation);
+  return Math.min(1, Math.max(0, p));
+}
+
+/** The deterministic junk verdict for one message and recipient. */
+export function isJunkVerdict(
+  ctx: EmulatorContext,
+  internetMessageId: string,
+  recipient: string,
+  reputation: number,
+): boolean {
+  return ctx.random.chance(`junk|${internetMessageId}|${recipient.toLowerCase()}`, junkProbability(ctx, reputation));
+}
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/** Whether mail for this address is handled inside the emulated world (even when nobody has the address). */
+export function isEmulatedDomain(ctx: EmulatorContext, address: string): boolean {
+  return findTenantForDomain(ctx, domainOf(address)) !== undefined;
+}
+
+export type RecipientResolution = { kind: 'user'; user: User } | { kind: 'unknown' } | { kind: 'outside' };
+
+/** Where mail for an address goes: an emulated user, a bounce (emulated domain, no such user), or outside. */
+export function resolveRecipient(ctx: EmulatorContext, address: string): RecipientResolution {
+  const user = findUserByAddress(ctx, address);
+  if (user) return { kind: 'user', user };
+  return isEmulatedDomain(ctx, address) ? { kind: 'unknown' } : { kind: 'outside' };
+}
+
+function sameOrganisation(ctx: EmulatorContext, a: User, b: User): boolean {
+  return a.tenantId === b.tenantId && ctx.world.tenants[a.tenantId]?.kind === 'organization';
+}
+
+function senderReputation(ctx: EmulatorContext, submission: Submission): number {
+  const sender = submission.sender ?? findUserByAddress(ctx, submission.from.address);
+  return sender ? (ctx.world.mailboxes[sender.id]?.reputation ?? 0.5) : 0.5;
+}
+
+function copyRecipients(list: Recipient[]): Recipient[] {
+  return list.map((each) => ({ emailAddress: { ...each.emailAddress } }));
+}
+
+function stripHeaders(
+  ctx: EmulatorContext,
+  recipient: User,
+  headers: InternetMessageHeader[],
+): InternetMessageHeader[] {
+  const mode = ctx.settings.delivery.stripCustomHeaders;
+  if (mode === 'all' || (mode === 'personal' && recipient.kind === 'personal')) return [];
+  return headers.map((header) => ({ ...header }));
+}
+
+function transportHeaders(internetMessageId: string, inReplyTo: string | null | undefined): InternetMessageHeader[] {
+  const headers: InternetMessageHeader[] = [{ name: 'Message-ID', value: internetMessageId }];
+  if (inReplyTo) {
+    headers.push({ name: 'In-Reply-To', value: inReplyTo });
+    headers.push({ name: 'References', value: inReplyTo });
+  }
+  return headers;
+}
+
+/** Hands an accepted message to the emulated transport. Synchronous: placement is immediate. */
+export function deliverSubmission(ctx: EmulatorContext, submission: Submission): DeliveryOutcome {
+  const message = submission.message;
+  const senderMailbox = submission.sender ? ctx.world.mailboxes[submission.sender.id] : undefined;
+  const internetMessageId =
+    message.internetMessageId ?? newInternetMessageId(ctx, submission.sender?.kind === 'personal');
+  const conversationId = message.conversationId ?? conversationIdFor(internetMessageId);
+  const now = isoNow(ctx);
+  const fromRecipient: Recipient = { emailAddress: { ...submission.from } };
+
+  // The sender's copy: the draft itself moves to Sent Items, or a new item is saved there.
+  let sentItem: MailMessage | null = null;
+  if (senderMailbox && submission.draft) {
+    const draft = submission.draft;
+    if (submission.saveToSentItems) {
+      sentItem = moveMessage(ctx, senderMailbox, draft, wellKnownFolderOrThrow(senderMailbox, 'sentitems'));
+      Object.assign(sentItem, {
+        isDraft: false,
+        isRead: true,
+        from: fromRecipient,
+        sender: fromRecipient,
+        internetMessageId,
+        conversationId,
+        sentDateTime: now,
+        receivedDateTime: now,
+      });
+      touchMessage(ctx, sentItem);
+    } else {
+      removeMessage(ctx, senderMailbox, draft);
+    }
+  } else if (senderMailbox && submission.saveToSentItems) {
+    sentItem = createMessage(ctx, senderMailbox, {
+      folder: wellKnownFolderOrThrow(senderMailbox, 'sentitems'),
+      subject: message.subject,
+      body: message.body,
+      from: fromRecipient,
+      sender: fromRecipient,
+      toRecipients: copyRecipients(message.toRecipients),
+      ccRecipients: copyRecipients(message.ccRecipients),
+      bccRecipients: copyRecipients(message.bccRecipients),
+      replyTo: copyRecipients(message.replyTo),
+      internetMessageHeaders: message.internetMessageHeaders.map((header) => ({ ...header })),
+      attachments: message.attachments.map((attachment) => ({ ...attachment })),
+      internetMessageId,
+      conversationId,
+      isDraft: false,
+      isRead: true,
+      importance: message.importance,
+      categories: message.categories ? [...message.categories] : [],
+      sentDateTime: now,
+      inReplyTo: message.inReplyTo ?? null,
+    });
+  }
+
+  // A reply credits the sender of the message it answers.
+  if (senderMailbox && submission.replyToImmutableId) {
+    const original = findMessage(ctx, senderMailbox, submission.replyToImmutableId);
+    if (original) recordEngagement(ctx, original, 'reply');
+  }
+
+  const seen = new Set<string>();
+  const recipients: string[] = [];
+  for (const each of [...message.toRecipients, ...message.ccRecipients, ...message.bccRecipients]) {
+    const address = each.emailAddress.address.trim().toLowerCase();
+    if (!address || seen.has(address)) continue;
+    seen.add(address);
+    recipients.push(address);
+  }
+  const bcc = new Set(message.bccRecipients.map((each) => each.emailAddress.address.trim().toLowerCase()));
+
+  const placements: DeliveryRecord['placements'] = [];
+  const unknown: string[] = [];
+  const outside: string[] = [];
+  const reputation = senderReputation(ctx, submission);
+  for (const address of recipients) {
+    const resolution = resolveRecipient(ctx, address);
+    if (resolution.kind === 'unknown') {
+      unknown.push(address);
+      continue;
+    }
+    if (resolution.kind === 'outside') {
+      outside.push(address);
+      placements.push({ address, outcome: 'outside' });
+      continue;
+    }
+    const recipient = resolution.user;
+    const mailbox = ctx.world.mailboxes[recipient.id];
+    if (!mailbox || !recipient.mailboxEnabled) {
+      unknown.push(address);
+      continue;
+    }
+    const skipFilter =
+      (submission.sender !== null && submission.sender.id === recipient.id) ||
+      (ctx.settings.delivery.internalBypassesJunk &&
+        submission.sender !== null &&
+        sameOrganisation(ctx, submission.sender, recipient));
+    const junk = !skipFilter && isJunkVerdict(ctx, internetMessageId, address, reputation);
+    const folder = wellKnownFolderOrThrow(mailbox, junk ? 'junkemail' : 'inbox');
+    const copy = createMessage(ctx, mailbox, {
+      folder,
+      subject: message.subject,
+      body: { ...message.body },
+      from: fromRecipient,
+      sender: fromRecipient,
+      toRecipients: copyRecipients(message.toRecipients),
+      ccRecipients: copyRecipients(message.ccRecipients),
+      bccRecipients: bcc.has(address) ? [{ emailAddress: { address } }] : [],
+      replyTo: copyRecipients(message.replyTo),
+      internetMessageHeaders: [
+        ...transportHeaders(internetMessageId, message.inReplyTo),
+        ...stripHeaders(ctx, recipient, message.internetMessageHeaders),
+      ],
+      attachments: message.attachments.map((attachment) => ({ ...attachment })),
+      internetMessageId,
+      conversationId,
+      isDraft: false,
+      isRead: false,
+      importance: message.importance,
+      inferenceClassification: junk ? 'other' : 'focused',
+      sentDateTime: now,
+      inReplyTo: message.inReplyTo ?? null,
+      senderUserId: submission.sender?.id ?? null,
+    });
+    if (junk) {
+      placements.push({ address, outcome: 'junkemail' });
+      continue;
+    }
+    const ruled = applyInboxRules(ctx, mailbox, copy, recipient.email);
+    placements.push({ address, outcome: ruled === 'inbox' ? 'inbox' : 'folder' });
+  }
+
+  if (unknown.length > 0) {
+    for (const address of unknown) placements.push({ address, outcome: 'ndr' });
+    const bounceTo = submission.sender ?? findUserByAddress(ctx, submission.from.address) ?? null;
+    if (bounceTo) sendNonDeliveryReport(ctx, bounceTo, submission, internetMessageId, unknown);
+  }
+
+  if (outside.length > 0) {
+    const copy: OutsideMessage = {
+      id: ctx.random.guid(),
+      at: ctx.clock.now(),
+      from: submission.from.address,
+      to: message.toRecipients.map((each) => each.emailAddress.address),
+      cc: message.ccRecipients.map((each) => each.emailAddress.address),
+      bcc: message.bccRecipients
+        .map((each) => each.emailAddress.address)
+        .filter((address) => outside.includes(address.toLowerCase())),
+      replyTo: message.replyTo.map((each) => each.emailAddress.address),
+      subject: message.subject,
+      body: { ...message.body },
+      headers: [...transportHeaders(internetMessageId, message.inReplyTo), ...message.internetMessageHeaders],
+      internetMessageId,
+      attachments: message.attachments.map((each) => ({
+        name: each.name,
+        contentType: each.contentType,
+        size: each.size,
+      })),
+      via: submission.via,
+      envelopeTo: outside,
+    };
+    ctx.world.outside.push(copy);
+  }
+
+  const record: DeliveryRecord = {
+    id: ctx.random.guid(),
+    at: ctx.clock.now(),
+    senderUserId: submission.sender?.id ?? null,
+    from: submission.from.address,
+    replyTo: message.replyTo.map((each) => each.emailAddress.address),
+    recipients,
+    subject: message.subject,
+    internetMessageId,
+    via: submission.via,
+    placements,
+  };
+  ctx.world.deliveries.push(record);
+  return { record, sentItem };
+}
+
+/**
+ * Exchange's non-delivery report for recipients that do not exist, in the sender's Inbox. Generated by the
+ * sender's own mail system, hence from `postmaster@<sender's domain>`.
+ */
+function sendNonDeliveryReport(
+  ctx: EmulatorContext,
+  sender: User,
+  submission: Submission,
+  internetMessageId: string,
+  failed: string[],
+): void {
+  const mailbox = ctx.world.mailboxes[sender.id];
+  if (!mailbox) return;
+  const postmaster: Recipient = {
+    emailAddress: { name: 'Microsoft Outlook', address: `postmaster@${domainOf(sender.email)}` },
+  };
+  const subject = submission.message.subject;
+  const lines = [
+    "Your message to the following recipients couldn't be delivered:",
+    '',
+    ...failed,
+    '',
+    "The email address you entered couldn't be found. Please check the recipient's email address and try to resend the message.",
+    '',
+    'Diagnostic information for administrators:',
+    '',
+    `Generating server: ${domainOf(sender.email)}`,
+    '',
+    ...failed.map(
+      (address) =>
+        `${address}\r\nRemote server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'`,
+    ),
+    '',
+    'Original message headers:',
+    '',
+    `From: ${submission.from.name ? `${submission.from.name} <${submission.from.address}>` : submission.from.address}`,
+    `Subject: ${subject}`,
+    `Message-ID: ${internetMessageId}`,
+  ];
+  const ndrId = newInternetMessageId(ctx, sender.kind === 'personal');
+  const report = createMessage(ctx, mailbox, {
+    folder: wellKnownFolderOrThrow(mailbox, 'inbox'),
+    subject: `Undeliverable: ${subject}`,
+    body: { contentType: 'text', content: lines.join('\r\n') },
+    from: postmaster,
+    sender: postmaster,
+    toRecipients: [{ emailAddress: { name: sender.displayName, address: sender.email } }],
+    ccRecipients: [],
+    bccRecipients: [],
+    replyTo: [],
+    internetMessageHeaders: [
+      { name: 'Message-ID', value: ndrId },
+      { name: 'In-Reply-To', value: internetMessageId },
+      { name: 'X-MS-Exchange-Message-Is-Ndr', value: '' },
+    ],
+    attachments: [],
+    internetMessageId: ndrId,
+    conversationId: conversationIdFor(internetMessageId),
+    isDraft: false,
+    isRead: false,
+    importance: 'normal',
+    sentDateTime: isoNow(ctx),
+    inReplyTo: internetMessageId,
+    senderUserId: null,
+  });
+  applyInboxRules(ctx, mailbox, report, sender.email);
+}
+
+/**
+ * Credits the sender of a delivered copy for one kind of engagement (once per kind per copy). Returns whether
+ * reputation changed.
+ */
+export function recordEngagement(ctx: EmulatorContext, message: MailMessage, kind: EngagementKind): boolean {
+  const senderId = message.senderUserId;
+  if (!senderId) return false;
+  const engagement = message.engagement ?? [];
+  if (engagement.includes(kind)) return false;
+  const mailbox: Mailbox | undefined = ctx.world.mailboxes[senderId];
+  if (!mailbox) return false;
+  message.engagement = [...engagement, kind];
+  const gain = ctx.settings.delivery.reputationGain[kind];
+  mailbox.reputation = Math.min(1, mailbox.reputation + gain * (1 - mailbox.reputation));
+  return true;
+}
+
+/** A move by the mailbox owner: a move from Junk Email to Inbox is a rescue (credited to the sender). */
+export function noteOwnerMove(
+  ctx: EmulatorContext,
+  mailbox: Mailbox,
+  message: MailMessage,
+  fromFolderId: string,
+): void {
+  const junk = findFolder(mailbox, 'junkemail');
+  const inbox = findFolder(mailbox, 'inbox');
+  if (junk && inbox && fromFolderId === junk.id && message.parentFolderId === inbox.id) {
+    recordEngagement(ctx, message, 'rescue');
+  }
+}
