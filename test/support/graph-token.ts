@@ -56,3 +56,24 @@ export async function callGraph(
     text,
   };
 }
+
+export interface GraphErrorBody {
+  code: string;
+  message: string;
+  innerError: Record<string, unknown>;
+}
+
+/** The `error` object of a Graph error answer (fails the test when the answer is not one). */
+export function errorOf(answer: GraphAnswer): GraphErrorBody {
+  const error = answer.body?.error as GraphErrorBody | undefined;
+  if (!error) throw new Error(`expected a Graph error, got ${answer.status} ${answer.text.slice(0, 200)}`);
+  return error;
+}
+
+/** The `value` array of a Graph collection answer. */
+export function valuesOf(answer: GraphAnswer): Array<Record<string, unknown>> {
+  const value = answer.body?.value;
+  if (!Array.isArray(value))
+    throw new Error(`expected a Graph collection, got ${answer.status} ${answer.text.slice(0, 200)}`);
+  return value as Array<Record<string, unknown>>;
+}
