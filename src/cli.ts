@@ -17,10 +17,43 @@ async function run(): Promise<void> {
       await runEmulatorCommand();
       return;
     }
-    default:
-      console.error(`mailbridge: unknown command "${[command, ...rest].join(' ')}"`);
-      process.exitCode = 2;
+    case 'start':
+    case 'api':
+    case 'worker': {
+      const { main } = await import('./main.js');
+      const service = await main(command === 'start' ? 'all' : command);
+      const stop = async () => {
+        await service.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return;
+    }
+    case 'keys': {
+      if (rest[0] !== 'rotate') break;
+      const [{ loadConfig }, { runKeysRotate }] = await Promise.all([
+        import('./config/load-config.js'),
+        import('./cli/keys-rotate.js'),
+      ]);
+      await runKeysRotate(loadConfig(process.env));
+      return;
+    }
+    case 'migrate': {
+      const [{ loadConfig }, { openDatabase }, { migrateToLatest }] = await Promise.all([
+        import('./config/load-config.js'),
+        import('./db/open-database.js'),
+        import('./db/migrate.js'),
+      ]);
+      const database = await openDatabase(loadConfig(process.env).database);
+      const { applied } = await migrateToLatest(database.db);
+      await database.close();
+      console.log(applied.length ? `applied ${applied.join(', ')}` : 'the database is up to date');
+      return;
+    }
   }
+  console.error(`mailbridge: unknown command "${[command, ...rest].join(' ')}"`);
+  process.exitCode = 2;
 }
 
 await run();

@@ -1,0 +1,62 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { Clock } from '../platform/clock.js';
+import { PlaintextSecret } from '../vault/secret-types.js';
+import type { TokenVault } from '../vault/token-vault.js';
+
+/**
+ * An account's tokens in the vault: sealed under the account's own data key (subject = account id) with the field
+ * name as associated data, in `account_tokens`. Callers pass a transaction so the tokens change together with the
+ * account row (a rotated refresh token is stored before the new access token is used; engineering.md §8).
+ */
+export interface AccountTokens {
+  accessToken: PlaintextSecret | null;
+  refreshToken: PlaintextSecret;
+}
+
+export async function storeAccountTokens(
+  trx: Kysely<Database>,
+  vault: TokenVault,
+  clock: Clock,
+  accountId: string,
+  tokens: AccountTokens,
+): Promise<void> {
+  await vault.ensureDataKey(trx, accountId);
+  const accessToken = tokens.accessToken ? await vault.seal(trx, accountId, 'access_token', tokens.accessToken) : null;
+  const refreshToken = await vault.seal(trx, accountId, 'refresh_token', tokens.refreshToken);
+  const now = clock.now();
+  await trx
+    .insertInto('account_tokens')
+    .values({ account_id: accountId, access_token: accessToken, refresh_token: refreshToken, updated_at: now })
+    .onConflict((conflict) =>
+      conflict
+        .column('account_id')
+        .doUpdateSet({ access_token: accessToken, refresh_token: refreshToken, updated_at: now }),
+    )
+    .execute();
+}
+
+/** The account's tokens, or undefined when it has none (never connected, or disconnected). */
+export async function loadAccountTokens(
+  db: Kysely<Database>,
+  vault: TokenVault,
+  accountId: string,
+): Promise<AccountTokens | undefined> {
+  const row = await db.selectFrom('account_tokens').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    accessToken: row.access_token ? await vault.open(db, accountId, 'access_token', row.access_token) : null,
+    refreshToken: await vault.open(db, accountId, 'refresh_token', row.refresh_token),
+  };
+}
+
+/**
+ * Crypto-shredding: deletes the sealed tokens and destroys the account's data key in the caller's transaction, so
+ * the tokens are unrecoverable even from a backup taken afterwards that still holds old ciphertext.
+ */
+export async function destroyAccountTokens(trx: Kysely<Database>, vault: TokenVault, accountId: string): Promise<void> {
+  await trx.deleteFrom('account_tokens').where('account_id', '=', accountId).execute();
+  await vault.destroyDataKey(trx, accountId);
+}
+
+export { PlaintextSecret };

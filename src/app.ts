@@ -1,0 +1,79 @@
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { registerApiRoutes } from './api/routes.js';
+import { registerConnectRoutes } from './connect/routes.js';
+import { AppError } from './errors/app-error.js';
+import type { ServiceDeps } from './services.js';
+import { registerDashboardRoutes } from './web/dashboard/routes.js';
+import { registerStaticAssets } from './web/static-assets.js';
+
+/**
+ * The HTTP app: host API (`/v1`), hosted connect pages (`/connect`), dashboard (`/dashboard`). Builds and returns
+ * the Fastify instance; never listens (main.ts does; tests use `inject()` or `listen({ port: 0 })`).
+ */
+export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // pino's Logger and Fastify's logger interface differ only in generics.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // The connect callback and API carry at most a few KB; attachments go through the send API (own limit).
+    bodyLimit: 40 * 1024 * 1024,
+    trustProxy: false,
+    disableRequestLogging: false,
+  });
+  await app.register(cookie);
+  await app.register(formbody);
+  // A strict CSP: no inline script or style anywhere; pages load /assets only.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        formAction: ["'self'", ...formTargets(deps)],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        connectSrc: ["'self'"],
+      },
+    },
+    // The connect flow redirects to Microsoft and back: a strict referrer policy keeps codes out of Referer.
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    if (error instanceof AppError && error.status < 500) {
+      return reply
+        .code(error.status)
+        .send({ error: { code: error.code, message: error.message, details: error.details } });
+    }
+    if ('validation' in error && error.validation) {
+      return reply.code(400).send({ error: { code: 'REQUEST_INVALID', message: error.message } });
+    }
+    const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status < 500) {
+      return reply.code(status).send({ error: { code: error.code ?? 'REQUEST_INVALID', message: error.message } });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send({ error: { code: 'INTERNAL', message: 'Something went wrong on our side.' } });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` } }),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  registerStaticAssets(app);
+  await registerApiRoutes(app, deps);
+  await registerConnectRoutes(app, deps);
+  await registerDashboardRoutes(app, deps);
+  return app;
+}
+
+/** Where our pages' forms may post: ourselves, and the emulator's sign-in pages in emulator mode. */
+function formTargets(deps: ServiceDeps): string[] {
+  return deps.microsoft.mode === 'emulator' ? [deps.microsoft.routes.login] : [];
+}

@@ -1,0 +1,81 @@
+import type { Config } from './config/config.js';
+import type { Secret } from './config/secret.js';
+import { migrateToLatest } from './db/migrate.js';
+import { type DatabaseHandle, openDatabase } from './db/open-database.js';
+import { EventRecorder } from './events/event-recorder.js';
+import { createMicrosoftFetch, type MicrosoftRoutes } from './microsoft/microsoft-routes.js';
+import { discoverMicrosoftOAuth, memoizeDiscovery } from './microsoft/oauth-client.js';
+import { type Clock, systemClock } from './platform/clock.js';
+import type { Logger } from './platform/logger.js';
+import type { MicrosoftConnection, ServiceDeps } from './services.js';
+import type { KeyRing } from './vault/key-ring.js';
+import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
+
+export interface MicrosoftApp {
+  clientId: string;
+  clientSecret: Secret;
+  tenant: string;
+  routes: MicrosoftRoutes;
+  mode: MicrosoftConnection['mode'];
+}
+
+export interface ComposeOptions {
+  config: Config;
+  logger: Logger;
+  keyRing: KeyRing;
+  microsoft: MicrosoftApp;
+  clock?: Clock;
+  /** An already-open database (tests); otherwise the configured one is opened (and closed by `close`). */
+  database?: DatabaseHandle;
+}
+
+/**
+ * Assembles the service's dependencies: the database (migrated), the vault (refusing a key ring that cannot open
+ * the stored data), the event recorder and the Microsoft connection. The one place that wires them; main.ts and
+ * integration tests both come through here.
+ */
+export async function composeService(options: ComposeOptions): Promise<{ deps: ServiceDeps; close(): Promise<void> }> {
+  const clock = options.clock ?? systemClock;
+  const database = options.database ?? (await openDatabase(options.config.database));
+  try {
+    await migrateToLatest(database.db);
+    await assertKeyRingOpensData(database.db, options.keyRing, clock);
+  } catch (error) {
+    if (!options.database) await database.close();
+    throw error;
+  }
+  const fetchRouted = createMicrosoftFetch(options.microsoft.routes);
+  const microsoft: MicrosoftConnection = {
+    clientId: options.microsoft.clientId,
+    clientSecret: options.microsoft.clientSecret,
+    tenant: options.microsoft.tenant,
+    routes: options.microsoft.routes,
+    fetch: fetchRouted,
+    mode: options.microsoft.mode,
+    graphBaseUrl: 'https://graph.microsoft.com/v1.0',
+    oauth: memoizeDiscovery(() =>
+      discoverMicrosoftOAuth({
+        clientId: options.microsoft.clientId,
+        clientSecret: options.microsoft.clientSecret,
+        tenant: options.microsoft.tenant,
+        fetch: fetchRouted,
+      }),
+    ),
+  };
+  const deps: ServiceDeps = {
+    config: options.config,
+    db: database.db,
+    dialect: database.dialect,
+    clock,
+    logger: options.logger,
+    vault: new TokenVault({ keyRing: options.keyRing, clock }),
+    events: new EventRecorder({ clock, webhookUrl: options.config.webhook?.url }),
+    microsoft,
+  };
+  return {
+    deps,
+    close: async () => {
+      if (!options.database) await database.close();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { EventsTable } from '../db/tables/accounts.js';
+import type { Clock } from '../platform/clock.js';
+import { newId } from '../platform/ids.js';
+
+/** Every event type mailbridge emits (stored for `GET /v1/events` and delivered as signed webhooks). */
+export type EventType =
+  | 'account.connected'
+  | 'account.reconnected'
+  | 'account.status_changed'
+  | 'account.disconnected'
+  | 'owner.deleted'
+  | 'tenant.admin_approval_requested'
+  | 'tenant.admin_consent_granted'
+  | 'app.misconfigured'
+  | 'app.secret_expiring'
+  | 'message.sent'
+  | 'message.failed'
+  | 'message.held'
+  | 'message.released'
+  | 'message.canceled';
+
+export interface NewEvent {
+  organizationId: string;
+  type: EventType;
+  accountId?: string | null;
+  ownerExternalId?: string | null;
+  /** Delivered as-is to webhooks: never a token, code, secret or password. */
+  data: Record<string, unknown>;
+}
+
+export interface EventView {
+  id: string;
+  type: string;
+  createdAt: string;
+  accountId: string | null;
+  ownerId: string | null;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Records events in the caller's transaction (so an event exists exactly when the change it reports committed) and,
+ * when a webhook URL is configured, a pending delivery for the webhook dispatcher in the same transaction.
+ */
+export class EventRecorder {
+  readonly #clock: Clock;
+  readonly #webhookUrl: string | undefined;
+
+  constructor(options: { clock: Clock; webhookUrl?: string | undefined }) {
+    this.#clock = options.clock;
+    this.#webhookUrl = options.webhookUrl;
+  }
+
+  async record(db: Kysely<Database>, event: NewEvent): Promise<EventView> {
+    const now = this.#clock.now();
+    const row: EventsTable = {
+      id: newId('evt', this.#clock),
+      organization_id: event.organizationId,
+      type: event.type,
+      account_id: event.accountId ?? null,
+      owner_external_id: event.ownerExternalId ?? null,
+      data: JSON.stringify(event.data),
+      created_at: now,
+    };
+    await db.insertInto('events').values(row).execute();
+    if (this.#webhookUrl) {
+      await db
+        .insertInto('webhook_deliveries')
+        .values({
+          id: newId('whd', this.#clock),
+          event_id: row.id,
+          organization_id: row.organization_id,
+          url: this.#webhookUrl,
+          status: 'pending',
+          attempts: 0,
+          next_attempt_at: now,
+          last_status_code: null,
+          last_error: null,
+          created_at: now,
+          delivered_at: null,
+        })
+        .execute();
+    }
+    return toEventView(row);
+  }
+}
+
+export function toEventView(row: EventsTable): EventView {
+  return {
+    id: row.id,
+    type: row.type,
+    createdAt: new Date(row.created_at).toISOString(),
+    accountId: row.account_id,
+    ownerId: row.owner_external_id,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+  };
+}
+
+/** An organisation's events, oldest first after `after` (an event id), optionally filtered. */
+export async function listEvents(
+  db: Kysely<Database>,
+  organizationId: string,
+  filter: { after?: string; limit: number; type?: string; accountId?: string },
+): Promise<EventView[]> {
+  let query = db.selectFrom('events').selectAll().where('organization_id', '=', organizationId);
+  if (filter.after) query = query.where('id', '>', filter.after);
+  if (filter.type) query = query.where('type', '=', filter.type);
+  if (filter.accountId) query = query.where('account_id', '=', filter.accountId);
+  const rows = await query.orderBy('id', 'asc').limit(filter.limit).execute();
+  return rows.map(toEventView);
+}

@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { composeService, type MicrosoftApp } from './compose.js';
+import type { Config } from './config/config.js';
+import { loadConfig } from './config/load-config.js';
+import { type EmbeddedEmulator, startEmbeddedEmulator } from './dev/embedded-emulator.js';
+import { REAL_MICROSOFT_ROUTES } from './microsoft/microsoft-routes.js';
+import { createLogger, type Logger } from './platform/logger.js';
+import { resolveKeyRing } from './vault/resolve-key-ring.js';
+
+export type ProcessRole = 'all' | 'api' | 'worker';
+
+export interface RunningService {
+  app: FastifyInstance | undefined;
+  url: string | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: reads the environment (the only place that does), starts the built-in Microsoft emulator
+ * when no Microsoft app is configured, wires the service and starts HTTP and/or background work by role.
+ */
+export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = process.env): Promise<RunningService> {
+  const config = loadConfig(env);
+  const logger = createLogger(config);
+  for (const warning of config.warnings) logger.warn(warning);
+  const { keyRing } = resolveKeyRing(config, logger);
+  let embedded: EmbeddedEmulator | undefined;
+  let microsoft: MicrosoftApp;
+  if (config.microsoft.mode === 'emulator') {
+    embedded = await startEmbeddedEmulator({ dataDir: config.dataDir, publicUrl: config.publicUrl });
+    microsoft = {
+      clientId: embedded.clientId,
+      clientSecret: embedded.clientSecret,
+      tenant: config.microsoft.tenant,
+      routes: { login: embedded.emulator.url, graph: embedded.emulator.url },
+      mode: 'emulator',
+    };
+  } else {
+    microsoft = {
+      clientId: config.microsoft.clientId,
+      clientSecret: config.microsoft.clientSecret,
+      tenant: config.microsoft.tenant,
+      routes: { login: config.microsoft.loginUrl, graph: config.microsoft.graphUrl },
+      mode: 'microsoft',
+    };
+    if (microsoft.routes.login === REAL_MICROSOFT_ROUTES.login) logger.info('using Microsoft identity platform');
+  }
+  const composed = await composeService({ config, logger, keyRing, microsoft });
+  let app: FastifyInstance | undefined;
+  let url: string | undefined;
+  if (role !== 'worker') {
+    app = await buildApp(composed.deps);
+    url = await app.listen({ port: config.port, host: '0.0.0.0' });
+  }
+  if (embedded) printDemoBanner(config, logger, embedded);
+  const stop = async () => {
+    await app?.close();
+    await composed.close();
+    await embedded?.close();
+  };
+  return { app, url, stop };
+}
+
+function printDemoBanner(config: Config, logger: Logger, embedded: EmbeddedEmulator): void {
+  logger.info({ emulator: embedded.emulator.url }, 'no Microsoft app configured: running the built-in emulator');
+  const lines = [
+    '',
+    `mailbridge is running at ${config.publicUrl}`,
+    '  No Microsoft app is configured (MICROSOFT_CLIENT_ID), so it runs against its built-in Microsoft emulator',
+    `  at ${embedded.emulator.url}. Sign in to the dashboard at ${config.publicUrl}/dashboard, then "Add email account".`,
+    '  Demo Microsoft accounts (password "demo-password"):',
+    ...embedded.demoUsers.map(
+      (user) => `    ${user.email.padEnd(22)} ${user.role}${user.note ? ` (${user.note})` : ''}`,
+    ),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,40 @@
+/**
+ * Where Microsoft's hosts are really served. mailbridge always speaks to `https://login.microsoftonline.com` and
+ * `https://graph.microsoft.com` in its protocol code (so issuer checks, openid-client's Entra ID handling and
+ * Graph's absolute links are exactly Microsoft's); in development and tests those hosts are served by the emulator,
+ * and one fetch wrapper routes them there. engineering.md: "keep the real URLs and route the back channel".
+ */
+export const MICROSOFT_LOGIN_ORIGIN = 'https://login.microsoftonline.com';
+export const MICROSOFT_GRAPH_ORIGIN = 'https://graph.microsoft.com';
+
+export interface MicrosoftRoutes {
+  /** Where login.microsoftonline.com is served (itself, or the emulator's origin). No trailing slash. */
+  readonly login: string;
+  /** Where graph.microsoft.com is served. No trailing slash. */
+  readonly graph: string;
+}
+
+export const REAL_MICROSOFT_ROUTES: MicrosoftRoutes = { login: MICROSOFT_LOGIN_ORIGIN, graph: MICROSOFT_GRAPH_ORIGIN };
+
+/** Rewrites a URL on one of Microsoft's origins to where that origin is served; other URLs are unchanged. */
+export function routeMicrosoftUrl(url: string, routes: MicrosoftRoutes): string {
+  if (url.startsWith(MICROSOFT_LOGIN_ORIGIN) && routes.login !== MICROSOFT_LOGIN_ORIGIN) {
+    return routes.login + url.slice(MICROSOFT_LOGIN_ORIGIN.length);
+  }
+  if (url.startsWith(MICROSOFT_GRAPH_ORIGIN) && routes.graph !== MICROSOFT_GRAPH_ORIGIN) {
+    return routes.graph + url.slice(MICROSOFT_GRAPH_ORIGIN.length);
+  }
+  return url;
+}
+
+/** A `fetch` that sends requests for Microsoft's hosts where `routes` says. The transport seam of every client. */
+export function createMicrosoftFetch(routes: MicrosoftRoutes, baseFetch: typeof fetch = fetch): typeof fetch {
+  if (routes.login === MICROSOFT_LOGIN_ORIGIN && routes.graph === MICROSOFT_GRAPH_ORIGIN) return baseFetch;
+  return (input, init) => {
+    if (input instanceof Request) {
+      const routed = routeMicrosoftUrl(input.url, routes);
+      return baseFetch(routed === input.url ? input : new Request(routed, input), init);
+    }
+    return baseFetch(routeMicrosoftUrl(input instanceof URL ? input.href : input, routes), init);
+  };
+}

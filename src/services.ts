@@ -1,0 +1,43 @@
+import type { Kysely } from 'kysely';
+import type * as oidc from 'openid-client';
+import type { Config } from './config/config.js';
+import type { Secret } from './config/secret.js';
+import type { Database, DbDialect } from './db/schema.js';
+import type { EventRecorder } from './events/event-recorder.js';
+import type { MicrosoftRoutes } from './microsoft/microsoft-routes.js';
+import type { Clock } from './platform/clock.js';
+import type { Logger } from './platform/logger.js';
+import type { TokenVault } from './vault/token-vault.js';
+
+/** How this service reaches Microsoft (or the emulator standing in for it). */
+export interface MicrosoftConnection {
+  readonly clientId: string;
+  readonly clientSecret: Secret;
+  /** `common`, `organizations`, `consumers`, a tenant id or domain (MICROSOFT_TENANT). */
+  readonly tenant: string;
+  /** Where Microsoft's hosts are served; the browser is sent to `routes.login` for sign-in. */
+  readonly routes: MicrosoftRoutes;
+  /** The routed transport for every back-channel call (identity and Graph). */
+  readonly fetch: typeof fetch;
+  /** The openid-client configuration, discovered once on first use. */
+  readonly oauth: () => Promise<oidc.Configuration>;
+  /** `https://graph.microsoft.com/v1.0` (routed by `fetch`). */
+  readonly graphBaseUrl: string;
+  /** `emulator` when the built-in emulator stands in for Microsoft (the demo, tests). */
+  readonly mode: 'emulator' | 'microsoft';
+}
+
+/**
+ * Everything the HTTP app and the workers are built from. Assembled once in the composition root (main.ts) or by
+ * a test; no module reads the environment or builds its own connections.
+ */
+export interface ServiceDeps {
+  readonly config: Config;
+  readonly db: Kysely<Database>;
+  readonly dialect: DbDialect;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly vault: TokenVault;
+  readonly events: EventRecorder;
+  readonly microsoft: MicrosoftConnection;
+}

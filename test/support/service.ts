@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { EmulatorOptions } from '../../emulator/index.js';
+import { buildApp } from '../../src/app.js';
+import { composeService } from '../../src/compose.js';
+import type { Config } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { Secret } from '../../src/config/secret.js';
+import type { DbDialect } from '../../src/db/schema.js';
+import { MICROSOFT_GRAPH_ORIGIN, MICROSOFT_LOGIN_ORIGIN } from '../../src/microsoft/microsoft-routes.js';
+import type { Clock } from '../../src/platform/clock.js';
+import { createLogger, type Logger } from '../../src/platform/logger.js';
+import type { ServiceDeps } from '../../src/services.js';
+import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
+import { openTestDatabase, type TestDatabase } from './databases.js';
+import { type SeededEmulator, startSeededEmulator } from './emulator.js';
+
+export interface TestService {
+  /** The service's own origin (`http://127.0.0.1:<port>`), also its PUBLIC_URL. */
+  url: string;
+  app: FastifyInstance;
+  deps: ServiceDeps;
+  config: Config;
+  database: TestDatabase;
+  /** The emulator standing in for login.microsoftonline.com and graph.microsoft.com. */
+  emulator: SeededEmulator;
+  /** Everything the service logged, one JSON line each (for "no secret in the logs" scans). */
+  logLines: string[];
+  close(): Promise<void>;
+}
+
+export interface TestServiceOptions {
+  dialect?: DbDialect;
+  /** Extra environment for loadConfig (e.g. WEBHOOK_URL). */
+  env?: Record<string, string>;
+  clock?: Clock;
+  emulator?: EmulatorOptions;
+  /** An already-running emulator to share (its app must list this service's redirect URIs: see below). */
+  sharedEmulator?: SeededEmulator;
+  tenant?: string;
+}
+
+/**
+ * A real mailbridge on a real port, over a real database (SQLite or PostgreSQL), talking over real HTTP to an
+ * emulator that impersonates Microsoft's hosts (the service routes them to it). The emulator's demo app is
+ * registered with this service's callback URLs.
+ */
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const url = `http://127.0.0.1:${port}`;
+  const emulator =
+    options.sharedEmulator ??
+    (await startSeededEmulator({
+      ...options.emulator,
+      urls: { login: MICROSOFT_LOGIN_ORIGIN, graph: MICROSOFT_GRAPH_ORIGIN },
+      redirectUris: [`${url}/connect/callback`, `${url}/connect/admin-consent/callback`],
+    }));
+  const database = await openTestDatabase(options.dialect ?? 'sqlite');
+  const keyText = `test:${randomBytes(32).toString('base64')}`;
+  const config = loadConfig({
+    PORT: String(port),
+    PUBLIC_URL: url,
+    MAILBRIDGE_DATA_DIR: '/nonexistent-test-data-dir',
+    MAILBRIDGE_KEYS: keyText,
+    LOG_LEVEL: 'info',
+    ...options.env,
+  });
+  const logLines: string[] = [];
+  const logger: Logger = createLogger(config, {
+    destination: { write: (line: string) => void logLines.push(line) },
+  });
+  const composed = await composeService({
+    config,
+    logger,
+    keyRing: parseKeyRingOrThrow(keyText),
+    clock: options.clock,
+    database,
+    microsoft: {
+      clientId: emulator.seed.app.clientId,
+      clientSecret: new Secret(emulator.clientSecret),
+      tenant: options.tenant ?? 'common',
+      routes: { login: emulator.url, graph: emulator.url },
+      mode: 'emulator',
+    },
+  });
+  const app = await buildApp(composed.deps);
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    url,
+    app,
+    deps: composed.deps,
+    config,
+    database,
+    emulator,
+    logLines,
+    close: async () => {
+      await app.close();
+      await composed.close();
+      await database.close();
+      if (!options.sharedEmulator) await emulator.close();
+    },
+  };
+}
