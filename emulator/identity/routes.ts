@@ -7,7 +7,6 @@ import { signOut } from './browser-session.js';
 import { handleInstanceDiscovery, handleKeys, handleOpenIdConfiguration } from './discovery.js';
 import { errorLookupPage, signedOutPage } from './pages.js';
 import { nonEmptyField, redirectToApp, sendHtml } from './respond.js';
-import { signingKeysOrCreate } from './signing-keys.js';
 import { handleToken, handleTokenGet } from './token.js';
 
 /**
@@ -16,11 +15,6 @@ import { handleToken, handleTokenGet } from './token.js';
  * @see microsoft.md §1, §5
  */
 export function registerIdentityRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
-  // Make the signing keys before the first request needs them (RSA key generation takes a moment).
-  app.addHook('onReady', async () => {
-    signingKeysOrCreate(ctx);
-  });
-
   app.get('/:tenant/v2.0/.well-known/openid-configuration', (request, reply) =>
     handleOpenIdConfiguration(ctx, request, reply),
   );

@@ -167,6 +167,26 @@ describe('identity authorize endpoint and sign-in pages', () => {
       assert.ok(hasElement(page.html, 'password'));
     });
 
+    it("expands /.default to the app's configured permissions, and refuses it next to named Graph scopes", async () => {
+      const user = newUser();
+      const driver = new SignInDriver();
+      const consent = asPage(
+        await submitPassword(
+          driver,
+          await signInPage(
+            driver,
+            authorizeUrl({ scope: 'openid offline_access https://graph.microsoft.com/.default' }),
+          ),
+          user.email,
+        ),
+      );
+      const scopes = [...consent.html.matchAll(/data-scope="([^"]+)"/g)].map((match) => match[1]);
+      // `openid` is not listed next to User.Read ("Sign you in and read your profile" says it already).
+      assert.deepEqual(scopes, ['offline_access', ...emulator.seed.app.requiredScopes]);
+      const callback = asCallback(await new SignInDriver().open(authorizeUrl({ scope: '.default Mail.Send' })));
+      assert.equal(callback.params.get('error'), 'invalid_scope');
+    });
+
     it('redirects audience mismatches: single-tenant app on common (50194), personal-only app on common (9002331)', async () => {
       const single = newApp('AzureADMyOrg');
       let callback = asCallback(await new SignInDriver().open(authorizeUrl({ client_id: single.clientId })));
