@@ -91,12 +91,14 @@ export async function handleAuthorize(ctx: EmulatorContext, request: FastifyRequ
 
   const codeChallenge = nonEmptyField(params, 'code_challenge') ?? null;
   const method = nonEmptyField(params, 'code_challenge_method');
-  if (method && method !== 'S256' && method !== 'plain')
+  if (method && method !== 'S256' && method !== 'plain') {
     return fail(aadsts.invalidParameter('code_challenge_method', method));
+  }
   if (method && !codeChallenge) return fail(aadsts.missingParameter('code_challenge'));
   // RFC 7636 §4.1–4.2: 43 to 128 characters.
-  if (codeChallenge && (codeChallenge.length < 43 || codeChallenge.length > 128))
+  if (codeChallenge && (codeChallenge.length < 43 || codeChallenge.length > 128)) {
     return fail(aadsts.invalidCodeChallenge());
+  }
 
   const endpointError = endpointErrorForApp(app, segment);
   if (endpointError) return fail(endpointError);
