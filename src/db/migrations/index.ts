@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001-vault.js';
 import * as m0002 from './0002-accounts.js';
+import * as m0003dashboard from './0003-dashboard-sign-in-failures.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -10,4 +11,5 @@ import * as m0002 from './0002-accounts.js';
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-vault': m0001,
   '0002-accounts': m0002,
+  '0003-dashboard-sign-in-failures': m0003dashboard,
 };
