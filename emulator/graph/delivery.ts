@@ -228,6 +228,7 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
     const resolution = resolveRecipient(ctx, address);
     if (resolution.kind === 'unknown') {
       unknown.push(address);
+      placements.push({ address, outcome: 'ndr' });
       continue;
     }
     if (resolution.kind === 'outside') {
@@ -239,6 +240,7 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
     const mailbox = ctx.world.mailboxes[recipient.id];
     if (!mailbox || !recipient.mailboxEnabled) {
       unknown.push(address);
+      placements.push({ address, outcome: 'ndr' });
       continue;
     }
     const skipFilter =
@@ -282,7 +284,6 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
   }
 
   if (unknown.length > 0) {
-    for (const address of unknown) placements.push({ address, outcome: 'ndr' });
     const bounceTo = submission.sender ?? findUserByAddress(ctx, submission.from.address) ?? null;
     if (bounceTo) sendNonDeliveryReport(ctx, bounceTo, submission, internetMessageId, unknown);
   }

@@ -6,7 +6,7 @@ import { findFolder } from '../state/world.js';
 import { GraphError, invalidValue, unknownProperty } from './graph-error.js';
 import { isPlainObject } from './message-input.js';
 import { folderOrThrow } from './message-routes.js';
-import { HIDDEN_WELL_KNOWN, renderFolder } from './message-view.js';
+import { folderStats, HIDDEN_WELL_KNOWN, renderFolder } from './message-view.js';
 import {
   nextLink,
   type ODataSchema,
@@ -50,10 +50,11 @@ function listFolders(call: GraphCall, parent: MailFolder, collectionPath: string
   const query = parseCollectionQuery(call.request.query as Record<string, unknown>, folderSchema);
   const includeHidden = queryOption(call.request.query as Record<string, unknown>, 'includeHiddenFolders') === 'true';
   let views: Array<Record<string, unknown>> = [];
+  const stats = folderStats(call.mailbox);
   for (const folder of Object.values(call.mailbox.folders)) {
     if (folder.parentFolderId !== parent.id) continue;
     if (!includeHidden && folder.wellKnownName !== null && HIDDEN_WELL_KNOWN.has(folder.wellKnownName)) continue;
-    const view = renderFolder(call.mailbox, folder);
+    const view = renderFolder(call.mailbox, folder, undefined, stats);
     if (query.filter && !query.filter(view)) continue;
     views.push(view);
   }

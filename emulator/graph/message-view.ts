@@ -163,28 +163,51 @@ export function renderMessage(message: MailMessage, options: RenderOptions): Rec
 
 export const HIDDEN_WELL_KNOWN = new Set(['recoverableitemsdeletions', 'searchfolders', 'scheduled']);
 
-export function renderFolder(mailbox: Mailbox, folder: MailFolder, context?: string): Record<string, unknown> {
-  let total = 0;
-  let unread = 0;
-  let size = 0;
+export interface FolderStats {
+  total: number;
+  unread: number;
+  size: number;
+  children: number;
+}
+
+/** Item counts of every folder of a mailbox, in one pass over its messages and folders. */
+export function folderStats(mailbox: Mailbox): Map<string, FolderStats> {
+  const stats = new Map<string, FolderStats>();
+  const of = (id: string) => {
+    let entry = stats.get(id);
+    if (!entry) {
+      entry = { total: 0, unread: 0, size: 0, children: 0 };
+      stats.set(id, entry);
+    }
+    return entry;
+  };
   for (const message of Object.values(mailbox.messages)) {
-    if (message.parentFolderId !== folder.id) continue;
-    total++;
-    if (!message.isRead) unread++;
-    size += message.body.content.length + message.attachments.reduce((sum, each) => sum + each.size, 0);
+    const entry = of(message.parentFolderId);
+    entry.total++;
+    if (!message.isRead) entry.unread++;
+    entry.size += message.body.content.length + message.attachments.reduce((sum, each) => sum + each.size, 0);
   }
-  let children = 0;
-  for (const other of Object.values(mailbox.folders)) if (other.parentFolderId === folder.id) children++;
+  for (const folder of Object.values(mailbox.folders)) if (folder.parentFolderId) of(folder.parentFolderId).children++;
+  return stats;
+}
+
+export function renderFolder(
+  mailbox: Mailbox,
+  folder: MailFolder,
+  context?: string,
+  stats: Map<string, FolderStats> = folderStats(mailbox),
+): Record<string, unknown> {
+  const entry = stats.get(folder.id) ?? { total: 0, unread: 0, size: 0, children: 0 };
   const view: Record<string, unknown> = {};
   if (context) view['@odata.context'] = context;
   Object.assign(view, {
     id: folder.id,
     displayName: folder.displayName,
     parentFolderId: folder.parentFolderId,
-    childFolderCount: children,
-    unreadItemCount: unread,
-    totalItemCount: total,
-    sizeInBytes: size,
+    childFolderCount: entry.children,
+    unreadItemCount: entry.unread,
+    totalItemCount: entry.total,
+    sizeInBytes: entry.size,
     isHidden: folder.wellKnownName !== null && HIDDEN_WELL_KNOWN.has(folder.wellKnownName),
   });
   return view;

@@ -24,6 +24,8 @@ export interface AddressBook {
   users: Record<string, User> | null;
   userCount: number;
   byEmail: Map<string, string>;
+  /** Domains of the users' addresses, so mail for other domains needs no recount of the users. */
+  userDomains: Set<string>;
   tenants: Record<string, Tenant> | null;
   tenantCount: number;
   byDomain: Map<string, string>;
@@ -62,6 +64,7 @@ export function graphRuntime(ctx: EmulatorContext): GraphRuntime {
         users: null,
         userCount: -1,
         byEmail: new Map(),
+        userDomains: new Set(),
         tenants: null,
         tenantCount: -1,
         byDomain: new Map(),
@@ -75,11 +78,18 @@ export function graphRuntime(ctx: EmulatorContext): GraphRuntime {
   return ctx.graph;
 }
 
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1);
+}
+
 function refreshUsers(book: AddressBook, users: Record<string, User>): void {
   book.byEmail.clear();
+  book.userDomains.clear();
   let count = 0;
   for (const user of Object.values(users)) {
-    book.byEmail.set(user.email.toLowerCase(), user.id);
+    const email = user.email.toLowerCase();
+    book.byEmail.set(email, user.id);
+    book.userDomains.add(domainOf(email));
     count++;
   }
   book.users = users;
@@ -98,8 +108,10 @@ function refreshTenants(book: AddressBook, tenants: Record<string, Tenant>): voi
 }
 
 /**
- * The emulated user with this address. A hit is verified against the world (O(1)); only a miss re-counts the
- * users to notice additions, so mail to outside addresses costs one key count, never a scan of every user.
+ * The emulated user with this address, in O(1): a hit is verified against the world; a miss in a domain that has
+ * users or belongs to a tenant re-counts the users (to notice users added since the index was built). Mail for
+ * any other domain costs nothing more; a user added later in a domain that no tenant and no earlier user has is
+ * found once any lookup in an emulated domain has refreshed the index, or after the world's users are replaced.
  */
 export function findUserByAddress(ctx: EmulatorContext, address: string): User | undefined {
   const book = graphRuntime(ctx).addressBook;
@@ -110,25 +122,33 @@ export function findUserByAddress(ctx: EmulatorContext, address: string): User |
   if (id !== undefined) {
     const user = users[id];
     if (user && user.email === wanted) return user;
-  }
-  if (Object.keys(users).length !== book.userCount || id !== undefined) {
     refreshUsers(book, users);
-    const again = book.byEmail.get(wanted);
-    return again === undefined ? undefined : users[again];
+  } else {
+    const domain = domainOf(wanted);
+    if (!book.userDomains.has(domain) && findTenantForDomain(ctx, domain) === undefined) return undefined;
+    if (Object.keys(users).length === book.userCount) return undefined;
+    refreshUsers(book, users);
   }
-  return undefined;
+  const again = book.byEmail.get(wanted);
+  return again === undefined ? undefined : users[again];
 }
 
-/** The tenant owning a verified domain (organisations, and outlook.com/hotmail.com/live.com for consumers). */
+/**
+ * The tenant owning a verified domain (organisations, and outlook.com/hotmail.com/live.com for consumers). Tenants
+ * are few; a miss re-counts them to notice new ones.
+ */
 export function findTenantForDomain(ctx: EmulatorContext, domain: string): Tenant | undefined {
   const book = graphRuntime(ctx).addressBook;
   const tenants = ctx.world.tenants;
-  if (book.tenants !== tenants || Object.keys(tenants).length !== book.tenantCount) refreshTenants(book, tenants);
-  const id = book.byDomain.get(domain.trim().toLowerCase());
-  const tenant = id === undefined ? undefined : tenants[id];
-  if (tenant && !tenant.domains.includes(domain.trim().toLowerCase())) {
+  const wanted = domain.trim().toLowerCase();
+  if (book.tenants !== tenants) refreshTenants(book, tenants);
+  let id = book.byDomain.get(wanted);
+  let tenant = id === undefined ? undefined : tenants[id];
+  if (tenant?.domains.includes(wanted)) return tenant;
+  if (tenant !== undefined || Object.keys(tenants).length !== book.tenantCount) {
     refreshTenants(book, tenants);
-    return findTenantForDomain(ctx, domain);
+    id = book.byDomain.get(wanted);
+    tenant = id === undefined ? undefined : tenants[id];
   }
   return tenant;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { isJunkVerdict, junkProbability } from '../../emulator/graph/delivery.js';
+import { addTenant, addUser } from '../../emulator/state/builders.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { callGraph, errorOf, mintGraphToken, valuesOf } from '../support/graph-token.js';
 
@@ -294,6 +295,31 @@ describe('emulator Graph delivery: placement, rules, bounces, the outside world,
       { address: 'adele@contoso.com', outcome: 'inbox' },
       { address: 'hidden@example.net', outcome: 'outside' },
     ]);
+  });
+
+  it('delivers to users and tenants added after mail has already flowed', async () => {
+    assert.equal((await sendFromMegan('Before', ['late@contoso.com', 'someone@newcorp.example'])).status, 202);
+    assert.deepEqual(
+      emulator.ctx.world.deliveries.at(-1)!.placements.map((placement) => placement.outcome),
+      ['ndr', 'outside'],
+    );
+    const late = addUser(emulator.ctx, {
+      email: 'late@contoso.com',
+      password: 'x',
+      tenantId: emulator.seed.users.work.tenantId,
+    });
+    const newcorp = addTenant(emulator.ctx, { displayName: 'New Corp', domains: ['newcorp.example'] });
+    addUser(emulator.ctx, { email: 'someone@newcorp.example', password: 'x', tenantId: newcorp.id });
+    setMeganReputation(1);
+    assert.equal(
+      (await sendFromMegan('After', ['late@contoso.com', 'someone@newcorp.example', 'ghost@newcorp.example'])).status,
+      202,
+    );
+    assert.deepEqual(
+      emulator.ctx.world.deliveries.at(-1)!.placements.map((placement) => placement.outcome),
+      ['inbox', 'inbox', 'ndr'],
+    );
+    assert.equal((await findIn(mintGraphToken(emulator.ctx, late), 'inbox', 'After')).length, 1);
   });
 
   it('raises the sender’s reputation when a recipient rescues, replies, flags or marks mail important', async () => {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import nodemailer from 'nodemailer';
+import nodemailer, { type SendMailOptions } from 'nodemailer';
 import type { MailMessage } from '../../emulator/state/model.js';
 import { findFolder } from '../../emulator/state/world.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { callGraph, errorOf, mintGraphToken, valuesOf } from '../support/graph-token.js';
 
 /** Base64 MIME as a client would build it for `POST /me/sendMail` with `Content-Type: text/plain`. */
-async function mime(options: nodemailer.SendMailOptions): Promise<string> {
+async function mime(options: SendMailOptions): Promise<string> {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
   const info = await transport.sendMail(options);
   return (info.message as Buffer).toString('base64');
