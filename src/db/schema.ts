@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AccountTables } from './tables/accounts.js';
+import type { ConnectTables } from './tables/connect.js';
 import type { DashboardTables } from './tables/dashboard.js';
 import type { VaultTables } from './tables/vault.js';
 
@@ -8,7 +9,7 @@ import type { VaultTables } from './tables/vault.js';
  * (snake_case columns, text ids, epoch-ms timestamps as `number`, JSON as text) and adds its interface to the
  * `extends` list here; its migrations go in `src/db/migrations/` and are listed in `migrations/index.ts`.
  */
-export interface Database extends VaultTables, AccountTables, DashboardTables {}
+export interface Database extends VaultTables, AccountTables, DashboardTables, ConnectTables {}
 
 /** A connection or a transaction: what data functions take, so callers choose the transaction boundary. */
 export type DbExecutor = Kysely<Database>;

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001-vault.js';
 import * as m0002 from './0002-accounts.js';
 import * as m0003dashboard from './0003-dashboard-sign-in-failures.js';
+import * as m0004connect from './0004-connect-approval-requests.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0001-vault': m0001,
   '0002-accounts': m0002,
   '0003-dashboard-sign-in-failures': m0003dashboard,
+  '0004-connect-approval-requests': m0004connect,
 };
