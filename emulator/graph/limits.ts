@@ -35,22 +35,27 @@ export function usageKey(clientId: string, userId: string): string {
 /** The usage record of one app + mailbox pair, created on first use. */
 export function usageFor(ctx: EmulatorContext, clientId: string, userId: string): MailboxUsage {
   const key = usageKey(clientId, userId);
-  const existing = ctx.usage[key];
-  if (existing) return existing;
-  const usage: MailboxUsage = {
-    clientId,
-    userId,
-    inFlight: 0,
-    maxInFlight: 0,
-    recentRequests: [],
-    recentSends: [],
-    throttled: { concurrency: 0, requestRate: 0, messagesPerMinute: 0, recipientsPer24h: 0 },
-  };
-  ctx.usage[key] = usage;
+  let usage = ctx.usage[key];
+  if (!usage) {
+    usage = {
+      clientId,
+      userId,
+      inFlight: 0,
+      maxInFlight: 0,
+      recentRequests: [],
+      recentSends: [],
+      throttled: { concurrency: 0, requestRate: 0, messagesPerMinute: 0, recipientsPer24h: 0 },
+    };
+    ctx.usage[key] = usage;
+  }
+  // Records that predate the runtime (a restored snapshot, a dropped runtime) are indexed on first use.
   const runtime = graphRuntime(ctx);
-  const list = runtime.usagesByUser.get(userId) ?? [];
-  list.push({ key, usage });
-  runtime.usagesByUser.set(userId, list);
+  if (!runtime.indexedUsages.has(usage)) {
+    runtime.indexedUsages.add(usage);
+    const list = runtime.usagesByUser.get(userId) ?? [];
+    list.push({ key, usage });
+    runtime.usagesByUser.set(userId, list);
+  }
   return usage;
 }
 
@@ -148,6 +153,11 @@ function sendWindowOf(runtime: GraphRuntime, usage: MailboxUsage, now: number): 
 /** Every usage record of this user's mailbox (sending limits are per mailbox, whichever app sends). */
 function mailboxUsages(ctx: EmulatorContext, userId: string): MailboxUsage[] {
   const runtime = graphRuntime(ctx);
+  if (!runtime.usagesScanned) {
+    // Once per runtime: index records that came with the world (snapshot restore) before any request named them.
+    runtime.usagesScanned = true;
+    for (const usage of Object.values(ctx.usage)) usageFor(ctx, usage.clientId, usage.userId);
+  }
   const list = runtime.usagesByUser.get(userId) ?? [];
   const live = list.filter((entry) => ctx.usage[entry.key] === entry.usage);
   if (live.length !== list.length) runtime.usagesByUser.set(userId, live);

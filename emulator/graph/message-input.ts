@@ -288,6 +288,7 @@ export function parseMessageInputOrThrow(ctx: EmulatorContext, raw: unknown): Me
       case 'internetMessageId': {
         const id = readString(key, value).trim();
         if (!/^<[^<>\s@]+@[^<>\s@]+>$/.test(id)) {
+          // [GUESS] code and wording: Exchange needs an RFC 5322 msg-id, `<left@right>`.
           throw new GraphError(400, 'ErrorInvalidInternetMessageId', `The internet message id '${id}' is not valid.`);
         }
         input.internetMessageId = id;

@@ -140,10 +140,10 @@ export function mailboxOrThrow(ctx: EmulatorContext, user: User): Mailbox {
   return mailbox;
 }
 
-/** The request body, or 400 when JSON was promised and not delivered. */
+/** The request body, or 400 when JSON was promised and not delivered (or bytes of another type came instead). */
 export function jsonBodyOrThrow(call: GraphCall): unknown {
   const body = call.request.body;
-  if (body instanceof UnreadableBody) throw unreadableJson();
+  if (body instanceof UnreadableBody || Buffer.isBuffer(body) || typeof body === 'string') throw unreadableJson();
   return body;
 }
 

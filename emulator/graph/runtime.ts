@@ -52,6 +52,9 @@ export interface GraphRuntime {
   sendWindows: WeakMap<MailboxUsage, SendWindow>;
   /** Usage records per user id, to apply sending limits across every app of one mailbox. */
   usagesByUser: Map<string, Array<{ key: string; usage: MailboxUsage }>>;
+  indexedUsages: WeakSet<MailboxUsage>;
+  /** Whether usage records already in `ctx.usage` when this runtime was made have been indexed. */
+  usagesScanned: boolean;
   /** Arrival counter for `MailMessage.sequence`. */
   sequence: number;
 }
@@ -72,6 +75,8 @@ export function graphRuntime(ctx: EmulatorContext): GraphRuntime {
       immutableIndex: new WeakMap(),
       sendWindows: new WeakMap(),
       usagesByUser: new Map(),
+      indexedUsages: new WeakSet(),
+      usagesScanned: false,
       sequence: 0,
     };
   }

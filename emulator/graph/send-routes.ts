@@ -21,7 +21,7 @@ import {
   validateSenderOrThrow,
 } from './message-input.js';
 import { renderMessage } from './message-view.js';
-import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES, UnreadableBody } from './pipeline.js';
+import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES } from './pipeline.js';
 
 /**
  * Sending (microsoft.md §3.1): `POST /me/sendMail` (JSON or base64 MIME), `POST /me/messages/{id}/send`,
@@ -297,9 +297,9 @@ function composeReply(call: GraphCall, original: MailMessage, input: ReplyInput,
 export function registerSendRoutes(scope: FastifyInstance, ctx: EmulatorContext): void {
   graphRoute(scope, ctx, { method: 'POST', path: '/sendMail', scopes: SCOPES.mailSend, send: true }, async (call) => {
     const body = call.request.body;
+    // `Content-Type: text/plain` carries base64 MIME (microsoft.md §3.1).
     if (typeof body === 'string') return sendMailMime(call, body);
-    if (body instanceof UnreadableBody) jsonBodyOrThrow(call);
-    return sendMailJson(call, body);
+    return sendMailJson(call, jsonBodyOrThrow(call));
   });
 
   graphRoute(
