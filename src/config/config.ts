@@ -14,6 +14,7 @@ export interface Config {
   readonly admin: AdminSeedConfig;
   readonly webhook: WebhookConfig | undefined;
   readonly smtp: SmtpConfig | undefined;
+  readonly outbox: OutboxConfig;
   readonly logLevel: LogLevel;
   /** Not fatal, but worth a line in the log at start (e.g. an unknown MAILBRIDGE_* variable, likely a typo). */
   readonly warnings: readonly string[];
@@ -66,4 +67,19 @@ export interface SmtpConfig {
   readonly user: string | undefined;
   readonly password: Secret | undefined;
   readonly from: string;
+}
+
+/** The outbox's settings (issue 4): delivery guarantee for unknown outcomes, held-message expiry, pacing. */
+export interface OutboxConfig {
+  /** MAILBRIDGE_SEND_UNKNOWN_OUTCOME: `fail` (at most once, default) or `retry` (at least once) for send-only accounts. */
+  readonly unknownOutcome: 'fail' | 'retry';
+  /** MAILBRIDGE_HELD_MESSAGE_TTL: how long a held message waits for its account before it fails (default 7 days). */
+  readonly heldMessageTtlMs: number;
+  /** Per mailbox, across all processes (microsoft.md §3.3). */
+  readonly mailboxConcurrency: number;
+  readonly messagesPerMinute: number;
+  readonly recipientsPerDay: number;
+  /** Outlook.com (personal) mailboxes. */
+  readonly personalRecipientsPerDay: number;
+  readonly maxRecipientsPerMessage: number;
 }

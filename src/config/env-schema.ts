@@ -54,6 +54,18 @@ function httpUrl(name: string, value: string, ctx: Ctx, example: string): string
   return url.href.replace(/\/+$/, '');
 }
 
+/** A positive integer setting with a default and a ceiling. */
+function positiveInt(name: string, fallback: number, max: number) {
+  return text.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    const number = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!(number >= 1 && number <= max)) {
+      return fail(ctx, `"${value}" is not an integer from 1 to ${max}; unset ${name} for the default (${fallback})`);
+    }
+    return number;
+  });
+}
+
 export const envSchema = z.object({
   PORT: text.transform((value, ctx) => {
     if (value === undefined) return 3000;
@@ -198,6 +210,36 @@ export const envSchema = z.object({
     }
     return value;
   }),
+  // The outbox (issue 4): what a send whose outcome is unknown becomes, how long held messages wait, and the
+  // per-mailbox pacing under Microsoft's limits (microsoft.md §3.3; defaults are Microsoft's).
+  MAILBRIDGE_SEND_UNKNOWN_OUTCOME: text.transform((value, ctx): 'fail' | 'retry' => {
+    if (value === undefined) return 'fail';
+    const mode = value.toLowerCase();
+    if (mode === 'fail' || mode === 'retry') return mode;
+    return fail(
+      ctx,
+      `"${value}" is not a mode; use fail (default: at most once, the message ends outcome_unknown) or retry (at least once)`,
+    );
+  }),
+  MAILBRIDGE_HELD_MESSAGE_TTL: text.transform((value, ctx) => {
+    if (value === undefined) return 7 * 86_400_000;
+    const match = /^(\d+)\s*(s|m|h|d)?$/i.exec(value);
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match?.[2] ?? 's').toLowerCase() as 's'];
+    const ms = match ? Number(match[1]) * unit : Number.NaN;
+    if (!(ms >= 60_000 && ms <= 365 * 86_400_000)) {
+      return fail(ctx, `"${value}" is not a duration from 1 minute to 365 days; use e.g. 7d (default), 36h or 90m`);
+    }
+    return ms;
+  }),
+  MAILBRIDGE_MAILBOX_CONCURRENCY: positiveInt('MAILBRIDGE_MAILBOX_CONCURRENCY', 4, 100),
+  MAILBRIDGE_MAILBOX_MESSAGES_PER_MINUTE: positiveInt('MAILBRIDGE_MAILBOX_MESSAGES_PER_MINUTE', 30, 100_000),
+  MAILBRIDGE_MAILBOX_RECIPIENTS_PER_DAY: positiveInt('MAILBRIDGE_MAILBOX_RECIPIENTS_PER_DAY', 10_000, 100_000_000),
+  MAILBRIDGE_PERSONAL_MAILBOX_RECIPIENTS_PER_DAY: positiveInt(
+    'MAILBRIDGE_PERSONAL_MAILBOX_RECIPIENTS_PER_DAY',
+    5_000,
+    100_000_000,
+  ),
+  MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE: positiveInt('MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE', 500, 1_000),
   LOG_LEVEL: text.transform((value, ctx): LogLevel => {
     if (value === undefined) return 'info';
     const level = LOG_LEVELS.find((candidate) => candidate === value.toLowerCase());

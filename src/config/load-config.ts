@@ -68,6 +68,15 @@ export function loadConfig(env: Env): Config {
         ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET }
         : undefined,
     smtp: e.SMTP_URL !== undefined && e.SMTP_FROM !== undefined ? { ...e.SMTP_URL, from: e.SMTP_FROM } : undefined,
+    outbox: {
+      unknownOutcome: e.MAILBRIDGE_SEND_UNKNOWN_OUTCOME,
+      heldMessageTtlMs: e.MAILBRIDGE_HELD_MESSAGE_TTL,
+      mailboxConcurrency: e.MAILBRIDGE_MAILBOX_CONCURRENCY,
+      messagesPerMinute: e.MAILBRIDGE_MAILBOX_MESSAGES_PER_MINUTE,
+      recipientsPerDay: e.MAILBRIDGE_MAILBOX_RECIPIENTS_PER_DAY,
+      personalRecipientsPerDay: e.MAILBRIDGE_PERSONAL_MAILBOX_RECIPIENTS_PER_DAY,
+      maxRecipientsPerMessage: e.MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE,
+    },
     logLevel: e.LOG_LEVEL,
     warnings: unknownVariableWarnings(env),
   };

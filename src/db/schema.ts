@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AccountTables } from './tables/accounts.js';
 import type { ConnectTables } from './tables/connect.js';
 import type { DashboardTables } from './tables/dashboard.js';
+import type { OutboxTables } from './tables/outbox.js';
 import type { VaultTables } from './tables/vault.js';
 
 /**
@@ -9,7 +10,7 @@ import type { VaultTables } from './tables/vault.js';
  * (snake_case columns, text ids, epoch-ms timestamps as `number`, JSON as text) and adds its interface to the
  * `extends` list here; its migrations go in `src/db/migrations/` and are listed in `migrations/index.ts`.
  */
-export interface Database extends VaultTables, AccountTables, DashboardTables, ConnectTables {}
+export interface Database extends VaultTables, AccountTables, DashboardTables, ConnectTables, OutboxTables {}
 
 /** A connection or a transaction: what data functions take, so callers choose the transaction boundary. */
 export type DbExecutor = Kysely<Database>;
