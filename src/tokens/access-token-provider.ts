@@ -1,0 +1,480 @@
+import { type Kysely, sql } from 'kysely';
+import { storeAccountTokens } from '../accounts/account-tokens.js';
+import type { Database } from '../db/schema.js';
+import type { AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
+import { withTransaction } from '../db/transaction.js';
+import { GraphError } from '../graph/graph-error.js';
+import { raiseOperatorAlert, recordAccountHealth, resolveOperatorAlerts } from '../health/account-health.js';
+import { classifyHealth } from '../health/classify-health.js';
+import type { Health } from '../health/health.js';
+import { remediationFor } from '../health/remediation.js';
+import type { ServiceDeps } from '../services.js';
+import type { PlaintextSecret } from '../vault/secret-types.js';
+import {
+  backoffDelayMs,
+  DEFAULT_LIFECYCLE_POLICY,
+  isHealthCheckedStatus,
+  isTokenUsableStatus,
+  type LifecyclePolicy,
+  lifecycleColumnsAfterGrant,
+  nextHealthCheckAt,
+  type RandomSource,
+} from './lifecycle-policy.js';
+import { type RefreshGrantOutcome, redeemRefreshToken } from './refresh-grant.js';
+import { TokenError } from './token-error.js';
+
+/** A usable access token and when it expires (epoch ms, `issuedAt + expires_in`). */
+export interface AccessToken {
+  token: PlaintextSecret;
+  expiresAt: number;
+}
+
+export interface GetAccessTokenOptions {
+  /** Refresh even though the stored token has not expired (Graph refused it). */
+  forceRefresh?: boolean;
+  /**
+   * With `forceRefresh`: the token Graph refused. If anyone (this process or another) refreshed since, the newer
+   * token is returned without another refresh.
+   */
+  rejected?: AccessToken;
+  /** The health check also looks at `mailbox_unusable` accounts (a licence added recovers them). */
+  forHealthCheck?: boolean;
+}
+
+export interface AccessTokenProviderOptions {
+  policy?: Partial<LifecyclePolicy>;
+  random?: RandomSource;
+}
+
+/** Why a refresh is being considered; decides whether the stored token is good enough after the lock. */
+type Intent =
+  | { kind: 'expiry'; forHealthCheck: boolean }
+  | { kind: 'forced'; staleExpiresAt: number | null; forHealthCheck: boolean }
+  /** A keep-alive claimed at `claimedAt`: skipped if anyone refreshed since. */
+  | { kind: 'keepalive'; claimedAt: number };
+
+type Decision = 'use' | 'refresh' | 'skip' | TokenError;
+
+/** The answer of one locked refresh attempt: thrown (errors) only after its transaction committed. */
+type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenError };
+
+type AccountRow = AccountsTable;
+
+/** Namespace of the advisory locks that serialise refreshes of one account across processes (the other key is a hash of the id). */
+const REFRESH_LOCK_NAMESPACE = 0x4d52; // 'MR'
+
+/**
+ * The single way the rest of mailbridge gets a valid Microsoft access token for an account.
+ *
+ * - Refreshes ahead of expiry (`access_token_expires_at` = issuedAt + expires_in, minus a margin) and once more when
+ *   Graph answers 401 (`withAccessToken`).
+ * - Single-flight per account: inside a process through a map of in-flight refreshes; across processes on
+ *   PostgreSQL through a transaction holding `pg_advisory_xact_lock` on the account, in which the row is read again
+ *   after the lock (another process may have refreshed: its token is used) and the rotated refresh token is stored
+ *   before the new access token is handed out. The lock is held across the token request (bounded by openid-client's
+ *   30 s timeout): exactly one refresh per expiry wins over a shorter transaction. On SQLite one process owns the
+ *   database file, so the in-process single-flight is the serialisation; the token request runs outside any
+ *   transaction (the file's one connection stays free) and the result is written in a BEGIN IMMEDIATE transaction.
+ *   Were two processes ever to refresh the same account on one SQLite file, both refresh tokens stay valid at
+ *   Microsoft (microsoft.md §1.5) and the last written wins: harmless.
+ * - Failures become evidence → `classifyHealth` → `recordAccountHealth`. Transient ones never mark the account
+ *   broken: `degraded`, exponential backoff with jitter honouring Retry-After, a failure budget that alerts the
+ *   operator, and a cooldown during which Microsoft is not asked again (a still-valid token is served meanwhile).
+ *
+ * @see engineering.md convention 8, microsoft.md §1.5 and §2, issue 3 item 6
+ */
+export class AccessTokenProvider {
+  readonly #deps: ServiceDeps;
+  readonly #policy: LifecyclePolicy;
+  readonly #random: RandomSource;
+  readonly #inflight = new Map<string, Promise<FlightResult>>();
+
+  constructor(deps: ServiceDeps, options: AccessTokenProviderOptions = {}) {
+    this.#deps = deps;
+    this.#policy = { ...DEFAULT_LIFECYCLE_POLICY, ...options.policy };
+    this.#random = options.random ?? Math.random;
+  }
+
+  get policy(): Readonly<LifecyclePolicy> {
+    return this.#policy;
+  }
+
+  /**
+   * A valid access token for the account. Throws `TokenError`: TOKENS_ACCOUNT_NOT_FOUND, TOKENS_ACCOUNT_UNAVAILABLE
+   * (details: status, reason), TOKENS_COOLING_DOWN (retryAt), TOKENS_REFRESH_TRANSIENT, TOKENS_APP_MISCONFIGURED,
+   * TOKENS_REFRESH_FAILED (with the evidence).
+   */
+  async getAccessToken(accountId: string, options: GetAccessTokenOptions = {}): Promise<AccessToken> {
+    const forHealthCheck = options.forHealthCheck ?? false;
+    if (!options.forceRefresh) {
+      return this.#obtainOrThrow(accountId, { kind: 'expiry', forHealthCheck });
+    }
+    let stale = options.rejected?.expiresAt;
+    if (stale === undefined) {
+      const row = await readAccount(this.#deps.db, accountId);
+      stale = row?.access_token_expires_at ?? undefined;
+    }
+    const intent: Intent = { kind: 'forced', staleExpiresAt: stale ?? null, forHealthCheck };
+    // A refresh already in flight may end by handing out the very token that was refused (it found the stored one
+    // good enough); then one more, now forced, refresh.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const token = await this.#obtainOrThrow(accountId, intent);
+      if (token.expiresAt !== intent.staleExpiresAt) return token;
+    }
+    return this.#obtainOrThrow(accountId, intent);
+  }
+
+  /**
+   * Calls `fn` with a valid access token; when Graph answers 401, refreshes once and calls it once more. A second
+   * 401 right after a refresh means the grant is broken (`reconnect_required`): that is recorded, then thrown.
+   * @see microsoft.md §3.2, classify-health.ts `afterFreshRefresh`
+   */
+  async withAccessToken<T>(
+    accountId: string,
+    fn: (token: PlaintextSecret) => Promise<T>,
+    options: { forHealthCheck?: boolean } = {},
+  ): Promise<T> {
+    const first = await this.getAccessToken(accountId, options);
+    try {
+      return await fn(first.token);
+    } catch (error) {
+      if (!isUnauthorized(error)) throw error;
+    }
+    const second = await this.getAccessToken(accountId, { ...options, forceRefresh: true, rejected: first });
+    try {
+      return await fn(second.token);
+    } catch (error) {
+      if (isUnauthorized(error)) {
+        await this.recordGraphFailure(accountId, classifyHealth(error.evidence, { afterFreshRefresh: true }));
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The keep-alive's refresh: a refresh-token grant that slides the 90-day window, unless someone refreshed after
+   * the keep-alive was claimed. Returns what happened; throws `TokenError` like `getAccessToken`.
+   */
+  async refreshForKeepalive(accountId: string, claimedAt: number): Promise<'refreshed' | 'skipped'> {
+    const result = await this.#flight(accountId, { kind: 'keepalive', claimedAt });
+    if ('error' in result) throw result.error;
+    return 'skipped' in result ? 'skipped' : 'refreshed';
+  }
+
+  /** Records what a Graph failure says about the account (used after a 401 that a refresh did not cure). */
+  async recordGraphFailure(accountId: string, health: Health): Promise<void> {
+    await withTransaction(this.#deps.db, async (trx) => {
+      const row = await readAccount(trx, accountId, { forUpdate: this.#deps.dialect === 'postgres' });
+      if (!row) return;
+      await recordAccountHealth(trx, this.#deps, row, health);
+      if (!isHealthCheckedStatus(health.status)) {
+        await trx
+          .updateTable('accounts')
+          .set({ next_keepalive_at: null, next_health_check_at: null })
+          .where('id', '=', accountId)
+          .execute();
+      }
+    });
+  }
+
+  // ---- internals ----
+
+  async #obtainOrThrow(accountId: string, intent: Intent): Promise<AccessToken> {
+    // Fast path, no lock: most calls find a stored token that is good for a while.
+    const { db } = this.#deps;
+    const row = await readAccount(db, accountId);
+    const tokens = row ? await readTokenRow(db, accountId) : undefined;
+    const decision = this.#decide(accountId, row, tokens, intent);
+    if (decision instanceof TokenError) throw decision;
+    if (decision === 'use' && row && tokens) return this.#openAccessToken(db, row, tokens);
+    const result = await this.#flight(accountId, intent);
+    if ('error' in result) throw result.error;
+    // Only a keep-alive skips; having joined one, look again now that it is over.
+    if ('skipped' in result) return this.#obtainOrThrow(accountId, intent);
+    return result.token;
+  }
+
+  /** Joins the refresh in flight for this account in this process, or starts one. */
+  #flight(accountId: string, intent: Intent): Promise<FlightResult> {
+    const running = this.#inflight.get(accountId);
+    if (running) return running;
+    const started = this.#refreshAcrossProcesses(accountId, intent).finally(() => {
+      this.#inflight.delete(accountId);
+    });
+    this.#inflight.set(accountId, started);
+    return started;
+  }
+
+  async #refreshAcrossProcesses(accountId: string, intent: Intent): Promise<FlightResult> {
+    const { db, dialect } = this.#deps;
+    if (dialect === 'postgres') {
+      return db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(${REFRESH_LOCK_NAMESPACE}, hashtext(${accountId}))`.execute(trx);
+        return this.#refreshLocked(trx, trx, accountId, intent);
+      });
+    }
+    return this.#refreshLocked(db, undefined, accountId, intent);
+  }
+
+  /**
+   * Reads the account again (on PostgreSQL: after the lock, so a refresh by another process is seen), decides,
+   * and refreshes if still needed. `lockTrx` is the transaction holding the lock, in which the result is written;
+   * without one (SQLite), the result is written in a transaction of its own.
+   */
+  async #refreshLocked(
+    reader: Kysely<Database>,
+    lockTrx: Kysely<Database> | undefined,
+    accountId: string,
+    intent: Intent,
+  ): Promise<FlightResult> {
+    const row = await readAccount(reader, accountId);
+    const tokens = row ? await readTokenRow(reader, accountId) : undefined;
+    const decision = this.#decide(accountId, row, tokens, intent);
+    if (decision instanceof TokenError) return { error: decision };
+    if (!row || !tokens) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
+    if (decision === 'use') return { token: await this.#openAccessToken(reader, row, tokens) };
+    if (decision === 'skip') return { skipped: true };
+
+    const { vault, clock, microsoft, logger } = this.#deps;
+    const refreshToken = await vault.open(reader, accountId, 'refresh_token', tokens.refresh_token);
+    const requestedAt = clock.now();
+    const outcome = await redeemRefreshToken(microsoft, refreshToken);
+    if (outcome.ok) logger.debug({ accountId, intent: intent.kind }, 'access token refreshed');
+    else logger.warn({ accountId, intent: intent.kind, evidence: outcome.evidence }, 'token refresh failed');
+    const apply = (trx: Kysely<Database>) =>
+      this.#applyOutcome(trx, accountId, intent, outcome, refreshToken, requestedAt);
+    return lockTrx ? apply(lockTrx) : withTransaction(this.#deps.db, apply);
+  }
+
+  #decide(
+    accountId: string,
+    row: AccountRow | undefined,
+    tokens: AccountTokensTable | undefined,
+    intent: Intent,
+  ): Decision {
+    if (!row) return new TokenError('TOKENS_ACCOUNT_NOT_FOUND', `no account ${accountId}`, { accountId });
+    const allowed =
+      intent.kind !== 'keepalive' && intent.forHealthCheck
+        ? isHealthCheckedStatus(row.status)
+        : isTokenUsableStatus(row.status);
+    if (!allowed) return unavailable(accountId, row.status, row.status_reason);
+    if (!tokens) return unavailable(accountId, row.status, 'no_tokens');
+
+    const now = this.#deps.clock.now();
+    const expiresAt = tokens.access_token === null ? null : row.access_token_expires_at;
+    const stillValid = expiresAt !== null && expiresAt > now;
+    switch (intent.kind) {
+      case 'expiry':
+        if (expiresAt !== null && expiresAt - this.#policy.refreshMarginMs > now) return 'use';
+        break;
+      case 'forced':
+        // Someone refreshed since the token was refused: use theirs.
+        if (stillValid && expiresAt !== intent.staleExpiresAt) return 'use';
+        break;
+      case 'keepalive':
+        if (row.last_refreshed_at !== null && row.last_refreshed_at >= intent.claimedAt) return 'skip';
+        break;
+    }
+    if (row.refresh_retry_at !== null && row.refresh_retry_at > now) {
+      // Cooling down after a failure: do not ask Microsoft again yet.
+      if (intent.kind === 'keepalive') return 'skip';
+      if (intent.kind === 'expiry' && stillValid) return 'use';
+      return new TokenError(
+        'TOKENS_COOLING_DOWN',
+        `account ${accountId} is cooling down after a failed refresh; retry after ${new Date(row.refresh_retry_at).toISOString()}`,
+        { accountId, retryAt: row.refresh_retry_at, details: { status: row.status, reason: row.status_reason } },
+      );
+    }
+    return 'refresh';
+  }
+
+  async #openAccessToken(db: Kysely<Database>, row: AccountRow, tokens: AccountTokensTable): Promise<AccessToken> {
+    if (tokens.access_token === null || row.access_token_expires_at === null) {
+      throw new TokenError('TOKENS_REFRESH_FAILED', `account ${row.id} holds no access token`, { accountId: row.id });
+    }
+    const token = await this.#deps.vault.open(db, row.id, 'access_token', tokens.access_token);
+    return { token, expiresAt: row.access_token_expires_at };
+  }
+
+  /** Writes the refresh's outcome in `trx` (the one holding the lock on PostgreSQL). */
+  async #applyOutcome(
+    trx: Kysely<Database>,
+    accountId: string,
+    intent: Intent,
+    outcome: RefreshGrantOutcome,
+    usedRefreshToken: PlaintextSecret,
+    requestedAt: number,
+  ): Promise<FlightResult> {
+    const { dialect, clock, vault } = this.#deps;
+    // Locked for update: a disconnect committing meanwhile either came first (seen here) or waits for this
+    // transaction (and then deletes what it wrote).
+    const row = await readAccount(trx, accountId, { forUpdate: dialect === 'postgres' });
+    if (!row) return { error: new TokenError('TOKENS_ACCOUNT_NOT_FOUND', `no account ${accountId}`, { accountId }) };
+    const tokens = await readTokenRow(trx, accountId);
+    if (row.status === 'disconnected' || !tokens) {
+      // Disconnected while the token request was out: the new tokens are dropped, never stored.
+      return { error: unavailable(accountId, row.status, row.status_reason ?? 'no_tokens') };
+    }
+    const now = clock.now();
+
+    if (outcome.ok) {
+      // The rotated refresh token is stored in this transaction, before the access token is handed out.
+      // @see engineering.md convention 8
+      await storeAccountTokens(trx, vault, clock, accountId, {
+        accessToken: outcome.accessToken,
+        refreshToken: outcome.refreshToken ?? usedRefreshToken,
+      });
+      const columns = lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
+        policy: this.#policy,
+        random: this.#random,
+      });
+      await trx
+        .updateTable('accounts')
+        .set({
+          last_refreshed_at: columns.last_refreshed_at,
+          access_token_expires_at: columns.access_token_expires_at,
+          // Without a new refresh token the old one's window did not move.
+          ...(outcome.refreshToken === undefined ? {} : { refresh_token_issued_at: columns.refresh_token_issued_at }),
+          next_keepalive_at: columns.next_keepalive_at,
+          refresh_failures: 0,
+          refresh_retry_at: null,
+          updated_at: now,
+        })
+        .where('id', '=', accountId)
+        .execute();
+      // A refresh proves the grant (and the app) work; a mailbox problem is the health check's to clear.
+      if (row.status === 'degraded' || row.status === 'unknown' || row.status === 'app_misconfigured') {
+        await recordAccountHealth(trx, this.#deps, row, { status: 'connected' });
+      }
+      await resolveOperatorAlerts(trx, this.#deps, 'app.misconfigured');
+      if (row.refresh_failures > 0) {
+        await resolveOperatorAlerts(trx, this.#deps, 'account.refresh_failing', { reason: accountId });
+      }
+      return { token: { token: outcome.accessToken, expiresAt: columns.access_token_expires_at ?? now } };
+    }
+
+    const health = classifyHealth(outcome.evidence);
+    const current = await this.#currentIfValid(trx, row, tokens, now);
+    const serveCurrent = intent.kind === 'expiry' && current !== undefined;
+
+    if (health.status === 'app_misconfigured') {
+      const retryAt = now + this.#policy.appMisconfiguredCooldownMs;
+      await trx
+        .updateTable('accounts')
+        .set({ refresh_retry_at: retryAt, updated_at: now })
+        .where('id', '=', accountId)
+        .execute();
+      await recordAccountHealth(trx, this.#deps, row, health);
+      if (serveCurrent) return { token: current };
+      return {
+        error: new TokenError(
+          'TOKENS_APP_MISCONFIGURED',
+          `Microsoft rejects this service's app (${health.reason}); the operator has been alerted`,
+          { accountId, evidence: health.evidence, health, retryAt, details: { reason: health.reason } },
+        ),
+      };
+    }
+
+    if (health.status === 'degraded' || health.status === 'unknown' || health.status === 'connected') {
+      // `connected` cannot come from token-endpoint evidence; if it ever did, it is a failure we do not understand.
+      const kept: Health = health.status === 'connected' ? { status: 'unknown', evidence: outcome.evidence } : health;
+      const failures = row.refresh_failures + 1;
+      const retryAfterMs = kept.status === 'degraded' ? kept.retryAfterMs : 0;
+      const retryAt = now + backoffDelayMs(failures, retryAfterMs, this.#policy, this.#random);
+      await trx
+        .updateTable('accounts')
+        .set({
+          refresh_failures: failures,
+          refresh_retry_at: retryAt,
+          // The worker tries again at the retry time even if nobody asks for a token.
+          next_health_check_at: retryAt,
+          updated_at: now,
+        })
+        .where('id', '=', accountId)
+        .execute();
+      const failingSince = row.status === kept.status ? row.status_changed_at : now;
+      await recordAccountHealth(trx, this.#deps, row, kept);
+      if (failures >= this.#policy.failureBudgetCount && now - failingSince >= this.#policy.failureBudgetSpanMs) {
+        await raiseOperatorAlert(trx, this.#deps, {
+          kind: 'account.refresh_failing',
+          reason: accountId,
+          detail: `Refreshing ${row.email} (${accountId}) has failed ${failures} times in a row since ${new Date(failingSince).toISOString()}. ${remediationFor(kept).operator}`,
+        });
+      }
+      if (serveCurrent) return { token: current };
+      const transient = kept.status === 'degraded';
+      return {
+        error: new TokenError(
+          transient ? 'TOKENS_REFRESH_TRANSIENT' : 'TOKENS_REFRESH_FAILED',
+          transient
+            ? `Microsoft is temporarily unavailable for account ${accountId} (${kept.reason}); retrying after ${new Date(retryAt).toISOString()}`
+            : `Microsoft refused to refresh account ${accountId} with an error mailbridge does not classify; retrying after ${new Date(retryAt).toISOString()}`,
+          { accountId, evidence: outcome.evidence, health: kept, retryAt },
+        ),
+      };
+    }
+
+    // reconnect_required, mailbox_unusable, admin_approval_pending: a person must act. Stop asking Microsoft on a
+    // schedule, except that the health check keeps looking at an unusable mailbox (it may be licensed again).
+    await trx
+      .updateTable('accounts')
+      .set({
+        refresh_failures: 0,
+        refresh_retry_at: null,
+        next_keepalive_at: null,
+        next_health_check_at:
+          health.status === 'mailbox_unusable' ? nextHealthCheckAt(now, this.#policy, this.#random) : null,
+        updated_at: now,
+      })
+      .where('id', '=', accountId)
+      .execute();
+    await recordAccountHealth(trx, this.#deps, row, health);
+    return {
+      error: unavailable(accountId, health.status, 'reason' in health ? health.reason : null, {
+        evidence: outcome.evidence,
+        health,
+      }),
+    };
+  }
+
+  async #currentIfValid(
+    trx: Kysely<Database>,
+    row: AccountRow,
+    tokens: AccountTokensTable,
+    now: number,
+  ): Promise<AccessToken | undefined> {
+    if (tokens.access_token === null || row.access_token_expires_at === null) return undefined;
+    if (row.access_token_expires_at <= now) return undefined;
+    return this.#openAccessToken(trx, row, tokens);
+  }
+}
+
+function isUnauthorized(error: unknown): error is GraphError {
+  return error instanceof GraphError && error.evidence.httpStatus === 401;
+}
+
+function unavailable(
+  accountId: string,
+  status: string,
+  reason: string | null,
+  extra: Pick<ConstructorParameters<typeof TokenError>[2], 'evidence' | 'health'> = {},
+): TokenError {
+  return new TokenError(
+    'TOKENS_ACCOUNT_UNAVAILABLE',
+    `account ${accountId} cannot be used (${status}${reason ? `: ${reason}` : ''})`,
+    { accountId, ...extra, details: { status, reason } },
+  );
+}
+
+async function readAccount(
+  db: Kysely<Database>,
+  accountId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<AccountRow | undefined> {
+  const query = db.selectFrom('accounts').selectAll().where('id', '=', accountId);
+  return (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
+}
+
+async function readTokenRow(db: Kysely<Database>, accountId: string): Promise<AccountTokensTable | undefined> {
+  return db.selectFrom('account_tokens').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+}
