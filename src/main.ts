@@ -3,6 +3,7 @@ import { buildApp } from './app.js';
 import { composeService, type MicrosoftApp } from './compose.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
+import { ensureFirstAdmin, type FirstAdminResult } from './dashboard-auth/first-admin.js';
 import { type EmbeddedEmulator, startEmbeddedEmulator } from './dev/embedded-emulator.js';
 import { REAL_MICROSOFT_ROUTES } from './microsoft/microsoft-routes.js';
 import { createLogger, type Logger } from './platform/logger.js';
@@ -49,11 +50,14 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
   const composed = await composeService({ config, logger, keyRing, microsoft });
   let app: FastifyInstance | undefined;
   let url: string | undefined;
+  let firstAdmin: FirstAdminResult | undefined;
   if (role !== 'worker') {
+    firstAdmin = await ensureFirstAdmin(composed.deps, config.admin);
     app = await buildApp(composed.deps);
     url = await app.listen({ port: config.port, host: '0.0.0.0' });
   }
   if (embedded) printDemoBanner(config, logger, embedded);
+  if (firstAdmin?.kind === 'generated') printGeneratedAdmin(config, firstAdmin);
   const stop = async () => {
     await app?.close();
     await composed.close();
@@ -73,6 +77,19 @@ function printDemoBanner(config: Config, logger: Logger, embedded: EmbeddedEmula
     ...embedded.demoUsers.map(
       (user) => `    ${user.email.padEnd(22)} ${user.role}${user.note ? ` (${user.note})` : ''}`,
     ),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The generated first admin's password goes to stdout once, never to the log (logs are shipped and kept). */
+function printGeneratedAdmin(config: Config, admin: { email: string; password: string }): void {
+  const lines = [
+    '',
+    `Dashboard sign-in (${config.publicUrl}/dashboard/sign-in), shown only this once:`,
+    `  email:    ${admin.email}`,
+    `  password: ${admin.password}`,
+    '  Keep it somewhere safe, or set MAILBRIDGE_ADMIN_EMAIL and MAILBRIDGE_ADMIN_PASSWORD and restart.',
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
