@@ -39,6 +39,22 @@ async function run(): Promise<void> {
       await runKeysRotate(loadConfig(process.env));
       return;
     }
+    case 'api-keys': {
+      if (rest[0] !== 'create') break;
+      const [{ loadConfig }, { runApiKeysCreate }, { AppError }] = await Promise.all([
+        import('./config/load-config.js'),
+        import('./cli/api-keys-create.js'),
+        import('./errors/app-error.js'),
+      ]);
+      try {
+        await runApiKeysCreate(loadConfig(process.env), rest.slice(1));
+      } catch (error) {
+        if (!(error instanceof AppError) || error.status >= 500) throw error;
+        console.error(`mailbridge api-keys create: ${error.message}`);
+        process.exitCode = 2;
+      }
+      return;
+    }
     case 'migrate': {
       const [{ loadConfig }, { openDatabase }, { migrateToLatest }] = await Promise.all([
         import('./config/load-config.js'),

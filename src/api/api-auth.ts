@@ -1,0 +1,39 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../errors/app-error.js';
+import { type ApiKeyAuth, authenticateApiKey } from '../orgs/api-keys.js';
+import type { ServiceDeps } from '../services.js';
+
+const authenticated = new WeakMap<FastifyRequest, ApiKeyAuth>();
+
+/**
+ * An `onRequest` hook: authenticates `Authorization: Bearer mb_live_…` before the body is even read, so an
+ * unauthenticated caller learns nothing (not even whether its JSON parses). 401 `API_KEY_MISSING` without the
+ * header, 401 `API_KEY_INVALID` for another scheme, a malformed, unknown or revoked key. @see RFC 6750 §3
+ */
+export function apiKeyAuthHook(deps: Pick<ServiceDeps, 'db' | 'clock'>) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const header = request.headers.authorization;
+    if (header === undefined || header.trim() === '') {
+      reply.header('www-authenticate', 'Bearer realm="mailbridge"');
+      throw new AppError(
+        'API_KEY_MISSING',
+        'Send your API key as "Authorization: Bearer mb_live_…" (create one with `mailbridge api-keys create`).',
+        { status: 401 },
+      );
+    }
+    const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
+    const auth = match?.[1] ? await authenticateApiKey(deps.db, deps.clock, match[1]) : undefined;
+    if (!auth) {
+      reply.header('www-authenticate', 'Bearer realm="mailbridge", error="invalid_token"');
+      throw new AppError('API_KEY_INVALID', 'The API key is malformed, unknown or revoked.', { status: 401 });
+    }
+    authenticated.set(request, auth);
+  };
+}
+
+/** The organisation and key the request was authenticated with (set by `apiKeyAuthHook`). */
+export function apiAuthOf(request: FastifyRequest): ApiKeyAuth {
+  const auth = authenticated.get(request);
+  if (!auth) throw new Error(`route ${request.routeOptions.url} ran without API key authentication`);
+  return auth;
+}

@@ -1,0 +1,283 @@
+import { z } from 'zod';
+import { HEALTH_STATUSES } from '../health/health.js';
+import { hasControlCharacters, MAX_ALLOWED_RETURN_URLS } from '../orgs/organizations.js';
+import { EMAIL_PROVIDERS } from '../owners/owners.js';
+
+/**
+ * The host API's request and response shapes, in zod: requests are parsed with them at the edge, and the OpenAPI
+ * document (`openapi.ts`) is generated from them, so the document cannot drift from what the API accepts. Schemas
+ * registered in `apiComponents` become `#/components/schemas/<id>`.
+ */
+export const apiComponents = z.registry<{ id: string; description?: string }>();
+
+const PAGE_LIMIT_MAX = 200;
+const PAGE_LIMIT_DEFAULT = 50;
+
+/** The host product's id for a user: 1 to 255 printable characters, used as given (case-sensitive). */
+export const ownerIdSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((value) => !hasControlCharacters(value), { message: 'must not contain control characters' })
+  .meta({ description: "The host product's id for the user who owns mailboxes (1 to 255 characters)." });
+
+/** Our ids are `<prefix>_<26 lower-case base32>`; anything else cannot name a row, so it is rejected as invalid. */
+const idSchema = (prefix: string, what: string) =>
+  z
+    .string()
+    .regex(new RegExp(`^${prefix}_[0-9a-z]{26}$`), { message: `must be ${what} id (${prefix}_…)` })
+    .meta({ description: `${what[0]?.toUpperCase()}${what.slice(1)} id, \`${prefix}_…\`.` });
+
+export const accountIdSchema = idSchema('acc', 'an account');
+
+const cursorSchema = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[0-9a-z_]+$/, { message: 'must be a nextCursor value from a previous page' })
+    .meta({ description: `Return ${what} after this cursor: the \`nextCursor\` of the previous page.` });
+
+const limitSchema = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(PAGE_LIMIT_MAX)
+  .default(PAGE_LIMIT_DEFAULT)
+  .meta({ description: `Page size, 1 to ${PAGE_LIMIT_MAX} (default ${PAGE_LIMIT_DEFAULT}).` });
+
+const timestamp = z.iso.datetime().meta({ description: 'ISO 8601, UTC.' });
+const nullableTimestamp = z.iso.datetime().nullable();
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------------
+
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ description: 'Stable, UPPER_SNAKE; branch on it (the message may change).' }),
+      message: z.string().meta({ description: 'What went wrong and what to fix, for a developer.' }),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .register(apiComponents, { id: 'Error', description: 'Every error answer of the API.' });
+
+/**
+ * An address as the user signs in at Microsoft. Deliberately loose (`local@domain`, printable, ≤ 320): Microsoft
+ * accepts addresses a strict RFC pattern would refuse, and the connect module checks the same rule.
+ */
+const emailLike = z
+  .string()
+  .max(320)
+  .regex(/^[^\s@]+@[^\s@]+$/, { message: 'must be an email address' })
+  .refine((value) => !hasControlCharacters(value), { message: 'must not contain control characters' });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Connect sessions
+// ---------------------------------------------------------------------------------------------------------------
+
+export const createConnectSessionBody = z
+  .strictObject({
+    ownerId: ownerIdSchema,
+    permissionProfile: z
+      .enum(['send', 'warmup'])
+      .default('send')
+      .meta({
+        description:
+          '`send`: sign-in, profile and Mail.Send only (least privilege). `warmup`: adds Mail.ReadWrite and ' +
+          'MailboxSettings.ReadWrite for warm-up.',
+      }),
+    returnUrl: z
+      .string()
+      .min(1)
+      .max(2048)
+      .optional()
+      .meta({
+        description:
+          "Where the browser goes when the flow ends, with the outcome in the query. Must match the organisation's " +
+          'allow-list (`PATCH /v1/organization`). Without it, the flow ends on its own outcome page.',
+      }),
+    loginHint: emailLike.optional().meta({
+      description: 'Pre-fills the Microsoft sign-in: the address (or user principal name) the user signs in with.',
+    }),
+    expectedEmail: emailLike.optional().meta({
+      description: 'When set, the connected mailbox must have this address, or the flow ends with a mismatch.',
+    }),
+  })
+  .register(apiComponents, { id: 'CreateConnectSession' });
+
+export const connectSessionSchema = z
+  .object({
+    id: z.string().meta({ description: 'The connect session id.' }),
+    url: z.string().meta({ description: 'Send the user (their browser) here to connect a mailbox.' }),
+    expiresAt: timestamp,
+  })
+  .register(apiComponents, { id: 'ConnectSession' });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Accounts
+// ---------------------------------------------------------------------------------------------------------------
+
+export const accountStatusSchema = z.enum(HEALTH_STATUSES).meta({
+  description:
+    '`connected`; `degraded` (transient, retried); `reconnect_required` (the user must connect again); ' +
+    '`admin_approval_pending`; `app_misconfigured` (the operator must fix the app registration); ' +
+    '`mailbox_unusable`; `disconnected`; `unknown` (evidence not classified yet).',
+});
+
+export const remediationSchema = z
+  .object({
+    title: z.string(),
+    user: z.string().meta({ description: 'What the end user should do, in plain words.' }),
+    operator: z.string().meta({ description: 'What the operator of this service should do.' }),
+  })
+  .register(apiComponents, { id: 'Remediation' });
+
+export const accountSchema = z
+  .object({
+    id: z.string(),
+    ownerId: z.string(),
+    provider: z.literal('microsoft'),
+    email: z.string(),
+    displayName: z.string().nullable(),
+    tenantId: z.string().meta({ description: "Microsoft's tenant id (`tid`)." }),
+    permissionProfile: z.string(),
+    scopes: z.array(z.string()).meta({ description: 'The scopes Microsoft granted.' }),
+    status: accountStatusSchema,
+    reason: z.string().nullable().meta({ description: 'Why the account has this status (null when connected).' }),
+    remediation: remediationSchema,
+    evidence: z.record(z.string(), z.unknown()).nullable().meta({
+      description:
+        "Microsoft's structured answer behind a failing status (error, error codes, Graph code, trace and request ids).",
+    }),
+    connectedAt: timestamp,
+    lastRefreshedAt: nullableTimestamp,
+    accessTokenExpiresAt: nullableTimestamp,
+    expiresIfUnusedBy: nullableTimestamp.meta({
+      description:
+        'The refresh token dies if unused until then (Microsoft: 90 days of inactivity); the keep-alive refreshes ' +
+        'well before. Null without a token.',
+    }),
+    statusChangedAt: timestamp,
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .register(apiComponents, { id: 'Account' });
+
+export const accountListSchema = z
+  .object({
+    data: z.array(accountSchema),
+    nextCursor: z.string().nullable().meta({ description: 'Pass as `after` for the next page; null on the last.' }),
+  })
+  .register(apiComponents, { id: 'AccountList' });
+
+export const accountParams = z.strictObject({ id: accountIdSchema });
+
+export const listAccountsQuery = z.strictObject({
+  ownerId: ownerIdSchema.optional(),
+  status: accountStatusSchema.optional(),
+  after: cursorSchema('accounts').optional(),
+  limit: limitSchema,
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Owners
+// ---------------------------------------------------------------------------------------------------------------
+
+export const ownerParams = z.strictObject({ ownerId: ownerIdSchema });
+
+export const setEmailProviderBody = z
+  .strictObject({
+    provider: z.enum(EMAIL_PROVIDERS).meta({
+      description:
+        '`microsoft` = "Personal Outlook": mail goes out from the owner\'s connected Microsoft mailbox. `default` = ' +
+        "the operator's SMTP relay.",
+    }),
+  })
+  .register(apiComponents, { id: 'SetEmailProvider' });
+
+export const ownerEmailProviderSchema = z
+  .object({ ownerId: z.string(), emailProvider: z.enum(EMAIL_PROVIDERS) })
+  .register(apiComponents, { id: 'OwnerEmailProvider' });
+
+export const ownerSchema = z
+  .object({
+    ownerId: z.string(),
+    emailProvider: z.enum(EMAIL_PROVIDERS),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .register(apiComponents, { id: 'Owner' });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------------------------
+
+export const eventSchema = z
+  .object({
+    id: z.string(),
+    type: z.string().meta({
+      description:
+        '`account.connected`, `account.reconnected`, `account.status_changed`, `account.disconnected`, ' +
+        '`owner.deleted`, `tenant.admin_consent_granted`, `app.misconfigured`, `app.secret_expiring`, …',
+    }),
+    createdAt: timestamp,
+    accountId: z.string().nullable(),
+    ownerId: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()).meta({ description: 'The payload, as delivered to webhooks.' }),
+  })
+  .register(apiComponents, { id: 'Event' });
+
+export const eventListSchema = z
+  .object({
+    data: z.array(eventSchema),
+    nextCursor: z.string().nullable().meta({ description: 'Pass as `after` for the next page; null on the last.' }),
+  })
+  .register(apiComponents, { id: 'EventList' });
+
+export const listEventsQuery = z.strictObject({
+  after: cursorSchema('events').optional(),
+  limit: limitSchema,
+  type: z
+    .string()
+    .regex(/^[a-z][a-z_]*\.[a-z][a-z_]*$/, { message: 'must be an event type such as account.disconnected' })
+    .optional()
+    .meta({ description: 'Only events of this type (e.g. `account.disconnected`).' }),
+  accountId: accountIdSchema.optional(),
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Organisation
+// ---------------------------------------------------------------------------------------------------------------
+
+export const organizationSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    allowedReturnUrls: z.array(z.string()).meta({
+      description:
+        'URL prefixes a connect session may return to: same origin, and a path that starts with the entry at a ' +
+        'segment boundary.',
+    }),
+    createdAt: timestamp,
+  })
+  .register(apiComponents, { id: 'Organization' });
+
+export const updateOrganizationBody = z
+  .strictObject({
+    name: z.string().min(1).max(200).optional(),
+    allowedReturnUrls: z
+      .array(z.string().min(1).max(2048))
+      .max(MAX_ALLOWED_RETURN_URLS)
+      .optional()
+      .meta({
+        description:
+          'Replaces the allow-list. Each entry: an absolute https URL (http only for localhost, 127.0.0.1, [::1]), ' +
+          'origin and optional path, no query or fragment.',
+      }),
+  })
+  .refine((body) => body.name !== undefined || body.allowedReturnUrls !== undefined, {
+    message: 'send at least one of name, allowedReturnUrls',
+  })
+  .register(apiComponents, { id: 'UpdateOrganization' });

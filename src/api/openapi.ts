@@ -1,0 +1,344 @@
+import { z } from 'zod';
+import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
+import { API_ERRORS, type ApiErrorCode, BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
+import {
+  accountListSchema,
+  accountParams,
+  accountSchema,
+  apiComponents,
+  connectSessionSchema,
+  createConnectSessionBody,
+  eventListSchema,
+  listAccountsQuery,
+  listEventsQuery,
+  organizationSchema,
+  ownerEmailProviderSchema,
+  ownerParams,
+  ownerSchema,
+  setEmailProviderBody,
+  updateOrganizationBody,
+} from './api-schemas.js';
+
+/**
+ * The OpenAPI 3.1 description of the host API, generated from the zod schemas the routes parse with (so it cannot
+ * drift from what the API accepts) and the error catalogue. `test/api/openapi.test.ts` fails when a registered
+ * `/v1` route is missing here, or a documented one is not served.
+ */
+
+type JsonObject = Record<string, unknown>;
+
+export interface ApiOperation {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** OpenAPI path template (`/v1/accounts/{id}`). */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  /** False only for the OpenAPI document itself. */
+  authenticated: boolean;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  /** A schema registered in `apiComponents`. */
+  body?: z.ZodType;
+  response: { status: number; description: string; schema?: z.ZodType };
+  errors: readonly ApiErrorCode[];
+}
+
+/** The operations of this module; `ALL_API_OPERATIONS` adds those other modules serve under `/v1`. */
+export const API_OPERATIONS: readonly ApiOperation[] = [
+  {
+    method: 'get',
+    path: '/v1/openapi.json',
+    operationId: 'getOpenApiDocument',
+    summary: 'This document',
+    authenticated: false,
+    response: { status: 200, description: 'The OpenAPI 3.1 document of the host API.' },
+    errors: [],
+  },
+  {
+    method: 'post',
+    path: '/v1/connect-sessions',
+    operationId: 'createConnectSession',
+    summary: 'Start connecting a Microsoft mailbox',
+    description:
+      'Creates a short-lived connect session for an owner and returns the URL to send their browser to. The ' +
+      'hosted flow lets them choose Microsoft Outlook / Hotmail / Microsoft 365, sign in and consent at Microsoft, ' +
+      'and ends on `returnUrl` (if given) with the outcome in the query, or on its own outcome page. The owner is ' +
+      'created on first use.',
+    authenticated: true,
+    body: createConnectSessionBody,
+    response: {
+      status: 201,
+      description: 'The session; send the user to `url` before `expiresAt`.',
+      schema: connectSessionSchema,
+    },
+    errors: [
+      ...BODY_ERRORS,
+      'CONNECT_RETURN_URL_NOT_ALLOWED',
+      'CONNECT_OWNER_ID_INVALID',
+      'CONNECT_PERMISSION_PROFILE_INVALID',
+      'CONNECT_LOGIN_HINT_INVALID',
+      'CONNECT_EXPECTED_EMAIL_INVALID',
+      'CONNECT_ORGANIZATION_NOT_FOUND',
+    ],
+  },
+  {
+    method: 'get',
+    path: '/v1/accounts',
+    operationId: 'listAccounts',
+    summary: 'List connected accounts',
+    description:
+      "The organisation's accounts in creation order, with status, reason and remediation. Filter by owner or " +
+      "status; page with `limit` and `after` (= the previous page's `nextCursor`).",
+    authenticated: true,
+    query: listAccountsQuery,
+    response: { status: 200, description: 'One page of accounts.', schema: accountListSchema },
+    errors: ['REQUEST_INVALID'],
+  },
+  {
+    method: 'get',
+    path: '/v1/accounts/{id}',
+    operationId: 'getAccount',
+    summary: 'Get an account',
+    authenticated: true,
+    params: accountParams,
+    response: { status: 200, description: 'The account.', schema: accountSchema },
+    errors: ['REQUEST_INVALID', 'ACCOUNT_NOT_FOUND'],
+  },
+  {
+    method: 'delete',
+    path: '/v1/accounts/{id}',
+    operationId: 'disconnectAccount',
+    summary: 'Disconnect an account',
+    description:
+      "Destroys the account's tokens at once (ciphertext and its data key: crypto-shredding), sets status " +
+      '`disconnected` (reason `user_disconnected`), stops its schedules and records `account.disconnected`. If the ' +
+      "owner's email provider was `microsoft` and no other Microsoft account of theirs remains, it falls back to " +
+      '`default`. The account record stays (reconnecting the same mailbox keeps its id). Idempotent. To also revoke ' +
+      'the app at Microsoft, the user removes it at account.microsoft.com → Privacy → Apps and services (personal) or ' +
+      'myapps.microsoft.com (work).',
+    authenticated: true,
+    params: accountParams,
+    response: { status: 200, description: 'The disconnected account.', schema: accountSchema },
+    errors: ['REQUEST_INVALID', 'ACCOUNT_NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/v1/owners/{ownerId}',
+    operationId: 'getOwner',
+    summary: 'Get an owner',
+    authenticated: true,
+    params: ownerParams,
+    response: { status: 200, description: 'The owner and their email provider.', schema: ownerSchema },
+    errors: ['REQUEST_INVALID', 'OWNER_NOT_FOUND'],
+  },
+  {
+    method: 'delete',
+    path: '/v1/owners/{ownerId}',
+    operationId: 'deleteOwner',
+    summary: "Delete all of an owner's data",
+    description:
+      'Deletes, in one transaction: every account of the owner (tokens crypto-shredded), their connect sessions, ' +
+      'their place in tenant admin-approval waits, their earlier events (which carry email addresses) and the owner ' +
+      'itself; then records `owner.deleted` (owner id and deleted account ids only). Idempotent: 204 also when ' +
+      'there was nothing to delete.',
+    authenticated: true,
+    params: ownerParams,
+    response: { status: 204, description: 'Deleted (or nothing to delete).' },
+    errors: ['REQUEST_INVALID'],
+  },
+  {
+    method: 'put',
+    path: '/v1/owners/{ownerId}/email-provider',
+    operationId: 'setOwnerEmailProvider',
+    summary: "Choose the owner's email provider",
+    description:
+      '`microsoft` ("Personal Outlook") needs a Microsoft account of the owner that can send (status `connected` ' +
+      'or `degraded`), else 409. `default` is always accepted.',
+    authenticated: true,
+    params: ownerParams,
+    body: setEmailProviderBody,
+    response: { status: 200, description: 'The provider now in effect.', schema: ownerEmailProviderSchema },
+    errors: [...BODY_ERRORS, 'OWNER_NO_CONNECTED_ACCOUNT'],
+  },
+  {
+    method: 'get',
+    path: '/v1/events',
+    operationId: 'listEvents',
+    summary: 'List events',
+    description:
+      "The organisation's events, oldest first, as also delivered to the webhook. Poll with `after` = the last " +
+      '`nextCursor` (or the id of the last event you processed).',
+    authenticated: true,
+    query: listEventsQuery,
+    response: { status: 200, description: 'One page of events.', schema: eventListSchema },
+    errors: ['REQUEST_INVALID'],
+  },
+  {
+    method: 'get',
+    path: '/v1/organization',
+    operationId: 'getOrganization',
+    summary: "Get the API key's organisation",
+    authenticated: true,
+    response: { status: 200, description: 'The organisation.', schema: organizationSchema },
+    errors: [],
+  },
+  {
+    method: 'patch',
+    path: '/v1/organization',
+    operationId: 'updateOrganization',
+    summary: 'Rename the organisation or replace its return-URL allow-list',
+    authenticated: true,
+    body: updateOrganizationBody,
+    response: { status: 200, description: 'The updated organisation.', schema: organizationSchema },
+    errors: [...BODY_ERRORS, 'ORG_NAME_INVALID', 'ORG_RETURN_URL_INVALID', 'ORG_RETURN_URLS_TOO_MANY'],
+  },
+];
+
+/** Every documented operation: this module's and those of modules that serve their own `/v1` routes. */
+export function allApiOperations(): readonly ApiOperation[] {
+  return [...API_OPERATIONS, ...WEBHOOK_API_OPERATIONS];
+}
+
+let cached: { publicUrl: string; document: JsonObject } | undefined;
+
+/** The OpenAPI 3.1 document for a service reachable at `publicUrl`. */
+export function buildOpenApiDocument(publicUrl: string): JsonObject {
+  if (cached?.publicUrl === publicUrl) return cached.document;
+  const document = generate(publicUrl);
+  cached = { publicUrl, document };
+  return document;
+}
+
+function generate(publicUrl: string): JsonObject {
+  const uri = (id: string) => `#/components/schemas/${id}`;
+  const requestIds = new Set(allApiOperations().flatMap((op) => (op.body ? [componentIdOrThrow(op.body)] : [])));
+  // Request bodies are described as accepted (defaults make fields optional), responses as sent.
+  const asInput = z.toJSONSchema(apiComponents, { uri, io: 'input' }).schemas;
+  const asOutput = z.toJSONSchema(apiComponents, { uri, io: 'output' }).schemas;
+  const schemas: JsonObject = {};
+  for (const id of Object.keys(asOutput).sort()) {
+    schemas[id] = tidy((requestIds.has(id) ? asInput[id] : asOutput[id]) as JsonObject);
+  }
+
+  const paths: Record<string, JsonObject> = {};
+  for (const op of allApiOperations()) {
+    paths[op.path] = { ...paths[op.path], [op.method]: operationObject(op) };
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'mailbridge host API',
+      version: '1',
+      description:
+        "Connect your users' Microsoft mailboxes (Outlook.com, Hotmail, Microsoft 365) and follow their health. " +
+        'Authenticate with `Authorization: Bearer <API key>` (`mailbridge api-keys create`); a key sees only its ' +
+        'organisation\'s owners, accounts and events. Errors are `{ "error": { "code", "message", "details"? } }`; ' +
+        'the codes are listed under `x-error-codes` and per operation.',
+    },
+    servers: [{ url: publicUrl }],
+    security: [{ apiKey: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'mb_live_…', description: 'An API key.' },
+      },
+      schemas,
+    },
+    'x-error-codes': Object.fromEntries(
+      Object.entries(API_ERRORS).map(([code, { status, description }]) => [code, { status, description }]),
+    ),
+  };
+}
+
+function operationObject(op: ApiOperation): JsonObject {
+  const parameters = [...parametersOf(op.params, 'path'), ...parametersOf(op.query, 'query')];
+  const success: JsonObject = { description: op.response.description };
+  if (op.response.schema) {
+    success['content'] = { 'application/json': { schema: { $ref: refOf(op.response.schema) } } };
+  } else if (op.operationId === 'getOpenApiDocument') {
+    success['content'] = { 'application/json': { schema: { type: 'object' } } };
+  }
+  const responses: JsonObject = { [String(op.response.status)]: success };
+  const codes: ApiErrorCode[] = [
+    ...new Set([...op.errors, ...(op.authenticated ? COMMON_ERRORS : ['INTERNAL' as const])]),
+  ];
+  const byStatus = new Map<number, ApiErrorCode[]>();
+  for (const code of codes) {
+    const status = API_ERRORS[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    responses[String(status)] = {
+      description: statusCodes.map((code) => `\`${code}\`: ${API_ERRORS[code].description}`).join('\n\n'),
+      content: {
+        'application/json': {
+          schema: {
+            allOf: [
+              { $ref: '#/components/schemas/Error' },
+              {
+                type: 'object',
+                properties: { error: { type: 'object', properties: { code: { enum: statusCodes } } } },
+              },
+            ],
+          },
+        },
+      },
+    };
+  }
+  const operation: JsonObject = {
+    operationId: op.operationId,
+    summary: op.summary,
+    ...(op.description ? { description: op.description } : {}),
+    ...(parameters.length > 0 ? { parameters } : {}),
+    ...(op.body
+      ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: refOf(op.body) } } } } }
+      : {}),
+    responses,
+    'x-error-codes': codes,
+  };
+  if (!op.authenticated) operation['security'] = [];
+  return operation;
+}
+
+function parametersOf(schema: z.ZodObject | undefined, location: 'path' | 'query'): JsonObject[] {
+  if (!schema) return [];
+  return Object.entries(schema.shape).map(([name, field]) => {
+    const json = tidy(z.toJSONSchema(field as z.ZodType, { io: 'input' }) as JsonObject);
+    const { description, ...rest } = json;
+    return {
+      name,
+      in: location,
+      required: location === 'path' || !(field as z.ZodType).safeParse(undefined).success,
+      ...(typeof description === 'string' ? { description } : {}),
+      schema: rest,
+    };
+  });
+}
+
+function refOf(schema: z.ZodType): string {
+  return `#/components/schemas/${componentIdOrThrow(schema)}`;
+}
+
+function componentIdOrThrow(schema: z.ZodType): string {
+  const id = apiComponents.get(schema)?.id;
+  if (!id) throw new Error('an API body or response schema must be registered in apiComponents');
+  return id;
+}
+
+/** Drops per-schema `$schema`/`$id` (the document has one dialect) and the long regexes zod emits for formats. */
+function tidy(schema: JsonObject): JsonObject {
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (typeof value !== 'object' || value === null) return value;
+    const out: JsonObject = {};
+    for (const [key, child] of Object.entries(value)) {
+      if (key === '$schema' || key === '$id') continue;
+      out[key] = walk(child);
+    }
+    if (typeof out['format'] === 'string' && typeof out['pattern'] === 'string') delete out['pattern'];
+    return out;
+  };
+  return walk(schema) as JsonObject;
+}
