@@ -11,6 +11,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('session_id', 'text', (c) => c.notNull().references('connect_sessions.id').onDelete('cascade'))
     .addColumn('owner_external_id', 'text', (c) => c.notNull())
     .addColumn('state_hash', 'text', (c) => c.notNull().unique())
+    .addColumn('state_sealed', 'text', (c) => c.notNull())
     .addColumn('tenant_id', 'text')
     .addColumn('reason', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull())

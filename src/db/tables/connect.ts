@@ -1,3 +1,5 @@
+import type { SealedSecret } from '../../vault/secret-types.js';
+
 /**
  * Tables of the hosted connect flow (src/connect/), beyond `connect_sessions` / `tenant_approvals` (0002).
  * Created by migration 0004-connect-approval-requests. Timestamps are epoch ms.
@@ -20,6 +22,11 @@ export interface ConnectApprovalRequestsTable {
   owner_external_id: string;
   /** SHA-256 (base64url) of the admin-consent link's `state`; the value itself only travels in the link. */
   state_hash: string;
+  /**
+   * The same `state`, sealed under the session's data key (subject = session id, field `approval_state`), so the
+   * waiting user's page can show the same link again; crypto-shredded with the session's data key.
+   */
+  state_sealed: SealedSecret;
   /** The tenant, once known (resolved from the user's domain, or reported by the admin-consent callback). */
   tenant_id: string | null;
   /** The approval reason (`admin_approval_required`, `approval_requested`, …; see ADMIN_APPROVAL_REASONS). */

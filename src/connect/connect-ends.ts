@@ -1,0 +1,139 @@
+import { ALL_CONNECT_OUTCOME_KEYS, type ConnectOutcomeKey } from '../health/health.js';
+import { CONNECT_OUTCOME_REMEDIATION } from '../health/remediation.js';
+import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+
+/**
+ * How a connect attempt ends: the outcome page shown, the `status` (and `reason`) sent back to the host app's return
+ * URL, and the `outcome` stored on the session (`<status>` or `<status>:<reason>`).
+ *
+ * - `connected` / `reconnected`: the account is stored (same `tid` + `oid` again → `reconnected`, same account id).
+ * - Microsoft's answers (classified by `classifyConnectOutcome`): `cancelled`, `declined`, `approval_required`,
+ *   `app_misconfigured`, `wrong_account_type`, `sign_in_blocked`, `try_again`, `unknown`.
+ * - Our own checks after a successful exchange (tokens discarded, nothing stored): `missing_scopes` (a permission of
+ *   the profile was not granted), `wrong_account` (not the expected email), `already_connected_elsewhere` (the
+ *   mailbox belongs to another owner of the organisation), `verification_failed` (Microsoft's answer did not verify:
+ *   id_token signature, issuer, audience, nonce, or no `oid`/`tid`).
+ */
+export type ConnectEnd =
+  | { status: 'connected' | 'reconnected'; accountId: string; email: string }
+  | { status: 'failed'; failure: ConnectFailure };
+
+export type ConnectFailure =
+  | { kind: 'outcome'; key: ConnectOutcomeKey; evidence?: ErrorEvidence | undefined }
+  | { kind: 'missing_scopes'; missing: string[] }
+  | { kind: 'wrong_account'; expectedEmail: string; actualEmail?: string | undefined }
+  | { kind: 'already_connected_elsewhere'; email?: string | undefined }
+  | { kind: 'verification_failed' };
+
+/** Every `status` the return URL can carry. */
+export const CONNECT_STATUSES = [
+  'connected',
+  'reconnected',
+  'cancelled',
+  'declined',
+  'approval_required',
+  'app_misconfigured',
+  'wrong_account_type',
+  'sign_in_blocked',
+  'try_again',
+  'unknown',
+  'missing_scopes',
+  'wrong_account',
+  'already_connected_elsewhere',
+  'verification_failed',
+  /** The session ran out before the user finished (or they came back too late). */
+  'expired',
+] as const;
+export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
+
+/** `status` and `reason` of a failure, as the return URL names them. */
+export function failureStatus(failure: ConnectFailure): { status: ConnectStatus; reason?: string } {
+  if (failure.kind !== 'outcome') return { status: failure.kind };
+  const [status, reason] = failure.key.split(':') as [ConnectStatus, string | undefined];
+  return reason === undefined ? { status } : { status, reason };
+}
+
+/** The session's `outcome` column for an end. */
+export function storedOutcome(end: ConnectEnd): string {
+  if (end.status !== 'failed') return end.status;
+  return end.failure.kind === 'outcome' ? end.failure.key : end.failure.kind;
+}
+
+/** A failure from the session's `outcome` column (without the details only the moment it happened had). */
+export function failureFromStored(outcome: string, expectedEmail: string | null): ConnectFailure {
+  switch (outcome) {
+    case 'missing_scopes':
+      return { kind: 'missing_scopes', missing: [] };
+    case 'wrong_account':
+      return { kind: 'wrong_account', expectedEmail: expectedEmail ?? '' };
+    case 'already_connected_elsewhere':
+      return { kind: 'already_connected_elsewhere' };
+    case 'verification_failed':
+      return { kind: 'verification_failed' };
+    default:
+      return {
+        kind: 'outcome',
+        key: (ALL_CONNECT_OUTCOME_KEYS as readonly string[]).includes(outcome)
+          ? (outcome as ConnectOutcomeKey)
+          : 'unknown',
+      };
+  }
+}
+
+export interface FailureText {
+  title: string;
+  /** What the end user reads: plain words, what happened and what to do. */
+  user: string;
+  /** Whether trying again (a new sign-in for the same session) can help. */
+  retry: boolean;
+}
+
+/** Outcomes after which a new attempt cannot help until someone else acts (operator, IT admin, policy). */
+const NO_RETRY: ReadonlySet<string> = new Set(['app_misconfigured', 'approval_required', 'sign_in_blocked']);
+
+export function failureText(failure: ConnectFailure): FailureText {
+  switch (failure.kind) {
+    case 'outcome': {
+      const remediation = CONNECT_OUTCOME_REMEDIATION[failure.key];
+      const status = failure.key.split(':')[0] ?? failure.key;
+      // MFA and an expired password can be fixed by the user, then a new attempt works.
+      const retry =
+        !NO_RETRY.has(status) ||
+        failure.key === 'sign_in_blocked:mfa_required' ||
+        failure.key === 'sign_in_blocked:password_expired' ||
+        failure.key === 'sign_in_blocked:user_not_found';
+      return { title: remediation.title, user: remediation.user, retry };
+    }
+    case 'missing_scopes':
+      return {
+        title: 'A permission was not given',
+        user:
+          "Microsoft didn't give this service every permission it asked for (a permission may have been unticked, " +
+          "or your organisation didn't allow it), so nothing was connected. Try again and allow all the listed " +
+          'permissions; if your organisation blocks one, ask your IT admin.',
+        retry: true,
+      };
+    case 'wrong_account':
+      return {
+        title: 'A different account was used',
+        user:
+          `You signed in with ${failure.actualEmail ?? 'another account'}, but this connection is for ` +
+          `${failure.expectedEmail || 'a different address'}. Nothing was connected. Try again and choose that account.`,
+        retry: true,
+      };
+    case 'already_connected_elsewhere':
+      return {
+        title: 'Already connected by someone else',
+        user:
+          `${failure.email ?? 'This mailbox'} is already connected to another user here, so it was not connected ` +
+          'again. Ask that user to disconnect it first, or connect a different mailbox.',
+        retry: true,
+      };
+    case 'verification_failed':
+      return {
+        title: "We couldn't verify Microsoft's answer",
+        user: "Microsoft's answer could not be verified, so nothing was connected. Please try again; if it keeps happening, contact support.",
+        retry: true,
+      };
+  }
+}

@@ -1,0 +1,383 @@
+import * as oidc from 'openid-client';
+import { upsertConnectedAccount } from '../accounts/upsert-connected-account.js';
+import type { ConnectSessionsTable } from '../db/tables/accounts.js';
+import { withTransaction } from '../db/transaction.js';
+import { GraphClient } from '../graph/graph-client.js';
+import { GraphError } from '../graph/graph-error.js';
+import { raiseOperatorAlert, storableEvidence } from '../health/account-health.js';
+import { classifyConnectOutcome } from '../health/classify-connect-outcome.js';
+import { classifyHealth } from '../health/classify-health.js';
+import { type ConnectOutcome, connectOutcomeKey } from '../health/health.js';
+import { remediationForConnectOutcome } from '../health/remediation.js';
+import {
+  type ErrorEvidence,
+  evidenceFromNetworkError,
+  evidenceFromRedirectError,
+  evidenceFromTokenErrorResponse,
+} from '../microsoft/error-evidence.js';
+import { routeMicrosoftUrl } from '../microsoft/microsoft-routes.js';
+import { randomToken } from '../platform/ids.js';
+import type { ServiceDeps } from '../services.js';
+import { PlaintextSecret } from '../vault/secret-types.js';
+import { type ApprovalHandOff, recordApprovalWait, resolveTenantIdForEmail } from './admin-approval.js';
+import type { ConnectEnd, ConnectFailure } from './connect-ends.js';
+import { storedOutcome } from './connect-ends.js';
+import { APPROVAL_WAIT_MS, isSessionExpired, sessionProfile, sha256 } from './connect-sessions.js';
+import { missingPermissions, parseGrantedScopes, requestedScopes } from './permission-profiles.js';
+
+/**
+ * The Microsoft leg of the connect flow: the authorize redirect (PKCE S256, single-use `state` bound to the
+ * browser, `nonce`) and the callback (state checks, the code exchange through openid-client with the id_token
+ * verified, identity from the back channel, granted-scope and expected-email checks, then one transaction that stores
+ * the account). Every failure becomes a `ConnectEnd` with its page; nothing here throws for Microsoft's answers.
+ * @see issue 3 items 3–4; microsoft.md §1.2–1.6
+ *
+ * Never logged, rendered or stored in plaintext: the code, tokens, `state`, the PKCE verifier, the client secret.
+ * `state` and the browser-binding cookie are stored as SHA-256; the verifier sealed under the session's data key.
+ */
+
+type FlowDeps = ServiceDeps;
+
+/** The browser-binding cookie of a session (one per session, so several tabs can connect at once). */
+export function bindingCookieName(sessionId: string): string {
+  return `mb_connect_${sessionId}`;
+}
+
+export interface AuthorizationStart {
+  /** Where to send the browser: Microsoft's authorize URL, routed to where Microsoft's host is served. */
+  location: string;
+  /** The browser-binding cookie value (its SHA-256 is on the session). */
+  binding: string;
+}
+
+/**
+ * Starts (or restarts) the Microsoft sign-in for a session: fresh `state`, `nonce`, PKCE verifier and browser
+ * binding, replacing any earlier ones (an older authorize URL of this session then leads nowhere). The caller has
+ * checked the session may start (not completed, not expired). Throws when Microsoft's metadata cannot be discovered.
+ */
+export async function startAuthorization(deps: FlowDeps, session: ConnectSessionsTable): Promise<AuthorizationStart> {
+  const config = await deps.microsoft.oauth();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const binding = randomToken(32);
+  const now = deps.clock.now();
+  await withTransaction(deps.db, async (trx) => {
+    await deps.vault.ensureDataKey(trx, session.id);
+    const sealed = await deps.vault.seal(trx, session.id, 'code_verifier', PlaintextSecret.from(verifier));
+    await trx
+      .updateTable('connect_sessions')
+      .set({
+        status: 'started',
+        state_hash: sha256(state),
+        browser_binding_hash: sha256(binding),
+        nonce,
+        code_verifier: sealed,
+        updated_at: now,
+      })
+      .where('id', '=', session.id)
+      .where('status', '!=', 'completed')
+      .execute();
+  });
+  const parameters: Record<string, string> = {
+    redirect_uri: connectCallbackUrl(deps.config.publicUrl),
+    scope: requestedScopes(sessionProfile(session)).join(' '),
+    response_type: 'code',
+    // The code comes back in the query: a top-level GET, so the SameSite=Lax binding cookie travels with it.
+    response_mode: 'query',
+    state,
+    nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    // Entra's metadata does not advertise PKCE, yet it works: send it anyway. @see microsoft.md §1.1
+    code_challenge_method: 'S256',
+  };
+  // `select_account` cannot be combined with `login_hint`. @see microsoft.md §1.2
+  if (session.login_hint) parameters.login_hint = session.login_hint;
+  else parameters.prompt = 'select_account';
+  const url = oidc.buildAuthorizationUrl(config, parameters);
+  return { location: routeMicrosoftUrl(url.href, deps.microsoft.routes), binding };
+}
+
+export function connectCallbackUrl(publicUrl: string): string {
+  return `${publicUrl}/connect/callback`;
+}
+
+/** Why a callback could not be processed at all (a page, never a crash). */
+export type CallbackProblem = 'state_missing' | 'state_unknown' | 'state_used' | 'browser_mismatch' | 'session_expired';
+
+export type CallbackAnswer =
+  | { kind: 'problem'; problem: CallbackProblem; session?: ConnectSessionsTable }
+  | { kind: 'end'; session: ConnectSessionsTable; end: ConnectEnd; approval?: ApprovalHandOff };
+
+/**
+ * `GET /connect/callback` (or a `form_post`): finds the session by the SHA-256 of `state`, checks the browser
+ * binding, spends the state (before anything is exchanged, so a replayed callback does nothing), then turns
+ * Microsoft's answer into a `ConnectEnd`. `params` are the query (or form) fields; `cookies` the request's cookies.
+ */
+export async function completeCallback(
+  deps: FlowDeps,
+  params: URLSearchParams,
+  cookies: Record<string, string | undefined>,
+): Promise<CallbackAnswer> {
+  const state = params.get('state');
+  if (!state) return { kind: 'problem', problem: 'state_missing' };
+  const stateHash = sha256(state);
+  const session = await deps.db
+    .selectFrom('connect_sessions')
+    .selectAll()
+    .where('state_hash', '=', stateHash)
+    .executeTakeFirst();
+  if (!session) return { kind: 'problem', problem: 'state_unknown' };
+  // Login CSRF / code injection: the answer must come back to the browser that started this sign-in. A mismatch
+  // leaves the state unspent, so the right browser can still finish.
+  const binding = cookies[bindingCookieName(session.id)];
+  if (!binding || session.browser_binding_hash === null || sha256(binding) !== session.browser_binding_hash) {
+    return { kind: 'problem', problem: 'browser_mismatch', session };
+  }
+  const now = deps.clock.now();
+  if (isSessionExpired(session, now)) return { kind: 'problem', problem: 'session_expired', session };
+  // Single use: only one request moves the session from `started` to `callback` for this state.
+  const claimed = await deps.db
+    .updateTable('connect_sessions')
+    .set({ status: 'callback', updated_at: now })
+    .where('id', '=', session.id)
+    .where('state_hash', '=', stateHash)
+    .where('status', '=', 'started')
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) return { kind: 'problem', problem: 'state_used', session };
+  const current: ConnectSessionsTable = { ...session, status: 'callback', updated_at: now };
+
+  if (params.has('error')) {
+    return endWithOutcome(
+      deps,
+      current,
+      classifyConnectOutcome(evidenceFromRedirectError(params, 'authorize_redirect')),
+    );
+  }
+  return exchangeAndStore(deps, current, params, state);
+}
+
+async function exchangeAndStore(
+  deps: FlowDeps,
+  session: ConnectSessionsTable,
+  params: URLSearchParams,
+  state: string,
+): Promise<CallbackAnswer> {
+  if (session.code_verifier === null || session.nonce === null) {
+    return endWithFailure(deps, session, { kind: 'verification_failed' }, 'the session holds no PKCE verifier');
+  }
+  const verifier = await deps.vault.open(deps.db, session.id, 'code_verifier', session.code_verifier);
+  // openid-client takes the redirect URI from this URL (without its query), so it must be exactly ours.
+  const currentUrl = new URL(connectCallbackUrl(deps.config.publicUrl));
+  for (const [name, value] of params) currentUrl.searchParams.append(name, value);
+
+  let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+  try {
+    const config = await deps.microsoft.oauth();
+    tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
+      pkceCodeVerifier: verifier.reveal(),
+      expectedState: state,
+      expectedNonce: session.nonce,
+      idTokenExpected: true,
+    });
+  } catch (error) {
+    const failed = await exchangeFailure(error);
+    if (failed.kind === 'outcome') return endWithOutcome(deps, session, failed.outcome);
+    return endWithFailure(deps, session, { kind: 'verification_failed' }, failed.detail);
+  }
+
+  const claims = tokens.claims();
+  const tenantId = typeof claims?.tid === 'string' ? claims.tid.toLowerCase() : undefined;
+  const objectId = typeof claims?.oid === 'string' ? claims.oid : undefined;
+  if (!tenantId || !objectId) {
+    return endWithFailure(deps, session, { kind: 'verification_failed' }, 'the id_token has no tid or oid');
+  }
+  const profile = sessionProfile(session);
+  const missing = missingPermissions(profile, { scope: tokens.scope, refreshTokenIssued: !!tokens.refresh_token });
+  if (missing.length > 0 || !tokens.refresh_token) {
+    // The tokens are dropped here: nothing is stored for a connection that cannot do its job.
+    return endWithFailure(deps, session, { kind: 'missing_scopes', missing });
+  }
+
+  // The address comes from Graph with the new token (back channel), never from the browser or the id_token's
+  // mutable claims. @see microsoft.md §1.6
+  const graph = new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
+  let me: { id: string; mail?: string | null; userPrincipalName?: string; displayName?: string | null };
+  try {
+    me = (await graph.getMe(tokens.access_token)).data;
+  } catch (error) {
+    if (!(error instanceof GraphError)) throw error;
+    const health = classifyHealth(error.evidence);
+    const outcome: ConnectOutcome =
+      health.status === 'degraded'
+        ? { outcome: 'try_again', reason: 'temporarily_unavailable', evidence: error.evidence }
+        : { outcome: 'unknown', evidence: error.evidence };
+    return endWithOutcome(deps, session, outcome);
+  }
+  // Graph's user id is the oid: a different one means the token is not the id_token's user.
+  if (me.id.toLowerCase() !== objectId.toLowerCase()) {
+    return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me is not the id_token user');
+  }
+  const email = (me.mail || me.userPrincipalName || '').trim();
+  if (!email) return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me has no address');
+  if (session.expected_email && session.expected_email.toLowerCase() !== email.toLowerCase()) {
+    return endWithFailure(deps, session, {
+      kind: 'wrong_account',
+      expectedEmail: session.expected_email,
+      actualEmail: email,
+    });
+  }
+
+  const result = await upsertConnectedAccount(deps, {
+    organizationId: session.organization_id,
+    ownerExternalId: session.owner_external_id,
+    permissionProfile: profile,
+    grantedScopes: parseGrantedScopes(tokens.scope),
+    identity: { tenantId, objectId, email, displayName: me.displayName ?? null },
+    tokens: {
+      accessToken: PlaintextSecret.from(tokens.access_token),
+      refreshToken: PlaintextSecret.from(tokens.refresh_token),
+      expiresInSeconds: tokens.expires_in ?? 3600,
+    },
+    connectSessionId: session.id,
+  });
+  if (result.kind === 'already_connected_elsewhere') {
+    return endWithFailure(deps, session, { kind: 'already_connected_elsewhere', email });
+  }
+  deps.logger.info(
+    { connectSessionId: session.id, accountId: result.accountId, outcome: result.kind },
+    'connect flow finished: account stored',
+  );
+  const end: ConnectEnd = { status: result.kind, accountId: result.accountId, email };
+  return { kind: 'end', session: { ...session, status: 'completed', outcome: result.kind }, end };
+}
+
+type ExchangeFailure = { kind: 'outcome'; outcome: ConnectOutcome } | { kind: 'unverified'; detail: string };
+
+/** What a failed code exchange means: Microsoft's error answer, the network, or an answer that did not verify. */
+async function exchangeFailure(error: unknown): Promise<ExchangeFailure> {
+  if (error instanceof oidc.ResponseBodyError) {
+    const evidence = evidenceFromTokenErrorResponse(error.status, error.cause, error.response.headers);
+    return { kind: 'outcome', outcome: classifyConnectOutcome(evidence) };
+  }
+  if (error instanceof oidc.WWWAuthenticateChallengeError) {
+    // A 401 with a challenge: the body (if still unread) carries Microsoft's AADSTS error.
+    const body = error.response.bodyUsed ? undefined : await error.response.text().catch(() => undefined);
+    const evidence = evidenceFromTokenErrorResponse(error.status, body, error.response.headers);
+    return { kind: 'outcome', outcome: classifyConnectOutcome(evidence) };
+  }
+  if (error instanceof oidc.ClientError && error.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') {
+    // A 5xx (oauth4webapi parses error bodies of 4xx only) or a non-JSON answer (a gateway page): read what is there.
+    const response = error.cause instanceof Response ? error.cause : undefined;
+    const body = response && !response.bodyUsed ? await response.text().catch(() => undefined) : undefined;
+    const evidence = evidenceFromTokenErrorResponse(response?.status ?? 502, body, response?.headers);
+    const outcome = classifyConnectOutcome(evidence);
+    return {
+      kind: 'outcome',
+      outcome:
+        outcome.outcome === 'unknown' && (response?.status ?? 502) >= 500
+          ? { outcome: 'try_again', reason: 'temporarily_unavailable', evidence }
+          : outcome,
+    };
+  }
+  if (error instanceof TypeError || isNetworkFailure(error)) {
+    return { kind: 'outcome', outcome: classifyConnectOutcome(evidenceFromNetworkError(error)) };
+  }
+  if (error instanceof oidc.ClientError || error instanceof oidc.AuthorizationResponseError) {
+    // id_token signature, issuer, audience, nonce, state or response shape: never accept, never detail to the user.
+    return { kind: 'unverified', detail: `${error.name} ${'code' in error ? String(error.code) : ''}`.trim() };
+  }
+  throw error;
+}
+
+function isNetworkFailure(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === 'TimeoutError' || name === 'AbortError';
+}
+
+/** Ends the attempt with a classified Microsoft answer (approval waits and operator alerts included). */
+async function endWithOutcome(
+  deps: FlowDeps,
+  session: ConnectSessionsTable,
+  outcome: ConnectOutcome,
+): Promise<CallbackAnswer> {
+  const failure: ConnectFailure = { kind: 'outcome', key: connectOutcomeKey(outcome), evidence: outcome.evidence };
+  logEnd(deps, session, storedOutcome({ status: 'failed', failure }), outcome.evidence);
+  if (outcome.outcome === 'approval_required') {
+    // The redirect names no tenant: use the user's domain when the host app told us their address.
+    const tenantId = await resolveTenantIdForEmail(deps, session.login_hint ?? session.expected_email);
+    const now = deps.clock.now();
+    const approval = await withTransaction(deps.db, async (trx) => {
+      const handOff = await recordApprovalWait(deps, trx, session, outcome.reason, tenantId);
+      await trx
+        .updateTable('connect_sessions')
+        .set({
+          status: 'awaiting_approval',
+          outcome: failure.key,
+          tenant_id: tenantId ?? session.tenant_id,
+          code_verifier: null,
+          expires_at: Math.max(Number(session.expires_at), now + APPROVAL_WAIT_MS),
+          updated_at: now,
+        })
+        .where('id', '=', session.id)
+        .execute();
+      return handOff;
+    });
+    const updated = { ...session, status: 'awaiting_approval', outcome: failure.key };
+    return { kind: 'end', session: updated, end: { status: 'failed', failure }, approval };
+  }
+  if (outcome.outcome === 'app_misconfigured') {
+    const remediation = remediationForConnectOutcome(outcome);
+    await raiseOperatorAlert(deps.db, deps, {
+      kind: 'app.misconfigured',
+      reason: outcome.reason,
+      detail: remediation.operator,
+      event: {
+        type: 'app.misconfigured',
+        data: {
+          reason: outcome.reason,
+          remediation,
+          evidence: storableEvidence(outcome.evidence),
+          source: 'connect',
+        },
+      },
+    });
+  }
+  return endWithFailure(deps, session, failure);
+}
+
+/** Ends the attempt as failed (the user may try again while the session lives); tokens, if any, are not kept. */
+async function endWithFailure(
+  deps: FlowDeps,
+  session: ConnectSessionsTable,
+  failure: ConnectFailure,
+  detail?: string,
+): Promise<CallbackAnswer> {
+  const outcome = storedOutcome({ status: 'failed', failure });
+  if (failure.kind !== 'outcome') logEnd(deps, session, outcome, undefined, detail);
+  await deps.db
+    .updateTable('connect_sessions')
+    .set({ status: 'failed', outcome, code_verifier: null, updated_at: deps.clock.now() })
+    .where('id', '=', session.id)
+    .where('status', '=', 'callback')
+    .execute();
+  return { kind: 'end', session: { ...session, status: 'failed', outcome }, end: { status: 'failed', failure } };
+}
+
+function logEnd(
+  deps: FlowDeps,
+  session: ConnectSessionsTable,
+  outcome: string,
+  evidence: ErrorEvidence | undefined,
+  detail?: string,
+): void {
+  deps.logger.info(
+    {
+      connectSessionId: session.id,
+      outcome,
+      ...(evidence ? { evidence: storableEvidence(evidence) } : {}),
+      ...(detail ? { detail } : {}),
+    },
+    'connect flow ended without a connection',
+  );
+}
