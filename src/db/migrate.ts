@@ -1,4 +1,4 @@
-import { type Kysely, type MigrationResult, Migrator } from 'kysely';
+import { type Kysely, type MigrationResult, Migrator, PostgresAdapter, sql } from 'kysely';
 import { AppError } from '../errors/app-error.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -9,9 +9,16 @@ import type { Database } from './schema.js';
  * the names applied now (empty when already up to date). Throws `DB_MIGRATION_FAILED` naming the migration.
  */
 export async function migrateToLatest(db: Kysely<Database>): Promise<{ applied: string[] }> {
+  // Kysely looks for its migration tables by introspecting every schema: in PostgreSQL, another schema's
+  // `kysely_migration` (another app, another test) would make it skip creating ours. Name our schema explicitly.
+  const migrationTableSchema =
+    db.getExecutor().adapter instanceof PostgresAdapter
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
+      : undefined;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => ({ ...migrations }) },
+    ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
   });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((result: MigrationResult) => result.status === 'Error');

@@ -172,7 +172,8 @@ export class TokenVault {
     let after: string | undefined;
     let scanned = 0;
     let rewrapped = 0;
-    options.onProgress?.({ scanned, rewrapped, total });
+    const unreadable: string[] = [];
+    options.onProgress?.({ scanned, rewrapped, unreadable: 0, total });
     for (;;) {
       const batch = await withTransaction(db, async (trx) => {
         await this.#registerKeyOrThrow(trx, activeKeyId);
@@ -185,8 +186,20 @@ export class TokenVault {
         if (after !== undefined) query = query.where('subject_id', '>', after);
         const rows = await query.execute();
         let updated = 0;
+        const damaged: string[] = [];
         for (const row of rows) {
-          const key = await this.#unwrapOrThrow(trx, row);
+          let key: Buffer;
+          try {
+            key = await this.#unwrapOrThrow(trx, row);
+          } catch (error) {
+            // One damaged row must not block the rotation of all others: report it and go on. Any other error
+            // (a key missing from the ring, a wrong key) concerns every row: stop.
+            if (error instanceof VaultError && error.code === 'VAULT_TAMPERED') {
+              damaged.push(row.subject_id);
+              continue;
+            }
+            throw error;
+          }
           try {
             const wrapped = this.#wrap(activeKeyId, row.subject_id, row.data_key_id, key);
             const result = await trx
@@ -201,17 +214,24 @@ export class TokenVault {
             key.fill(0);
           }
         }
-        return { count: rows.length, last: rows.at(-1)?.subject_id, updated };
+        return { count: rows.length, last: rows.at(-1)?.subject_id, updated, damaged };
       });
       if (batch.count === 0 || batch.last === undefined) break;
       after = batch.last;
       scanned += batch.count;
       rewrapped += batch.updated;
-      options.onProgress?.({ scanned, rewrapped, total });
+      unreadable.push(...batch.damaged);
+      options.onProgress?.({ scanned, rewrapped, unreadable: unreadable.length, total });
       // Let requests waiting for the connection (SQLite has one per process) run between batches.
       await yieldToEventLoop();
     }
-    return { activeKeyId, total, rewrapped, dataKeysByWrappingKey: await countDataKeysByWrappingKey(db) };
+    return {
+      activeKeyId,
+      total,
+      rewrapped,
+      unreadableSubjectIds: unreadable,
+      dataKeysByWrappingKey: await countDataKeysByWrappingKey(db),
+    };
   }
 
   async #insertDataKey(db: Kysely<Database>, subjectId: string): Promise<boolean> {
@@ -331,6 +351,8 @@ export interface RotationProgress {
   scanned: number;
   /** Of those, re-wrapped by this run (the others were destroyed or re-wrapped by someone else meanwhile). */
   rewrapped: number;
+  /** Of those, data keys that do not authenticate (damaged rows): left as they are and reported. */
+  unreadable: number;
   /** Data keys not under the active key when the run started. */
   total: number;
 }
@@ -339,6 +361,8 @@ export interface RotationResult {
   activeKeyId: string;
   total: number;
   rewrapped: number;
+  /** Subjects whose wrapped data key does not authenticate (damaged): not re-wrapped, their data is unreadable. */
+  unreadableSubjectIds: string[];
   /** After the run: how many data keys each ring key wraps. Only the active key should remain. */
   dataKeysByWrappingKey: Record<string, number>;
 }

@@ -35,6 +35,17 @@ for (const dialect of TEST_DIALECTS) {
       }
     });
 
+    it('are not fooled by migration tables of another schema or database file', async () => {
+      const first = await openTestDatabase(dialect);
+      const second = await openTestDatabase(dialect, { migrate: false });
+      try {
+        assert.deepEqual(await migrateToLatest(second.db), { applied: ALL_MIGRATIONS });
+      } finally {
+        await first.close();
+        await second.close();
+      }
+    });
+
     it('apply exactly once when two processes start at the same time', async () => {
       const database = await openTestDatabase(dialect, { migrate: false });
       try {
@@ -44,7 +55,7 @@ for (const dialect of TEST_DIALECTS) {
           START_AT: String(Date.now() + 2500),
           ...(database.config.dialect === 'sqlite'
             ? { DB_PATH: database.config.path }
-            : { DB_URL: database.config.url.reveal(), DB_SEARCH_PATH: database.searchPath }),
+            : { DB_URL: database.config.url.reveal() }),
         };
         const results = await Promise.all([runMigrateProcess(env), runMigrateProcess(env)]);
         assert.deepEqual(results.flatMap((result) => result.applied).sort(), ALL_MIGRATIONS);

@@ -22,9 +22,9 @@ export function testPostgresUrl(): string {
 }
 
 export interface TestDatabase extends DatabaseHandle {
-  /** The configuration that reaches this database (for code under test that opens its own connection). */
+  /** The configuration that reaches this database, schema included (for code that opens its own connection). */
   readonly config: DatabaseConfig;
-  /** For PostgreSQL, the schema this database lives in (`openDatabase` needs it as `searchPath`). */
+  /** For PostgreSQL, the schema this database lives in. */
   readonly searchPath: string | undefined;
   /** A second, independent connection to the same database, like another process; closed with this one. */
   reopen(): Promise<DatabaseHandle>;
@@ -44,21 +44,33 @@ export async function openTestDatabase(dialect: DbDialect, options: { migrate?: 
     cleanup = async () => rmSync(dir, { recursive: true, force: true });
   } else {
     const url = testPostgresUrl();
+    await dropAbandonedSchemas(url);
     const schema = `test_${process.pid}_${randomBytes(4).toString('hex')}`;
     await withAdminClient(url, (client) => client.query(`create schema "${schema}"`));
-    config = { dialect: 'postgres', url: new Secret(url) };
+    // The schema travels in the URL (`options=-c search_path=…`), so code under test that opens its own
+    // connection from `config` (a CLI command, a second process) lands in the same schema.
+    const scoped = new URL(url);
+    scoped.searchParams.set('options', `-c search_path=${schema}`);
+    config = { dialect: 'postgres', url: new Secret(scoped.href) };
     searchPath = schema;
     cleanup = async () => {
       await withAdminClient(url, (client) => client.query(`drop schema if exists "${schema}" cascade`));
     };
   }
   const open = async (): Promise<DatabaseHandle> => {
-    const handle = await openDatabase(config, { searchPath, poolSize: 5 });
+    const handle = await openDatabase(config, { poolSize: 5 });
     opened.push(handle);
     return handle;
   };
-  const main = await open();
-  if (options.migrate !== false) await migrateToLatest(main.db);
+  let main: DatabaseHandle;
+  try {
+    main = await open();
+    if (options.migrate !== false) await migrateToLatest(main.db);
+  } catch (error) {
+    for (const handle of opened) await handle.close();
+    await cleanup();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   return {
     db: main.db,
@@ -103,6 +115,35 @@ export function forEachDatabase(
         return database;
       }, dialect);
     });
+  }
+}
+
+/**
+ * Drops the schemas of test processes on this machine that died without cleaning up (killed runs), so they do not
+ * pile up. Only for a local server (a pid means nothing on another machine) and only `test_<pid>_<hex>` schemas
+ * whose process is gone.
+ */
+async function dropAbandonedSchemas(url: string): Promise<void> {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) return;
+  await withAdminClient(url, async (client) => {
+    const { rows } = await client.query<{ name: string }>(
+      `select nspname as name from pg_namespace where nspname ~ '^test_[0-9]+_[0-9a-f]{8}$'`,
+    );
+    for (const { name } of rows) {
+      const pid = Number(name.split('_')[1]);
+      if (pid === process.pid || isAlive(pid)) continue;
+      await client.query(`drop schema if exists "${name}" cascade`);
+    }
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
