@@ -60,8 +60,7 @@ export async function registerConnectRoutes(app: FastifyInstance, deps: ServiceD
     const params = callbackParams(request);
     const answer = await completeCallback(deps, params, request.cookies);
     if (answer.kind === 'problem') return sendCallbackProblem(reply, answer);
-    // The attempt is over: the binding has done its job.
-    reply.clearCookie(bindingCookieName(answer.session.id), { path: '/connect' });
+    // The binding cookie stays until the session expires: a replay in this browser is then told "already used".
     return sendHtml(reply, 200, renderEnd(deps, answer.session, answer.end, answer.approval));
   };
   app.get('/connect/callback', callback);
