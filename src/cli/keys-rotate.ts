@@ -56,7 +56,13 @@ function summary(result: RotationResult, ringIds: readonly string[], elapsedMs: 
     `Data keys by wrapping key: ${counts.length === 0 ? 'none yet' : counts.map(([id, n]) => `${id}: ${n}`).join(', ')}.`,
   ];
   const retired = ringIds.filter((id) => id !== result.activeKeyId);
-  if (others.length > 0) {
+  if (result.unreadableSubjectIds.length > 0) {
+    lines.push(
+      `${result.unreadableSubjectIds.length} data key(s) do not authenticate (damaged rows) and were left as they ` +
+        `are; their data cannot be opened with any key. Subjects: ${result.unreadableSubjectIds.join(', ')}. ` +
+        'Delete (disconnect) them, then run this command again.',
+    );
+  } else if (others.length > 0) {
     lines.push(
       `${others.reduce((sum, [, n]) => sum + n, 0)} data key(s) are still under other keys (created by a process ` +
         `that still runs with another active key?): restart every process with "${result.activeKeyId}" first and ` +
