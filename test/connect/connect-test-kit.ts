@@ -84,8 +84,9 @@ export class Browser {
 export async function startAtMicrosoft(service: TestService, browser: Browser, sessionId: string): Promise<string> {
   const answer = await browser.post(`${service.url}/connect/${sessionId}/start`);
   assert.equal(answer.status, 303, pageText(answer.html));
-  assert.ok(answer.location?.startsWith(service.emulator.url), `redirected to ${answer.location}`);
-  return answer.location;
+  const location = answer.location ?? '';
+  assert.ok(location.startsWith(service.emulator.url), `redirected to ${location}`);
+  return location;
 }
 
 /** Delivers Microsoft's answer (as the emulator addressed it) to our callback, in this browser. */
