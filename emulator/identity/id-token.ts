@@ -40,12 +40,15 @@ export async function issueIdToken(
     aio: ctx.random.token(48),
   };
   if (personal) claims.idp = `https://sts.windows.net/${CONSUMER_TENANT_ID}/`;
+  // `name`, `oid` and `preferred_username` need the `profile` scope, `email` the `email` scope; with `openid` alone
+  // the token says only who signed in pairwise (`sub`) and where (`tid`). @see EP/id-token-claims-reference.md
+  const profile = hasScope(scopes, 'profile');
   if (hasScope(scopes, 'email')) claims.email = user.email;
-  if (hasScope(scopes, 'profile')) claims.name = user.displayName;
+  if (profile) claims.name = user.displayName;
   if (input.nonce !== null) claims.nonce = input.nonce;
+  if (profile) claims.oid = user.id;
+  if (profile) claims.preferred_username = user.email;
   Object.assign(claims, {
-    oid: user.id,
-    preferred_username: user.email,
     rh: `0.A${ctx.random.token(40)}`,
     sid: input.sessionId,
     sub: pairwiseSubject(user, clientId),
