@@ -73,7 +73,9 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
   return app;
 }
 
-/** Where our pages' forms may post: ourselves, and the emulator's sign-in pages in emulator mode. */
+/** Where our pages' forms may post (or be redirected to): ourselves, and Microsoft's sign-in. */
 function formTargets(deps: ServiceDeps): string[] {
-  return deps.microsoft.mode === 'emulator' ? [deps.microsoft.routes.login] : [];
+  // The connect flow's start form answers 303 to Microsoft's sign-in, and browsers apply form-action to a form's
+  // redirects too: Microsoft's login origin (or the emulator serving it) must be allowed in both modes.
+  return [deps.microsoft.routes.login];
 }
