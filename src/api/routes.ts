@@ -5,6 +5,7 @@ import { createConnectSession } from '../connect/connect-sessions.js';
 import { AppError } from '../errors/app-error.js';
 import { listEvents } from '../events/event-recorder.js';
 import { findOrganizationOrThrow, isReturnUrlAllowed, updateOrganization } from '../orgs/organizations.js';
+import { registerMessageRoutes } from '../outbox/message-routes.js';
 import { deleteOwner, getOwnerOrThrow, setOwnerEmailProvider, toOwnerView } from '../owners/owners.js';
 import type { ServiceDeps } from '../services.js';
 import { apiAuthOf, apiKeyAuthHook } from './api-auth.js';
@@ -41,6 +42,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps)
         secured.addHook('onRequest', apiKeyAuthHook(deps));
         secured.addHook('preValidation', requireJsonBody);
         registerSecuredRoutes(secured, deps);
+        registerMessageRoutes(secured, deps);
       });
     },
     { prefix: '/v1' },

@@ -1,0 +1,242 @@
+import { sql } from 'kysely';
+import type { AccountsTable } from '../db/tables/accounts.js';
+import type { OutboxMessagesTable } from '../db/tables/outbox.js';
+import { withTransaction } from '../db/transaction.js';
+import { recordAccountHealth, storableEvidence } from '../health/account-health.js';
+import type { Health } from '../health/health.js';
+import type { Remediation } from '../health/remediation.js';
+import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+import type { ServiceDeps } from '../services.js';
+import { heldColumns, heldEventData } from './held-messages.js';
+import { recordMessageEvent } from './message-events.js';
+import type { Claim } from './pacing.js';
+
+/**
+ * The writes of one attempt, each fenced by the claim: `id`, `status = 'sending'`, `lease_owner` and the attempt
+ * number must still match, so a worker whose lease expired (and whose message another worker took) can never
+ * overwrite the newer attempt's state. @see engineering.md convention 9
+ */
+
+type OutcomeDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger'>;
+
+/** The lease was lost (expired and taken by another worker, or the message changed): stop without sending. */
+export class LeaseLostError extends Error {
+  constructor(messageId: string) {
+    super(`lost the lease of message ${messageId}`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/**
+ * Records, committed, that a request which may send is about to leave (`started`), renews the lease, and saves how
+ * the message is being sent. Throws `LeaseLostError` if the claim is no longer ours: then nothing may be sent.
+ * Called before every such request, so a crash at any instant leaves a `started` attempt that recovery reads as
+ * an unknown outcome. `recovery: 'lookup'` is set for draft sends: until the attempt ends `sent`, the next attempt
+ * first looks for our Message-ID.
+ */
+export async function markStarted(
+  deps: OutcomeDeps,
+  claim: Claim,
+  step: string,
+  changes: Partial<Pick<OutboxMessagesTable, 'send_mode' | 'graph_draft_id' | 'recovery'>> = {},
+): Promise<void> {
+  await withTransaction(deps.db, async (trx) => {
+    const now = deps.clock.now();
+    const updated = await trx
+      .updateTable('outbox_messages')
+      .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
+      .where('id', '=', claim.message.id)
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', claim.workerId)
+      .where('attempts', '=', claim.attemptNumber)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
+    await trx
+      .updateTable('outbox_attempts')
+      .set({ outcome: 'started', step, started_at: sql<number>`coalesce(started_at, ${now})` })
+      .where('id', '=', claim.attemptId)
+      .execute();
+  });
+}
+
+/** Renews the lease between steps (a draft with large attachments takes several requests). */
+export async function renewLease(deps: OutcomeDeps, claim: Claim, changes: Partial<OutboxMessagesTable> = {}) {
+  const now = deps.clock.now();
+  const updated = await deps.db
+    .updateTable('outbox_messages')
+    .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
+    .where('id', '=', claim.message.id)
+    .where('status', '=', 'sending')
+    .where('lease_owner', '=', claim.workerId)
+    .where('attempts', '=', claim.attemptNumber)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
+}
+
+/** What an attempt saw, for the attempt log. */
+export interface AttemptRecord {
+  outcome: 'accepted' | 'rejected' | 'not_sent' | 'unknown' | 'found' | 'held';
+  step?: string;
+  httpStatus?: number;
+  graphCode?: string;
+  requestId?: string;
+  clientRequestId?: string;
+  detail?: string;
+  evidence?: ErrorEvidence;
+  retryAfterMs?: number;
+}
+
+export type MessageChange =
+  | { kind: 'sent' }
+  | {
+      kind: 'retry';
+      at: number;
+      /** Keep (or set) the look-before-sending flag for the next attempt. */
+      recovery?: 'lookup' | null;
+      /** Microsoft's Retry-After for this mailbox: no message of the lane goes before then. */
+      throttleLaneUntil?: number;
+    }
+  | { kind: 'failed'; reason: string; message: string; remediation?: Remediation; detail?: string | null }
+  | { kind: 'outcome_unknown'; message: string }
+  | { kind: 'held'; status: string; reason: string | null };
+
+/** An account-level finding to record with the outcome (the one place status changes is `recordAccountHealth`). */
+export interface AccountFinding {
+  account: AccountsTable;
+  health: Health;
+}
+
+/**
+ * Ends an attempt: writes what was seen to the attempt log and moves the message (fenced), with its event, and
+ * the account's health when the error was about the account, all in one transaction. Returns false when the
+ * claim was lost (the attempt is still logged; the message belongs to the newer attempt).
+ */
+export async function finishAttempt(
+  deps: OutcomeDeps,
+  claim: Claim,
+  attempt: AttemptRecord,
+  change: MessageChange,
+  options: { startedAtMs?: number; finding?: AccountFinding } = {},
+): Promise<boolean> {
+  return withTransaction(deps.db, async (trx) => {
+    const now = deps.clock.now();
+    await trx
+      .updateTable('outbox_attempts')
+      .set({
+        outcome: attempt.outcome,
+        ...(attempt.step === undefined ? {} : { step: attempt.step }),
+        finished_at: now,
+        duration_ms: options.startedAtMs === undefined ? null : Math.round(performance.now() - options.startedAtMs),
+        http_status: attempt.httpStatus ?? null,
+        graph_code: attempt.graphCode ?? null,
+        request_id: attempt.requestId ?? null,
+        client_request_id: attempt.clientRequestId ?? null,
+        detail: attempt.detail === undefined ? null : attempt.detail.slice(0, 500),
+        evidence: attempt.evidence === undefined ? null : JSON.stringify(storableEvidence(attempt.evidence)),
+        retry_after_ms: attempt.retryAfterMs ?? null,
+      })
+      .where('id', '=', claim.attemptId)
+      .execute();
+
+    if (change.kind === 'retry' && change.throttleLaneUntil !== undefined) {
+      // Microsoft's Retry-After is about the mailbox, whoever holds this message now.
+      await trx
+        .updateTable('outbox_pacing')
+        .set({
+          throttled_until: sql<number>`case when throttled_until is null or throttled_until < ${change.throttleLaneUntil} then ${change.throttleLaneUntil} else throttled_until end`,
+          updated_at: now,
+        })
+        .where('lane', '=', claim.message.lane)
+        .execute();
+    }
+    if (options.finding) {
+      await recordAccountHealth(trx, deps, options.finding.account, options.finding.health);
+    }
+
+    const base = { lease_owner: null, lease_until: null, updated_at: now };
+    const columns: Partial<OutboxMessagesTable> =
+      change.kind === 'sent'
+        ? { ...base, status: 'sent', sent_at: now, next_attempt_at: null, recovery: null }
+        : change.kind === 'retry'
+          ? {
+              ...base,
+              status: 'queued',
+              next_attempt_at: change.at,
+              ...(change.recovery === undefined ? {} : { recovery: change.recovery }),
+            }
+          : change.kind === 'failed'
+            ? {
+                ...base,
+                status: 'failed',
+                next_attempt_at: null,
+                failure_reason: change.reason,
+                failure_message: change.message,
+                failure_remediation: change.remediation ? JSON.stringify(change.remediation) : null,
+              }
+            : change.kind === 'outcome_unknown'
+              ? {
+                  ...base,
+                  status: 'outcome_unknown',
+                  next_attempt_at: null,
+                  failure_reason: 'outcome_unknown',
+                  failure_message: change.message,
+                  failure_remediation: JSON.stringify(UNKNOWN_OUTCOME_REMEDIATION),
+                }
+              : { ...base, ...heldColumns(deps, now, change.status, change.reason) };
+    const updated = await trx
+      .updateTable('outbox_messages')
+      .set(columns)
+      .where('id', '=', claim.message.id)
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', claim.workerId)
+      .where('attempts', '=', claim.attemptNumber)
+      .returningAll()
+      .executeTakeFirst();
+    if (!updated) {
+      deps.logger.warn(
+        { messageId: claim.message.id, attempt: claim.attemptNumber },
+        'outbox: lease lost before finishing',
+      );
+      return false;
+    }
+    switch (change.kind) {
+      case 'sent':
+        await recordMessageEvent(trx, deps, updated, 'message.sent', {
+          status: 'sent',
+          from: updated.from_address,
+          ...(attempt.outcome === 'found' ? { confirmedBy: 'sent_items_lookup' } : {}),
+        });
+        break;
+      case 'failed':
+        await recordMessageEvent(trx, deps, updated, 'message.failed', {
+          status: 'failed',
+          reason: change.reason,
+          detail: change.detail ?? attempt.graphCode ?? null,
+          message: change.message,
+          remediation: change.remediation,
+        });
+        break;
+      case 'outcome_unknown':
+        await recordMessageEvent(trx, deps, updated, 'message.failed', {
+          status: 'outcome_unknown',
+          reason: 'outcome_unknown',
+          message: change.message,
+          remediation: UNKNOWN_OUTCOME_REMEDIATION,
+        });
+        break;
+      case 'held':
+        await recordMessageEvent(trx, deps, updated, 'message.held', heldEventData(updated));
+        break;
+      case 'retry':
+        break;
+    }
+    return true;
+  });
+}
+
+export const UNKNOWN_OUTCOME_REMEDIATION: Remediation = {
+  title: 'Maybe sent',
+  user: 'We lost the connection to Microsoft right after handing over this message, so we cannot tell whether it went out. Check your Sent Items before sending it again.',
+  operator:
+    'The request left but no answer came back (timeout or dropped connection), and the account cannot be searched (send-only, no Mail.ReadWrite). mailbridge does not resend it so that it is never sent twice (MAILBRIDGE_SEND_UNKNOWN_OUTCOME=fail). Set MAILBRIDGE_SEND_UNKNOWN_OUTCOME=retry to prefer at-least-once, or connect accounts with the warmup profile so outcomes can be checked.',
+};

@@ -1,0 +1,348 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, DbDialect } from '../db/schema.js';
+import type { AccountsTable } from '../db/tables/accounts.js';
+import type { OutboxMessagesTable } from '../db/tables/outbox.js';
+import { withTransaction } from '../db/transaction.js';
+import { newId } from '../platform/ids.js';
+import type { ServiceDeps } from '../services.js';
+import { DEFAULT_LANE } from './message-target.js';
+
+/**
+ * Pacing and claiming, per lane (a mailbox, or the default relay), enforced through the database so that every
+ * process and worker shares one budget (issue 4 item 4, microsoft.md §3.3):
+ * - at most `concurrency` messages in flight: messages in `sending` with a live lease (a message's Graph requests run
+ *   one after the other, so this bounds concurrent requests to the mailbox);
+ * - at most `messagesPerMinute` sends and `recipientsPerDay` recipients in any window, counted from the attempt log:
+ *   every attempt that may have reached Microsoft counts (claimed, started, accepted, unknown) until a minute (a
+ *   day) after it finished. The finish time is after Microsoft received it, so our window never ends before
+ *   Microsoft's does;
+ * - `Retry-After` of a 429/503 for this lane only (`outbox_pacing.throttled_until`).
+ * A claim happens in one transaction per lane that first locks the lane's pacing row (`FOR UPDATE` on PostgreSQL;
+ * SQLite's BEGIN IMMEDIATE serialises writers), reads the counts, and moves the chosen messages to `sending` with a
+ * lease (`FOR UPDATE SKIP LOCKED` on the messages), so two processes can never both spend the last slot.
+ */
+
+/** Microsoft's consumer tenant: Outlook.com accounts, with the lower daily recipient limit. @see microsoft.md §3.3 */
+export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
+
+/** Attempt outcomes that may have counted against the mailbox's sending limits. */
+export const COUNTED_OUTCOMES = ['claimed', 'started', 'accepted', 'unknown'] as const;
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+export interface LaneLimits {
+  concurrency: number;
+  messagesPerMinute: number;
+  recipientsPerDay: number;
+}
+
+export function laneLimits(
+  config: ServiceDeps['config'],
+  account: Pick<AccountsTable, 'tenant_id'> | undefined,
+): LaneLimits {
+  const outbox = config.outbox;
+  if (!account) {
+    // The relay's own limits are the operator's to know; only concurrency is bounded here.
+    return {
+      concurrency: outbox.mailboxConcurrency,
+      messagesPerMinute: Number.POSITIVE_INFINITY,
+      recipientsPerDay: Number.POSITIVE_INFINITY,
+    };
+  }
+  return {
+    concurrency: outbox.mailboxConcurrency,
+    messagesPerMinute: outbox.messagesPerMinute,
+    recipientsPerDay:
+      account.tenant_id === CONSUMER_TENANT_ID ? outbox.personalRecipientsPerDay : outbox.recipientsPerDay,
+  };
+}
+
+/** A message this worker now holds the lease of, with the attempt written for it. */
+export interface Claim {
+  message: OutboxMessagesTable;
+  attemptId: string;
+  /** The message's attempt number (`attempts` after the claim): part of the fence of every later write. */
+  attemptNumber: number;
+  workerId: string;
+  leaseMs: number;
+  /** How the previous attempt ended (after a crash: `unknown` if its request may have left). */
+  previousOutcome: string | null;
+}
+
+export interface ClaimOptions {
+  workerId: string;
+  leaseMs: number;
+  /** At most this many messages of the lane in this round (fairness between lanes). */
+  max: number;
+}
+
+/**
+ * Lanes with due work, least recently served first (round robin: a lane with 10,000 queued messages takes at most
+ * `max` per round, after every other lane with work). Lanes waiting out a Retry-After or their own budget are
+ * skipped without taking any lock.
+ */
+export async function lanesWithDueWork(db: Kysely<Database>, now: number, maxLanes: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('outbox_messages as m')
+    .leftJoin('outbox_pacing as p', 'p.lane', 'm.lane')
+    .select(['m.lane', sql<number>`min(coalesce(p.last_claimed_at, 0))`.as('served')])
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('m.status', '=', 'queued'), eb('m.next_attempt_at', '<=', now)]),
+        eb.and([eb('m.status', '=', 'sending'), eb('m.lease_until', '<', now)]),
+      ]),
+    )
+    .where((eb) => eb.or([eb('p.throttled_until', 'is', null), eb('p.throttled_until', '<=', now)]))
+    .where((eb) => eb.or([eb('p.paced_until', 'is', null), eb('p.paced_until', '<=', now)]))
+    .groupBy('m.lane')
+    .orderBy('served')
+    .orderBy('m.lane')
+    .limit(maxLanes)
+    .execute();
+  return rows.map((row) => row.lane);
+}
+
+interface LaneUsage {
+  inFlight: number;
+  lastMinute: number;
+  /** When the oldest send of the last minute leaves the window (null if one is still in flight). */
+  minuteFreesAt: number | null;
+  lastDayRecipients: number;
+}
+
+async function laneUsage(trx: Kysely<Database>, lane: string, now: number): Promise<LaneUsage> {
+  const inFlight = await trx
+    .selectFrom('outbox_messages')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('lane', '=', lane)
+    .where('status', '=', 'sending')
+    .where('lease_until', '>=', now)
+    .executeTakeFirstOrThrow();
+  const counted = (since: number) =>
+    trx
+      .selectFrom('outbox_attempts')
+      .where('lane', '=', lane)
+      .where('outcome', 'in', [...COUNTED_OUTCOMES])
+      .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>', since)]));
+  const minute = await counted(now - MINUTE_MS)
+    .select((eb) => [
+      eb.fn.countAll<number>().as('n'),
+      eb.fn.min<number>('finished_at').as('oldest'),
+      eb.fn.count<number>('finished_at').as('finished'),
+    ])
+    .executeTakeFirstOrThrow();
+  const day = await counted(now - DAY_MS)
+    .select((eb) => eb.fn.sum<number>('recipient_count').as('recipients'))
+    .executeTakeFirstOrThrow();
+  const lastMinute = Number(minute.n);
+  return {
+    inFlight: Number(inFlight.n),
+    lastMinute,
+    minuteFreesAt:
+      minute.oldest !== null && Number(minute.finished) === lastMinute ? Number(minute.oldest) + MINUTE_MS : null,
+    lastDayRecipients: Number(day.recipients ?? 0),
+  };
+}
+
+/** When enough of the last 24 h's recipients leave the window for `needed` more (approximately: re-checked then). */
+async function dayFreesAt(trx: Kysely<Database>, lane: string, now: number): Promise<number | null> {
+  const oldest = await trx
+    .selectFrom('outbox_attempts')
+    .select((eb) => eb.fn.min<number>('finished_at').as('at'))
+    .where('lane', '=', lane)
+    .where('outcome', 'in', [...COUNTED_OUTCOMES])
+    .where('finished_at', '>', now - DAY_MS)
+    .executeTakeFirst();
+  return oldest?.at == null ? null : Number(oldest.at) + DAY_MS;
+}
+
+/**
+ * Claims up to `options.max` due messages of one lane within its budgets, atomically (see the module comment).
+ * A message whose lease expired (its worker died) is taken again first; its unfinished attempt is closed as
+ * `unknown` if its request may have left (`started`), or `abandoned` if it never did (`claimed`), so the new
+ * attempt knows to look before it sends (or to apply the unknown-outcome policy).
+ */
+export async function claimLane(
+  deps: Pick<ServiceDeps, 'db' | 'dialect' | 'clock' | 'config'>,
+  lane: string,
+  options: ClaimOptions,
+): Promise<Claim[]> {
+  return withTransaction(deps.db, async (trx) => {
+    const now = deps.clock.now();
+    await trx
+      .insertInto('outbox_pacing')
+      .values({ lane, throttled_until: null, paced_until: null, last_claimed_at: null, updated_at: now })
+      .onConflict((conflict) => conflict.column('lane').doNothing())
+      .execute();
+    const pacing = await trx
+      .selectFrom('outbox_pacing')
+      .selectAll()
+      .where('lane', '=', lane)
+      .$if(deps.dialect === 'postgres', (query) => query.forUpdate())
+      .executeTakeFirstOrThrow();
+    if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return [];
+
+    const account =
+      lane === DEFAULT_LANE
+        ? undefined
+        : await trx.selectFrom('accounts').select(['tenant_id']).where('id', '=', lane).executeTakeFirst();
+    const limits = laneLimits(deps.config, account);
+    const usage = await laneUsage(trx, lane, now);
+    const minuteRoom = limits.messagesPerMinute - usage.lastMinute;
+    if (minuteRoom <= 0) {
+      if (usage.minuteFreesAt !== null) await setPacedUntil(trx, lane, usage.minuteFreesAt, now);
+      return [];
+    }
+    const slots = Math.min(options.max, limits.concurrency - usage.inFlight, minuteRoom);
+    if (slots <= 0) return [];
+
+    const due = await selectDue(trx, deps.dialect, lane, now, slots);
+    const chosen: Array<Pick<OutboxMessagesTable, 'id' | 'status' | 'recipient_count' | 'attempts'>> = [];
+    let dayRecipients = usage.lastDayRecipients;
+    for (const candidate of due) {
+      if (dayRecipients + candidate.recipient_count > limits.recipientsPerDay) {
+        // Over the rolling 24 h budget: wait until the window frees (Exchange would block the mailbox).
+        const freesAt = await dayFreesAt(trx, lane, now);
+        if (freesAt !== null) await setPacedUntil(trx, lane, freesAt, now);
+        break;
+      }
+      dayRecipients += candidate.recipient_count;
+      chosen.push(candidate);
+    }
+
+    const claims: Claim[] = [];
+    for (const candidate of chosen) {
+      let previousOutcome: string | null = null;
+      if (candidate.status === 'sending') previousOutcome = await closeStaleAttempt(trx, candidate.id, now);
+      else previousOutcome = await lastOutcome(trx, candidate.id);
+      const number = candidate.attempts + 1;
+      const message = await trx
+        .updateTable('outbox_messages')
+        .set({
+          status: 'sending',
+          lease_owner: options.workerId,
+          lease_until: now + options.leaseMs,
+          attempts: number,
+          updated_at: now,
+        })
+        .where('id', '=', candidate.id)
+        .where('attempts', '=', candidate.attempts)
+        .returningAll()
+        .executeTakeFirst();
+      if (!message) continue;
+      const attemptId = newId('att', deps.clock);
+      await trx
+        .insertInto('outbox_attempts')
+        .values({
+          id: attemptId,
+          message_id: message.id,
+          lane,
+          number,
+          worker_id: options.workerId,
+          outcome: 'claimed',
+          step: null,
+          recipient_count: message.recipient_count,
+          claimed_at: now,
+          started_at: null,
+          finished_at: null,
+          duration_ms: null,
+          http_status: null,
+          graph_code: null,
+          request_id: null,
+          client_request_id: null,
+          detail: null,
+          evidence: null,
+          retry_after_ms: null,
+        })
+        .execute();
+      claims.push({
+        message,
+        attemptId,
+        attemptNumber: number,
+        workerId: options.workerId,
+        leaseMs: options.leaseMs,
+        previousOutcome,
+      });
+    }
+    if (claims.length > 0) {
+      await trx
+        .updateTable('outbox_pacing')
+        .set({ last_claimed_at: now, updated_at: now })
+        .where('lane', '=', lane)
+        .execute();
+    }
+    return claims;
+  });
+}
+
+async function selectDue(trx: Kysely<Database>, dialect: DbDialect, lane: string, now: number, limit: number) {
+  const base = () =>
+    trx
+      .selectFrom('outbox_messages')
+      .select(['id', 'status', 'recipient_count', 'attempts'])
+      .where('lane', '=', lane)
+      .limit(limit)
+      .$if(dialect === 'postgres', (query) => query.forUpdate().skipLocked());
+  // Recovery first: a message whose worker died has waited longest.
+  const expired = await base()
+    .where('status', '=', 'sending')
+    .where('lease_until', '<', now)
+    .orderBy('lease_until')
+    .execute();
+  if (expired.length >= limit) return expired;
+  const queued = await base()
+    .where('status', '=', 'queued')
+    .where('next_attempt_at', '<=', now)
+    .orderBy('next_attempt_at')
+    .orderBy('id')
+    .limit(limit - expired.length)
+    .execute();
+  return [...expired, ...queued];
+}
+
+async function setPacedUntil(trx: Kysely<Database>, lane: string, until: number, now: number): Promise<void> {
+  await trx
+    .updateTable('outbox_pacing')
+    .set({ paced_until: until, updated_at: now })
+    .where('lane', '=', lane)
+    .execute();
+}
+
+async function lastOutcome(trx: Kysely<Database>, messageId: string): Promise<string | null> {
+  const row = await trx
+    .selectFrom('outbox_attempts')
+    .select('outcome')
+    .where('message_id', '=', messageId)
+    .orderBy('number', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.outcome ?? null;
+}
+
+/** Closes the attempt of a worker that died: `started` may have sent (unknown), `claimed` never did (abandoned). */
+async function closeStaleAttempt(trx: Kysely<Database>, messageId: string, now: number): Promise<string | null> {
+  const stale = await trx
+    .selectFrom('outbox_attempts')
+    .select(['id', 'outcome'])
+    .where('message_id', '=', messageId)
+    .orderBy('number', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!stale) return null;
+  if (stale.outcome !== 'claimed' && stale.outcome !== 'started') return stale.outcome;
+  const outcome = stale.outcome === 'started' ? 'unknown' : 'abandoned';
+  await trx
+    .updateTable('outbox_attempts')
+    .set({
+      outcome,
+      finished_at: now,
+      detail:
+        outcome === 'unknown'
+          ? 'The worker stopped (lease expired) after the request may have left: outcome unknown.'
+          : 'The worker stopped (lease expired) before sending anything.',
+    })
+    .where('id', '=', stale.id)
+    .execute();
+  return outcome;
+}
