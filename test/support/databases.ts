@@ -26,7 +26,12 @@ export interface TestDatabase extends DatabaseHandle {
   readonly config: DatabaseConfig;
   /** For PostgreSQL, the schema this database lives in. */
   readonly searchPath: string | undefined;
-  /** A second, independent connection to the same database, like another process; closed with this one. */
+  /**
+   * A second, independent connection to the same database, like another process; closed with this one.
+   * SQLite caveat: better-sqlite3 waits for a lock synchronously, so two connections in one thread that both write
+   * inside overlapping transactions block each other (busy_timeout, then SQLITE_BUSY). For concurrent writers on
+   * SQLite use a child process; concurrent work on one handle is fine.
+   */
   reopen(): Promise<DatabaseHandle>;
   /** Closes every connection and removes the database (temp directory or schema). */
   close(): Promise<void>;
