@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setConditionalAccessBlocked } from '../../emulator/control/actions.js';
 import { SignInDriver } from '../../emulator/identity/sign-in-driver.js';
 import { CONSUMER_TENANT_ID } from '../../emulator/state/model.js';
 import { loadAccountTokens } from '../../src/accounts/account-tokens.js';
@@ -422,6 +423,48 @@ describe('hosted connect flow (SQLite)', () => {
     assert.equal(back.searchParams.get('tab'), 'email');
     assert.equal(back.searchParams.get('status'), 'already_connected_elsewhere');
     assert.equal(back.searchParams.get('mailbridge_session'), session.id);
+  });
+
+  it('blocked by Conditional Access (AADSTS53003 at the code exchange): explained, no pointless Try again', async () => {
+    const adele = service.emulator.seed.users.workWithMfa;
+    setConditionalAccessBlocked(service.emulator.ctx, adele, true);
+    try {
+      const session = await newSession(service, organizationId, { ownerExternalId: 'owner-ca' });
+      const { page } = await connectThroughMicrosoft(service, new Browser(), session.id, {
+        email: adele.email,
+        secondFactorCode: '246810',
+      });
+      assert.equal(outcomeStatus(page.html), 'sign_in_blocked');
+      assert.match(textOf(page.html, 'outcome-message'), /security policy/);
+      assert.match(textOf(page.html, 'reference'), /AADSTS53003/);
+      assert.ok(!hasElement(page.html, 'try-again'));
+      const back = new URL(elementAttribute(page.html, 'back-to-app', 'href')!);
+      assert.equal(back.searchParams.get('reason'), 'conditional_access');
+    } finally {
+      setConditionalAccessBlocked(service.emulator.ctx, adele, false);
+    }
+  });
+
+  it('wrong kind of account (AADSTS50020) explains personal vs work and what this service accepts', async () => {
+    const session = await newSession(service, organizationId, { ownerExternalId: 'owner-kind' });
+    const browser = new Browser();
+    const authorizeUrl = new URL(await startAtMicrosoft(service, browser, session.id));
+    // The emulator shows 50020 on its own error page, as Microsoft mostly does; this is the redirect form of it
+    // (microsoft.md §1.3 shape), for the apps that get it back.
+    const page = await browser.get(
+      `${service.url}/connect/callback?${new URLSearchParams({
+        error: 'invalid_request',
+        error_description:
+          "AADSTS50020: User account 'alex@outlook.com' from identity provider 'live.com' does not exist in tenant 'Contoso' and cannot access the application.\r\nTrace ID: 0f4c2a64-9d7e-4c1e-8a77-0d5f5c0e1a00\r\nCorrelation ID: 6a3b1d2e-1f4c-4e8a-9b7d-2c5e8f0a1b3c\r\nTimestamp: 2026-01-01 10:00:00Z",
+        error_uri: 'https://login.microsoftonline.com/error?code=50020',
+        state: authorizeUrl.searchParams.get('state')!,
+      })}`,
+    );
+    assert.equal(outcomeStatus(page.html), 'wrong_account_type');
+    assert.match(textOf(page.html, 'account-kinds'), /personal Microsoft account .* work or school account/);
+    assert.match(textOf(page.html, 'account-kinds'), /accepts both/);
+    assert.match(textOf(page.html, 'reference'), /AADSTS50020.*0f4c2a64-9d7e-4c1e-8a77-0d5f5c0e1a00/);
+    assert.ok(hasElement(page.html, 'try-again'));
   });
 
   it('warmup asks for the warm-up permissions', async () => {
