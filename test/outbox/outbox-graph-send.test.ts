@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TEST_DIALECTS } from '../support/databases.js';
+import { copiesIn, deliveriesOf, eventsOf, type OutboxHarness, startOutboxHarness } from './outbox-test-kit.js';
+
+for (const dialect of TEST_DIALECTS) {
+  describe(`outbox: sending through Microsoft Graph [${dialect}]`, () => {
+    let h: OutboxHarness;
+    let meganAccount: string;
+    let alexAccount: string;
+
+    before(async () => {
+      h = await startOutboxHarness(dialect);
+      // Megan connects with the warmup profile (Mail.ReadWrite: drafts), Alex with send only (sendMail).
+      meganAccount = await h.connect('megan@contoso.com', { profile: 'warmup', ownerId: 'megan' });
+      alexAccount = await h.connect('alex@outlook.com', { profile: 'send', ownerId: 'alex' });
+    });
+    after(async () => {
+      await h?.close();
+    });
+
+    it('sends from a Mail.ReadWrite account through a draft: the recipient sees the user as sender, reply-to honoured', async () => {
+      const accepted = await h.send(`/v1/accounts/${meganAccount}/messages`, {
+        to: ['Alex Wilber <alex@outlook.com>'],
+        replyTo: [{ address: 'replies@acme-recruiting.example', name: 'Acme Replies' }],
+        subject: 'Quick question about the role',
+        html: '<p>Hi Alex, do you have a minute?</p>',
+        headers: { 'X-Campaign': 'nudge-1' },
+      });
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      assert.equal(accepted.body.status, 'queued');
+      const id = accepted.body.id as string;
+      const internetMessageId = accepted.body.internetMessageId as string;
+      assert.match(internetMessageId, /^<mb\.msg_[0-9a-z]{26}@127\.0\.0\.1>$/);
+
+      assert.equal(await h.dispatch(), 1);
+      const view = await h.client.call('GET', `/v1/messages/${id}`);
+      assert.equal(view.body.status, 'sent', JSON.stringify(view.body));
+      assert.equal(view.body.attempts.length, 1);
+      assert.equal(view.body.attempts[0].outcome, 'accepted');
+      assert.equal(view.body.attempts[0].step, 'sendDraft');
+      assert.equal(view.body.attempts[0].httpStatus, 202);
+      assert.ok(view.body.attempts[0].requestId, 'the attempt log keeps Graph request-id');
+
+      const deliveries = deliveriesOf(h.ctx, internetMessageId);
+      assert.equal(deliveries.length, 1);
+      assert.equal(deliveries[0]!.via, 'draftSend');
+      assert.equal(deliveries[0]!.from, 'megan@contoso.com');
+      assert.deepEqual(deliveries[0]!.replyTo, ['replies@acme-recruiting.example']);
+      const copies = copiesIn(h.ctx, h.emulator.seed.users.personal.id, internetMessageId);
+      assert.equal(copies.length, 1);
+      const received = copies[0]!.message;
+      assert.equal(received.from?.emailAddress.address, 'megan@contoso.com');
+      assert.equal(received.replyTo[0]?.emailAddress.address, 'replies@acme-recruiting.example');
+      assert.equal(received.subject, 'Quick question about the role');
+      // The sender keeps a copy in Sent Items, under our Message-ID.
+      const sent = copiesIn(h.ctx, h.emulator.seed.users.work.id, internetMessageId);
+      assert.deepEqual(
+        sent.map((each) => each.folder),
+        ['sentitems'],
+      );
+      const events = await eventsOf(h, id);
+      assert.deepEqual(
+        events.map((event) => event.type),
+        ['message.sent'],
+      );
+    });
+
+    it('sends from a send-only account with sendMail', async () => {
+      const accepted = await h.send(`/v1/accounts/${alexAccount}/messages`, {
+        to: 'megan@contoso.com',
+        subject: 'Hello from Alex',
+        text: 'Plain text body',
+        attachments: [
+          { name: 'note.txt', contentType: 'text/plain', contentBase64: Buffer.from('hi').toString('base64') },
+        ],
+      });
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      assert.equal(await h.dispatch(), 1);
+      const row = await h.message(accepted.body.id);
+      assert.equal(row.status, 'sent');
+      assert.equal(row.send_mode, 'sendMail');
+      const deliveries = deliveriesOf(h.ctx, row.internet_message_id);
+      assert.equal(deliveries.length, 1);
+      assert.equal(deliveries[0]!.via, 'sendMail');
+      assert.equal(deliveries[0]!.from, 'alex@outlook.com');
+      const copies = copiesIn(h.ctx, h.emulator.seed.users.work.id, row.internet_message_id);
+      assert.equal(copies.length, 1);
+      assert.equal(copies[0]!.message.attachments[0]?.name, 'note.txt');
+    });
+  });
+}
