@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EmulatorContext, FaultRule } from './context.js';
 import { sendAadError, sendGraphError } from './errors.js';
+import { logUnanswered } from './request-log.js';
 
 export type FaultTarget = FaultRule['target'];
 
@@ -25,9 +26,13 @@ export function takeFault(ctx: EmulatorContext, target: FaultTarget, userId: str
   return null;
 }
 
-/** Closes the client's connection without an answer, as a dropped connection or a gateway timeout looks. */
-export function dropConnection(request: FastifyRequest, reply: FastifyReply): void {
+/**
+ * Closes the client's connection without an answer, as a dropped connection or a gateway timeout looks. The
+ * request log still records it (status 0).
+ */
+export function dropConnection(ctx: EmulatorContext, request: FastifyRequest, reply: FastifyReply): void {
   request.emulatorNote = request.emulatorNote ?? 'fault:drop';
+  logUnanswered(ctx, request);
   reply.hijack();
   request.raw.socket.destroy();
 }
@@ -52,7 +57,7 @@ export async function applyFaultBeforeHandler(
     case 'timeoutAfterAccept':
       return 'continue';
     case 'drop':
-      dropConnection(request, reply);
+      dropConnection(ctx, request, reply);
       return 'answered';
     case 'throttle429':
     case 'unavailable503': {

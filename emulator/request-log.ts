@@ -20,6 +20,8 @@ declare module 'fastify' {
     /** Set when a fault or a limit answered instead of the handler. */
     emulatorNote?: string;
     emulatorStartedAt?: number;
+    /** Set once the request is in the log (an unanswered request is logged when its connection is dropped). */
+    emulatorLogged?: boolean;
   }
 }
 
@@ -31,26 +33,39 @@ function redactUrl(url: string): string {
   return `${path}?${params.toString()}`;
 }
 
+function appendEntry(ctx: EmulatorContext, request: FastifyRequest, status: number): void {
+  if (request.emulatorLogged || request.url.startsWith('/_emulator/')) return;
+  request.emulatorLogged = true;
+  ctx.requestLog.push({
+    seq: ctx.nextRequestSeq++,
+    at: ctx.clock.now(),
+    method: request.method,
+    path: redactUrl(request.url),
+    status,
+    durationMs: Math.round((performance.now() - (request.emulatorStartedAt ?? performance.now())) * 1000) / 1000,
+    clientId: request.emulatorActor?.clientId ?? null,
+    userId: request.emulatorActor?.userId ?? null,
+    note: request.emulatorNote ?? null,
+  });
+  if (ctx.requestLog.length > ctx.settings.requestLogLimit) {
+    ctx.requestLog.splice(0, ctx.requestLog.length - ctx.settings.requestLogLimit);
+  }
+}
+
+/**
+ * Logs a request that never gets an answer (an injected `drop` or `timeoutAfterAccept` closes its connection, and
+ * Fastify's `onResponse` does not run for it), with status 0.
+ */
+export function logUnanswered(ctx: EmulatorContext, request: FastifyRequest): void {
+  appendEntry(ctx, request, 0);
+}
+
 /** Records every request (without secrets) for inspection through `/_emulator/requests`. */
 export function registerRequestLog(app: FastifyInstance, ctx: EmulatorContext): void {
   app.addHook('onRequest', async (request: FastifyRequest) => {
     request.emulatorStartedAt = performance.now();
   });
   app.addHook('onResponse', async (request, reply) => {
-    if (request.url.startsWith('/_emulator/')) return;
-    ctx.requestLog.push({
-      seq: ctx.nextRequestSeq++,
-      at: ctx.clock.now(),
-      method: request.method,
-      path: redactUrl(request.url),
-      status: reply.statusCode,
-      durationMs: Math.round((performance.now() - (request.emulatorStartedAt ?? performance.now())) * 1000) / 1000,
-      clientId: request.emulatorActor?.clientId ?? null,
-      userId: request.emulatorActor?.userId ?? null,
-      note: request.emulatorNote ?? null,
-    });
-    if (ctx.requestLog.length > ctx.settings.requestLogLimit) {
-      ctx.requestLog.splice(0, ctx.requestLog.length - ctx.settings.requestLogLimit);
-    }
+    appendEntry(ctx, request, reply.statusCode);
   });
 }

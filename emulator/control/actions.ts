@@ -1,4 +1,4 @@
-import type { EmulatorContext, EmulatorSettings, FaultRule, SendingLimits } from '../context.js';
+import type { DeliverySettings, EmulatorContext, EmulatorSettings, FaultRule, SendingLimits } from '../context.js';
 import { DEMO_IDS, type DemoSeed, type DemoSeedOptions, seedDemo } from '../seed.js';
 import { addApp, addTenant, addUser, ensureConsumerTenant, newSecret } from '../state/builders.js';
 import {
@@ -630,6 +630,9 @@ export interface SettingsPatch {
     outlook?: Partial<SendingLimits>;
     maxRequestBytes?: number;
   };
+  delivery?: Partial<Omit<DeliverySettings, 'reputationGain'>> & {
+    reputationGain?: Partial<DeliverySettings['reputationGain']>;
+  };
 }
 
 /** Deep-merges into the live settings (mutated in place: handlers read them on every request). */
@@ -656,6 +659,15 @@ export function updateSettings(ctx: EmulatorContext, patch: SettingsPatch): Emul
       ...flat,
       exchange: { ...settings.limits.exchange, ...exchange },
       outlook: { ...settings.limits.outlook, ...outlook },
+    };
+  }
+  const delivery = patch.delivery;
+  if (delivery) {
+    const { reputationGain, ...flat } = delivery;
+    settings.delivery = {
+      ...settings.delivery,
+      ...flat,
+      reputationGain: { ...settings.delivery.reputationGain, ...reputationGain },
     };
   }
   return settings;

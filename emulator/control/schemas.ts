@@ -150,6 +150,23 @@ const sendingLimits = z.strictObject({
   recipientsPerMessage: count.optional(),
 });
 
+const share = z.number().min(0, 'must be at least 0').max(1, 'must be at most 1');
+
+/** The emulated transport's model (context.ts DeliverySettings): the junk filter and header stripping. */
+const deliverySettings = z.strictObject({
+  junkBase: share.optional(),
+  internalBypassesJunk: z.boolean().optional(),
+  reputationGain: z
+    .strictObject({
+      reply: share.optional(),
+      rescue: share.optional(),
+      flag: share.optional(),
+      important: share.optional(),
+    })
+    .optional(),
+  stripCustomHeaders: z.enum(['none', 'personal', 'all']).optional(),
+});
+
 export const settingsBody = z.strictObject({
   accessTokenLifetimeSeconds: z.strictObject({ min: count, max: count }).optional(),
   refreshTokenInactivitySeconds: count.optional(),
@@ -165,6 +182,7 @@ export const settingsBody = z.strictObject({
       maxRequestBytes: count.optional(),
     })
     .optional(),
+  delivery: deliverySettings.optional(),
 });
 
 const demoFields = z.strictObject({

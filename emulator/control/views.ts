@@ -216,9 +216,11 @@ export function usageView(ctx: EmulatorContext, usage: MailboxUsage) {
 }
 
 export function clockView(ctx: EmulatorContext) {
+  // One reading: `now` and `nowMs` must name the same instant even when a millisecond passes in between.
+  const now = ctx.clock.now();
   return {
-    now: iso(ctx.clock.now()),
-    nowMs: ctx.clock.now(),
+    now: iso(now),
+    nowMs: now,
     offsetMs: ctx.clock.offsetMs,
     offsetSeconds: Math.round(ctx.clock.offsetMs / 1000),
     frozen: ctx.clock.frozen,

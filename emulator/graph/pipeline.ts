@@ -245,7 +245,7 @@ export function graphRoute(
     }
     if (fault?.kind === 'timeoutAfterAccept') {
       // The work is done (a send is delivered and logged); the client never hears back.
-      dropConnection(request, reply);
+      dropConnection(ctx, request, reply);
       return reply;
     }
     if (result instanceof GraphError) return sendGraphFailure(ctx, request, reply, result);

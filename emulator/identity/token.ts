@@ -115,7 +115,7 @@ export async function handleToken(ctx: EmulatorContext, request: FastifyRequest,
   reply.code(200).header('cache-control', 'no-store, no-cache').header('pragma', 'no-cache');
   if (fault?.kind === 'timeoutAfterAccept') {
     // The tokens were issued (the grant is spent), but the client never hears of it.
-    dropConnection(request, reply);
+    dropConnection(ctx, request, reply);
     return reply;
   }
   return reply.send(result);
