@@ -23,6 +23,17 @@ import { returnUrlWithStatus } from './return-url.js';
  * at start. Pages are never cached.
  */
 export async function registerConnectRoutes(app: FastifyInstance, deps: ServiceDeps): Promise<void> {
+  // An encapsulated scope: its error handler answers with a page (these are browser pages, not the JSON API).
+  await app.register(async (scope) => {
+    scope.setErrorHandler((error, request, reply) => {
+      request.log.error({ err: error }, 'connect page failed');
+      return sendProblem(reply, 500, 'internal_error');
+    });
+    registerRoutes(scope, deps);
+  });
+}
+
+function registerRoutes(app: FastifyInstance, deps: ServiceDeps): void {
   const secureCookies = deps.config.publicUrl.startsWith('https://');
 
   app.get<{ Params: { sessionId: string } }>('/connect/:sessionId', async (request, reply) => {
@@ -94,6 +105,8 @@ async function sessionPage(deps: ServiceDeps, session: ConnectSessionsTable): Pr
     }
   }
   if (expired) return problemPage('session_expired', { backUrl: returnUrlWithStatus(session, 'expired') });
+  // Completed, but its account is gone since (disconnected and deleted): the link has done its job.
+  if (session.status === 'completed') return problemPage('session_finished');
   if ((session.status === 'failed' || session.status === 'awaiting_approval') && session.outcome) {
     const failure = failureFromStored(session.outcome, session.expected_email);
     const approval = session.status === 'awaiting_approval' ? await findApprovalHandOff(deps, session) : undefined;

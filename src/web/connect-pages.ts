@@ -14,8 +14,8 @@ import { renderPublicPage } from './page-layout.js';
  * - approval required: `#client-id`, `#admin-consent-link`, `#admin-consent-url`, `#justification`,
  *   `#approval-status` (`data-approval` = `pending` | `granted`), `#check-again`, and once approved
  *   `#admin-approved` + `#finish-connecting`
- * - problems (`#connect-problem`, `data-problem`): session not found / expired / finished, state unknown or used,
- *   another browser, Microsoft unreachable
+ * - problems (`#connect-problem`, `data-problem`): session not found / expired / finished, state missing, unknown or
+ *   used, another browser, Microsoft unreachable, an error on our side
  * - admin-consent callback: `#admin-approved` with `#approved-tenant`, or `#admin-consent-error`
  */
 
@@ -184,11 +184,13 @@ ${referenceBlock(view.reference)}`,
 export type ConnectProblem =
   | 'session_not_found'
   | 'session_expired'
+  | 'session_finished'
   | 'state_missing'
   | 'state_unknown'
   | 'state_used'
   | 'browser_mismatch'
-  | 'microsoft_unavailable';
+  | 'microsoft_unavailable'
+  | 'internal_error';
 
 const PROBLEMS: Readonly<Record<ConnectProblem, { title: string; message: string }>> = {
   session_not_found: {
@@ -198,6 +200,10 @@ const PROBLEMS: Readonly<Record<ConnectProblem, { title: string; message: string
   session_expired: {
     title: 'Link expired',
     message: 'This connection link has expired (links work for 30 minutes). Start again from the app you came from.',
+  },
+  session_finished: {
+    title: 'Link already used',
+    message: 'This connection link was already used. To connect a mailbox again, start again from the app.',
   },
   state_missing: {
     title: 'Sign-in answer incomplete',
@@ -220,6 +226,11 @@ const PROBLEMS: Readonly<Record<ConnectProblem, { title: string; message: string
   microsoft_unavailable: {
     title: "Can't reach Microsoft",
     message: "We couldn't reach Microsoft's sign-in service just now. Please try again in a minute.",
+  },
+  internal_error: {
+    title: 'Something went wrong',
+    message:
+      'Something went wrong on our side, and nothing was connected. Please try again in a minute; if it keeps happening, contact support.',
   },
 };
 

@@ -136,6 +136,10 @@ describe('hosted connect flow (SQLite)', () => {
       { name: 'outcome page', content: page.html },
       { name: 'logs', content: service.logLines.join('\n') },
     ];
+    assert.ok(
+      service.logLines.some((line) => line.includes('connect flow finished')),
+      'the flow logged (so the scan looked at its lines)',
+    );
     const findings = scanForSecrets(haystacks, secrets);
     assert.equal(findings.length, 0, describeFindings(findings));
     const sealed = await service.deps.db
@@ -465,6 +469,34 @@ describe('hosted connect flow (SQLite)', () => {
     assert.match(textOf(page.html, 'account-kinds'), /accepts both/);
     assert.match(textOf(page.html, 'reference'), /AADSTS50020.*0f4c2a64-9d7e-4c1e-8a77-0d5f5c0e1a00/);
     assert.ok(hasElement(page.html, 'try-again'));
+  });
+
+  it('a tampered sealed verifier is refused with an error page; nothing is connected, and the user can start again', async () => {
+    const session = await newSession(service, organizationId, { ownerExternalId: 'owner-tamper' });
+    const browser = new Browser();
+    const authorizeUrl = await startAtMicrosoft(service, browser, session.id);
+    const row = await service.deps.db
+      .selectFrom('connect_sessions')
+      .select('code_verifier')
+      .where('id', '=', session.id)
+      .executeTakeFirstOrThrow();
+    const parts = row.code_verifier!.split('.');
+    parts[3] = `A${parts[3]!.slice(1)}` === parts[3] ? `B${parts[3]!.slice(1)}` : `A${parts[3]!.slice(1)}`;
+    await service.deps.db
+      .updateTable('connect_sessions')
+      .set({ code_verifier: parts.join('.') as typeof row.code_verifier })
+      .where('id', '=', session.id)
+      .execute();
+    const callback = await new SignInDriver().signIn(authorizeUrl, {
+      email: 'megan@contoso.com',
+      password: 'demo-password',
+    });
+    const page = await deliverCallback(browser, callback);
+    assert.equal(page.status, 500);
+    assert.equal(problemOf(page.html), 'internal_error');
+    assert.match(page.html, /^<!doctype html>/i);
+    const again = await browser.get(session.url);
+    assert.ok(hasElement(again.html, 'provider-microsoft'), 'the session can start again');
   });
 
   it('warmup asks for the warm-up permissions', async () => {
