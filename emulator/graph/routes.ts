@@ -8,6 +8,7 @@ import { sendGraphFailure, UnreadableBody } from './pipeline.js';
 import { registerSendRoutes } from './send-routes.js';
 import { registerSettingsRoutes } from './settings-routes.js';
 import { registerUploadRoutes } from './upload-routes.js';
+import { registerUserinfoRoutes } from './userinfo-routes.js';
 
 /**
  * Microsoft Graph v1.0 mail, served at `/v1.0/…` (and Outlook's upload URLs at `/api/v2.0/…`), in an
@@ -54,6 +55,7 @@ export function registerGraphRoutes(app: FastifyInstance, ctx: EmulatorContext):
     registerMessageRoutes(scope, ctx);
     registerFolderRoutes(scope, ctx);
     registerSettingsRoutes(scope, ctx);
+    registerUserinfoRoutes(scope, ctx);
 
     // Graph's answer for a path it does not know.
     scope.all('/v1.0/*', async (request, reply) => {

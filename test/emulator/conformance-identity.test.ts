@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
 import { SignInDriver } from '../../emulator/identity/sign-in-driver.js';
 import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/index.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
@@ -113,11 +114,18 @@ async function newWorkUser(app: HostApp): Promise<string> {
   return email;
 }
 
+async function keysOf(tenant: string): Promise<JSONWebKeySet> {
+  return (await (await fetch(`${currentUrl}/${tenant}/discovery/v2.0/keys`)).json()) as JSONWebKeySet;
+}
+
+let currentUrl = '';
+
 describe('conformance: control API actions reach the token endpoint, the pages and Graph', () => {
   let emulator: SeededEmulator;
   let app: HostApp;
   before(async () => {
     emulator = await startSeededEmulator();
+    currentUrl = emulator.url;
     app = new HostApp(emulator, DEMO_IDS.clientId, emulator.clientSecret);
   });
   after(() => emulator.close());
@@ -296,6 +304,32 @@ describe('conformance: control API actions reach the token endpoint, the pages a
     assert.equal(profile.sub, bare.sub, 'sub is pairwise per app, not per request');
     const withEmail = await claimsFor('openid profile email offline_access Mail.Send');
     assert.equal(withEmail.email, email);
+  });
+  it("serves discovery's userinfo_endpoint: openid-client's fetchUserInfo gets the ID token's sub, names and email", async () => {
+    const email = await newWorkUser(app);
+    const config = await oidc.discovery(
+      new URL(`${emulator.url}/${DEMO_IDS.contosoTenantId}/v2.0`),
+      DEMO_IDS.clientId,
+      undefined,
+      oidc.ClientSecretPost(emulator.clientSecret),
+      { execute: [oidc.allowInsecureRequests] },
+    );
+    assert.equal(config.serverMetadata().userinfo_endpoint, `${emulator.url}/oidc/userinfo`);
+    const tokens = await app.connect(email, { scope: 'openid profile email offline_access User.Read' });
+    const subject = String(
+      (await jwtVerify(String(tokens.id_token), createLocalJWKSet(await keysOf('organizations')))).payload.sub,
+    );
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, subject);
+    assert.equal(info.sub, subject);
+    assert.equal(info.email, email);
+    assert.equal(info.name, `Conf User${userCounter}`);
+    assert.equal(info.given_name, 'Conf');
+
+    const graphOnly = await app.connect(email, { scope: 'offline_access Mail.Send' });
+    const refused = await fetch(`${emulator.url}/oidc/userinfo`, {
+      headers: { authorization: `Bearer ${graphOnly.access_token}` },
+    });
+    assert.equal(refused.status, 403, 'userinfo needs the openid permission');
   });
 });
 
