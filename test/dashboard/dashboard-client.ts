@@ -51,10 +51,13 @@ export class DashboardClient {
     return response;
   }
 
-  /** Signs in through the form; returns the POST's answer. */
+  /** Signs in through the form; returns the POST's answer (after loading the page it leads to, for its token). */
   async signIn(email: string, password: string): Promise<LightMyRequestResponse> {
     await this.get('/dashboard/sign-in');
-    return this.post('/dashboard/sign-in', { email, password });
+    const answer = await this.post('/dashboard/sign-in', { email, password });
+    if (answer.statusCode === 303 && typeof answer.headers.location === 'string')
+      await this.get(answer.headers.location);
+    return answer;
   }
 }
 

@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
+import { failureFromStored, failureText } from '../../connect/connect-ends.js';
 import { findConnectSession } from '../../connect/connect-sessions.js';
 import type { Database } from '../../db/schema.js';
-import type { ConnectOutcomeKey } from '../../health/health.js';
-import { CONNECT_OUTCOME_REMEDIATION } from '../../health/remediation.js';
 import { getOrganization, isReturnUrlAllowed, updateOrganization } from '../../orgs/organizations.js';
 import type { ServiceDeps } from '../../services.js';
 import type { PageNotice } from './accounts-pages.js';
@@ -40,8 +39,9 @@ export async function ensureDashboardReturnUrlAllowed(
 }
 
 /**
- * Which connect session the browser came back from: the one this browser started (cookie), else an id the connect
- * flow put in the return URL. Only a session of the signed-in user's organisation counts.
+ * Which connect session the browser came back from: the `mailbridge_session` the connect flow appends to the
+ * return URL (return-url.ts), else the one this browser started (cookie). Only a session of the signed-in
+ * user's organisation counts. The notice is then read from the session row, not from the URL's `status`.
  */
 export async function findConnectOutcome(
   db: Kysely<Database>,
@@ -49,13 +49,7 @@ export async function findConnectOutcome(
   fromCookie: string | undefined,
   query: Record<string, unknown>,
 ): Promise<string | undefined> {
-  const candidates = [
-    fromCookie,
-    query['connect_session_id'],
-    query['connectSessionId'],
-    query['session_id'],
-    query['session'],
-  ];
+  const candidates = [query['mailbridge_session'], fromCookie];
   for (const candidate of candidates) {
     if (typeof candidate !== 'string') continue;
     const session = await findConnectSession(db, candidate);
@@ -69,16 +63,15 @@ export async function connectSessionNotice(
   db: Kysely<Database>,
   organizationId: string,
   sessionId: string | undefined,
-  _now: number,
 ): Promise<PageNotice | undefined> {
   if (!sessionId) return undefined;
   const session = await findConnectSession(db, sessionId);
   if (!session || session.organization_id !== organizationId) return undefined;
   const outcome = session.outcome ?? '';
-  if (session.account_id && (session.status === 'completed' || outcome === 'connected' || outcome === 'reconnected')) {
+  if (session.account_id && (outcome === 'connected' || outcome === 'reconnected')) {
     const account = await db
       .selectFrom('accounts')
-      .select(['email', 'status'])
+      .select(['email'])
       .where('id', '=', session.account_id)
       .where('organization_id', '=', organizationId)
       .executeTakeFirst();
@@ -90,18 +83,14 @@ export async function connectSessionNotice(
       };
     }
   }
-  if (session.status === 'awaiting_approval' || outcome.startsWith('approval_required')) {
-    const remediation =
-      remediationForOutcome(outcome) ?? CONNECT_OUTCOME_REMEDIATION['approval_required:approval_requested'];
-    return {
-      kind: 'info',
-      text: `Waiting for your IT admin: ${remediation.title}`,
-      detail: remediation.user,
-    };
+  if (outcome !== '' && outcome !== 'connected' && outcome !== 'reconnected') {
+    const text = failureText(failureFromStored(outcome, session.expected_email));
+    if (session.status === 'awaiting_approval' || outcome.startsWith('approval_required')) {
+      return { kind: 'info', text: `Waiting for your IT admin: ${text.title}`, detail: text.user };
+    }
+    return { kind: 'error', text: text.title, detail: text.user };
   }
-  const remediation = remediationForOutcome(outcome);
-  if (remediation) return { kind: 'error', text: remediation.title, detail: remediation.user };
-  if (session.status === 'created' || session.status === 'started') {
+  if (session.status !== 'completed') {
     return {
       kind: 'error',
       text: 'The connection was not completed',
@@ -109,15 +98,4 @@ export async function connectSessionNotice(
     };
   }
   return undefined;
-}
-
-/** The connect flow stores an outcome key (`declined`, `approval_required:approval_requested` …) or its kind. */
-function remediationForOutcome(outcome: string) {
-  if (outcome === '') return undefined;
-  const table = CONNECT_OUTCOME_REMEDIATION as Readonly<
-    Record<string, (typeof CONNECT_OUTCOME_REMEDIATION)[ConnectOutcomeKey]>
-  >;
-  if (table[outcome]) return table[outcome];
-  const key = Object.keys(table).find((candidate) => candidate.startsWith(`${outcome}:`));
-  return key ? table[key] : undefined;
 }

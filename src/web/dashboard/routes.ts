@@ -26,12 +26,7 @@ import {
   renderDisconnectConfirmPage,
   type SignedIn,
 } from './accounts-pages.js';
-import {
-  connectReturnUrl,
-  connectSessionNotice,
-  ensureDashboardReturnUrlAllowed,
-  findConnectOutcome,
-} from './connect-return.js';
+import { connectSessionNotice, ensureDashboardReturnUrlAllowed, findConnectOutcome } from './connect-return.js';
 import { CSRF_FIELD, csrfTokenFor, isCsrfTokenValid } from './csrf.js';
 import { notice, renderPage } from './layout.js';
 import { renderCommunicationSettingsPage } from './settings-page.js';
@@ -257,7 +252,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
         signedIn,
         accounts: page.data.map((row) => toAccountView(row, now)),
         more: page.nextCursor !== null,
-        notice: await connectSessionNotice(db, organizationId, query['connect'], clock.now()),
+        notice: await connectSessionNotice(db, organizationId, query['connect']),
       }),
     );
   });
@@ -306,7 +301,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
             text: `Disconnected ${account.email}.`,
             detail: 'Its tokens and their encryption key were deleted; mailbridge can no longer use this mailbox.',
           }
-        : await connectSessionNotice(db, organizationId, query['connect'], clock.now());
+        : await connectSessionNotice(db, organizationId, query['connect']);
     return sendHtml(reply, renderAccountPage({ signedIn, account, events: events.reverse(), notice: pageNotice }));
   });
 
@@ -508,5 +503,3 @@ function renderMessagePage(signedIn: SignedIn | undefined, title: string, text: 
 </div>`,
   );
 }
-
-export { connectReturnUrl };
