@@ -20,7 +20,7 @@ import {
   nextHealthCheckAt,
   type RandomSource,
 } from './lifecycle-policy.js';
-import { type RefreshGrantOutcome, redeemRefreshToken } from './refresh-grant.js';
+import { type RefreshGrantOutcome, redeemRefreshToken, refreshScopeParameter } from './refresh-grant.js';
 import { TokenError } from './token-error.js';
 
 /** A usable access token and when it expires (epoch ms, `issuedAt + expires_in`). */
@@ -49,11 +49,12 @@ export interface AccessTokenProviderOptions {
 /** Why a refresh is being considered; decides whether the stored token is good enough after the lock. */
 type Intent =
   | { kind: 'expiry'; forHealthCheck: boolean }
-  | { kind: 'forced'; staleExpiresAt: number | null; forHealthCheck: boolean }
+  /** `rejected`: the plaintext token Graph refused (null: none stored); any other valid stored token is newer. */
+  | { kind: 'forced'; rejected: string | null; forHealthCheck: boolean }
   /** A keep-alive claimed at `claimedAt`: skipped if anyone refreshed since. */
   | { kind: 'keepalive'; claimedAt: number };
 
-type Decision = 'use' | 'refresh' | 'skip' | TokenError;
+type Decision = { use: AccessToken } | 'refresh' | 'skip' | TokenError;
 
 /** The answer of one locked refresh attempt: thrown (errors) only after its transaction committed. */
 type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenError };
@@ -109,17 +110,13 @@ export class AccessTokenProvider {
     if (!options.forceRefresh) {
       return this.#obtainOrThrow(accountId, { kind: 'expiry', forHealthCheck });
     }
-    let stale = options.rejected?.expiresAt;
-    if (stale === undefined) {
-      const row = await readAccount(this.#deps.db, accountId);
-      stale = row?.access_token_expires_at ?? undefined;
-    }
-    const intent: Intent = { kind: 'forced', staleExpiresAt: stale ?? null, forHealthCheck };
+    const rejected = options.rejected?.token.reveal() ?? (await this.#storedAccessToken(accountId));
+    const intent: Intent = { kind: 'forced', rejected, forHealthCheck };
     // A refresh already in flight may end by handing out the very token that was refused (it found the stored one
     // good enough); then one more, now forced, refresh.
     for (let attempt = 0; attempt < 2; attempt++) {
       const token = await this.#obtainOrThrow(accountId, intent);
-      if (token.expiresAt !== intent.staleExpiresAt) return token;
+      if (token.token.reveal() !== rejected) return token;
     }
     return this.#obtainOrThrow(accountId, intent);
   }
@@ -184,9 +181,9 @@ export class AccessTokenProvider {
     const { db } = this.#deps;
     const row = await readAccount(db, accountId);
     const tokens = row ? await readTokenRow(db, accountId) : undefined;
-    const decision = this.#decide(accountId, row, tokens, intent);
+    const decision = await this.#decide(db, accountId, row, tokens, intent);
     if (decision instanceof TokenError) throw decision;
-    if (decision === 'use' && row && tokens) return this.#openAccessToken(db, row, tokens);
+    if (typeof decision === 'object') return decision.use;
     const result = await this.#flight(accountId, intent);
     if ('error' in result) throw result.error;
     // Only a keep-alive skips; having joined one, look again now that it is over.
@@ -229,16 +226,18 @@ export class AccessTokenProvider {
   ): Promise<FlightResult> {
     const row = await readAccount(reader, accountId);
     const tokens = row ? await readTokenRow(reader, accountId) : undefined;
-    const decision = this.#decide(accountId, row, tokens, intent);
+    const decision = await this.#decide(reader, accountId, row, tokens, intent);
     if (decision instanceof TokenError) return { error: decision };
-    if (!row || !tokens) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
-    if (decision === 'use') return { token: await this.#openAccessToken(reader, row, tokens) };
+    if (typeof decision === 'object') return { token: decision.use };
     if (decision === 'skip') return { skipped: true };
+    if (!row || !tokens) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
 
     const { vault, clock, microsoft, logger } = this.#deps;
     const refreshToken = await vault.open(reader, accountId, 'refresh_token', tokens.refresh_token);
     const requestedAt = clock.now();
-    const outcome = await redeemRefreshToken(microsoft, refreshToken);
+    const outcome = await redeemRefreshToken(microsoft, refreshToken, {
+      scope: refreshScopeParameter(parseScopeList(row.granted_scopes)),
+    });
     if (outcome.ok) logger.debug({ accountId, intent: intent.kind }, 'access token refreshed');
     else logger.warn({ accountId, intent: intent.kind, evidence: outcome.evidence }, 'token refresh failed');
     const apply = (trx: Kysely<Database>) =>
@@ -246,12 +245,14 @@ export class AccessTokenProvider {
     return lockTrx ? apply(lockTrx) : withTransaction(this.#deps.db, apply);
   }
 
-  #decide(
+  /** Whether the stored token will do, a refresh is needed, or neither is possible. Opens the token to hand it out. */
+  async #decide(
+    db: Kysely<Database>,
     accountId: string,
     row: AccountRow | undefined,
     tokens: AccountTokensTable | undefined,
     intent: Intent,
-  ): Decision {
+  ): Promise<Decision> {
     if (!row) return new TokenError('TOKENS_ACCOUNT_NOT_FOUND', `no account ${accountId}`, { accountId });
     const allowed =
       intent.kind !== 'keepalive' && intent.forHealthCheck
@@ -263,13 +264,17 @@ export class AccessTokenProvider {
     const now = this.#deps.clock.now();
     const expiresAt = tokens.access_token === null ? null : row.access_token_expires_at;
     const stillValid = expiresAt !== null && expiresAt > now;
+    const use = async (): Promise<Decision> => ({ use: await this.#openAccessToken(db, row, tokens) });
     switch (intent.kind) {
       case 'expiry':
-        if (expiresAt !== null && expiresAt - this.#policy.refreshMarginMs > now) return 'use';
+        if (expiresAt !== null && expiresAt - this.#policy.refreshMarginMs > now) return use();
         break;
       case 'forced':
-        // Someone refreshed since the token was refused: use theirs.
-        if (stillValid && expiresAt !== intent.staleExpiresAt) return 'use';
+        if (stillValid) {
+          // Someone refreshed since the token was refused: use theirs.
+          const stored = await this.#openAccessToken(db, row, tokens);
+          if (stored.token.reveal() !== intent.rejected) return { use: stored };
+        }
         break;
       case 'keepalive':
         if (row.last_refreshed_at !== null && row.last_refreshed_at >= intent.claimedAt) return 'skip';
@@ -278,7 +283,7 @@ export class AccessTokenProvider {
     if (row.refresh_retry_at !== null && row.refresh_retry_at > now) {
       // Cooling down after a failure: do not ask Microsoft again yet.
       if (intent.kind === 'keepalive') return 'skip';
-      if (intent.kind === 'expiry' && stillValid) return 'use';
+      if (intent.kind === 'expiry' && stillValid) return use();
       return new TokenError(
         'TOKENS_COOLING_DOWN',
         `account ${accountId} is cooling down after a failed refresh; retry after ${new Date(row.refresh_retry_at).toISOString()}`,
@@ -286,6 +291,14 @@ export class AccessTokenProvider {
       );
     }
     return 'refresh';
+  }
+
+  /** The stored access token's plaintext, or null. */
+  async #storedAccessToken(accountId: string): Promise<string | null> {
+    const { db, vault } = this.#deps;
+    const tokens = await readTokenRow(db, accountId);
+    if (!tokens?.access_token) return null;
+    return (await vault.open(db, accountId, 'access_token', tokens.access_token)).reveal();
   }
 
   async #openAccessToken(db: Kysely<Database>, row: AccountRow, tokens: AccountTokensTable): Promise<AccessToken> {
@@ -446,6 +459,17 @@ export class AccessTokenProvider {
     if (tokens.access_token === null || row.access_token_expires_at === null) return undefined;
     if (row.access_token_expires_at <= now) return undefined;
     return this.#openAccessToken(trx, row, tokens);
+  }
+}
+
+/** The account's `granted_scopes` JSON array; empty when unreadable (then no `scope` is sent). */
+function parseScopeList(json: string): string[] {
+  try {
+    const parsed: unknown = JSON.parse(json);
+    return Array.isArray(parsed) ? parsed.filter((scope): scope is string => typeof scope === 'string') : [];
+  } catch {
+    // A row written by hand or by an older version: refreshing without `scope` still works.
+    return [];
   }
 }
 

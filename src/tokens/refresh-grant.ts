@@ -67,14 +67,30 @@ async function evidenceFromGrantError(error: unknown): Promise<ErrorEvidence> {
   return evidenceFromNetworkError(error);
 }
 
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
+const GRAPH_RESOURCE = 'https://graph.microsoft.com';
+
 /**
- * One `refresh_token` grant at Microsoft through openid-client (which builds the request and checks the response,
- * the id_token included). No `scope` is sent: it is optional and the grant keeps what was consented.
+ * The `scope` of a refresh: `offline_access` and the account's granted Graph permissions, in full
+ * (`https://graph.microsoft.com/Mail.Send`). Equal to what was consented, as Microsoft allows (microsoft.md §1.4).
+ * Without `openid` Microsoft sends no id_token: the identity was bound at connect (tid + oid), and a refresh has no
+ * nonce to check one against. Undefined (no `scope` sent) when the granted scopes are unknown.
+ */
+export function refreshScopeParameter(grantedScopes: readonly string[]): string | undefined {
+  const graph = grantedScopes
+    .filter((scope) => !OIDC_SCOPES.has(scope.toLowerCase()))
+    .map((scope) => (scope.includes('/') ? scope : `${GRAPH_RESOURCE}/${scope}`));
+  return graph.length === 0 ? undefined : ['offline_access', ...graph].join(' ');
+}
+
+/**
+ * One `refresh_token` grant at Microsoft through openid-client (which builds the request and checks the response).
  * @see microsoft.md §1.4 (refresh_token grant), engineering.md convention 7
  */
 export async function redeemRefreshToken(
   microsoft: Pick<MicrosoftConnection, 'oauth'>,
   refreshToken: PlaintextSecret,
+  options: { scope?: string | undefined } = {},
 ): Promise<RefreshGrantOutcome> {
   let config: oidc.Configuration;
   try {
@@ -84,7 +100,8 @@ export async function redeemRefreshToken(
     return { ok: false, evidence: await evidenceFromGrantError(error) };
   }
   try {
-    const response = await oidc.refreshTokenGrant(config, refreshToken.reveal());
+    const parameters = options.scope === undefined ? undefined : { scope: options.scope };
+    const response = await oidc.refreshTokenGrant(config, refreshToken.reveal(), parameters);
     return {
       ok: true,
       accessToken: PlaintextSecret.from(response.access_token),
