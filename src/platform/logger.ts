@@ -91,6 +91,10 @@ export function scrubObject<T>(value: T, depth = 0, seen = new WeakSet<object>()
   if (value === null || typeof value !== 'object' || depth > 12) return value;
   if (value instanceof Error || Buffer.isBuffer(value) || value instanceof Date) return value;
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value; // Secret, URL, KeyRing
+  // Class instances (Fastify's request and reply, sockets) are left to their pino serializers, which read
+  // prototype getters a plain copy would lose; the line pass below still censors whatever they print.
+  const prototype = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return value;
   if (seen.has(value)) return value;
   seen.add(value);
   if (Array.isArray(value)) return value.map((item) => scrubObject(item, depth + 1, seen)) as T;
