@@ -4,6 +4,7 @@ import { removeTenantWaiter } from '../connect/admin-approval.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
+import { releaseHeldMessages } from '../outbox/held-messages.js';
 import { ensureOwner } from '../owners/owners.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
@@ -170,6 +171,8 @@ async function upsertInTransaction(
   });
 
   await removeTenantWaiter(trx, deps.dialect, input.organizationId, input.identity.tenantId, owner.id);
+  // Messages held while the account needed reconnecting go out now. @see src/outbox/held-messages.ts
+  await releaseHeldMessages(trx, deps, accountId);
 
   if (input.connectSessionId) {
     await trx

@@ -4,6 +4,7 @@ import type { AccountStatus, AccountsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import type { EventType } from '../events/event-recorder.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+import { releaseHeldMessages } from '../outbox/held-messages.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import type { Health } from './health.js';
@@ -106,6 +107,8 @@ export async function recordAccountHealth(
       })
       .where('id', '=', account.id)
       .execute();
+    // Healthy again: the outbox releases the messages it held for this account (no-op otherwise).
+    if (statusChanged) await releaseHeldMessages(t, deps, account.id);
     if (!changed) return { ...unchanged, status: health.status, reason };
 
     const owner = await t

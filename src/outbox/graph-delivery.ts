@@ -355,13 +355,13 @@ async function finishAfterError(
       await finish(attempt, { kind: 'failed', reason: 'account_deleted', message: 'The account no longer exists.' });
       return;
     }
-    if (error.code === 'TOKENS_ACCOUNT_UNAVAILABLE') {
-      const fresh = await deps.db.selectFrom('accounts').selectAll().where('id', '=', account.id).executeTakeFirst();
-      const blocked = fresh ? accountBlock(fresh) : undefined;
-      if (blocked) {
-        await finish({ ...attempt, outcome: blocked.kind === 'held' ? 'held' : 'not_sent' }, blocked);
-        return;
-      }
+    // The token provider recorded what the refresh said about the account: if it now needs a person (consent
+    // revoked, password changed…) the message waits in `held`; otherwise the failure was transient.
+    const fresh = await deps.db.selectFrom('accounts').selectAll().where('id', '=', account.id).executeTakeFirst();
+    const blocked = fresh ? accountBlock(fresh) : undefined;
+    if (blocked) {
+      await finish({ ...attempt, outcome: blocked.kind === 'held' ? 'held' : 'not_sent' }, blocked);
+      return;
     }
     await finish(attempt, retryOrGiveUp(error.retryAt ?? now + retryDelayMs(claim.attemptNumber)));
     return;

@@ -65,7 +65,7 @@ function releaseTime(now: number) {
  */
 export async function releaseHeldMessages(
   trx: Kysely<Database>,
-  deps: HeldDeps,
+  deps: Pick<ServiceDeps, 'clock' | 'events'>,
   accountId: string,
   options: { limit?: number } = {},
 ): Promise<number> {
