@@ -259,9 +259,12 @@ for (const dialect of TEST_DIALECTS) {
     });
 
     it('starts a connect session for the signed-in user that returns to the dashboard', async () => {
-      const add = await client.get('/dashboard/accounts/new');
-      assert.match(add.body, /id="provider-microsoft"/);
-      assert.match(add.body, /Microsoft Outlook/);
+      const list = await client.get('/dashboard');
+      assert.match(
+        list.body,
+        /<input type="hidden" name="profile" value="send">\s*<button type="submit" id="add-account">/,
+      );
+      assert.match(list.body, /id="add-account-warmup"/);
       const started = await client.post('/dashboard/accounts/new', { provider: 'microsoft', profile: 'warmup' });
       assert.equal(started.statusCode, 303);
       const location = String(started.headers.location);
@@ -279,8 +282,9 @@ for (const dialect of TEST_DIALECTS) {
       const organization = await getOrganization(service.deps.db, organizationId);
       assert.ok(organization?.allowedReturnUrls.includes(`${service.url}/dashboard/connect-return`));
 
-      const bad = await client.post('/dashboard/accounts/new', { provider: 'yahoo', profile: 'send' });
-      assert.equal(bad.statusCode, 400);
+      for (const fields of [{ provider: 'yahoo', profile: 'send' }, { profile: 'everything' }]) {
+        assert.equal((await client.post('/dashboard/accounts/new', fields)).statusCode, 400);
+      }
     });
   });
 }

@@ -84,7 +84,7 @@ export function renderAccountsPage(model: {
 <div class="card">
   <div class="heading-row">
     <h1>Email accounts</h1>
-    <a class="button" href="/dashboard/accounts/new" id="add-account">Add email account</a>
+    ${addAccountForms(signedIn)}
   </div>
   ${
     accounts.length === 0
@@ -99,6 +99,27 @@ ${model.more && html`<p class="muted">Showing the first ${accounts.length} accou
   );
 }
 
+/**
+ * "Add email account": one click to the hosted connect flow, whose first page is the provider choice (Microsoft
+ * Outlook / Hotmail / Microsoft 365) with the permissions that will be asked. The dashboard does not ask for the
+ * provider itself, so nobody chooses twice; it only decides the permission profile, which the connect flow never
+ * asks (the host app decides it): "Add email account" is send-only (least privilege), a second button adds warm-up.
+ */
+function addAccountForms(signedIn: SignedIn, primaryId = 'add-account'): Html {
+  return html`<div class="actions add-account">
+  <form method="post" action="/dashboard/accounts/new" class="inline">
+    ${csrfField(signedIn.csrfToken)}
+    <input type="hidden" name="profile" value="send">
+    <button type="submit" id="${primaryId}">Add email account</button>
+  </form>
+  <form method="post" action="/dashboard/accounts/new" class="inline">
+    ${csrfField(signedIn.csrfToken)}
+    <input type="hidden" name="profile" value="warmup">
+    <button type="submit" class="secondary" id="${primaryId}-warmup" title="Also lets mailbridge read, move and file mail and manage inbox rules">Add for sending and warm-up</button>
+  </form>
+</div>`;
+}
+
 export function renderAddAccountPage(model: { signedIn: SignedIn; error?: string | undefined }): string {
   const { signedIn } = model;
   return renderPage(
@@ -106,21 +127,13 @@ export function renderAddAccountPage(model: { signedIn: SignedIn; error?: string
     html`${model.error && notice(model.error, 'error')}
 <div class="card">
   <h1>Add email account</h1>
-  <p>Choose your email provider. You will sign in at the provider and accept the permissions; mailbridge never sees your password.</p>
-  <form method="post" action="/dashboard/accounts/new" class="provider-choice">
-    ${csrfField(signedIn.csrfToken)}
-    <fieldset>
-      <legend>What will this mailbox be used for?</legend>
-      <label class="choice"><input type="radio" name="profile" value="send" id="profile-send" checked> Sending only <span class="muted">(least privilege: send mail and read your profile; no reading of mail)</span></label>
-      <label class="choice"><input type="radio" name="profile" value="warmup" id="profile-warmup"> Sending and warm-up <span class="muted">(also reads, moves and files mail, and manages inbox rules)</span></label>
-    </fieldset>
-    <div class="choices">
-      <button type="submit" name="provider" value="microsoft" id="provider-microsoft">
-        <strong>Microsoft Outlook</strong><br><span>Outlook.com, Hotmail, Live, or Microsoft 365 (work or school)</span>
-      </button>
-    </div>
-  </form>
-  <p class="muted">Your organisation may require an IT admin to approve mailbridge first; if so, Microsoft's page says so and we help you ask them.</p>
+  <p>Connect an Outlook.com, Hotmail or Microsoft 365 mailbox. Next you choose the provider, sign in at Microsoft and accept the permissions; mailbridge never sees your password.</p>
+  <ul>
+    <li><strong>Add email account</strong>: to send mail only (least privilege: send as you and read your profile; no reading of mail).</li>
+    <li><strong>Add for sending and warm-up</strong>: also reads, moves and files mail and manages inbox rules, which warm-up needs.</li>
+  </ul>
+  ${addAccountForms(signedIn, 'add-account-page')}
+  <p class="muted">Your organisation may require an IT admin to approve mailbridge first; if so, you will be told how to ask them.</p>
 </div>`,
   );
 }

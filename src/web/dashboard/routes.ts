@@ -263,12 +263,13 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
 
   scope.post('/accounts/new', async (request, reply) => {
     const { signedIn, organizationId } = ctx(request);
-    const provider = formField(request, 'provider');
+    // The provider is chosen on the connect flow's first page; Microsoft is the one there is.
+    const provider = formField(request, 'provider') ?? 'microsoft';
     const profile = formField(request, 'profile');
     if (provider !== 'microsoft' || !isPermissionProfile(profile)) {
       return sendHtml(
         reply,
-        renderAddAccountPage({ signedIn, error: 'Choose a provider and what the mailbox will be used for.' }),
+        renderAddAccountPage({ signedIn, error: 'Choose what the mailbox will be used for.' }),
         400,
       );
     }
