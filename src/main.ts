@@ -8,6 +8,7 @@ import { type EmbeddedEmulator, startEmbeddedEmulator } from './dev/embedded-emu
 import { REAL_MICROSOFT_ROUTES } from './microsoft/microsoft-routes.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { resolveKeyRing } from './vault/resolve-key-ring.js';
+import { startBackgroundWork } from './worker/background-work.js';
 
 export type ProcessRole = 'all' | 'api' | 'worker';
 
@@ -58,7 +59,9 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
   }
   if (embedded) printDemoBanner(config, logger, embedded);
   if (firstAdmin?.kind === 'generated') printGeneratedAdmin(config, firstAdmin);
+  const worker = role === 'api' ? undefined : startBackgroundWork(composed.deps);
   const stop = async () => {
+    await worker?.stop();
     await app?.close();
     await composed.close();
     await embedded?.close();

@@ -61,6 +61,21 @@ type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenE
 
 type AccountRow = AccountsTable;
 
+/**
+ * Refreshes in flight, per database handle: every provider built on the same database in this process (the outbox's,
+ * the worker's) shares one map, so single-flight holds for the process, not only for one provider instance.
+ */
+const INFLIGHT_BY_DATABASE = new WeakMap<object, Map<string, Promise<FlightResult>>>();
+
+function inflightFor(db: Kysely<Database>): Map<string, Promise<FlightResult>> {
+  let map = INFLIGHT_BY_DATABASE.get(db);
+  if (!map) {
+    map = new Map();
+    INFLIGHT_BY_DATABASE.set(db, map);
+  }
+  return map;
+}
+
 /** Namespace of the advisory locks that serialise refreshes of one account across processes (the other key is a hash of the id). */
 const REFRESH_LOCK_NAMESPACE = 0x4d52; // 'MR'
 
@@ -69,7 +84,8 @@ const REFRESH_LOCK_NAMESPACE = 0x4d52; // 'MR'
  *
  * - Refreshes ahead of expiry (`access_token_expires_at` = issuedAt + expires_in, minus a margin) and once more when
  *   Graph answers 401 (`withAccessToken`).
- * - Single-flight per account: inside a process through a map of in-flight refreshes; across processes on
+ * - Single-flight per account: inside a process through a map of in-flight refreshes (shared by every provider on
+ *   the same database handle); across processes on
  *   PostgreSQL through a transaction holding `pg_advisory_xact_lock` on the account, in which the row is read again
  *   after the lock (another process may have refreshed: its token is used) and the rotated refresh token is stored
  *   before the new access token is handed out. The lock is held across the token request (bounded by openid-client's
@@ -88,10 +104,11 @@ export class AccessTokenProvider {
   readonly #deps: ServiceDeps;
   readonly #policy: LifecyclePolicy;
   readonly #random: RandomSource;
-  readonly #inflight = new Map<string, Promise<FlightResult>>();
+  readonly #inflight: Map<string, Promise<FlightResult>>;
 
   constructor(deps: ServiceDeps, options: AccessTokenProviderOptions = {}) {
     this.#deps = deps;
+    this.#inflight = inflightFor(deps.db);
     this.#policy = { ...DEFAULT_LIFECYCLE_POLICY, ...options.policy };
     this.#random = options.random ?? Math.random;
   }

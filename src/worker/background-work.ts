@@ -4,6 +4,7 @@ import type { ServiceDeps } from '../services.js';
 import { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { runKeepalive, scheduleUnscheduledAccounts } from '../tokens/keepalive.js';
 import type { RandomSource } from '../tokens/lifecycle-policy.js';
+import { deliverWebhookBatches } from '../webhooks/webhook-dispatcher.js';
 
 /** One named piece of background work, run once per tick. It should do a small batch and return. */
 export interface BackgroundTask {
@@ -65,7 +66,8 @@ export function builtInTasks(
     { name: 'keepalive', run: async () => void (await runKeepalive(deps, provider, { random })) },
     { name: 'health-check', run: async () => void (await runHealthChecks(deps, provider, { random })) },
     { name: 'secret-expiry', run: async () => void (await checkClientSecretExpiry(deps)) },
-    // The webhook dispatcher: { name: 'webhook-delivery', run: … } (issue 3 item 8).
+    // Up to 4 batches of 50 per tick, so a burst of events does not hold up the other tasks for long.
+    { name: 'webhook-delivery', run: async () => void (await deliverWebhookBatches(deps, { batches: 4, limit: 50 })) },
   ];
 }
 
@@ -78,12 +80,8 @@ export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOp
   const provider = options.provider ?? new AccessTokenProvider(deps, { random: options.random });
   const tasks = [...builtInTasks(deps, provider, options), ...(options.extraTasks ?? [])];
   const timers: WorkerTimers = options.timers ?? {
-    setTimeout: (fn, ms) => {
-      const handle = setTimeout(fn, ms);
-      // The loop alone does not keep the process alive; the HTTP server or the caller does.
-      handle.unref();
-      return handle;
-    },
+    // Not unref'd: in the `worker` role this loop is what keeps the process alive until stop().
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
   };
   const intervalMs = options.intervalMs ?? 5_000;
