@@ -114,7 +114,7 @@ async function send(
     key === undefined ? undefined : { key, hash: requestHash(targetPath, request.body ?? null) };
   if (idempotency) {
     const existing = await findIdempotentMessageOrThrow(deps.db, organizationId, idempotency);
-    if (existing) return { status: 200, body: toMessageView(existing) };
+    if (existing) return { status: 200, body: await getMessageViewOrThrow(deps.db, organizationId, existing.id) };
   }
   const target = await resolveTarget();
   const message = validateMessageOrThrow(
@@ -124,5 +124,11 @@ async function send(
   );
   checkFitsCarrierOrThrow(message, target.carrier);
   const { row, created } = await acceptMessage(deps, target, message, idempotency);
-  return { status: created ? 202 : 200, body: toMessageView(row) };
+  if (!created) return { status: 200, body: await getMessageViewOrThrow(deps.db, organizationId, row.id) };
+  const attachments = message.attachments.map((each) => ({
+    name: each.name,
+    content_type: each.contentType,
+    size_bytes: each.sizeBytes,
+  }));
+  return { status: 202, body: toMessageView(row, attachments) };
 }

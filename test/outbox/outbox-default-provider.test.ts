@@ -52,7 +52,9 @@ for (const dialect of TEST_DIALECTS) {
           text: 'Plain part',
           html: '<p>HTML part</p>',
           headers: { 'X-Owner': owner },
-          attachments: [{ name: 'cv.txt', contentType: 'text/plain', contentBase64: Buffer.from('cv').toString('base64') }],
+          attachments: [
+            { name: 'cv.txt', contentType: 'text/plain', contentBase64: Buffer.from('cv').toString('base64') },
+          ],
         });
         assert.equal(answer.status, 202, JSON.stringify(answer.body));
         assert.equal(answer.body.provider, 'default');
@@ -70,7 +72,9 @@ for (const dialect of TEST_DIALECTS) {
         assert.equal(outside[0]!.from, 'notifications@acme-mail.example');
         assert.deepEqual(outside[0]!.replyTo, [`${owner}@acme-recruiting.example`]);
         assert.deepEqual(outside[0]!.envelopeTo?.sort(), ['audit@example.org', 'candidate@example.org']);
-        assert.ok(outside[0]!.headers.some((header) => header.name.toLowerCase() === 'x-owner' && header.value === owner));
+        assert.ok(
+          outside[0]!.headers.some((header) => header.name.toLowerCase() === 'x-owner' && header.value === owner),
+        );
         assert.equal(outside[0]!.attachments[0]?.name, 'cv.txt');
         // Inside it: Megan's mailbox.
         const copies = copiesIn(h.ctx, h.emulator.seed.users.work.id, row.internet_message_id);
