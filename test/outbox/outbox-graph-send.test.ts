@@ -66,6 +66,34 @@ for (const dialect of TEST_DIALECTS) {
       );
     });
 
+    it('attaches large files through an upload session on the draft (Mail.ReadWrite)', async () => {
+      const big = Buffer.alloc(5 * 1024 * 1024, 1);
+      const medium = Buffer.alloc(2 * 1024 * 1024, 2);
+      const accepted = await h.send(`/v1/accounts/${meganAccount}/messages`, {
+        to: 'alex@outlook.com',
+        subject: 'Files',
+        text: 'Attached.',
+        attachments: [
+          { name: 'big.bin', contentType: 'application/octet-stream', contentBase64: big.toString('base64') },
+          { name: 'medium.bin', contentType: 'application/octet-stream', contentBase64: medium.toString('base64') },
+        ],
+      });
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body).slice(0, 300));
+      assert.equal(await h.dispatch(), 1);
+      const row = await h.message(accepted.body.id);
+      assert.equal(row.status, 'sent', row.failure_message ?? '');
+      const [copy] = copiesIn(h.ctx, h.emulator.seed.users.personal.id, row.internet_message_id);
+      assert.ok(copy);
+      assert.deepEqual(
+        copy.message.attachments.map((each) => [each.name, each.size]),
+        [
+          ['big.bin', big.byteLength],
+          ['medium.bin', medium.byteLength],
+        ],
+      );
+      assert.ok(Buffer.from(copy.message.attachments[0]!.contentBytes, 'base64').equals(big));
+    });
+
     it('sends from a send-only account with sendMail', async () => {
       const accepted = await h.send(`/v1/accounts/${alexAccount}/messages`, {
         to: 'megan@contoso.com',
