@@ -2,6 +2,7 @@ import type { AccountView } from '../../accounts/account-view.js';
 import type { EventView } from '../../events/event-recorder.js';
 import { type Html, html } from '../html.js';
 import { csrfField, formatDate, formatTime, notice, renderPage } from './layout.js';
+import type { PendingConnection } from './pending-connections.js';
 import { describePermissions } from './permission-names.js';
 
 /** Microsoft's tenant of personal accounts (Outlook.com, Hotmail). @see microsoft.md §1.6 */
@@ -65,6 +66,7 @@ function renderNotice(pageNotice: PageNotice | undefined): Html | false {
 export function renderAccountsPage(model: {
   signedIn: SignedIn;
   accounts: AccountView[];
+  pending: PendingConnection[];
   notice?: PageNotice | undefined;
   more: boolean;
 }): string {
@@ -95,7 +97,8 @@ export function renderAccountsPage(model: {
 </table>
 ${model.more && html`<p class="muted">Showing the first ${accounts.length} accounts.</p>`}`
   }
-</div>`,
+</div>
+${model.pending.length > 0 && renderPendingConnections(model.pending)}`,
   );
 }
 
@@ -117,6 +120,28 @@ function addAccountForms(signedIn: SignedIn, primaryId = 'add-account'): Html {
     <input type="hidden" name="profile" value="warmup">
     <button type="submit" class="secondary" id="${primaryId}-warmup" title="Also lets mailbridge read, move and file mail and manage inbox rules">Add for sending and warm-up</button>
   </form>
+</div>`;
+}
+
+/**
+ * Connections waiting for an IT admin: the link to pass on while pending, and "Finish connecting" once approved,
+ * which posts straight to the connect flow's start (one click: Microsoft remembers the user and the organisation's
+ * consent covers the permissions).
+ */
+function renderPendingConnections(pending: PendingConnection[]): Html {
+  return html`<div class="card" id="pending-connections">
+  <h2>Waiting for approval</h2>
+  <ul class="timeline">${pending.map(
+    (item) =>
+      html`<li data-connect-session="${item.sessionId}" data-approval="${item.granted ? 'granted' : 'pending'}">${
+        item.granted
+          ? html`<strong>Your IT admin approved.</strong> One click to finish:
+  <form method="post" action="/connect/${item.sessionId}/start" class="inline"><button type="submit" class="finish-connecting" id="finish-${item.sessionId}">Finish connecting</button></form>`
+          : html`Your organisation requires an IT admin to approve mailbridge (asked ${formatTime(item.requestedAt)}).
+  ${item.adminConsentUrl && html`Send your IT admin <a href="${item.adminConsentUrl}" rel="noreferrer" class="admin-consent-link">this approval link</a>, or`}
+  <a href="/connect/${item.sessionId}">see the details for IT</a> (application ID, permissions, a message to send). Come back here once they approve.`
+      }</li>`,
+  )}</ul>
 </div>`;
 }
 

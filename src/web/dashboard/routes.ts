@@ -29,6 +29,7 @@ import {
 import { connectSessionNotice, ensureDashboardReturnUrlAllowed, findConnectOutcome } from './connect-return.js';
 import { CSRF_FIELD, csrfTokenFor, isCsrfTokenValid } from './csrf.js';
 import { notice, renderPage } from './layout.js';
+import { listPendingConnections } from './pending-connections.js';
 import { renderCommunicationSettingsPage } from './settings-page.js';
 import { signInWithPassword } from './sign-in.js';
 import { renderSignInPage } from './sign-in-page.js';
@@ -251,6 +252,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
       renderAccountsPage({
         signedIn,
         accounts: page.data.map((row) => toAccountView(row, now)),
+        pending: await listPendingConnections(deps, organizationId, signedIn.ownerExternalId),
         more: page.nextCursor !== null,
         notice: await connectSessionNotice(db, organizationId, query['connect']),
       }),
