@@ -93,7 +93,9 @@ export async function startAuthorization(deps: FlowDeps, session: ConnectSession
   };
   // `select_account` cannot be combined with `login_hint`. @see microsoft.md §1.2
   if (session.login_hint) parameters.login_hint = session.login_hint;
-  else parameters.prompt = 'select_account';
+  // Finishing after an IT admin approved: the user signed in moments ago and was stopped only by the approval, so
+  // Microsoft's session carries on without asking to pick the account again (the "one click" of issue 3).
+  else if (session.status !== 'awaiting_approval') parameters.prompt = 'select_account';
   const url = oidc.buildAuthorizationUrl(config, parameters);
   return { location: routeMicrosoftUrl(url.href, deps.microsoft.routes), binding };
 }
