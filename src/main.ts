@@ -4,7 +4,7 @@ import { composeService, type MicrosoftApp } from './compose.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { ensureFirstAdmin, type FirstAdminResult } from './dashboard-auth/first-admin.js';
-import { type EmbeddedEmulator, startEmbeddedEmulator } from './dev/embedded-emulator.js';
+import { type EmbeddedEmulator, startEmbeddedEmulator, withEmulatorRelay } from './dev/embedded-emulator.js';
 import { REAL_MICROSOFT_ROUTES } from './microsoft/microsoft-routes.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { resolveKeyRing } from './vault/resolve-key-ring.js';
@@ -48,7 +48,9 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
     };
     if (microsoft.routes.login === REAL_MICROSOFT_ROUTES.login) logger.info('using Microsoft identity platform');
   }
-  const composed = await composeService({ config, logger, keyRing, microsoft });
+  // In the demo, the default provider relays into the emulator's SMTP sink unless SMTP_URL is set.
+  const serviceConfig = embedded ? withEmulatorRelay(config, embedded.smtpSink) : config;
+  const composed = await composeService({ config: serviceConfig, logger, keyRing, microsoft });
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   let firstAdmin: FirstAdminResult | undefined;

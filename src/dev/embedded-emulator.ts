@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEmulatorContext, type RunningEmulator, startEmulator } from '../../emulator/index.js';
 import { DEMO_IDS, DEMO_PASSWORD, DEMO_SECOND_FACTOR_CODE, seedDemo } from '../../emulator/seed.js';
+import { startSmtpSink } from '../../emulator/smtp-sink.js';
 import { loadSnapshot, saveSnapshot } from '../../emulator/snapshot.js';
+import type { Config } from '../config/config.js';
 import { Secret } from '../config/secret.js';
 import { MICROSOFT_GRAPH_ORIGIN, MICROSOFT_LOGIN_ORIGIN } from '../microsoft/microsoft-routes.js';
 
@@ -13,6 +15,8 @@ export interface EmbeddedEmulator {
   clientSecret: Secret;
   /** Demo users to print for a newcomer. */
   demoUsers: Array<{ email: string; role: string; note?: string }>;
+  /** The emulator's SMTP sink: the default provider's relay when no SMTP_URL is set (`withEmulatorRelay`). */
+  smtpSink: { host: string; port: number };
   /** Saves the emulated world (so connected demo accounts survive a restart) and stops the emulator. */
   close(): Promise<void>;
 }
@@ -42,6 +46,7 @@ export async function startEmbeddedEmulator(options: {
   const secret = app?.secrets[0];
   if (!app || !secret) throw new Error(`the emulator snapshot ${snapshotFile} has no demo app; delete it to re-seed`);
   const emulator = await startEmulator({ ctx, port: options.port ?? 0, host: '127.0.0.1' });
+  const sink = await startSmtpSink(ctx, { host: '127.0.0.1' });
   const users = Object.values(ctx.world.users);
   const demoUsers = users.map((user) => ({
     email: user.email,
@@ -53,11 +58,35 @@ export async function startEmbeddedEmulator(options: {
     clientId: app.clientId,
     clientSecret: new Secret(secret.value),
     demoUsers,
+    smtpSink: { host: sink.host, port: sink.port },
     close: async () => {
       await saveSnapshot(emulator.ctx, snapshotFile);
+      await sink.close();
       await emulator.close();
     },
   };
 }
 
 export { DEMO_PASSWORD };
+
+/**
+ * The configuration with the emulator's SMTP sink as the default provider's relay when the operator set none: mail
+ * sent through the default provider then lands in emulated mailboxes or the emulator's outside sink
+ * (`GET /_emulator/outside`), where a person (and a test) can read it. @see issue 4 item 2
+ */
+export function withEmulatorRelay(config: Config, sink: { host: string; port: number }): Config {
+  if (config.smtp) return config;
+  const url = `smtp://${sink.host}:${sink.port}`;
+  return Object.freeze({
+    ...config,
+    smtp: Object.freeze({
+      url: new Secret(url),
+      host: sink.host,
+      port: sink.port,
+      secure: false,
+      user: undefined,
+      password: undefined,
+      from: 'mailbridge demo <no-reply@mailbridge-demo.test>',
+    }),
+  });
+}

@@ -125,3 +125,27 @@ export async function dispatchDueMessages(deps: ServiceDeps, options: DispatchOp
   );
   return claims.length;
 }
+
+/** This process's lease owner for the background loop's rounds. */
+const processWorkerId = newWorkerId();
+
+/**
+ * The background loop's outbox task: dispatcher rounds until nothing is due or `maxRounds` ran (so the loop's other
+ * tasks still get their turn), sharing the loop's token provider.
+ */
+export async function runOutboxRounds(
+  deps: ServiceDeps,
+  options: { tokens?: AccessTokenSource; maxRounds?: number; limit?: number } = {},
+): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < (options.maxRounds ?? 20); round++) {
+    const count = await dispatchDueMessages(deps, {
+      workerId: processWorkerId,
+      limit: options.limit ?? 50,
+      ...(options.tokens ? { tokens: options.tokens } : {}),
+    });
+    total += count;
+    if (count === 0) break;
+  }
+  return total;
+}

@@ -1,5 +1,6 @@
 import { runHealthChecks } from '../health/health-check.js';
 import { checkClientSecretExpiry } from '../health/secret-expiry.js';
+import { runOutboxRounds } from '../outbox/dispatcher.js';
 import type { ServiceDeps } from '../services.js';
 import { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { runKeepalive, scheduleUnscheduledAccounts } from '../tokens/keepalive.js';
@@ -66,6 +67,7 @@ export function builtInTasks(
     { name: 'keepalive', run: async () => void (await runKeepalive(deps, provider, { random })) },
     { name: 'health-check', run: async () => void (await runHealthChecks(deps, provider, { random })) },
     { name: 'secret-expiry', run: async () => void (await checkClientSecretExpiry(deps)) },
+    { name: 'outbox', run: async () => void (await runOutboxRounds(deps, { tokens: provider })) },
     // Up to 4 batches of 50 per tick, so a burst of events does not hold up the other tasks for long.
     { name: 'webhook-delivery', run: async () => void (await deliverWebhookBatches(deps, { batches: 4, limit: 50 })) },
   ];

@@ -40,7 +40,7 @@ for (const dialect of TEST_DIALECTS) {
       return answer.body.id as string;
     };
 
-    it("a 429 with Retry-After for one mailbox holds that mailbox only, for as long as Microsoft said", async () => {
+    it('a 429 with Retry-After for one mailbox holds that mailbox only, for as long as Microsoft said', async () => {
       clearFaults(h.ctx);
       addFault(h.ctx, {
         kind: 'throttle429',
@@ -163,7 +163,7 @@ for (const dialect of TEST_DIALECTS) {
       assert.ok(view.body.failure.remediation.user.includes('Sent Items'));
     });
 
-    it('a 503 with Retry-After is retried after it; the next attempt replaces the first attempt's draft', async () => {
+    it("a 503 with Retry-After is retried after it; the next attempt replaces the first attempt's draft", async () => {
       clearFaults(h.ctx);
       addFault(h.ctx, {
         kind: 'unavailable503',
@@ -191,7 +191,11 @@ for (const dialect of TEST_DIALECTS) {
         const [claim] = await claimLane(deps, accountId, { workerId: 'doomed-worker', leaseMs: LEASE_MS, max: 1 });
         assert.ok(claim);
         assert.equal(claim.message.id, id);
-        const account = await deps.db.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirstOrThrow();
+        const account = await deps.db
+          .selectFrom('accounts')
+          .selectAll()
+          .where('id', '=', accountId)
+          .executeTakeFirstOrThrow();
         const drafts = account.permission_profile === 'warmup';
         await markStarted(
           deps,
