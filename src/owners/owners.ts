@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import { destroyAccountTokens } from '../accounts/account-tokens.js';
 import type { Database } from '../db/schema.js';
 import type { AccountStatus, OwnersTable } from '../db/tables/accounts.js';
@@ -163,7 +163,8 @@ export interface OwnerDeletion {
 /**
  * Deletes everything mailbridge holds about an owner, in one transaction: each account (its tokens crypto-shredded:
  * ciphertext and data key), the owner's earlier events (they carry email addresses), its connect sessions (and their
- * data keys, subject = session id), its place in tenant-approval waits, and the owner row; then records
+ * data keys, subject = session id) and admin-approval hand-offs, its place in tenant-approval waits, its messages
+ * (with attachments and attempt logs), and the owner row; then records
  * `owner.deleted`, which names nothing but the owner id and the deleted account ids. Idempotent: deleting an owner
  * that does not exist changes nothing and records nothing.
  */
@@ -174,16 +175,24 @@ export async function deleteOwner(
 ): Promise<OwnerDeletion> {
   return withTransaction(deps.db, async (trx) => {
     const owner = await getOwner(trx, organizationId, externalId);
-    const accounts = owner
-      ? await trx
-          .selectFrom('accounts')
-          .select('id')
-          .where('owner_id', '=', owner.id)
-          .where('organization_id', '=', organizationId)
-          .orderBy('id')
-          .execute()
+    const accountIds = owner
+      ? (
+          await trx
+            .selectFrom('accounts')
+            .select('id')
+            .where('owner_id', '=', owner.id)
+            .where('organization_id', '=', organizationId)
+            .orderBy('id')
+            .execute()
+        ).map((account) => account.id)
       : [];
-    const accountIds = accounts.map((account) => account.id);
+    // Rows that name the owner or one of the owner's accounts.
+    const ofOwner = (eb: ExpressionBuilder<Database, 'events' | 'outbox_messages'>) =>
+      accountIds.length > 0
+        ? eb.or([eb('owner_external_id', '=', externalId), eb('account_id', 'in', accountIds)])
+        : eb('owner_external_id', '=', externalId);
+
+    // Crypto-shredding first: ciphertext and data key of every account.
     for (const accountId of accountIds) await destroyAccountTokens(trx, deps.vault, accountId);
 
     const sessions = await trx
@@ -193,6 +202,12 @@ export async function deleteOwner(
       .where('owner_external_id', '=', externalId)
       .execute();
     for (const session of sessions) await deps.vault.destroyDataKey(trx, session.id);
+    // The "ask my IT admin" hand-offs hang off the sessions (and would go by cascade); deleted by name, not by luck.
+    const handOffs = await trx
+      .deleteFrom('connect_approval_requests')
+      .where('organization_id', '=', organizationId)
+      .where('owner_external_id', '=', externalId)
+      .executeTakeFirst();
     if (sessions.length > 0) {
       await trx
         .deleteFrom('connect_sessions')
@@ -200,29 +215,37 @@ export async function deleteOwner(
         .where('owner_external_id', '=', externalId)
         .execute();
     }
-
     const waitsChanged = await removeFromTenantApprovalWaits(trx, deps.dialect, organizationId, [
       externalId,
       ...(owner ? [owner.id] : []),
     ]);
-
-    if (!owner && sessions.length === 0 && !waitsChanged) {
-      return { deleted: false, accountIds: [], connectSessions: 0 };
-    }
-
+    // Messages: the owner's through the default provider and every message of their accounts (attachments and
+    // attempt logs go with them by cascade).
+    const messages = await trx
+      .deleteFrom('outbox_messages')
+      .where('organization_id', '=', organizationId)
+      .where(ofOwner)
+      .executeTakeFirst();
     // The owner's earlier events hold their email addresses; the owner.deleted event below replaces them.
-    await trx
+    const events = await trx
       .deleteFrom('events')
       .where('organization_id', '=', organizationId)
-      .where((eb) =>
-        accountIds.length > 0
-          ? eb.or([eb('owner_external_id', '=', externalId), eb('account_id', 'in', accountIds)])
-          : eb('owner_external_id', '=', externalId),
-      )
-      .execute();
-    if (accountIds.length > 0) await trx.deleteFrom('accounts').where('id', 'in', accountIds).execute();
+      .where(ofOwner)
+      .executeTakeFirst();
+    if (accountIds.length > 0) {
+      await trx.deleteFrom('outbox_pacing').where('lane', 'in', accountIds).execute();
+      await trx.deleteFrom('accounts').where('id', 'in', accountIds).execute();
+    }
     if (owner) await trx.deleteFrom('owners').where('id', '=', owner.id).execute();
 
+    const deleted =
+      owner !== undefined ||
+      sessions.length > 0 ||
+      waitsChanged ||
+      Number(handOffs.numDeletedRows) > 0 ||
+      Number(messages.numDeletedRows) > 0 ||
+      Number(events.numDeletedRows) > 0;
+    if (!deleted) return { deleted: false, accountIds: [], connectSessions: 0 };
     await deps.events.record(trx, {
       organizationId,
       type: 'owner.deleted',
