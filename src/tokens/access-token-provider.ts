@@ -4,7 +4,12 @@ import type { Database } from '../db/schema.js';
 import type { AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphError } from '../graph/graph-error.js';
-import { raiseOperatorAlert, recordAccountHealth, resolveOperatorAlerts } from '../health/account-health.js';
+import {
+  raiseOperatorAlert,
+  recordAccountHealth,
+  resolveOperatorAlerts,
+  storableEvidence,
+} from '../health/account-health.js';
 import { classifyHealth } from '../health/classify-health.js';
 import type { Health } from '../health/health.js';
 import { remediationFor } from '../health/remediation.js';
@@ -256,7 +261,12 @@ export class AccessTokenProvider {
       scope: refreshScopeParameter(parseScopeList(row.granted_scopes)),
     });
     if (outcome.ok) logger.debug({ accountId, intent: intent.kind }, 'access token refreshed');
-    else logger.warn({ accountId, intent: intent.kind, evidence: outcome.evidence }, 'token refresh failed');
+    else {
+      logger.warn(
+        { accountId, intent: intent.kind, evidence: storableEvidence(outcome.evidence) },
+        'token refresh failed',
+      );
+    }
     const apply = (trx: Kysely<Database>) =>
       this.#applyOutcome(trx, accountId, intent, outcome, refreshToken, requestedAt);
     return lockTrx ? apply(lockTrx) : withTransaction(this.#deps.db, apply);
