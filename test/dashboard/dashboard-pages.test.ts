@@ -282,9 +282,57 @@ for (const dialect of TEST_DIALECTS) {
       const organization = await getOrganization(service.deps.db, organizationId);
       assert.ok(organization?.allowedReturnUrls.includes(`${service.url}/dashboard/connect-return`));
 
-      for (const fields of [{ provider: 'yahoo', profile: 'send' }, { profile: 'everything' }]) {
+      const refused: Record<string, string>[] = [{ provider: 'yahoo', profile: 'send' }, { profile: 'everything' }];
+      for (const fields of refused) {
         assert.equal((await client.post('/dashboard/accounts/new', fields)).statusCode, 400);
       }
+    });
+
+    it('reconnects an account for its own owner and mailbox, and tells how a connect attempt ended', async () => {
+      const broken = await seedConnectedAccount(service.deps, {
+        organizationId,
+        ownerExternalId: 'host-user-9',
+        email: 'jo@outlook.com',
+        profile: 'warmup',
+        status: { status: 'reconnect_required', reason: 'consent_revoked' },
+      });
+      const started = await client.post(`/dashboard/accounts/${broken.id}/reconnect`, {});
+      assert.equal(started.statusCode, 303);
+      const sessionId = /\/connect\/(cs_[0-9a-z]{26})$/.exec(String(started.headers.location))?.[1] ?? '';
+      const session = await service.deps.db
+        .selectFrom('connect_sessions')
+        .selectAll()
+        .where('id', '=', sessionId)
+        .executeTakeFirstOrThrow();
+      assert.equal(session.owner_external_id, 'host-user-9', 'the account’s owner, not the dashboard user');
+      assert.equal(session.permission_profile, 'warmup');
+      assert.equal(session.login_hint, 'jo@outlook.com');
+
+      // The user came back without finishing (e.g. "Cancel and go back" on the provider page).
+      const back = await client.get(`/dashboard/connect-return?mailbridge_session=${sessionId}&status=cancelled`);
+      assert.equal(back.statusCode, 303);
+      assert.equal(back.headers.location, `/dashboard?connect=${sessionId}`);
+      const notice = await client.get(back.headers.location as string);
+      assert.match(text(notice.body, 'connect-notice') ?? '', /The connection was not completed/);
+
+      // A declined consent reads as the connect flow words it.
+      await service.deps.db
+        .updateTable('connect_sessions')
+        .set({ status: 'failed', outcome: 'declined' })
+        .where('id', '=', sessionId)
+        .execute();
+      const declined = await client.get(`/dashboard?connect=${sessionId}`);
+      assert.match(text(declined.body, 'connect-notice') ?? '', /Permission not given/);
+
+      // Another organisation's session id says nothing.
+      const other = await createOrganization(service.deps.db, service.deps.clock, { name: 'Elsewhere' });
+      await service.deps.db
+        .updateTable('connect_sessions')
+        .set({ organization_id: other.id })
+        .where('id', '=', sessionId)
+        .execute();
+      const foreign = await client.get(`/dashboard?connect=${sessionId}`);
+      assert.equal(text(foreign.body, 'connect-notice'), undefined);
     });
   });
 }

@@ -13,7 +13,7 @@ import {
 } from '../../dashboard-auth/dashboard-sessions.js';
 import { dashboardOwnerExternalId } from '../../dashboard-auth/dashboard-users.js';
 import { AppError } from '../../errors/app-error.js';
-import { listEvents } from '../../events/event-recorder.js';
+import { toEventView } from '../../events/event-recorder.js';
 import { type EmailProvider, ensureOwner, SENDING_STATUSES, setOwnerEmailProvider } from '../../owners/owners.js';
 import { randomToken } from '../../platform/ids.js';
 import type { ServiceDeps } from '../../services.js';
@@ -38,7 +38,8 @@ import { renderSignInPage } from './sign-in-page.js';
 export const SIGN_IN_RATE_LIMIT = { max: 10, timeWindowMs: 60_000 } as const;
 
 const ACCOUNT_LIST_LIMIT = 200;
-const TIMELINE_LIMIT = 200;
+/** The account page shows the latest events (listEvents pages oldest-first for the API, so it is not used here). */
+const TIMELINE_LIMIT = 100;
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 interface SignedInContext {
@@ -296,7 +297,14 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
     const { id } = request.params as { id: string };
     const query = request.query as Record<string, string | undefined>;
     const account = toAccountView(await findAccountForOrgOrThrow(db, organizationId, id), clock.now());
-    const events = await listEvents(db, organizationId, { accountId: account.id, limit: TIMELINE_LIMIT });
+    const events = await db
+      .selectFrom('events')
+      .selectAll()
+      .where('organization_id', '=', organizationId)
+      .where('account_id', '=', account.id)
+      .orderBy('id', 'desc')
+      .limit(TIMELINE_LIMIT)
+      .execute();
     const pageNotice: PageNotice | undefined =
       query['disconnected'] !== undefined && account.status === 'disconnected'
         ? {
@@ -305,7 +313,10 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
             detail: 'Its tokens and their encryption key were deleted; mailbridge can no longer use this mailbox.',
           }
         : await connectSessionNotice(db, organizationId, query['connect']);
-    return sendHtml(reply, renderAccountPage({ signedIn, account, events: events.reverse(), notice: pageNotice }));
+    return sendHtml(
+      reply,
+      renderAccountPage({ signedIn, account, events: events.map(toEventView), notice: pageNotice }),
+    );
   });
 
   scope.post('/accounts/:id/reconnect', async (request, reply) => {
