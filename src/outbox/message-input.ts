@@ -72,8 +72,20 @@ const MAX_SEND_AT_AHEAD_MS = 365 * 86_400_000;
 /** A `sendAt` a little in the past is clock skew between the host and us, not a mistake. */
 const SEND_AT_SKEW_MS = 60_000;
 
-const FIELDS = new Set(['to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'attachments', 'headers', 'sendAt']);
-const ATTACHMENT_FIELDS = new Set(['name', 'contentType', 'contentBase64']);
+/** The body's fields (the OpenAPI schema in message-api.ts is checked against these by the tests). */
+export const MESSAGE_FIELDS: ReadonlySet<string> = new Set([
+  'to',
+  'cc',
+  'bcc',
+  'replyTo',
+  'subject',
+  'text',
+  'html',
+  'attachments',
+  'headers',
+  'sendAt',
+]);
+export const ATTACHMENT_FIELDS: ReadonlySet<string> = new Set(['name', 'contentType', 'contentBase64']);
 const ADDRESS_FIELDS = new Set(['address', 'name']);
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses.
@@ -326,7 +338,7 @@ function readSendAt(value: unknown, now: number): number | undefined {
 export function validateMessageOrThrow(body: unknown, limits: MessageLimits, now: number): ValidatedMessage {
   if (!isRecord(body)) throw outboxError('OUTBOX_BODY_INVALID', 'The body must be a JSON object.');
   for (const key of Object.keys(body)) {
-    if (!FIELDS.has(key)) {
+    if (!MESSAGE_FIELDS.has(key)) {
       throw outboxError('OUTBOX_FIELD_UNKNOWN', `"${key}" is not a field of a message.`, { field: key });
     }
   }

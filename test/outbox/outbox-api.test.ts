@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sendMessageBody } from '../../src/outbox/message-api.js';
+import { ATTACHMENT_FIELDS, MESSAGE_FIELDS } from '../../src/outbox/message-input.js';
 import { OUTBOX_ERRORS } from '../../src/outbox/outbox-errors.js';
 import { type ApiClient, callApi, createApiClient, seedAccount, snapshotDatabase } from '../api/api-test-support.js';
 import { TEST_DIALECTS } from '../support/databases.js';
@@ -526,6 +528,14 @@ for (const dialect of TEST_DIALECTS) {
     });
   });
 }
+
+describe('message API description', () => {
+  it('the OpenAPI body schema names exactly the fields the validator accepts', () => {
+    assert.deepEqual(Object.keys(sendMessageBody.shape).sort(), [...MESSAGE_FIELDS].sort());
+    const attachments = sendMessageBody.shape.attachments.unwrap();
+    assert.deepEqual(Object.keys(attachments.element.shape).sort(), [...ATTACHMENT_FIELDS].sort());
+  });
+});
 
 describe('message API without a default provider', () => {
   let service: TestService;
