@@ -20,7 +20,6 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
     // The connect callback and API carry at most a few KB; attachments go through the send API (own limit).
     bodyLimit: 40 * 1024 * 1024,
     trustProxy: false,
-    disableRequestLogging: false,
   });
   await app.register(cookie);
   await app.register(formbody);

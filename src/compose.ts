@@ -4,7 +4,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
 import { createMicrosoftFetch, type MicrosoftRoutes } from './microsoft/microsoft-routes.js';
-import { discoverMicrosoftOAuth, memoizeDiscovery } from './microsoft/oauth-client.js';
+import { createMicrosoftOAuthSource } from './microsoft/oauth-client.js';
 import { type Clock, systemClock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
 import type { MicrosoftConnection, ServiceDeps } from './services.js';
@@ -53,14 +53,13 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     fetch: fetchRouted,
     mode: options.microsoft.mode,
     graphBaseUrl: 'https://graph.microsoft.com/v1.0',
-    oauth: memoizeDiscovery(() =>
-      discoverMicrosoftOAuth({
-        clientId: options.microsoft.clientId,
-        clientSecret: options.microsoft.clientSecret,
-        tenant: options.microsoft.tenant,
-        fetch: fetchRouted,
-      }),
-    ),
+    oauth: createMicrosoftOAuthSource({
+      clientId: options.microsoft.clientId,
+      clientSecret: options.microsoft.clientSecret,
+      tenant: options.microsoft.tenant,
+      fetch: fetchRouted,
+      clock,
+    }),
   };
   const deps: ServiceDeps = {
     config: options.config,

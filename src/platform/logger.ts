@@ -107,7 +107,9 @@ export function scrubObject<T>(value: T, depth = 0, seen = new WeakSet<object>()
 
 const JSON_STRING_OR_NUMBER = String.raw`"(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*`;
 const JSON_MEMBER = new RegExp(String.raw`"((?:[^"\\]|\\.){1,100})":(${JSON_STRING_OR_NUMBER})`, 'g');
+// `state` is the OAuth CSRF value: single-use and short-lived, but a bearer of the flow until used.
 const PAIR_NAMES = [
+  'state',
   'access_token',
   'refresh_token',
   'id_token',

@@ -105,12 +105,13 @@ describe('createLogger redaction', () => {
     for (const part of [encodeURIComponent(S.code), encodeURIComponent(S.clientSecret), S.password.slice(0, 14)]) {
       assert.ok(!output.includes(part), `${part} leaked`);
     }
-    // The evidence stays: error codes, the grant type, status, the non-secret state, scopes.
+    // The evidence stays: error codes, the grant type, status, scopes; the OAuth state is a bearer of the flow.
     assert.match(output, /"code":"TOKENS_REFRESH_FAILED"/);
     assert.match(output, /"error":"invalid_grant"/);
     assert.match(output, /"error_codes":\[70008\]/);
     assert.match(output, /"token_type":"Bearer"/);
-    assert.match(output, /state=st-123/);
+    assert.doesNotMatch(output, /st-123/);
+    assert.match(output, /session_state=abc/);
     assert.match(output, /"scope":"Mail.Send User.Read"/);
     assert.match(output, /"user-agent":"Mozilla\/5.0"/);
     assert.match(output, /\[redacted\]/);
