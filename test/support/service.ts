@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { EmulatorOptions } from '../../emulator/index.js';
 import { buildApp } from '../../src/app.js';
@@ -45,8 +46,17 @@ export interface TestServiceOptions {
  * emulator that impersonates Microsoft's hosts (the service routes them to it). The emulator's demo app is
  * registered with this service's callback URLs.
  */
+/** A port the OS just handed out (the service's PUBLIC_URL must be known before it listens). */
+async function findFreePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await findFreePort();
   const url = `http://127.0.0.1:${port}`;
   const emulator =
     options.sharedEmulator ??
