@@ -4,25 +4,10 @@ import { apiAuthOf } from '../api/api-auth.js';
 import { accountParams, ownerIdSchema, ownerParams } from '../api/api-schemas.js';
 import { parseRequestOrThrow } from '../api/request-validation.js';
 import type { ServiceDeps } from '../services.js';
-import {
-  checkFitsCarrierOrThrow,
-  MAX_REQUEST_BODY_BYTES,
-  readIdempotencyKeyOrThrow,
-  validateMessageOrThrow,
-} from './message-input.js';
-import {
-  acceptMessage,
-  cancelMessage,
-  findIdempotentMessageOrThrow,
-  getMessageViewOrThrow,
-  type IdempotentRequest,
-  listMessageViews,
-  MESSAGE_STATUSES,
-  requestHash,
-  toMessageView,
-} from './message-store.js';
-import { type MessageTarget, resolveAccountTargetOrThrow, resolveOwnerTargetOrThrow } from './message-target.js';
+import { MAX_REQUEST_BODY_BYTES, readIdempotencyKeyOrThrow } from './message-input.js';
+import { cancelMessage, getMessageViewOrThrow, listMessageViews, MESSAGE_STATUSES } from './message-store.js';
 import { outboxError } from './outbox-errors.js';
+import { submitMessage } from './submit-message.js';
 
 const messageIdPattern = /^msg_[0-9a-z]{26}$/;
 
@@ -52,19 +37,17 @@ export function registerMessageRoutes(api: FastifyInstance, deps: ServiceDeps): 
   api.post('/accounts/:id/messages', sendOptions, async (request, reply) => {
     const { organizationId } = apiAuthOf(request);
     const { id } = parseRequestOrThrow(accountParams, request.params, 'path');
-    const answer = await send(deps, request, organizationId, `accounts/${id}`, () =>
-      resolveAccountTargetOrThrow(deps.db, organizationId, id),
-    );
-    return reply.code(answer.status).send(answer.body);
+    const idempotencyKey = readIdempotencyKeyOrThrow(request.headers['idempotency-key']);
+    const answer = await submitMessage(deps, organizationId, { accountId: id }, request.body, { idempotencyKey });
+    return reply.code(answer.created ? 202 : 200).send(answer.message);
   });
 
   api.post('/owners/:ownerId/messages', sendOptions, async (request, reply) => {
     const { organizationId } = apiAuthOf(request);
     const { ownerId } = parseRequestOrThrow(ownerParams, request.params, 'path');
-    const answer = await send(deps, request, organizationId, `owners/${ownerId}`, () =>
-      resolveOwnerTargetOrThrow(deps, organizationId, ownerId),
-    );
-    return reply.code(answer.status).send(answer.body);
+    const idempotencyKey = readIdempotencyKeyOrThrow(request.headers['idempotency-key']);
+    const answer = await submitMessage(deps, organizationId, { ownerId }, request.body, { idempotencyKey });
+    return reply.code(answer.created ? 202 : 200).send(answer.message);
   });
 
   api.get('/messages/:id', async (request) => {
@@ -96,39 +79,4 @@ function messageIdOrThrow(request: FastifyRequest): string {
   if (!messageIdPattern.test(id))
     throw outboxError('OUTBOX_MESSAGE_NOT_FOUND', 'No such message in this organisation.');
   return id;
-}
-
-/**
- * The send path: the idempotency key first (a retry of an accepted request gets its message back even if the
- * account changed since), then the target (404 / 409), the body, what the account can carry, and the write.
- */
-async function send(
-  deps: ServiceDeps,
-  request: FastifyRequest,
-  organizationId: string,
-  targetPath: string,
-  resolveTarget: () => Promise<MessageTarget>,
-): Promise<{ status: number; body: unknown }> {
-  const key = readIdempotencyKeyOrThrow(request.headers['idempotency-key']);
-  const idempotency: IdempotentRequest | undefined =
-    key === undefined ? undefined : { key, hash: requestHash(targetPath, request.body ?? null) };
-  if (idempotency) {
-    const existing = await findIdempotentMessageOrThrow(deps.db, organizationId, idempotency);
-    if (existing) return { status: 200, body: await getMessageViewOrThrow(deps.db, organizationId, existing.id) };
-  }
-  const target = await resolveTarget();
-  const message = validateMessageOrThrow(
-    request.body,
-    { maxRecipientsPerMessage: deps.config.outbox.maxRecipientsPerMessage },
-    deps.clock.now(),
-  );
-  checkFitsCarrierOrThrow(message, target.carrier);
-  const { row, created } = await acceptMessage(deps, target, message, idempotency);
-  if (!created) return { status: 200, body: await getMessageViewOrThrow(deps.db, organizationId, row.id) };
-  const attachments = message.attachments.map((each) => ({
-    name: each.name,
-    content_type: each.contentType,
-    size_bytes: each.sizeBytes,
-  }));
-  return { status: 202, body: toMessageView(row, attachments) };
 }
