@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { EmulatorContext } from '../context.js';
+import { recentRequests } from '../request-log.js';
 import type { DemoSeed } from '../seed.js';
 import { saveSnapshot } from '../snapshot.js';
 import type { OutsideMessage } from '../state/model.js';
@@ -104,7 +105,7 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
           deliveries: ctx.world.deliveries.length,
           outside: ctx.world.outside.length,
           faults: ctx.faults.length,
-          requests: ctx.requestLog.length,
+          requests: recentRequests(ctx).length,
         },
       }));
 
@@ -369,7 +370,7 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
       control.get('/requests', async (request) => {
         const query = parseOrThrow(schemas.requestsQuery, request.query, 'query');
         const userId = query.user ? resolveUserOrThrow(ctx, query.user).id : null;
-        const matching = ctx.requestLog.filter(
+        const matching = recentRequests(ctx).filter(
           (entry) =>
             (query.sinceSeq === undefined || entry.seq > query.sinceSeq) &&
             (!query.pathPrefix || entry.path.startsWith(query.pathPrefix)) &&

@@ -209,6 +209,24 @@ describe('conformance: Graph under control API faults, limits and delivery setti
     }
   });
 
+  it('the request log keeps the newest requestLogLimit entries (PATCH /_emulator/settings)', async () => {
+    const { token } = await newUser('contoso.com');
+    await controlOrThrow('PATCH', '/settings', { requestLogLimit: 3 });
+    try {
+      for (let n = 1; n <= 5; n++) {
+        assert.equal((await callGraph(emulator.url, token, 'GET', `/me?probe=${n}`)).status, 200);
+      }
+      const log = (await controlOrThrow('GET', '/requests')).requests as Array<{ path: string; status: number }>;
+      assert.deepEqual(
+        log.map((entry) => `${entry.path} ${entry.status}`),
+        ['/v1.0/me?probe=3 200', '/v1.0/me?probe=4 200', '/v1.0/me?probe=5 200'],
+      );
+      assert.equal(((await controlOrThrow('GET', '')).counts as { requests: number }).requests, 3);
+    } finally {
+      await controlOrThrow('PATCH', '/settings', { requestLogLimit: 50_000 });
+    }
+  });
+
   it('a mailbox disabled through the control API: 404 MailboxNotEnabledForRESTAPI, /me still answers, mail to it bounces', async () => {
     const owner = await newUser('contoso.com');
     const sender = await newUser('contoso.com');
