@@ -26,6 +26,7 @@ export const API_ERRORS = {
     status: 404,
     description: 'No account with this id in your organisation (accounts of other organisations are never visible).',
   },
+  ORG_NOT_FOUND: { status: 404, description: "The API key's organisation no longer exists." },
   OWNER_NOT_FOUND: { status: 404, description: 'No owner with this id in your organisation.' },
   OWNER_NO_CONNECTED_ACCOUNT: {
     status: 409,
