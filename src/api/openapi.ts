@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { MESSAGE_API_OPERATIONS } from '../outbox/message-api.js';
+import { OUTBOX_ERRORS } from '../outbox/outbox-errors.js';
 import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
-import { API_ERRORS, type ApiErrorCode, BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
+import { API_ERRORS, BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
 import {
   accountListSchema,
   accountParams,
@@ -41,7 +43,8 @@ export interface ApiOperation {
   /** A schema registered in `apiComponents`. */
   body?: z.ZodType;
   response: { status: number; description: string; schema?: z.ZodType };
-  errors: readonly ApiErrorCode[];
+  /** Codes of `apiErrorCatalogue()` this operation may answer with (besides authentication and INTERNAL). */
+  errors: readonly string[];
 }
 
 /** The operations of this module; `ALL_API_OPERATIONS` adds those other modules serve under `/v1`. */
@@ -181,7 +184,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     summary: "Get the API key's organisation",
     authenticated: true,
     response: { status: 200, description: 'The organisation.', schema: organizationSchema },
-    errors: [],
+    errors: ['ORG_NOT_FOUND'],
   },
   {
     method: 'patch',
@@ -191,13 +194,22 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     authenticated: true,
     body: updateOrganizationBody,
     response: { status: 200, description: 'The updated organisation.', schema: organizationSchema },
-    errors: [...BODY_ERRORS, 'ORG_NAME_INVALID', 'ORG_RETURN_URL_INVALID', 'ORG_RETURN_URLS_TOO_MANY'],
+    errors: [...BODY_ERRORS, 'ORG_NAME_INVALID', 'ORG_RETURN_URL_INVALID', 'ORG_RETURN_URLS_TOO_MANY', 'ORG_NOT_FOUND'],
   },
 ];
 
-/** Every documented operation: this module's and those of modules that serve their own `/v1` routes. */
+/**
+ * Every documented operation. A module that registers routes under `/v1` (in `registerApiRoutes`' authenticated
+ * scope) describes them as `ApiOperation`s next to its routes and adds its list here; `test/api/openapi.test.ts`
+ * fails while a served `/v1` route is missing.
+ */
 export function allApiOperations(): readonly ApiOperation[] {
-  return [...API_OPERATIONS, ...WEBHOOK_API_OPERATIONS];
+  return [...API_OPERATIONS, ...WEBHOOK_API_OPERATIONS, ...MESSAGE_API_OPERATIONS];
+}
+
+/** Every error code the API may answer with: the API's own, and the catalogues of modules serving `/v1` routes. */
+export function apiErrorCatalogue(): Readonly<Record<string, { status: number; description: string }>> {
+  return { ...API_ERRORS, ...OUTBOX_ERRORS };
 }
 
 let cached: { publicUrl: string; document: JsonObject } | undefined;
@@ -247,7 +259,7 @@ function generate(publicUrl: string): JsonObject {
       schemas,
     },
     'x-error-codes': Object.fromEntries(
-      Object.entries(API_ERRORS).map(([code, { status, description }]) => [code, { status, description }]),
+      Object.entries(apiErrorCatalogue()).map(([code, { status, description }]) => [code, { status, description }]),
     ),
   };
 }
@@ -261,17 +273,17 @@ function operationObject(op: ApiOperation): JsonObject {
     success['content'] = { 'application/json': { schema: { type: 'object' } } };
   }
   const responses: JsonObject = { [String(op.response.status)]: success };
-  const codes: ApiErrorCode[] = [
-    ...new Set([...op.errors, ...(op.authenticated ? COMMON_ERRORS : ['INTERNAL' as const])]),
-  ];
-  const byStatus = new Map<number, ApiErrorCode[]>();
+  const catalogue = apiErrorCatalogue();
+  const codes = [...new Set([...op.errors, ...(op.authenticated ? COMMON_ERRORS : ['INTERNAL'])])];
+  const byStatus = new Map<number, string[]>();
   for (const code of codes) {
-    const status = API_ERRORS[code].status;
-    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+    const entry = catalogue[code];
+    if (!entry) throw new Error(`${op.operationId} names error code ${code}, which no error catalogue describes`);
+    byStatus.set(entry.status, [...(byStatus.get(entry.status) ?? []), code]);
   }
   for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
     responses[String(status)] = {
-      description: statusCodes.map((code) => `\`${code}\`: ${API_ERRORS[code].description}`).join('\n\n'),
+      description: statusCodes.map((code) => `\`${code}\`: ${catalogue[code]?.description}`).join('\n\n'),
       content: {
         'application/json': {
           schema: {
