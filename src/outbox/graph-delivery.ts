@@ -363,7 +363,20 @@ async function finishAfterError(
       await finish({ ...attempt, outcome: blocked.kind === 'held' ? 'held' : 'not_sent' }, blocked);
       return;
     }
-    await finish(attempt, retryOrGiveUp(error.retryAt ?? now + retryDelayMs(claim.attemptNumber)));
+    // A token that could not be had (Microsoft briefly unavailable, the operator's app rejected) sent nothing: it
+    // does not use up the attempt budget; the message waits, as a held one would, until it is too old.
+    const waitedMs = now - Number(claim.message.created_at);
+    await finish(
+      attempt,
+      waitedMs > deps.config.outbox.heldMessageTtlMs
+        ? {
+            kind: 'failed',
+            reason: 'retries_exhausted',
+            message: `No access token for ${Math.round(waitedMs / 3_600_000)} h; the last error: ${error.message}.`,
+            remediation: RETRIES_EXHAUSTED_REMEDIATION,
+          }
+        : { kind: 'retry', at: error.retryAt ?? now + retryDelayMs(Math.min(claim.attemptNumber, 8)) },
+    );
     return;
   }
 

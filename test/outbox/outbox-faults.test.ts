@@ -184,6 +184,26 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(visibleFolders(h, row.internet_message_id), ['sentitems']);
     });
 
+    it('no access token (the token endpoint is down): nothing sent, the message waits and goes later', async () => {
+      clearFaults(h.ctx);
+      h.advance(2 * 3600); // past any access token's 60–90 min lifetime: the next send needs a refresh
+      const rule = addFault(h.ctx, { kind: 'unavailable503', target: 'token', user: 'alex@outlook.com' });
+      const id = await queue(alex, 'Waits for a token');
+      assert.equal(await h.dispatch(), 1);
+      let row = await h.message(id);
+      assert.equal(row.status, 'queued');
+      assert.ok(Number(row.next_attempt_at) > h.clock.now());
+      const view = await h.client.call('GET', `/v1/messages/${id}`);
+      assert.equal(view.body.attempts[0].outcome, 'not_sent');
+      assert.equal(deliveriesOf(h.ctx, row.internet_message_id).length, 0);
+      h.ctx.faults.splice(h.ctx.faults.indexOf(rule), 1);
+      h.advance((Number(row.next_attempt_at) - h.clock.now()) / 1000 + 1);
+      await h.drain();
+      row = await h.message(id);
+      assert.equal(row.status, 'sent');
+      assert.equal(deliveriesOf(h.ctx, row.internet_message_id).length, 1);
+    });
+
     describe('a worker killed mid-send (lease expires; recovery treats it as an unknown outcome)', () => {
       const crash = async (accountId: string, subject: string, requestLeft: boolean) => {
         const id = await queue(accountId, subject);
