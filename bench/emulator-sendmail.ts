@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BenchEmulatorReady } from './fixtures/emulator-process.js';
@@ -196,6 +196,8 @@ async function main(): Promise<void> {
   console.log(
     `machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
   );
+  // Other work on the machine moves the figures; say how busy it was.
+  console.log(`load average at start: ${loadavg()[0]!.toFixed(2)} (1 min)`);
   console.log(
     `run: ${COUNT} requests after ${WARMUP} warm-up, concurrency ${CONCURRENCY} (at most ${PER_MAILBOX} per mailbox), ${MAILBOXES} mailboxes, saveToSentItems false, loopback`,
   );
@@ -243,6 +245,7 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(table(scenarios, baseline));
+  console.log(`load average at end: ${loadavg()[0]!.toFixed(2)} (1 min)`);
   const problems = scenarios.flatMap((scenario) => scenario.notes.map((note) => `${scenario.name}: ${note}`));
   if (problems.length > 0) {
     console.log('');
