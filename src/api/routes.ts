@@ -39,6 +39,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps)
       api.get('/openapi.json', async () => buildOpenApiDocument(deps.config.publicUrl));
 
       await api.register(async (secured) => {
+        acceptEmptyJsonBodies(secured);
         secured.addHook('onRequest', apiKeyAuthHook(deps));
         secured.addHook('preValidation', requireJsonBody);
         registerSecuredRoutes(secured, deps);
@@ -144,6 +145,23 @@ function registerSecuredRoutes(api: FastifyInstance, deps: ServiceDeps): void {
     const { organizationId } = apiAuthOf(request);
     const body = parseRequestOrThrow(updateOrganizationBody, request.body, 'body');
     return updateOrganization(deps.db, organizationId, body);
+  });
+}
+
+/**
+ * Fastify's JSON parser (with its `__proto__` / `constructor` poisoning checks), except that an empty body is no
+ * body: many HTTP clients send `Content-Type: application/json` on a DELETE without one, and that is not an error.
+ * A route that needs a body still says so (REQUEST_INVALID, "a JSON body is required").
+ */
+function acceptEmptyJsonBodies(api: FastifyInstance): void {
+  const parseJson = api.getDefaultJsonParser('error', 'error');
+  api.removeContentTypeParser('application/json');
+  api.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, typeof body === 'string' ? body : body.toString('utf8'), done);
   });
 }
 

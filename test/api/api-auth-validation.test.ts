@@ -129,6 +129,24 @@ for (const dialect of TEST_DIALECTS) {
       }[] = [
         { name: 'no body', method: 'POST', path: () => '/v1/connect-sessions', status: 400, code: 'REQUEST_INVALID' },
         {
+          name: 'an empty JSON body',
+          method: 'POST',
+          path: () => '/v1/connect-sessions',
+          body: '',
+          headers: { 'content-type': 'application/json' },
+          status: 400,
+          code: 'REQUEST_INVALID',
+        },
+        {
+          name: 'a JSON body with __proto__',
+          method: 'PATCH',
+          path: () => '/v1/organization',
+          body: '{"name":"x","__proto__":{"admin":true}}',
+          headers: { 'content-type': 'application/json' },
+          status: 400,
+          code: 'REQUEST_JSON_INVALID',
+        },
+        {
           name: 'ownerId missing',
           method: 'POST',
           path: () => '/v1/connect-sessions',
@@ -435,6 +453,13 @@ for (const dialect of TEST_DIALECTS) {
           assertSameSnapshot(await snapshotDatabase(service), before);
         });
       }
+
+      it('a DELETE with "Content-Type: application/json" and no body is not an error', async () => {
+        const answer = await client.call('DELETE', '/v1/owners/nobody-here', undefined, {
+          'content-type': 'application/json',
+        });
+        assert.equal(answer.status, 204);
+      });
 
       it('a valid request of the same shape goes through (the cases above fail for their stated reason)', async () => {
         const answer = await client.call('GET', `/v1/accounts/${accountId}`);
