@@ -96,6 +96,23 @@ export async function deliverDueWebhooks(deps: ServiceDeps, options: DeliverDueW
   return claimed.length;
 }
 
+/**
+ * The worker's task: `deliverDueWebhooks` batch after batch while batches come back full, at most `batches` times.
+ * Returns how many deliveries were attempted.
+ */
+export async function deliverWebhookBatches(
+  deps: ServiceDeps,
+  options: Omit<DeliverDueWebhooksOptions, 'limit'> & { limit: number; batches: number },
+): Promise<number> {
+  let total = 0;
+  for (let batch = 0; batch < options.batches; batch++) {
+    const attempted = await deliverDueWebhooks(deps, options);
+    total += attempted;
+    if (attempted < options.limit) break;
+  }
+  return total;
+}
+
 interface Claim {
   row: DeliveryRow;
   /** The `next_attempt_at` this worker wrote: the fencing value its result UPDATE must still find. */

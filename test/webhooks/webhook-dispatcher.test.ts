@@ -16,10 +16,12 @@ import {
 } from '../../src/webhooks/webhook-deliveries.js';
 import {
   deliverDueWebhooks,
+  deliverWebhookBatches,
   retryDelayMs,
   WEBHOOK_MAX_ATTEMPTS,
   WEBHOOK_RETRY_DELAYS_MS,
 } from '../../src/webhooks/webhook-dispatcher.js';
+import { startBackgroundWork } from '../../src/worker/background-work.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { postRaw, startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
@@ -365,6 +367,28 @@ for (const dialect of TEST_DIALECTS) {
         assert.equal((await deliveryOf(held)).status, 'delivered');
       });
     }
+
+    test('the background worker delivers due webhooks as one of its tasks', async () => {
+      await drain();
+      const work = startBackgroundWork(service.deps, { autoStart: false });
+      try {
+        assert.ok(work.tasks.some((task) => task.name === 'webhook-delivery'));
+        const events: EventView[] = [];
+        for (let i = 0; i < 3; i++) events.push(await record({ n: `worker-${i}` }));
+        await work.runOnce();
+        for (const event of events) assert.equal((await deliveryOf(event)).status, 'delivered');
+      } finally {
+        await work.stop();
+      }
+    });
+
+    test('deliverWebhookBatches keeps going while batches come back full, up to its bound', async () => {
+      await drain();
+      for (let i = 0; i < 7; i++) await record({ n: `batch-${i}` });
+      assert.equal(await deliverWebhookBatches(service.deps, { limit: 2, batches: 3 }), 6);
+      assert.equal(await deliverWebhookBatches(service.deps, { limit: 2, batches: 3 }), 1);
+      assert.equal(await deliverWebhookBatches(service.deps, { limit: 2, batches: 3 }), 0);
+    });
 
     test('replayed and tampered deliveries are rejected by the receiver', async () => {
       await drain();
