@@ -8,6 +8,7 @@ import { findOrganizationOrThrow, isReturnUrlAllowed, updateOrganization } from 
 import { registerMessageRoutes } from '../outbox/message-routes.js';
 import { deleteOwner, getOwnerOrThrow, setOwnerEmailProvider, toOwnerView } from '../owners/owners.js';
 import type { ServiceDeps } from '../services.js';
+import { registerWebhookRoutes } from '../webhooks/webhook-routes.js';
 import { apiAuthOf, apiKeyAuthHook } from './api-auth.js';
 import { API_ERRORS } from './api-errors.js';
 import {
@@ -44,6 +45,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps)
         secured.addHook('preValidation', requireJsonBody);
         registerSecuredRoutes(secured, deps);
         registerMessageRoutes(secured, deps);
+        registerWebhookRoutes(secured, deps);
       });
     },
     { prefix: '/v1' },
