@@ -27,6 +27,8 @@ export interface TestService {
   emulator: SeededEmulator;
   /** Everything the service logged, one JSON line each (for "no secret in the logs" scans). */
   logLines: string[];
+  /** The vault's key ring as MAILBRIDGE_KEYS text (`id:base64`), for scans that look for the key material. */
+  keyText: string;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     database,
     emulator,
     logLines,
+    keyText,
     close: async () => {
       await app.close();
       await composed.close();
