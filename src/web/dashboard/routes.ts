@@ -29,6 +29,7 @@ import {
 import { connectSessionNotice, ensureDashboardReturnUrlAllowed, findConnectOutcome } from './connect-return.js';
 import { CSRF_FIELD, csrfTokenFor, isCsrfTokenValid } from './csrf.js';
 import { notice, renderPage } from './layout.js';
+import { registerMessagePages } from './messages-routes.js';
 import { listPendingConnections } from './pending-connections.js';
 import { renderCommunicationSettingsPage } from './settings-page.js';
 import { signInWithPassword } from './sign-in.js';
@@ -407,6 +408,10 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
     }
     return reply.redirect('/dashboard/settings/communication?saved=1', 303);
   });
+
+  // ----- Messages (issue 4 item 7: messages-routes.ts) ---------------------------------------------------------
+
+  registerMessagePages(scope, deps, ctx);
 
   // ----- Connect hand-off ----------------------------------------------------------------------------------------
 
