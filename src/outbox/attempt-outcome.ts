@@ -120,39 +120,6 @@ export async function finishAttempt(
 ): Promise<boolean> {
   return withTransaction(deps.db, async (trx) => {
     const now = deps.clock.now();
-    await trx
-      .updateTable('outbox_attempts')
-      .set({
-        outcome: attempt.outcome,
-        ...(attempt.step === undefined ? {} : { step: attempt.step }),
-        finished_at: now,
-        duration_ms: options.startedAtMs === undefined ? null : Math.round(performance.now() - options.startedAtMs),
-        http_status: attempt.httpStatus ?? null,
-        graph_code: attempt.graphCode ?? null,
-        request_id: attempt.requestId ?? null,
-        client_request_id: attempt.clientRequestId ?? null,
-        detail: attempt.detail === undefined ? null : attempt.detail.slice(0, 500),
-        evidence: attempt.evidence === undefined ? null : JSON.stringify(storableEvidence(attempt.evidence)),
-        retry_after_ms: attempt.retryAfterMs ?? null,
-      })
-      .where('id', '=', claim.attemptId)
-      .execute();
-
-    if (change.kind === 'retry' && change.throttleLaneUntil !== undefined) {
-      // Microsoft's Retry-After is about the mailbox, whoever holds this message now.
-      await trx
-        .updateTable('outbox_pacing')
-        .set({
-          throttled_until: sql<number>`case when throttled_until is null or throttled_until < ${change.throttleLaneUntil} then ${change.throttleLaneUntil} else throttled_until end`,
-          updated_at: now,
-        })
-        .where('lane', '=', claim.message.lane)
-        .execute();
-    }
-    if (options.finding) {
-      await recordAccountHealth(trx, deps, options.finding.account, options.finding.health);
-    }
-
     const base = { lease_owner: null, lease_until: null, updated_at: now };
     const columns: Partial<OutboxMessagesTable> =
       change.kind === 'sent'
@@ -192,6 +159,41 @@ export async function finishAttempt(
       .where('attempts', '=', claim.attemptNumber)
       .returningAll()
       .executeTakeFirst();
+    // Rows in the order a claim takes them (message, then attempt; the lane's pacing row is only waited for by
+    // claims that hold no message lock), so a finishing worker and a claiming one can never deadlock on PostgreSQL.
+    await trx
+      .updateTable('outbox_attempts')
+      .set({
+        outcome: attempt.outcome,
+        ...(attempt.step === undefined ? {} : { step: attempt.step }),
+        finished_at: now,
+        duration_ms: options.startedAtMs === undefined ? null : Math.round(performance.now() - options.startedAtMs),
+        http_status: attempt.httpStatus ?? null,
+        graph_code: attempt.graphCode ?? null,
+        request_id: attempt.requestId ?? null,
+        client_request_id: attempt.clientRequestId ?? null,
+        detail: attempt.detail === undefined ? null : attempt.detail.slice(0, 500),
+        evidence: attempt.evidence === undefined ? null : JSON.stringify(storableEvidence(attempt.evidence)),
+        retry_after_ms: attempt.retryAfterMs ?? null,
+      })
+      .where('id', '=', claim.attemptId)
+      .execute();
+
+    if (change.kind === 'retry' && change.throttleLaneUntil !== undefined) {
+      // Microsoft's Retry-After is about the mailbox, whoever holds this message now.
+      await trx
+        .updateTable('outbox_pacing')
+        .set({
+          throttled_until: sql<number>`case when throttled_until is null or throttled_until < ${change.throttleLaneUntil} then ${change.throttleLaneUntil} else throttled_until end`,
+          updated_at: now,
+        })
+        .where('lane', '=', claim.message.lane)
+        .execute();
+    }
+    if (options.finding && updated) {
+      await recordAccountHealth(trx, deps, options.finding.account, options.finding.health);
+    }
+
     if (!updated) {
       deps.logger.warn(
         { messageId: claim.message.id, attempt: claim.attemptNumber },
