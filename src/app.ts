@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import { registerApiRoutes } from './api/routes.js';
 import { registerConnectRoutes } from './connect/routes.js';
 import { AppError } from './errors/app-error.js';
+import { registerOpsRoutes } from './ops/ops-routes.js';
 import type { ServiceDeps } from './services.js';
 import { registerDashboardRoutes } from './web/dashboard/routes.js';
 import { registerStaticAssets } from './web/static-assets.js';
@@ -65,6 +66,7 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
   );
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  registerOpsRoutes(app, deps);
   registerStaticAssets(app);
   await registerApiRoutes(app, deps);
   await registerConnectRoutes(app, deps);

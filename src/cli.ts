@@ -20,14 +20,11 @@ async function run(): Promise<void> {
     case 'start':
     case 'api':
     case 'worker': {
-      const { main } = await import('./main.js');
-      const service = await main(command === 'start' ? 'all' : command);
-      const stop = async () => {
-        await service.stop();
-        process.exit(0);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      const [{ main }, { exitOnShutdownSignals }] = await Promise.all([
+        import('./main.js'),
+        import('./ops/shutdown-signals.js'),
+      ]);
+      exitOnShutdownSignals(await main(command === 'start' ? 'all' : command));
       return;
     }
     case 'keys': {

@@ -3,8 +3,12 @@ import type { Secret } from './config/secret.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
+import { trackDatabaseState } from './metrics/database-state.js';
+import { instrumentMicrosoftFetch } from './metrics/microsoft-fetch-metrics.js';
+import { createServiceMetrics, type ServiceMetrics } from './metrics/service-metrics.js';
 import { createMicrosoftFetch, type MicrosoftRoutes } from './microsoft/microsoft-routes.js';
 import { createMicrosoftOAuthSource } from './microsoft/oauth-client.js';
+import type { ProcessRole } from './ops/process-role.js';
 import { type Clock, systemClock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
 import type { MicrosoftConnection, ServiceDeps } from './services.js';
@@ -27,6 +31,10 @@ export interface ComposeOptions {
   clock?: Clock;
   /** An already-open database (tests); otherwise the configured one is opened (and closed by `close`). */
   database?: DatabaseHandle;
+  /** What this process runs (a label of its metrics). Default `all`. */
+  role?: ProcessRole;
+  /** This process's metrics (default: a new registry per composed service, never a global one). */
+  metrics?: ServiceMetrics;
 }
 
 /**
@@ -44,7 +52,9 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     if (!options.database) await database.close();
     throw error;
   }
-  const fetchRouted = createMicrosoftFetch(options.microsoft.routes);
+  const metrics = options.metrics ?? createServiceMetrics({ role: options.role });
+  trackDatabaseState(metrics, { db: database.db, clock, logger: options.logger });
+  const fetchRouted = instrumentMicrosoftFetch(createMicrosoftFetch(options.microsoft.routes), metrics);
   const microsoft: MicrosoftConnection = {
     clientId: options.microsoft.clientId,
     clientSecret: options.microsoft.clientSecret,
@@ -70,6 +80,7 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     vault: new TokenVault({ keyRing: options.keyRing, clock }),
     events: new EventRecorder({ clock, webhookUrl: options.config.webhook?.url }),
     microsoft,
+    metrics,
   };
   return {
     deps,

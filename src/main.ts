@@ -6,15 +6,22 @@ import { loadConfig } from './config/load-config.js';
 import { ensureFirstAdmin, type FirstAdminResult } from './dashboard-auth/first-admin.js';
 import { type EmbeddedEmulator, startEmbeddedEmulator, withEmulatorRelay } from './dev/embedded-emulator.js';
 import { REAL_MICROSOFT_ROUTES } from './microsoft/microsoft-routes.js';
+import { shutdownGracefully } from './ops/graceful-shutdown.js';
+import { METRICS_TOKEN_HINT } from './ops/ops-routes.js';
+import { startOpsServer } from './ops/ops-server.js';
+import type { ProcessRole } from './ops/process-role.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { resolveKeyRing } from './vault/resolve-key-ring.js';
 import { startBackgroundWork } from './worker/background-work.js';
 
-export type ProcessRole = 'all' | 'api' | 'worker';
+export type { ProcessRole };
 
 export interface RunningService {
   app: FastifyInstance | undefined;
   url: string | undefined;
+  /** The ops listener's URL (MAILBRIDGE_OPS_PORT), when one was opened. */
+  opsUrl: string | undefined;
+  /** The graceful shutdown (src/ops/graceful-shutdown.ts), bounded by MAILBRIDGE_SHUTDOWN_GRACE. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -50,7 +57,7 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
   }
   // In the demo, the default provider relays into the emulator's SMTP sink unless SMTP_URL is set.
   const serviceConfig = embedded ? withEmulatorRelay(config, embedded.smtpSink) : config;
-  const composed = await composeService({ config: serviceConfig, logger, keyRing, microsoft });
+  const composed = await composeService({ config: serviceConfig, logger, keyRing, microsoft, role });
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   let firstAdmin: FirstAdminResult | undefined;
@@ -59,16 +66,32 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
     app = await buildApp(composed.deps);
     url = await app.listen({ port: config.port, host: '0.0.0.0' });
   }
-  if (embedded) printDemoBanner(config, logger, embedded);
+  // The worker role never listens on PORT: its only listener is the ops one, when asked for.
+  const ops =
+    config.ops.opsPort === undefined ? undefined : await startOpsServer(composed.deps, { port: config.ops.opsPort });
+  if (role !== 'worker' && !ops && !config.ops.metricsToken)
+    logger.info(`/metrics and /readyz are off: ${METRICS_TOKEN_HINT}`);
+  if (embedded && app) printDemoBanner(config, logger, embedded);
   if (firstAdmin?.kind === 'generated') printGeneratedAdmin(config, firstAdmin);
   const worker = role === 'api' ? undefined : startBackgroundWork(composed.deps);
-  const stop = async () => {
-    await worker?.stop();
-    await app?.close();
-    await composed.close();
-    await embedded?.close();
+  logger.info({ role, url, opsUrl: ops?.url }, 'mailbridge started');
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= shutdownGracefully({
+      deps: composed.deps,
+      logger,
+      app,
+      opsApp: ops?.app,
+      worker,
+      graceMs: config.ops.shutdownGraceMs,
+      closeResources: async () => {
+        await composed.close();
+        await embedded?.close();
+      },
+    }).then(() => undefined);
+    return stopping;
   };
-  return { app, url, stop };
+  return { app, url, opsUrl: ops?.url, stop };
 }
 
 function printDemoBanner(config: Config, logger: Logger, embedded: EmbeddedEmulator): void {

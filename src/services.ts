@@ -4,6 +4,7 @@ import type { Config } from './config/config.js';
 import type { Secret } from './config/secret.js';
 import type { Database, DbDialect } from './db/schema.js';
 import type { EventRecorder } from './events/event-recorder.js';
+import type { ServiceMetrics } from './metrics/service-metrics.js';
 import type { MicrosoftRoutes } from './microsoft/microsoft-routes.js';
 import type { Clock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
@@ -40,4 +41,6 @@ export interface ServiceDeps {
   readonly vault: TokenVault;
   readonly events: EventRecorder;
   readonly microsoft: MicrosoftConnection;
+  /** This process's Prometheus instruments (`src/metrics/`): one registry per composed service. */
+  readonly metrics: ServiceMetrics;
 }

@@ -15,6 +15,7 @@ export interface Config {
   readonly webhook: WebhookConfig | undefined;
   readonly smtp: SmtpConfig | undefined;
   readonly outbox: OutboxConfig;
+  readonly ops: OpsConfig;
   readonly logLevel: LogLevel;
   /** Not fatal, but worth a line in the log at start (e.g. an unknown MAILBRIDGE_* variable, likely a typo). */
   readonly warnings: readonly string[];
@@ -82,4 +83,17 @@ export interface OutboxConfig {
   /** Outlook.com (personal) mailboxes. */
   readonly personalRecipientsPerDay: number;
   readonly maxRecipientsPerMessage: number;
+}
+
+/** The operational surface (issue 5): readiness and metrics endpoints, the ops listener, graceful shutdown. */
+export interface OpsConfig {
+  /**
+   * MAILBRIDGE_METRICS_TOKEN: the Bearer token `/metrics` and `/readyz` require, on PORT and on the ops port. Unset:
+   * PORT does not serve them at all (404), the ops port serves them to anyone who can reach it.
+   */
+  readonly metricsToken: Secret | undefined;
+  /** MAILBRIDGE_OPS_PORT: a second listener with only /healthz, /readyz and /metrics (the worker role's only one). */
+  readonly opsPort: number | undefined;
+  /** MAILBRIDGE_SHUTDOWN_GRACE: how long SIGTERM waits for in-flight requests and the worker's tick (default 25 s). */
+  readonly shutdownGraceMs: number;
 }

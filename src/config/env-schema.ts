@@ -240,6 +240,32 @@ export const envSchema = z.object({
     100_000_000,
   ),
   MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE: positiveInt('MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE', 500, 1_000),
+  // The operational surface (issue 5): who may read /metrics and /readyz, the ops listener, the shutdown grace.
+  MAILBRIDGE_METRICS_TOKEN: rawText.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    if (value.trim().length < 24) {
+      return fail(ctx, 'is shorter than 24 characters; make one with `openssl rand -hex 32`');
+    }
+    return new Secret(value.trim());
+  }),
+  MAILBRIDGE_OPS_PORT: text.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+    if (!(port >= 0 && port <= 65535)) {
+      return fail(ctx, `"${value}" is not a port; set MAILBRIDGE_OPS_PORT to an integer from 0 to 65535, or unset it`);
+    }
+    return port;
+  }),
+  MAILBRIDGE_SHUTDOWN_GRACE: text.transform((value, ctx) => {
+    if (value === undefined) return 25_000;
+    const match = /^(\d+)\s*(ms|s|m)?$/i.exec(value);
+    const unit = { ms: 1, s: 1000, m: 60_000 }[(match?.[2] ?? 's').toLowerCase() as 's'];
+    const ms = match ? Number(match[1]) * unit : Number.NaN;
+    if (!(ms >= 0 && ms <= 600_000)) {
+      return fail(ctx, `"${value}" is not a duration from 0 to 10 minutes; use e.g. 25s (default), 500ms or 2m`);
+    }
+    return ms;
+  }),
   LOG_LEVEL: text.transform((value, ctx): LogLevel => {
     if (value === undefined) return 'info';
     const level = LOG_LEVELS.find((candidate) => candidate === value.toLowerCase());

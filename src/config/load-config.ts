@@ -77,6 +77,11 @@ export function loadConfig(env: Env): Config {
       personalRecipientsPerDay: e.MAILBRIDGE_PERSONAL_MAILBOX_RECIPIENTS_PER_DAY,
       maxRecipientsPerMessage: e.MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE,
     },
+    ops: {
+      metricsToken: e.MAILBRIDGE_METRICS_TOKEN,
+      opsPort: e.MAILBRIDGE_OPS_PORT,
+      shutdownGraceMs: e.MAILBRIDGE_SHUTDOWN_GRACE,
+    },
     logLevel: e.LOG_LEVEL,
     warnings: unknownVariableWarnings(env),
   };

@@ -260,6 +260,10 @@ export class AccessTokenProvider {
     const outcome = await redeemRefreshToken(microsoft, refreshToken, {
       scope: refreshScopeParameter(parseScopeList(row.granted_scopes)),
     });
+    this.#deps.metrics.refreshes.inc({
+      outcome: outcome.ok ? 'ok' : classifyHealth(outcome.evidence).status,
+      reason: intent.kind,
+    });
     if (outcome.ok) logger.debug({ accountId, intent: intent.kind }, 'access token refreshed');
     else {
       logger.warn(

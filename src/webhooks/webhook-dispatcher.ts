@@ -185,6 +185,9 @@ async function deliverOne(deps: ServiceDeps, claim: Claim, target: Target): Prom
   });
 
   const attempts = row.attempts + 1;
+  deps.metrics.webhookDeliveries.inc({
+    outcome: outcome.ok ? 'delivered' : attempts >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'retry',
+  });
   const now = deps.clock.now();
   const log = deps.logger.child({ webhookDeliveryId: row.id, eventId: event.id, eventType: event.type, attempts });
   if (outcome.ok) {
