@@ -7,6 +7,7 @@ import type { Health } from '../health/health.js';
 import type { Remediation } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
+import { dropAttachmentContent } from './attachment-content.js';
 import { heldColumns, heldEventData } from './held-messages.js';
 import { recordMessageEvent } from './message-events.js';
 import type { Claim } from './pacing.js';
@@ -194,6 +195,9 @@ export async function finishAttempt(
       await recordAccountHealth(trx, deps, options.finding.account, options.finding.health);
     }
 
+    if (updated && updated.status !== 'queued' && updated.status !== 'held' && updated.attachment_count > 0) {
+      await dropAttachmentContent(trx, updated.id);
+    }
     if (!updated) {
       deps.logger.warn(
         { messageId: claim.message.id, attempt: claim.attemptNumber },

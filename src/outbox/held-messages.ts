@@ -5,6 +5,7 @@ import type { OutboxMessagesTable } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
 import { HEALTH_REMEDIATION, type Remediation } from '../health/remediation.js';
 import type { ServiceDeps } from '../services.js';
+import { dropAttachmentContent } from './attachment-content.js';
 import { recordMessageEvent } from './message-events.js';
 import { HOLDING_STATUSES, REFUSING_STATUSES } from './message-target.js';
 
@@ -171,6 +172,7 @@ export async function sweepHeldMessages(deps: HeldDeps & Pick<ServiceDeps, 'db'>
           .returningAll()
           .executeTakeFirst();
         if (row) {
+          await dropAttachmentContent(trx, row.id);
           await recordMessageEvent(trx, deps, row, 'message.failed', {
             status: 'failed',
             reason,
@@ -239,6 +241,7 @@ export async function sweepHeldMessages(deps: HeldDeps & Pick<ServiceDeps, 'db'>
           .returningAll()
           .executeTakeFirst();
         if (row) {
+          await dropAttachmentContent(trx, row.id);
           await recordMessageEvent(trx, deps, row, 'message.failed', {
             status: 'failed',
             reason: 'held_expired',

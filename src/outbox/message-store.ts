@@ -11,6 +11,7 @@ import { withTransaction } from '../db/transaction.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
+import { dropAttachmentContent } from './attachment-content.js';
 import { heldColumns, heldEventData } from './held-messages.js';
 import { recordMessageEvent } from './message-events.js';
 import type { MailAddress, StoredPayload, ValidatedMessage } from './message-input.js';
@@ -434,6 +435,7 @@ export async function cancelMessage(deps: StoreDeps, organizationId: string, mes
       .returningAll()
       .executeTakeFirst();
     if (updated) {
+      await dropAttachmentContent(trx, updated.id);
       await recordMessageEvent(trx, deps, updated, 'message.canceled', {
         status: 'canceled',
         previousStatus: row.status,

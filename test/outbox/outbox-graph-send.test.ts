@@ -92,6 +92,21 @@ for (const dialect of TEST_DIALECTS) {
         ],
       );
       assert.ok(Buffer.from(copy.message.attachments[0]!.contentBytes, 'base64').equals(big));
+      // Once sent, the outbox keeps what the files were, not their bytes.
+      const stored = await h.service.deps.db
+        .selectFrom('outbox_attachments')
+        .select(['name', 'content_base64'])
+        .where('message_id', '=', row.id)
+        .execute();
+      assert.deepEqual(
+        stored.map((each) => [each.name, each.content_base64]),
+        [
+          ['big.bin', ''],
+          ['medium.bin', ''],
+        ],
+      );
+      const view = await h.client.call('GET', `/v1/messages/${row.id}`);
+      assert.equal(view.body.attachments[0].sizeBytes, big.byteLength);
     });
 
     it('sends from a send-only account with sendMail', async () => {
