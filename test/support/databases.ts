@@ -50,7 +50,7 @@ export async function openTestDatabase(dialect: DbDialect, options: { migrate?: 
   } else {
     const url = testPostgresUrl();
     await dropAbandonedSchemas(url);
-    const schema = `test_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const schema = `test_${process.pid}_${Math.floor(Date.now() / 1000)}_${randomBytes(4).toString('hex')}`;
     await withAdminClient(url, (client) => client.query(`create schema "${schema}"`));
     // The schema travels in the URL (`options=-c search_path=…`), so code under test that opens its own
     // connection from `config` (a CLI command, a second process) lands in the same schema.
@@ -124,19 +124,21 @@ export function forEachDatabase(
 }
 
 /**
- * Drops the schemas of test processes on this machine that died without cleaning up (killed runs), so they do not
- * pile up. Only for a local server (a pid means nothing on another machine) and only `test_<pid>_<hex>` schemas
- * whose process is gone.
+ * Drops the schemas of test processes that died without cleaning up (killed runs), so they do not pile up:
+ * `test_<pid>_<created unix seconds>_<hex>` schemas on a local server whose process is gone AND that are older than an
+ * hour. The age matters: a pid names a process only within one pid namespace, and test runs in other sandboxes on
+ * this machine share the server (a live run elsewhere looks dead from here).
  */
 async function dropAbandonedSchemas(url: string): Promise<void> {
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) return;
+  const oldestKeptSeconds = Math.floor(Date.now() / 1000) - 3600;
   await withAdminClient(url, async (client) => {
     const { rows } = await client.query<{ name: string }>(
-      `select nspname as name from pg_namespace where nspname ~ '^test_[0-9]+_[0-9a-f]{8}$'`,
+      `select nspname as name from pg_namespace where nspname ~ '^test_[0-9]+_[0-9]+_[0-9a-f]{8}$'`,
     );
     for (const { name } of rows) {
-      const pid = Number(name.split('_')[1]);
-      if (pid === process.pid || isAlive(pid)) continue;
+      const [, pid, createdAt] = name.split('_').map(Number);
+      if (pid === process.pid || createdAt! > oldestKeptSeconds || isAlive(pid!)) continue;
       await client.query(`drop schema if exists "${name}" cascade`);
     }
   });
