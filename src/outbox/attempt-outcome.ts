@@ -18,7 +18,7 @@ import type { Claim } from './pacing.js';
  * overwrite the newer attempt's state. @see engineering.md convention 9
  */
 
-type OutcomeDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger'>;
+type OutcomeDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;
 
 /** The lease was lost (expired and taken by another worker, or the message changed): stop without sending. */
 export class LeaseLostError extends Error {
@@ -119,7 +119,7 @@ export async function finishAttempt(
   change: MessageChange,
   options: { startedAtMs?: number; finding?: AccountFinding } = {},
 ): Promise<boolean> {
-  return withTransaction(deps.db, async (trx) => {
+  const finished = await withTransaction(deps.db, async (trx) => {
     const now = deps.clock.now();
     const base = { lease_owner: null, lease_until: null, updated_at: now };
     const columns: Partial<OutboxMessagesTable> =
@@ -238,6 +238,9 @@ export async function finishAttempt(
     }
     return true;
   });
+  // Counted once committed: `mailbridge_outbox_sends_total{outcome}` (src/metrics/service-metrics.ts).
+  if (finished) deps.metrics.sends.inc({ outcome: change.kind });
+  return finished;
 }
 
 export const UNKNOWN_OUTCOME_REMEDIATION: Remediation = {

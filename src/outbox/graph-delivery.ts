@@ -55,7 +55,7 @@ export interface DeliveryContext {
   maxAttempts: number;
 }
 
-type DeliveryDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger'>;
+type DeliveryDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;
 
 function recipients(addresses: MailAddress[]): GraphRecipient[] {
   return addresses.map((each) => ({

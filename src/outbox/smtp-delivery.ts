@@ -11,7 +11,7 @@ import { retryDelayMs } from './graph-delivery.js';
 import type { StoredPayload } from './message-input.js';
 import type { Claim } from './pacing.js';
 
-type DeliveryDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger'>;
+type DeliveryDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;
 
 /**
  * Sends one claimed message through the default provider (the SMTP relay). The same guarantees as Graph: a

@@ -64,6 +64,8 @@ for (const dialect of TEST_DIALECTS) {
         events.map((event) => event.type),
         ['message.sent'],
       );
+      const metric = await h.service.deps.metrics.registry.getSingleMetricAsString('mailbridge_outbox_sends_total');
+      assert.match(metric, /mailbridge_outbox_sends_total\{outcome="sent"\} 1/);
     });
 
     it('attaches large files through an upload session on the draft (Mail.ReadWrite)', async () => {
