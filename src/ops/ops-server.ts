@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { ServiceDeps } from '../services.js';
 import { registerOpsRoutes } from './ops-routes.js';
 
@@ -13,7 +13,7 @@ export async function startOpsServer(
 ): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
