@@ -40,6 +40,11 @@ const args = [
   'tsx',
   '--test',
   `--test-concurrency=${concurrency}`,
+  // A file whose tests have all finished but that still holds a handle (a server a failed hook never closed) would
+  // otherwise keep the whole run waiting forever; its tests are judged, then it is made to exit.
+  '--test-force-exit',
+  // One test may take 3 minutes at most (the slowest acceptance tests take well under that).
+  '--test-timeout=180000',
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   '--test-reporter=tap',

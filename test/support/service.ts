@@ -67,7 +67,11 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       urls: { login: MICROSOFT_LOGIN_ORIGIN, graph: MICROSOFT_GRAPH_ORIGIN },
       redirectUris: [`${url}/connect/callback`, `${url}/connect/admin-consent/callback`],
     }));
-  const database = await openTestDatabase(options.dialect ?? 'sqlite');
+  const database = await openTestDatabase(options.dialect ?? 'sqlite').catch(async (error: unknown) => {
+    // Leave nothing running behind a failed start: an open emulator would keep the test process alive.
+    if (!options.sharedEmulator) await emulator.close();
+    throw error;
+  });
   const keyText = `test:${randomBytes(32).toString('base64')}`;
   const config = loadConfig({
     PORT: String(port),
