@@ -32,8 +32,6 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const reportDir = mkdtempSync(join(tmpdir(), 'mailbridge-tests-'));
-const tapFile = join(reportDir, 'report.tap');
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const args = [
   '--import',
@@ -46,16 +44,19 @@ const args = [
   // One test may take 3 minutes at most (the slowest acceptance tests take well under that).
   '--test-timeout=180000',
   '--test-reporter=spec',
-  '--test-reporter-destination=stdout',
-  '--test-reporter=tap',
-  `--test-reporter-destination=${tapFile}`,
   ...files,
 ];
-const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
-child.on('exit', (code, signal) => {
-  const tap = readFileSync(tapFile, 'utf8');
-  rmSync(reportDir, { recursive: true, force: true });
-  const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+// The spec report is passed through as it comes and kept to read its summary (a second reporter writing to a file
+// would be cut short by --test-force-exit).
+const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+let report = '';
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk);
+  report += chunk.toString();
+  if (report.length > 1_000_000) report = report.slice(-100_000);
+});
+child.on('close', (code, signal) => {
+  const count = (name) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(report)?.[1] ?? 0);
   const tests = count('tests');
   const passed = count('pass');
   const failed = count('fail');
