@@ -182,6 +182,13 @@ export async function claimLane(
       .$if(deps.dialect === 'postgres', (query) => query.forUpdate())
       .executeTakeFirstOrThrow();
     if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return [];
+    // Examined counts as served for round robin: a lane full of other processes' sends goes to the back of the
+    // line instead of taking a place at its front every round.
+    await trx
+      .updateTable('outbox_pacing')
+      .set({ last_claimed_at: now, updated_at: now })
+      .where('lane', '=', lane)
+      .execute();
 
     const account =
       lane === DEFAULT_LANE
@@ -264,13 +271,6 @@ export async function claimLane(
         leaseMs: options.leaseMs,
         previousOutcome,
       });
-    }
-    if (claims.length > 0) {
-      await trx
-        .updateTable('outbox_pacing')
-        .set({ last_claimed_at: now, updated_at: now })
-        .where('lane', '=', lane)
-        .execute();
     }
     return claims;
   });
