@@ -69,8 +69,9 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
   // The worker role never listens on PORT: its only listener is the ops one, when asked for.
   const ops =
     config.ops.opsPort === undefined ? undefined : await startOpsServer(composed.deps, { port: config.ops.opsPort });
-  if (role !== 'worker' && !ops && !config.ops.metricsToken)
-    logger.info(`/metrics and /readyz are off: ${METRICS_TOKEN_HINT}`);
+  if (role === 'worker' && !ops)
+    logger.info('no ops listener: set MAILBRIDGE_OPS_PORT to probe and scrape this worker');
+  else if (!ops && !config.ops.metricsToken) logger.info(`/metrics and /readyz are off: ${METRICS_TOKEN_HINT}`);
   if (embedded && app) printDemoBanner(config, logger, embedded);
   if (firstAdmin?.kind === 'generated') printGeneratedAdmin(config, firstAdmin);
   const worker = role === 'api' ? undefined : startBackgroundWork(composed.deps);
