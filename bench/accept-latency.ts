@@ -1,6 +1,6 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { type AddressInfo, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -25,12 +25,14 @@ import { percentile } from './support/http-load.js';
  * schedule whether or not earlier ones were answered, and each latency is counted from when its request was due to
  * leave, so a stall shows in the figures instead of slowing the load (no coordinated omission).
  *
- * The service is a real `mailbridge start` (HTTP and its background worker, which sends the accepted mail to the
- * emulator meanwhile, paced per mailbox) in its own process, on a SQLite file, with 100 mailboxes connected (stored
- * as the connect flow stores them, with access tokens the emulator minted). The emulator runs in a third process.
- * Baseline, same process, same run, same load: `GET /healthz`.
+ * The service runs in its own process on a fresh SQLite file with 100 mailboxes connected (stored as the connect flow
+ * stores them, with access tokens the emulator minted), once per role: `mailbridge start` (HTTP and its background
+ * worker, which sends the accepted mail to the emulator meanwhile at the per-mailbox pace) and `mailbridge api` (HTTP
+ * only: the accept path alone). The emulator runs in a third process. Baseline, same process, same run, same load:
+ * `GET /healthz`. With --profile, the service writes a V8 CPU profile and the self time by function is printed.
  *
- *   node --import tsx bench/accept-latency.ts [--rate 500] [--seconds 20] [--warmup-seconds 3] [--role start|api]
+ *   node --import tsx bench/accept-latency.ts [--rate 500] [--seconds 20] [--warmup-seconds 3] [--roles start,api]
+ *     [--log-level info] [--profile]
  *   npm run bench -- accept-latency
  */
 
@@ -40,8 +42,11 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '20' },
     'warmup-seconds': { type: 'string', default: '3' },
     mailboxes: { type: 'string', default: '100' },
-    role: { type: 'string', default: 'start' },
+    /** The roles to measure, one after the other, each on its own database: `start` (HTTP + worker), `api`. */
+    roles: { type: 'string', default: 'start,api' },
     'log-level': { type: 'string', default: 'info' },
+    /** Write a V8 CPU profile of the service and print where its time went (self time by function). */
+    profile: { type: 'boolean', default: false },
   },
 });
 
@@ -49,8 +54,13 @@ const RATE = positive('rate', args.rate);
 const SECONDS = positive('seconds', args.seconds);
 const WARMUP_SECONDS = positive('warmup-seconds', args['warmup-seconds'], true);
 const MAILBOXES = positive('mailboxes', args.mailboxes);
-const ROLE = args.role === 'api' ? 'api' : 'start';
+type Role = 'start' | 'api';
+const ROLES: Role[] = (args.roles ?? 'start,api').split(',').map((role) => {
+  if (role !== 'start' && role !== 'api') throw new Error(`--roles takes start and/or api, not "${role}"`);
+  return role;
+});
 const LOG_LEVEL = args['log-level'] ?? 'info';
+const PROFILE = args.profile === true;
 
 function positive(name: string, raw: string | undefined, zeroAllowed = false): number {
   const value = Number(raw);
@@ -208,7 +218,7 @@ interface Scenario {
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 
-function table(scenarios: Scenario[], baseline: Scenario): string {
+function table(runs: RoleRun[]): string {
   const header = [
     'Target',
     'Requests',
@@ -220,20 +230,22 @@ function table(scenarios: Scenario[], baseline: Scenario): string {
     'max ms',
     'p99 vs. baseline',
   ];
-  const rows = scenarios.map((scenario) => {
-    const p99 = percentile(scenario.sorted, 0.99);
-    return [
-      scenario.name,
-      String(scenario.result.sent),
-      String(RATE),
-      fixed((scenario.sorted.length / scenario.result.elapsedMs) * 1000, 0),
-      fixed(percentile(scenario.sorted, 0.5), 2),
-      fixed(p99, 2),
-      fixed(percentile(scenario.sorted, 0.999), 2),
-      fixed(scenario.sorted.at(-1) ?? Number.NaN, 2),
-      scenario === baseline ? '1.00' : fixed(p99 / percentile(baseline.sorted, 0.99), 2),
-    ];
-  });
+  const rows = runs.flatMap((run) =>
+    run.scenarios.map((scenario) => {
+      const p99 = percentile(scenario.sorted, 0.99);
+      return [
+        scenario.name,
+        String(scenario.result.sent),
+        String(RATE),
+        fixed((scenario.sorted.length / scenario.result.elapsedMs) * 1000, 0),
+        fixed(percentile(scenario.sorted, 0.5), 2),
+        fixed(p99, 2),
+        fixed(percentile(scenario.sorted, 0.999), 2),
+        fixed(scenario.sorted.at(-1) ?? Number.NaN, 2),
+        scenario === run.baseline ? '1.00' : fixed(p99 / percentile(run.baseline.sorted, 0.99), 2),
+      ];
+    }),
+  );
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]) =>
     `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(' | ')} |`;
@@ -241,21 +253,80 @@ function table(scenarios: Scenario[], baseline: Scenario): string {
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
-// ---- main ----------------------------------------------------------------------------------------------------------
+// ---- profile -------------------------------------------------------------------------------------------------------
 
-async function main(): Promise<void> {
-  const cpu = cpus();
-  console.log('Accept latency benchmark');
-  console.log(
-    `machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
-  );
-  console.log(`load average at start: ${loadavg()[0]!.toFixed(2)} (1 min)`);
-  console.log(
-    `run: open loop at ${RATE} requests/s for ${SECONDS} s after ${WARMUP_SECONDS} s of warm-up, mailbridge ${ROLE} on SQLite (LOG_LEVEL=${LOG_LEVEL}), ${MAILBOXES} connected mailboxes, loopback`,
-  );
+interface CpuProfile {
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }>;
+  samples: number[];
+  timeDeltas: number[];
+}
 
+/** Self time by function over the service's whole life (start-up included), from its V8 CPU profile. */
+function printProfile(role: Role, profileDir: string): void {
+  const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) {
+    console.log('profile: no .cpuprofile was written');
+    return;
+  }
+  const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile;
+  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const parents = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
+  const selfMs = new Map<string, number>();
+  /** Time under the nearest function of ours (src/, emulator/ excluded): what our code spent, libraries included. */
+  const oursMs = new Map<string, number>();
+  let totalMs = 0;
+  for (const [index, nodeId] of profile.samples.entries()) {
+    const frame = frames.get(nodeId);
+    const ms = (profile.timeDeltas[index] ?? 0) / 1000;
+    totalMs += ms;
+    if (!frame) continue;
+    const where = frame.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
+    const key = `${frame.functionName || '(anonymous)'} ${where ? `${where}:${frame.lineNumber + 1}` : ''}`.trim();
+    selfMs.set(key, (selfMs.get(key) ?? 0) + ms);
+    for (let id: number | undefined = nodeId; id !== undefined; id = parents.get(id)) {
+      const caller = frames.get(id);
+      const path = caller?.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '') ?? '';
+      if (caller && path.startsWith('src/')) {
+        const label = `${caller.functionName || '(anonymous)'} ${path}:${caller.lineNumber + 1}`;
+        oursMs.set(label, (oursMs.get(label) ?? 0) + ms);
+        break;
+      }
+    }
+  }
+  const busyMs = totalMs - (selfMs.get('(idle)') ?? 0);
+  console.log('');
+  console.log(
+    `profile of mailbridge ${role} (${file}): ${(busyMs / 1000).toFixed(1)} s busy of ${(totalMs / 1000).toFixed(1)} s; self time, top 20:`,
+  );
+  const top = [...selfMs]
+    .filter(([key]) => key !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 20);
+  for (const [key, ms] of top) console.log(`  ${((ms / busyMs) * 100).toFixed(1).padStart(5)} %  ${key}`);
+  console.log('time under the nearest function in src/ (libraries and SQLite included), top 15:');
+  const ours = [...oursMs].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  for (const [key, ms] of ours) console.log(`  ${((ms / busyMs) * 100).toFixed(1).padStart(5)} %  ${key}`);
+}
+
+// ---- one role ------------------------------------------------------------------------------------------------------
+
+interface RoleRun {
+  role: Role;
+  scenarios: Scenario[];
+  baseline: Scenario;
+  outbox: Array<{ status: string; n: number }>;
+  problems: string[];
+  notes: string[];
+}
+
+/** A fresh SQLite database with the mailboxes connected, a `mailbridge <role>` on it, the two measurements. */
+async function runRole(role: Role, emulator: BenchEmulatorReady): Promise<RoleRun> {
   const dir = mkdtempSync(join(tmpdir(), 'mailbridge-bench-accept-'));
-  const emulator = await startEmulator();
   let service: ChildProcess | undefined;
   try {
     const keys = `bench:${randomBytes(32).toString('base64')}`;
@@ -269,31 +340,33 @@ async function main(): Promise<void> {
       // A real Microsoft app's configuration, its hosts served by the emulator (no embedded emulator in the service).
       MICROSOFT_CLIENT_ID: randomUUID(),
       MICROSOFT_CLIENT_SECRET: `bench~${randomBytes(16).toString('base64url')}`,
-      MICROSOFT_LOGIN_URL: emulator.ready.url,
-      MICROSOFT_GRAPH_URL: emulator.ready.url,
+      MICROSOFT_LOGIN_URL: emulator.url,
+      MICROSOFT_GRAPH_URL: emulator.url,
       MAILBRIDGE_ADMIN_EMAIL: 'admin@bench.example',
       MAILBRIDGE_ADMIN_PASSWORD: 'bench-admin-password',
       LOG_LEVEL,
     };
+    const config = loadConfig({ ...env, LOG_LEVEL: 'silent' });
+    const compose = () =>
+      composeService({
+        config,
+        logger: createLogger(config),
+        keyRing: parseKeyRingOrThrow(keys),
+        microsoft: {
+          clientId: env.MICROSOFT_CLIENT_ID,
+          clientSecret: new Secret(env.MICROSOFT_CLIENT_SECRET),
+          tenant: 'common',
+          routes: { login: emulator.url, graph: emulator.url },
+          mode: 'microsoft',
+        },
+      });
 
     // Seed the database the service will open: an organisation, its API key and the connected mailboxes.
-    const config = loadConfig({ ...env, LOG_LEVEL: 'silent' });
-    const seeder = await composeService({
-      config,
-      logger: createLogger(config),
-      keyRing: parseKeyRingOrThrow(keys),
-      microsoft: {
-        clientId: env.MICROSOFT_CLIENT_ID,
-        clientSecret: new Secret(env.MICROSOFT_CLIENT_SECRET),
-        tenant: 'common',
-        routes: { login: emulator.ready.url, graph: emulator.ready.url },
-        mode: 'microsoft',
-      },
-    });
+    const seeder = await compose();
     const organization = await createOrganization(seeder.deps.db, seeder.deps.clock, { name: 'Bench' });
     const apiKey = await createApiKey(seeder.deps.db, seeder.deps.clock, organization.id, 'bench');
     const accountIds: string[] = [];
-    for (const [index, mailbox] of emulator.ready.mailboxes.entries()) {
+    for (const [index, mailbox] of emulator.mailboxes.entries()) {
       const result = await upsertConnectedAccount(seeder.deps, {
         organizationId: organization.id,
         ownerExternalId: `owner-${index}`,
@@ -310,16 +383,15 @@ async function main(): Promise<void> {
     }
     await seeder.close();
 
-    service = spawn(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(new URL('../src/cli.ts', import.meta.url)), ROLE],
-      {
-        cwd: fileURLToPath(new URL('..', import.meta.url)),
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-        // The service logs every request at info, as in production; the lines go nowhere here.
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
+    const profileDir = join(dir, 'profile');
+    const profiling = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+    service = spawn(process.execPath, [...profiling, '--import', 'tsx', cli, role], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      // The service logs every request at LOG_LEVEL=info, as in production; the lines go nowhere here.
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     await waitForHealth(origin, service);
 
     const body = Buffer.from(
@@ -341,10 +413,6 @@ async function main(): Promise<void> {
     });
     const health = (): Shot => ({ method: 'GET', path: '/healthz', headers: {} });
 
-    if (WARMUP_SECONDS > 0) {
-      await openLoop(origin, health, RATE, WARMUP_SECONDS);
-      await openLoop(origin, post, RATE, WARMUP_SECONDS);
-    }
     const scenarios: Scenario[] = [];
     const measure = async (name: string, shot: (index: number) => Shot, expected: number) => {
       const result = await openLoop(origin, shot, RATE, SECONDS);
@@ -352,37 +420,27 @@ async function main(): Promise<void> {
       scenarios.push(scenario);
       return scenario;
     };
-    const baseline = await measure('GET /healthz (baseline)', health, 200);
-    await measure('POST /v1/accounts/{id}/messages', post, 202);
+    // The baseline first, while the worker has nothing to send; then the sends, while it sends what was accepted.
+    if (WARMUP_SECONDS > 0) await openLoop(origin, health, RATE, WARMUP_SECONDS);
+    const baseline = await measure(`${role}: GET /healthz (baseline)`, health, 200);
+    let warmupAccepted = 0;
+    if (WARMUP_SECONDS > 0)
+      warmupAccepted = (await openLoop(origin, post, RATE, WARMUP_SECONDS)).statuses.get(202) ?? 0;
+    const sends = await measure(`${role}: POST /v1/accounts/{id}/messages`, post, 202);
 
     const exit = await stopGracefully(service);
-    const check = await composeService({
-      config,
-      logger: createLogger(config),
-      keyRing: parseKeyRingOrThrow(keys),
-      microsoft: {
-        clientId: env.MICROSOFT_CLIENT_ID,
-        clientSecret: new Secret(env.MICROSOFT_CLIENT_SECRET),
-        tenant: 'common',
-        routes: { login: emulator.ready.url, graph: emulator.ready.url },
-        mode: 'microsoft',
-      },
-    });
-    const byStatus = await check.deps.db
-      .selectFrom('outbox_messages')
-      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
-      .groupBy('status')
-      .execute();
+    const check = await compose();
+    const outbox = (
+      await check.deps.db
+        .selectFrom('outbox_messages')
+        .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+        .groupBy('status')
+        .execute()
+    ).map((row) => ({ status: row.status, n: Number(row.n) }));
     await check.close();
 
-    console.log('');
-    console.log(table(scenarios, baseline));
-    console.log(`load average at end: ${loadavg()[0]!.toFixed(2)} (1 min)`);
-    const stored = byStatus.reduce((sum, row) => sum + Number(row.n), 0);
-    console.log(
-      `outbox after the run: ${byStatus.map((row) => `${row.status} ${row.n}`).join(', ')} (the worker sends at the per-mailbox pace meanwhile); service exit ${exit} after SIGTERM`,
-    );
     const problems: string[] = [];
+    const notes: string[] = [];
     for (const scenario of scenarios) {
       const { result } = scenario;
       for (const [status, count] of result.statuses) {
@@ -391,23 +449,55 @@ async function main(): Promise<void> {
       if (result.errors > 0)
         problems.push(`${scenario.name}: ${result.errors} connection errors (${result.firstError})`);
       if (result.maxDispatchLagMs > 5) {
-        console.log(
-          `note: ${scenario.name}: the load generator ran up to ${fixed(result.maxDispatchLagMs, 1)} ms late (counted in the latencies)`,
+        notes.push(
+          `${scenario.name}: the load generator ran up to ${fixed(result.maxDispatchLagMs, 1)} ms late (counted in the latencies)`,
         );
       }
     }
-    const accepted = scenarios[1]?.result.statuses.get(202) ?? 0;
-    const expectedStored = accepted + (WARMUP_SECONDS > 0 ? RATE * WARMUP_SECONDS : 0);
-    if (stored !== expectedStored)
-      problems.push(`the outbox holds ${stored} messages, ${expectedStored} were accepted`);
-    if (exit !== 0) problems.push(`the service exited ${exit} after SIGTERM`);
-    for (const problem of problems) console.log(`PROBLEM ${problem}`);
-    if (problems.length > 0) process.exitCode = 1;
+    const stored = outbox.reduce((sum, row) => sum + row.n, 0);
+    const accepted = warmupAccepted + (sends.result.statuses.get(202) ?? 0);
+    if (stored !== accepted) problems.push(`${role}: the outbox holds ${stored} messages, ${accepted} were accepted`);
+    if (exit !== 0) problems.push(`${role}: the service exited ${exit} after SIGTERM`);
+    if (PROFILE) printProfile(role, profileDir);
+    return { role, scenarios, baseline, outbox, problems, notes };
   } finally {
     if (service && service.exitCode === null) service.kill('SIGKILL');
-    emulator.child.disconnect();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// ---- main ----------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const cpu = cpus();
+  console.log('Accept latency benchmark');
+  console.log(
+    `machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
+  );
+  console.log(`load average at start: ${loadavg()[0]!.toFixed(2)} (1 min)`);
+  console.log(
+    `run: open loop at ${RATE} requests/s for ${SECONDS} s after ${WARMUP_SECONDS} s of warm-up, per role (${ROLES.join(', ')}) on a fresh SQLite file (LOG_LEVEL=${LOG_LEVEL}), ${MAILBOXES} connected mailboxes, loopback`,
+  );
+  const emulator = await startEmulator();
+  const runs: RoleRun[] = [];
+  try {
+    for (const role of ROLES) runs.push(await runRole(role, emulator.ready));
+  } finally {
+    emulator.child.disconnect();
+  }
+  console.log('');
+  console.log(table(runs));
+  console.log(`load average at end: ${loadavg()[0]!.toFixed(2)} (1 min)`);
+  for (const run of runs) {
+    console.log(
+      `${run.role}: outbox after the run: ${run.outbox.map((row) => `${row.status} ${row.n}`).join(', ')}${run.role === 'start' ? ' (its worker sends at the per-mailbox pace meanwhile)' : ' (nothing sends)'}`,
+    );
+  }
+  const notes = runs.flatMap((run) => run.notes);
+  for (const note of notes) console.log(`note: ${note}`);
+  const problems = runs.flatMap((run) => run.problems);
+  for (const problem of problems) console.log(`PROBLEM ${problem}`);
+  if (problems.length > 0) process.exitCode = 1;
 }
 
 await main();
