@@ -59,7 +59,8 @@ child.on('close', (code, signal) => {
   const count = (name) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(report)?.[1] ?? 0);
   const tests = count('tests');
   const passed = count('pass');
-  const failed = count('fail');
+  // A cancelled test (its hook failed, or it timed out) did not pass: count it as failed.
+  const failed = count('fail') + count('cancelled');
   const skipped = count('skipped') + count('todo');
   console.log(`\n${files.length} test files`);
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
