@@ -313,6 +313,35 @@ function printProfile(role: Role, profileDir: string): void {
   for (const [key, ms] of ours) console.log(`  ${((ms / busyMs) * 100).toFixed(1).padStart(5)} %  ${key}`);
 }
 
+// ---- the service's own figures ----------------------------------------------------------------------------------
+
+const METRICS_TOKEN = randomBytes(24).toString('hex');
+
+interface ProcessFigures {
+  at: number;
+  cpuSeconds: number;
+  /** The event loop's largest delay since the previous scrape (prom-client resets it per scrape). */
+  eventLoopMaxMs: number;
+  majorGc: { count: number; sum: number };
+}
+
+/** The service's process metrics from its own /metrics (prom-client's defaults). */
+async function processFigures(origin: string): Promise<ProcessFigures> {
+  const at = performance.now() / 1000;
+  const response = await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  const text = await response.text();
+  const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? Number.NaN);
+  return {
+    at,
+    cpuSeconds: value(/^process_cpu_seconds_total (\S+)$/m),
+    eventLoopMaxMs: value(/^nodejs_eventloop_lag_max_seconds (\S+)$/m) * 1000,
+    majorGc: {
+      count: value(/^nodejs_gc_duration_seconds_count\{kind="major"\} (\S+)$/m) || 0,
+      sum: value(/^nodejs_gc_duration_seconds_sum\{kind="major"\} (\S+)$/m) || 0,
+    },
+  };
+}
+
 // ---- one role ------------------------------------------------------------------------------------------------------
 
 interface RoleRun {
@@ -344,6 +373,8 @@ async function runRole(role: Role, emulator: BenchEmulatorReady): Promise<RoleRu
       MICROSOFT_GRAPH_URL: emulator.url,
       MAILBRIDGE_ADMIN_EMAIL: 'admin@bench.example',
       MAILBRIDGE_ADMIN_PASSWORD: 'bench-admin-password',
+      // To read the service's own process metrics (CPU, event loop delay, GC) around the measured sends.
+      MAILBRIDGE_METRICS_TOKEN: METRICS_TOKEN,
       LOG_LEVEL,
     };
     const config = loadConfig({ ...env, LOG_LEVEL: 'silent' });
@@ -423,10 +454,12 @@ async function runRole(role: Role, emulator: BenchEmulatorReady): Promise<RoleRu
     // The baseline first, while the worker has nothing to send; then the sends, while it sends what was accepted.
     if (WARMUP_SECONDS > 0) await openLoop(origin, health, RATE, WARMUP_SECONDS);
     const baseline = await measure(`${role}: GET /healthz (baseline)`, health, 200);
+    const before = await processFigures(origin);
     let warmupAccepted = 0;
     if (WARMUP_SECONDS > 0)
       warmupAccepted = (await openLoop(origin, post, RATE, WARMUP_SECONDS)).statuses.get(202) ?? 0;
     const sends = await measure(`${role}: POST /v1/accounts/{id}/messages`, post, 202);
+    const afterSends = await processFigures(origin);
 
     const exit = await stopGracefully(service);
     const check = await compose();
@@ -454,6 +487,13 @@ async function runRole(role: Role, emulator: BenchEmulatorReady): Promise<RoleRu
         );
       }
     }
+    const cpuSeconds = afterSends.cpuSeconds - before.cpuSeconds;
+    const wallSeconds = afterSends.at - before.at;
+    notes.push(
+      `${role}: during the sends (warm-up included) the service used ${fixed((cpuSeconds / wallSeconds) * 100, 0)} % of one core; ` +
+        `its event loop was delayed up to ${fixed(afterSends.eventLoopMaxMs, 0)} ms; ` +
+        `GC: ${afterSends.majorGc.count - before.majorGc.count} major pauses, ${fixed((afterSends.majorGc.sum - before.majorGc.sum) * 1000, 0)} ms in all`,
+    );
     const stored = outbox.reduce((sum, row) => sum + row.n, 0);
     const accepted = warmupAccepted + (sends.result.statuses.get(202) ?? 0);
     if (stored !== accepted) problems.push(`${role}: the outbox holds ${stored} messages, ${accepted} were accepted`);
