@@ -241,10 +241,12 @@ async function rotation(database: BenchDatabase): Promise<Row[]> {
 
   await vacuum(database);
   started = performance.now();
-  await db.updateTable('vault_data_keys').set({ rotated_at: Date.now() }).execute();
+  // The same change of every row (another wrapping key id, which is indexed), in one statement, no crypto.
+  await db.updateTable('vault_data_keys').set({ wrapping_key_id: 'plain', rotated_at: Date.now() }).execute();
   const plainMs = performance.now() - started;
 
-  // The rotation's shape without its crypto: keyset batches of 200, one transaction each, one UPDATE per row.
+  // The rotation's shape without its crypto: keyset batches of 200, one transaction each, one UPDATE per row that
+  // changes the same columns (the indexed wrapping key id included).
   await vacuum(database);
   started = performance.now();
   let after = '';
@@ -260,7 +262,7 @@ async function rotation(database: BenchDatabase): Promise<Row[]> {
       for (const row of rows) {
         await trx
           .updateTable('vault_data_keys')
-          .set({ wrapped_key: row.wrapped_key, rotated_at: Date.now() })
+          .set({ wrapping_key_id: 'batched', wrapped_key: row.wrapped_key, rotated_at: Date.now() })
           .where('subject_id', '=', row.subject_id)
           .where('data_key_id', '=', row.data_key_id)
           .where('wrapping_key_id', '=', row.wrapping_key_id)
@@ -280,7 +282,7 @@ async function rotation(database: BenchDatabase): Promise<Row[]> {
       operation,
       database: database.name,
       figure: seconds(rotateMs),
-      baseline: 'one plain UPDATE of the same rows',
+      baseline: 'one plain UPDATE of the same rows and columns',
       baselineFigure: seconds(plainMs),
       ratio: plainMs / rotateMs,
     },
