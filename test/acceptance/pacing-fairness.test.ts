@@ -63,7 +63,9 @@ describe('acceptance: pacing and fairness under Microsoft limits [postgres, two 
       dialect: 'postgres',
       sharedEmulator: emulator,
       clock: { now: () => clock.now() },
-      env: { LOG_LEVEL: 'warn' },
+      // The lease is counted on the accelerated clock while a Graph request's timeout (30 s) is real time: 30 clock
+      // minutes are 45 real seconds at 40×, so a lease still outlasts any request, as 2 minutes do at real speed.
+      env: { LOG_LEVEL: 'warn', MAILBRIDGE_OUTBOX_LEASE: '30m' },
     });
     emulator.seed.app.redirectUris.push(
       `${service.url}/connect/callback`,
@@ -231,6 +233,11 @@ describe('acceptance: pacing and fairness under Microsoft limits [postgres, two 
       const delivered = emulator.ctx.world.deliveries.filter((d) => d.internetMessageId === row.internet_message_id);
       assert.equal(delivered.length, 1);
     }
+    assert.deepEqual(
+      service.logLines.filter((line) => line.includes('lease lost')),
+      [],
+      'no worker lost a lease (the accelerated clock did not outrun a send)',
+    );
     const lastOther = Math.max(...others.map((row) => Number(row.sent_at)));
     const bigSentBeforeLastOther = big.filter((at) => at <= lastOther).length;
 
