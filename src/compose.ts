@@ -3,6 +3,9 @@ import type { Secret } from './config/secret.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
+import { InProcessJobEngine } from './jobs/in-process-engine.js';
+import type { JobEngine } from './jobs/job-engine.js';
+import { PgBossJobEngine } from './jobs/pg-boss-engine.js';
 import { trackDatabaseState } from './metrics/database-state.js';
 import { instrumentMicrosoftFetch } from './metrics/microsoft-fetch-metrics.js';
 import { createServiceMetrics, type ServiceMetrics } from './metrics/service-metrics.js';
@@ -35,6 +38,11 @@ export interface ComposeOptions {
   role?: ProcessRole;
   /** This process's metrics (default: a new registry per composed service, never a global one). */
   metrics?: ServiceMetrics;
+  /**
+   * The job engine: `auto` (default) is pg-boss on PostgreSQL and the in-process loop's nudges on SQLite;
+   * `in-process` keeps PostgreSQL on the in-process loop too (tests that drive `startBackgroundWork` themselves).
+   */
+  jobs?: 'auto' | 'in-process';
 }
 
 /**
@@ -48,6 +56,16 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
   try {
     await migrateToLatest(database.db);
     await assertKeyRingOpensData(database.db, options.keyRing, clock);
+  } catch (error) {
+    if (!options.database) await database.close();
+    throw error;
+  }
+  let jobs: JobEngine;
+  try {
+    jobs =
+      database.dialect === 'postgres' && options.jobs !== 'in-process'
+        ? await PgBossJobEngine.start({ db: database.db, logger: options.logger, role: options.role ?? 'all' })
+        : new InProcessJobEngine({ clock });
   } catch (error) {
     if (!options.database) await database.close();
     throw error;
@@ -78,13 +96,15 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     clock,
     logger: options.logger,
     vault: new TokenVault({ keyRing: options.keyRing, clock }),
-    events: new EventRecorder({ clock, webhookUrl: options.config.webhook?.url }),
+    events: new EventRecorder({ clock, webhookUrl: options.config.webhook?.url, jobs }),
     microsoft,
     metrics,
+    jobs,
   };
   return {
     deps,
     close: async () => {
+      await jobs.stop();
       if (!options.database) await database.close();
     },
   };

@@ -5,6 +5,7 @@ import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { ensureFirstAdmin, type FirstAdminResult } from './dashboard-auth/first-admin.js';
 import { type EmbeddedEmulator, startEmbeddedEmulator, withEmulatorRelay } from './dev/embedded-emulator.js';
+import { startBackgroundForRole } from './jobs/background-role.js';
 import { REAL_MICROSOFT_ROUTES } from './microsoft/microsoft-routes.js';
 import { shutdownGracefully } from './ops/graceful-shutdown.js';
 import { METRICS_TOKEN_HINT } from './ops/ops-routes.js';
@@ -12,7 +13,6 @@ import { startOpsServer } from './ops/ops-server.js';
 import type { ProcessRole } from './ops/process-role.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { resolveKeyRing } from './vault/resolve-key-ring.js';
-import { startBackgroundWork } from './worker/background-work.js';
 
 export type { ProcessRole };
 
@@ -74,7 +74,8 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
   else if (!ops && !config.ops.metricsToken) logger.info(`/metrics and /readyz are off: ${METRICS_TOKEN_HINT}`);
   if (embedded && app) printDemoBanner(config, logger, embedded);
   if (firstAdmin?.kind === 'generated') printGeneratedAdmin(config, firstAdmin);
-  const worker = role === 'api' ? undefined : startBackgroundWork(composed.deps);
+  // pg-boss jobs on PostgreSQL, the in-process loop on SQLite (src/jobs/background-role.ts).
+  const worker = await startBackgroundForRole(composed.deps, role);
   logger.info({ role, url, opsUrl: ops?.url }, 'mailbridge started');
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -4,6 +4,7 @@ import type { Config } from './config/config.js';
 import type { Secret } from './config/secret.js';
 import type { Database, DbDialect } from './db/schema.js';
 import type { EventRecorder } from './events/event-recorder.js';
+import type { JobEngine } from './jobs/job-engine.js';
 import type { ServiceMetrics } from './metrics/service-metrics.js';
 import type { MicrosoftRoutes } from './microsoft/microsoft-routes.js';
 import type { Clock } from './platform/clock.js';
@@ -43,4 +44,9 @@ export interface ServiceDeps {
   readonly microsoft: MicrosoftConnection;
   /** This process's Prometheus instruments (`src/metrics/`): one registry per composed service. */
   readonly metrics: ServiceMetrics;
+  /**
+   * Where background work is asked for (`src/jobs/`): pg-boss on PostgreSQL (jobs enqueued in the caller's
+   * transaction), the in-process loop's nudges on SQLite.
+   */
+  readonly jobs: JobEngine;
 }

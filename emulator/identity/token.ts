@@ -258,6 +258,7 @@ async function redeemRefreshToken(
   // Consent revoked (or never given for a newly asked scope): AADSTS65001 with suberror consent_required.
   const granted = grantedScopes(ctx, user!, app.clientId);
   if (missingScopes(scopes, granted).length > 0) return { error: aadsts.consentRevoked(app) };
+  record.redemptions = (record.redemptions ?? 0) + 1;
   return successBody(ctx, body, {
     app,
     user: user!,

@@ -118,6 +118,11 @@ export interface RefreshTokenRecord {
   revoked: boolean;
   /** Session the chain started from (for `sid` in refreshed id_tokens). */
   sessionId: string;
+  /**
+   * How many refresh grants this token answered with new tokens (Microsoft accepts a redeemed refresh token again:
+   * counted so tests can show a client never redeems one twice, i.e. its single-flight refresh held).
+   */
+  redemptions?: number;
 }
 
 export interface AccessTokenRecord {

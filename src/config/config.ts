@@ -83,6 +83,8 @@ export interface OutboxConfig {
   /** Outlook.com (personal) mailboxes. */
   readonly personalRecipientsPerDay: number;
   readonly maxRecipientsPerMessage: number;
+  /** MAILBRIDGE_OUTBOX_LEASE: a claim's lease without renewal; how soon a dead worker's messages are taken over. */
+  readonly leaseMs: number;
 }
 
 /** The operational surface (issue 5): readiness and metrics endpoints, the ops listener, graceful shutdown. */

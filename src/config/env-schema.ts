@@ -240,6 +240,18 @@ export const envSchema = z.object({
     100_000_000,
   ),
   MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE: positiveInt('MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE', 500, 1_000),
+  // How long a claimed message stays with its worker without a renewal (renewed before every request), i.e. how soon
+  // another worker takes over the messages of one that died. Longer than a Graph request's 30 s timeout.
+  MAILBRIDGE_OUTBOX_LEASE: text.transform((value, ctx) => {
+    if (value === undefined) return 120_000;
+    const match = /^(\d+)\s*(s|m)?$/i.exec(value);
+    const unit = { s: 1000, m: 60_000 }[(match?.[2] ?? 's').toLowerCase() as 's'];
+    const ms = match ? Number(match[1]) * unit : Number.NaN;
+    if (!(ms >= 45_000 && ms <= 30 * 60_000)) {
+      return fail(ctx, `"${value}" is not a duration from 45 seconds to 30 minutes; use e.g. 2m (default) or 60s`);
+    }
+    return ms;
+  }),
   // The operational surface (issue 5): who may read /metrics and /readyz, the ops listener, the shutdown grace.
   MAILBRIDGE_METRICS_TOKEN: rawText.transform((value, ctx) => {
     if (value === undefined) return undefined;

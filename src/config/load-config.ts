@@ -76,6 +76,7 @@ export function loadConfig(env: Env): Config {
       recipientsPerDay: e.MAILBRIDGE_MAILBOX_RECIPIENTS_PER_DAY,
       personalRecipientsPerDay: e.MAILBRIDGE_PERSONAL_MAILBOX_RECIPIENTS_PER_DAY,
       maxRecipientsPerMessage: e.MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE,
+      leaseMs: e.MAILBRIDGE_OUTBOX_LEASE,
     },
     ops: {
       metricsToken: e.MAILBRIDGE_METRICS_TOKEN,

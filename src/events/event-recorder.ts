@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { EventsTable } from '../db/tables/accounts.js';
+import { JOBS, type JobEngine } from '../jobs/job-engine.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
 
@@ -41,15 +42,18 @@ export interface EventView {
 
 /**
  * Records events in the caller's transaction (so an event exists exactly when the change it reports committed) and,
- * when a webhook URL is configured, a pending delivery for the webhook dispatcher in the same transaction.
+ * when a webhook URL is configured, a pending delivery for the webhook dispatcher in the same transaction, with its
+ * `webhook-delivery` job when a job engine is given (src/jobs/; on SQLite the in-process loop finds the row itself).
  */
 export class EventRecorder {
   readonly #clock: Clock;
   readonly #webhookUrl: string | undefined;
+  readonly #jobs: JobEngine | undefined;
 
-  constructor(options: { clock: Clock; webhookUrl?: string | undefined }) {
+  constructor(options: { clock: Clock; webhookUrl?: string | undefined; jobs?: JobEngine | undefined }) {
     this.#clock = options.clock;
     this.#webhookUrl = options.webhookUrl;
+    this.#jobs = options.jobs;
   }
 
   async record(db: Kysely<Database>, event: NewEvent): Promise<EventView> {
@@ -65,10 +69,11 @@ export class EventRecorder {
     };
     await db.insertInto('events').values(row).execute();
     if (this.#webhookUrl) {
+      const deliveryId = newId('whd', this.#clock);
       await db
         .insertInto('webhook_deliveries')
         .values({
-          id: newId('whd', this.#clock),
+          id: deliveryId,
           event_id: row.id,
           organization_id: row.organization_id,
           url: this.#webhookUrl,
@@ -81,6 +86,7 @@ export class EventRecorder {
           delivered_at: null,
         })
         .execute();
+      await this.#jobs?.enqueue(db, JOBS.webhookDelivery, { deliveryId }, { singletonKey: deliveryId });
     }
     return toEventView(row);
   }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import { withTransaction } from '../db/transaction.js';
+import { wakeLane } from '../outbox/lane-wakeup.js';
 import type { ServiceDeps } from '../services.js';
 
 /**
@@ -28,7 +29,7 @@ const RELEASED_DETAIL = 'The process shut down before sending anything: released
  * attempt number must still match.
  */
 export async function releaseClaimedMessages(
-  deps: Pick<ServiceDeps, 'db' | 'dialect' | 'clock'>,
+  deps: Pick<ServiceDeps, 'db' | 'dialect' | 'clock'> & Partial<Pick<ServiceDeps, 'jobs'>>,
   options: { leaseOwnerPrefix?: string } = {},
 ): Promise<{ released: string[] }> {
   const prefix = options.leaseOwnerPrefix ?? processLeaseOwnerPrefix();
@@ -47,7 +48,7 @@ export async function releaseClaimedMessages(
     const done = await withTransaction(deps.db, async (trx) => {
       const message = await trx
         .selectFrom('outbox_messages')
-        .select(['id', 'next_attempt_at'])
+        .select(['id', 'lane', 'next_attempt_at'])
         .where('id', '=', candidate.id)
         .where('status', '=', 'sending')
         .where('lease_owner', '=', owner)
@@ -79,6 +80,8 @@ export async function releaseClaimedMessages(
         .set({ outcome: 'abandoned', finished_at: now, detail: RELEASED_DETAIL })
         .where('id', '=', attempt.id)
         .execute();
+      // Another worker's job for the mailbox, committed with the release (issue 5: jobs on PostgreSQL).
+      await wakeLane(trx, deps, message.lane, now);
       return true;
     });
     if (done) released.push(candidate.id);

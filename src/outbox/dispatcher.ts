@@ -30,7 +30,7 @@ export interface DispatchOptions {
   workerId?: string;
   /** At most this many messages per lane per round (default: the per-mailbox concurrency). */
   perLane?: number;
-  /** How long a claim lasts without renewal (default 2 minutes; renewed before every request). */
+  /** How long a claim lasts without renewal (default MAILBRIDGE_OUTBOX_LEASE, 2 minutes; renewed before every request). */
   leaseMs?: number;
   /** After an unknown outcome, wait this long before looking for the message in Sent Items (default 30 s). */
   lookupDelayMs?: number;
@@ -86,12 +86,36 @@ export function newWorkerId(): string {
   return `${hostname().slice(0, 40)}:${process.pid}:${randomToken(16).slice(0, 8)}`;
 }
 
+/** How one claimed message is carried out: its provider, the shared clients, the attempt limits. */
+function claimDelivery(
+  deps: ServiceDeps,
+  options: Pick<DispatchOptions, 'tokens' | 'graphTimeoutMs' | 'lookupDelayMs' | 'maxAttempts'>,
+): (claim: Claim) => Promise<void> {
+  const maxAttempts = options.maxAttempts ?? 50;
+  const graphContext = {
+    tokens: options.tokens ?? outboxTokenSource(deps),
+    graph: graphClient(deps, options.graphTimeoutMs ?? 30_000),
+    lookupDelayMs: options.lookupDelayMs ?? 30_000,
+    maxAttempts,
+  };
+  const smtpContext = { provider: smtpProvider(deps), maxAttempts };
+  return async (claim) => {
+    try {
+      if (claim.message.lane === DEFAULT_LANE) await deliverThroughSmtp(deps, claim, smtpContext);
+      else await deliverThroughGraph(deps, claim, graphContext);
+    } catch (error) {
+      // A bug or the database failing mid-attempt: the lease expires and recovery takes the message again,
+      // treating a request that may have left as an unknown outcome. Nothing is lost.
+      deps.logger.error({ err: error, messageId: claim.message.id }, 'outbox: attempt failed unexpectedly');
+    }
+  };
+}
+
 export async function dispatchDueMessages(deps: ServiceDeps, options: DispatchOptions = {}): Promise<number> {
   const limit = options.limit ?? 20;
   const workerId = options.workerId ?? newWorkerId();
   const perLane = Math.max(1, options.perLane ?? deps.config.outbox.mailboxConcurrency);
-  const leaseMs = options.leaseMs ?? 120_000;
-  const maxAttempts = options.maxAttempts ?? 50;
+  const leaseMs = options.leaseMs ?? deps.config.outbox.leaseMs;
 
   await sweepHeldMessages(deps);
 
@@ -103,31 +127,104 @@ export async function dispatchDueMessages(deps: ServiceDeps, options: DispatchOp
     claims.push(...(await claimLane(deps, lane, { workerId, leaseMs, max: Math.min(perLane, room) })));
   }
   if (claims.length === 0) return 0;
-
-  const graphContext = {
-    tokens: options.tokens ?? outboxTokenSource(deps),
-    graph: graphClient(deps, options.graphTimeoutMs ?? 30_000),
-    lookupDelayMs: options.lookupDelayMs ?? 30_000,
-    maxAttempts,
-  };
-  const smtpContext = { provider: smtpProvider(deps), maxAttempts };
-  await Promise.all(
-    claims.map(async (claim) => {
-      try {
-        if (claim.message.lane === DEFAULT_LANE) await deliverThroughSmtp(deps, claim, smtpContext);
-        else await deliverThroughGraph(deps, claim, graphContext);
-      } catch (error) {
-        // A bug or the database failing mid-attempt: the lease expires and recovery takes the message again,
-        // treating a request that may have left as an unknown outcome. Nothing is lost.
-        deps.logger.error({ err: error, messageId: claim.message.id }, 'outbox: attempt failed unexpectedly');
-      }
-    }),
-  );
+  await Promise.all(claims.map(claimDelivery(deps, options)));
   return claims.length;
 }
 
-/** This process's lease owner for the background loop's rounds. */
-const processWorkerId = newWorkerId();
+export interface LanePassOptions extends Pick<DispatchOptions, 'tokens' | 'graphTimeoutMs' | 'lookupDelayMs'> {
+  /** Who holds the leases (default: this process's lease owner, `processWorkerId`). */
+  workerId?: string;
+  /** Stop claiming after this long and hand the rest of the lane to a new job (default 20 s). */
+  budgetMs?: number;
+  maxAttempts?: number;
+}
+
+export interface LanePass {
+  /** Messages claimed and attempted in this pass. */
+  attempted: number;
+  /** When the lane should be looked at again (epoch ms), or null when it holds no work. */
+  wakeAt: number | null;
+}
+
+/** After the recheck interval, a lane whose due work this pass could not claim is looked at again. */
+const BLOCKED_RECHECK_MS = 5_000;
+
+/**
+ * One pass over one lane (the job `outbox-mailbox`, issue 5 item 2): claims its due messages within its budgets
+ * (`claimLane`: per-mailbox concurrency, per minute, per 24 h, Retry-After, all in the database and shared by every
+ * process) and sends them, keeping up to the mailbox's concurrency in flight and claiming again as each finishes,
+ * until nothing more can be claimed or `budgetMs` is spent. Returns when to look at the lane again: now if the
+ * budget ran out with work left, else `laneWakeAt`. A pass may run twice or alongside another pass of the same lane
+ * (jobs are at least once): the claims make that harmless.
+ */
+export async function dispatchLane(deps: ServiceDeps, lane: string, options: LanePassOptions = {}): Promise<LanePass> {
+  const workerId = options.workerId ?? processWorkerId;
+  const perLane = Math.max(1, deps.config.outbox.mailboxConcurrency);
+  const leaseMs = deps.config.outbox.leaseMs;
+  const deadline = performance.now() + (options.budgetMs ?? 20_000);
+  const deliver = claimDelivery(deps, options);
+  const inFlight = new Set<Promise<void>>();
+  let attempted = 0;
+  let outOfTime = false;
+  for (;;) {
+    outOfTime ||= performance.now() > deadline;
+    if (!outOfTime && inFlight.size < perLane) {
+      const claims = await claimLane(deps, lane, { workerId, leaseMs, max: perLane - inFlight.size });
+      for (const claim of claims) {
+        attempted++;
+        const sending: Promise<void> = deliver(claim).finally(() => inFlight.delete(sending));
+        inFlight.add(sending);
+      }
+    }
+    // Nothing in flight after a claim: nothing more can be claimed now. Otherwise claim again when a send ends.
+    if (inFlight.size === 0) break;
+    await Promise.race(inFlight);
+  }
+  const now = deps.clock.now();
+  return { attempted, wakeAt: outOfTime ? now : await laneWakeAt(deps, lane, now) };
+}
+
+/**
+ * When a lane that a pass just left needs looking at again, read from the database (the lane's indexed rows only):
+ * - its earliest queued message (a retry's backoff, a scheduled `sendAt`), but not before the lane's Retry-After or
+ *   pacing pause ends;
+ * - the earliest lease of a message in `sending`: that holder may die, and its message is reclaimed when the lease
+ *   ends (a live holder renews it and the lane is simply looked at once more);
+ * - a message due now that the pass could not claim (another process's sends fill the mailbox's concurrency or
+ *   minute): soon again, or when that holder wakes the lane itself after its sends.
+ * Null when the lane has nothing queued or in flight: the next accepted or released message wakes it.
+ */
+export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, now: number): Promise<number | null> {
+  const row = await deps.db
+    .selectFrom('outbox_messages')
+    .select((eb) => [
+      eb.fn
+        .min<number | null>(eb.case().when('status', '=', 'queued').then(eb.ref('next_attempt_at')).end())
+        .as('queued'),
+      eb.fn.min<number | null>(eb.case().when('status', '=', 'sending').then(eb.ref('lease_until')).end()).as('leased'),
+    ])
+    .where('lane', '=', lane)
+    .where('status', 'in', ['queued', 'sending'])
+    .executeTakeFirst();
+  const pacing = await deps.db
+    .selectFrom('outbox_pacing')
+    .select(['throttled_until', 'paced_until'])
+    .where('lane', '=', lane)
+    .executeTakeFirst();
+  const queued = row?.queued == null ? null : Number(row.queued);
+  const leased = row?.leased == null ? null : Number(row.leased);
+  const pausedUntil = Math.max(Number(pacing?.throttled_until ?? 0), Number(pacing?.paced_until ?? 0));
+  const times: number[] = [];
+  if (queued !== null) {
+    const at = Math.max(queued, pausedUntil);
+    times.push(at > now ? at : now + BLOCKED_RECHECK_MS);
+  }
+  if (leased !== null) times.push(Math.max(leased, now + 1_000));
+  return times.length === 0 ? null : Math.min(...times);
+}
+
+/** This process's lease owner for the background loop's rounds and the job worker's lane passes. */
+export const processWorkerId = newWorkerId();
 
 /**
  * The background loop's outbox task: dispatcher rounds until nothing is due or `maxRounds` ran (so the loop's other

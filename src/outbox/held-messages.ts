@@ -6,6 +6,7 @@ import { withTransaction } from '../db/transaction.js';
 import { HEALTH_REMEDIATION, type Remediation } from '../health/remediation.js';
 import type { ServiceDeps } from '../services.js';
 import { dropAttachmentContent } from './attachment-content.js';
+import { wakeLane } from './lane-wakeup.js';
 import { recordMessageEvent } from './message-events.js';
 import { HOLDING_STATUSES, REFUSING_STATUSES } from './message-target.js';
 
@@ -16,7 +17,7 @@ import { HOLDING_STATUSES, REFUSING_STATUSES } from './message-target.js';
  * the same transaction.
  */
 
-type HeldDeps = Pick<ServiceDeps, 'clock' | 'events' | 'config'>;
+type HeldDeps = Pick<ServiceDeps, 'clock' | 'events' | 'config'> & Partial<Pick<ServiceDeps, 'jobs'>>;
 
 /** What held means for the account's status and reason, as the API and the events say it. */
 export function accountRemediation(status: string, reason: string | null): Remediation | undefined {
@@ -66,7 +67,7 @@ function releaseTime(now: number) {
  */
 export async function releaseHeldMessages(
   trx: Kysely<Database>,
-  deps: Pick<ServiceDeps, 'clock' | 'events'>,
+  deps: Pick<ServiceDeps, 'clock' | 'events'> & Partial<Pick<ServiceDeps, 'jobs'>>,
   accountId: string,
   options: { limit?: number } = {},
 ): Promise<number> {
@@ -96,9 +97,14 @@ export async function releaseHeldMessages(
       .where('status', '=', 'held')
       .returningAll()
       .execute();
+    const wakeAt = new Map<string, number>();
     for (const row of released) {
       await recordMessageEvent(t, deps, row, 'message.released', { status: 'queued' });
+      const at = Number(row.next_attempt_at ?? now);
+      wakeAt.set(row.lane, Math.min(at, wakeAt.get(row.lane) ?? at));
     }
+    // Released messages are due (or due at their sendAt): their mailbox's job, in this transaction.
+    for (const [lane, at] of wakeAt) await wakeLane(t, deps, lane, at);
     return released.length;
   });
 }

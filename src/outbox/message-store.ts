@@ -13,12 +13,13 @@ import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { dropAttachmentContent } from './attachment-content.js';
 import { heldColumns, heldEventData } from './held-messages.js';
+import { wakeLane } from './lane-wakeup.js';
 import { recordMessageEvent } from './message-events.js';
 import type { MailAddress, StoredPayload, ValidatedMessage } from './message-input.js';
 import { HOLDING_STATUSES, type MessageTarget } from './message-target.js';
 import { outboxError } from './outbox-errors.js';
 
-type StoreDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect'>;
+type StoreDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'jobs'>;
 
 export const MESSAGE_STATUSES: readonly MessageStatus[] = [
   'queued',
@@ -172,6 +173,8 @@ export async function acceptMessage(
         await trx.insertInto('outbox_attachments').values(attachmentRow).execute();
       }
       if (held) await recordMessageEvent(trx, deps, row, 'message.held', heldEventData(row));
+      // The mailbox's job, in this transaction: it exists exactly when the message does (issue 5 item 2).
+      else await wakeLane(trx, deps, row.lane, row.next_attempt_at ?? now);
     });
   } catch (error) {
     if (idempotency) {

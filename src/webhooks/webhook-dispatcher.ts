@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { WebhookDeliveriesTable } from '../db/tables/accounts.js';
+import { withTransaction } from '../db/transaction.js';
 import { toEventView } from '../events/event-recorder.js';
+import { JOBS } from '../jobs/job-engine.js';
 import type { ServiceDeps } from '../services.js';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
 
@@ -63,6 +65,8 @@ export interface DeliverDueWebhooksOptions {
   timeoutMs?: number;
   /** A number in [0, 1) for the jitter (default Math.random). */
   random?: () => number;
+  /** Only these deliveries (the job `webhook-delivery` names its own), each if it is due. */
+  ids?: readonly string[];
 }
 
 type DeliveryRow = WebhookDeliveriesTable;
@@ -80,7 +84,7 @@ export async function deliverDueWebhooks(deps: ServiceDeps, options: DeliverDueW
   const webhook = deps.config.webhook;
   // Rows are only queued while WEBHOOK_URL is set; if it was unset since, they wait for it to come back.
   if (!webhook) return 0;
-  const claimed = await claimDueDeliveries(deps, options.limit);
+  const claimed = await claimDueDeliveries(deps, options.limit, options.ids);
   if (claimed.length === 0) return 0;
 
   const send = options.fetch ?? fetch;
@@ -129,7 +133,8 @@ interface Claim {
  * The SELECT is a MATERIALIZED CTE, not `id IN (SELECT … LIMIT n)`: PostgreSQL may plan the latter as a nested-loop
  * semi-join that re-runs the subquery per outer row, and the LIMIT then claims every due row (seen in a test).
  */
-async function claimDueDeliveries(deps: ServiceDeps, limit: number): Promise<Claim[]> {
+async function claimDueDeliveries(deps: ServiceDeps, limit: number, ids?: readonly string[]): Promise<Claim[]> {
+  if (ids !== undefined && ids.length === 0) return [];
   const now = deps.clock.now();
   const leaseUntil = now + LEASE_MS;
   const rows = await deps.db
@@ -141,6 +146,7 @@ async function claimDueDeliveries(deps: ServiceDeps, limit: number): Promise<Cla
           .select('id')
           .where('status', '=', 'pending')
           .where('next_attempt_at', '<=', now)
+          .$if(ids !== undefined, (query) => query.where('id', 'in', [...(ids ?? [])]))
           .orderBy('next_attempt_at', 'asc')
           .limit(limit)
           .$if(deps.dialect === 'postgres', (query) => query.forUpdate().skipLocked()),
@@ -206,13 +212,25 @@ async function deliverOne(deps: ServiceDeps, claim: Claim, target: Target): Prom
 
   const giveUp = attempts >= WEBHOOK_MAX_ATTEMPTS;
   const nextAttemptAt = giveUp ? null : now + retryDelayMs(attempts, outcome.retryAfterMs, target.random);
-  const recorded = await recordOutcome(deps.db, claim, {
-    status: giveUp ? 'failed' : 'pending',
-    attempts,
-    next_attempt_at: nextAttemptAt,
-    last_status_code: outcome.statusCode,
-    last_error: outcome.error,
-    url: target.url,
+  // The retry's job is written with the outcome, so a retry is scheduled exactly when its row says so.
+  const recorded = await withTransaction(deps.db, async (trx) => {
+    const written = await recordOutcome(trx, claim, {
+      status: giveUp ? 'failed' : 'pending',
+      attempts,
+      next_attempt_at: nextAttemptAt,
+      last_status_code: outcome.statusCode,
+      last_error: outcome.error,
+      url: target.url,
+    });
+    if (written && nextAttemptAt !== null) {
+      await deps.jobs.enqueue(
+        trx,
+        JOBS.webhookDelivery,
+        { deliveryId: row.id },
+        { singletonKey: row.id, startAfter: nextAttemptAt },
+      );
+    }
+    return written;
   });
   if (!recorded) return;
   if (giveUp) {

@@ -1,5 +1,7 @@
 import { runHealthChecks } from '../health/health-check.js';
 import { checkClientSecretExpiry } from '../health/secret-expiry.js';
+import { InProcessJobEngine } from '../jobs/in-process-engine.js';
+import { JOBS, type JobName } from '../jobs/job-engine.js';
 import { runOutboxRounds } from '../outbox/dispatcher.js';
 import type { ServiceDeps } from '../services.js';
 import { AccessTokenProvider } from '../tokens/access-token-provider.js';
@@ -37,6 +39,11 @@ export interface BackgroundWorkOptions {
 export interface BackgroundWork {
   /** Runs one tick now (waits for a tick already running first). */
   runOnce(): Promise<void>;
+  /**
+   * Runs the named tasks soon (a short debounce), or right after the tick in progress: what an enqueue on the
+   * in-process job engine asks for. Without a timer (`autoStart: false`) it does nothing.
+   */
+  nudge(taskNames: readonly string[]): void;
   /** Stops the timer and waits for the tick in progress. Idempotent. */
   stop(): Promise<void>;
   readonly tasks: readonly BackgroundTask[];
@@ -73,10 +80,21 @@ export function builtInTasks(
   ];
 }
 
+/** Which of the loop's tasks does what a job of each name asks for (the in-process engine's nudges). */
+const TASKS_BY_JOB: Partial<Record<JobName, readonly string[]>> = {
+  [JOBS.outboxMailbox]: ['outbox'],
+  [JOBS.webhookDelivery]: ['webhook-delivery'],
+};
+
+/** Nudges arriving together (a burst of accepted messages) make one early tick. */
+const NUDGE_DELAY_MS = 25;
+
 /**
- * The background loop for roles `all` and `worker`: every `intervalMs` after the previous tick ended (ticks never
- * overlap), runs each task in turn; a task that throws is logged and the others still run. `stop()` waits for the
- * tick in progress, so shutdown never cuts a refresh between the token request and storing its result.
+ * The background loop of the embedded SQLite default (roles `all` and, alone, `worker`), and of tests on either
+ * dialect: every `intervalMs` after the previous tick ended (ticks never overlap), runs each task in turn; a task
+ * that throws is logged and the others still run. An enqueue on the in-process job engine (`deps.jobs`) nudges it:
+ * the tasks that do that work run after a short debounce instead of at the end of the interval. `stop()` waits for
+ * the tick in progress, so shutdown never cuts a refresh between the token request and storing its result.
  */
 export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOptions = {}): BackgroundWork {
   const provider = options.provider ?? new AccessTokenProvider(deps, { random: options.random });
@@ -87,44 +105,74 @@ export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOp
     clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
   };
   const intervalMs = options.intervalMs ?? 5_000;
+  const autoStart = options.autoStart ?? true;
   let stopped = false;
   let timer: unknown;
   let current: Promise<void> | undefined;
+  /** Tasks nudged and not yet run (a full tick clears them all). */
+  const nudged = new Set<string>();
+  /** When the last full tick ended: the interval counts from there. */
+  let lastFullTickAt = performance.now();
 
-  const tick = async (): Promise<void> => {
+  const tick = async (only?: ReadonlySet<string>): Promise<void> => {
     for (const task of tasks) {
       if (stopped) return;
+      if (only && !only.has(task.name)) continue;
+      nudged.delete(task.name);
       try {
         await task.run();
       } catch (error) {
         deps.logger.error({ task: task.name, err: error }, 'background task failed');
       }
     }
+    if (!only) lastFullTickAt = performance.now();
   };
 
-  const runOnce = async (): Promise<void> => {
+  const runTasks = async (only?: ReadonlySet<string>): Promise<void> => {
     while (current) await current;
-    current = tick().finally(() => {
+    current = tick(only).finally(() => {
       current = undefined;
     });
     return current;
   };
 
-  const schedule = (): void => {
+  const schedule = (delayMs: number): void => {
     if (stopped) return;
+    if (timer !== undefined) timers.clearTimeout(timer);
     timer = timers.setTimeout(() => {
       timer = undefined;
-      void runOnce().finally(schedule);
-    }, intervalMs);
+      // A nudged tick runs only the nudged tasks, unless a full tick is due anyway: a steady stream of nudges must
+      // not hold back the other tasks.
+      const full = nudged.size === 0 || performance.now() - lastFullTickAt >= intervalMs;
+      void runTasks(full ? undefined : new Set(nudged)).finally(() =>
+        schedule(nudged.size > 0 ? NUDGE_DELAY_MS : Math.max(0, intervalMs - (performance.now() - lastFullTickAt))),
+      );
+    }, delayMs);
   };
 
-  if (options.autoStart ?? true) schedule();
+  const nudge = (taskNames: readonly string[]): void => {
+    if (stopped || !autoStart) return;
+    const fresh = taskNames.filter((name) => !nudged.has(name));
+    if (fresh.length === 0) return;
+    for (const name of fresh) nudged.add(name);
+    // During a tick, the next one follows it (see schedule); otherwise replace the interval's timer with a short one.
+    if (!current) schedule(NUDGE_DELAY_MS);
+  };
+
+  const unsubscribe =
+    deps.jobs instanceof InProcessJobEngine && autoStart
+      ? deps.jobs.onDue((name) => nudge(TASKS_BY_JOB[name] ?? []))
+      : undefined;
+
+  if (autoStart) schedule(intervalMs);
 
   return {
     tasks,
-    runOnce,
+    runOnce: () => runTasks(),
+    nudge,
     stop: async () => {
       stopped = true;
+      unsubscribe?.();
       if (timer !== undefined) timers.clearTimeout(timer);
       timer = undefined;
       while (current) await current;

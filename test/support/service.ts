@@ -41,6 +41,11 @@ export interface TestServiceOptions {
   /** An already-running emulator to share (its app must list this service's redirect URIs: see below). */
   sharedEmulator?: SeededEmulator;
   tenant?: string;
+  /**
+   * The job engine (src/jobs/): `in-process` by default, on both dialects (tests drive `startBackgroundWork` or the
+   * dispatcher themselves); `auto` is what production composes: pg-boss on PostgreSQL.
+   */
+  jobs?: 'auto' | 'in-process';
 }
 
 /**
@@ -91,6 +96,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     keyRing: parseKeyRingOrThrow(keyText),
     clock: options.clock,
     database,
+    jobs: options.jobs ?? 'in-process',
     microsoft: {
       clientId: emulator.seed.app.clientId,
       clientSecret: new Secret(emulator.clientSecret),

@@ -46,6 +46,8 @@ export interface AcceptanceWorldOptions {
   env?: Record<string, string>;
   /** Start a webhook receiver and point WEBHOOK_URL at it. */
   webhooks?: boolean;
+  /** The command of the service process the world starts (default `start`; `api` for a split deployment). */
+  command?: 'start' | 'api';
 }
 
 export interface ConnectOptions {
@@ -125,7 +127,7 @@ export class AcceptanceWorld {
     const apiKey = created.stdout.trim();
     assert.match(apiKey, /^mb_live_[A-Za-z0-9_-]{43}$/, 'api-keys create prints the key alone on stdout');
 
-    const service = new ServiceProcess(env, port);
+    const service = new ServiceProcess(env, port, options.command ?? 'start');
     await service.start();
     return new AcceptanceWorld(
       emulator,

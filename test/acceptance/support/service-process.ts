@@ -65,6 +65,12 @@ export interface ServiceRun {
   startMs: number;
 }
 
+/** Children still running when the test process exits (a failed or timed-out test) are killed with it. */
+const liveChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
 export class ServiceProcess {
   readonly url: string;
   readonly runs: ServiceRun[] = [];
@@ -75,7 +81,10 @@ export class ServiceProcess {
 
   constructor(
     readonly env: Record<string, string>,
+    /** Where `/healthz` answers: PORT, or for a `worker` its MAILBRIDGE_OPS_PORT. */
     readonly port: number,
+    /** `mailbridge <command>`: `start` (HTTP and background work), `api` or `worker` (test/acceptance/scale-out). */
+    readonly command: 'start' | 'api' | 'worker' = 'start',
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
@@ -92,7 +101,7 @@ export class ServiceProcess {
   async start(timeoutMs = 60_000): Promise<ServiceRun> {
     if (this.#child) throw new Error('the service is already running');
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', this.command], {
       cwd: REPO_ROOT,
       env: childEnv(this.env),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -108,8 +117,10 @@ export class ServiceProcess {
     child.stdout?.on('data', record('out'));
     child.stderr?.on('data', record('err'));
     this.#child = child;
+    liveChildren.add(child);
     this.#exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
+        liveChildren.delete(child);
         run.ended = signal ?? `exit ${code}`;
         if (this.#child === child) this.#child = undefined;
         resolve();

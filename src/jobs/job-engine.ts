@@ -1,0 +1,57 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+
+/**
+ * The job seam (issue 5 item 2): the one way domain code says "look at this now" (or at `startAfter`) to background
+ * work, whichever engine runs it:
+ * - `pg-boss` (PostgreSQL): a durable job in the same database, inserted in the caller's transaction, so the job
+ *   exists exactly when the state change that caused it committed; any worker process runs it (src/jobs/pg-boss-engine.ts);
+ * - `in-process` (the embedded SQLite default): no external service; the in-process loop's due-queries are the queue,
+ *   and an enqueue only nudges the loop to look sooner (src/jobs/in-process-engine.ts).
+ * A job is a hint, never the record: pg-boss delivers at least once and a hint may be lost with its process, so every
+ * handler re-reads the database and the database's leases and fences decide (outbox claims, account schedule
+ * leases, webhook delivery leases). A periodic sweep re-issues hints for whatever is due and has none.
+ */
+export interface JobEngine {
+  readonly kind: 'pg-boss' | 'in-process';
+  /**
+   * Asks for `name` to run with `data` at `startAfter` (epoch ms; default now). With a `singletonKey`, at most one
+   * such job waits per key: a second request merges into the waiting one, which then runs at the earlier of the two
+   * times. Pass the caller's transaction as `db` when the job is caused by a change in it.
+   */
+  enqueue(db: Kysely<Database>, name: JobName, data: JobData, options?: EnqueueOptions): Promise<void>;
+  /** Releases what the engine holds (timers; never the database, which its owner closes). Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface EnqueueOptions {
+  /** Epoch ms (the service clock); default now. */
+  startAfter?: number;
+  singletonKey?: string;
+}
+
+/** What a job carries: ids only, never message content or secrets (job rows are kept for a while). */
+export type JobData = Readonly<Record<string, string>>;
+
+/**
+ * The queues. Each says "look at" something; its handler (src/jobs/job-handlers.ts) reads what is due from the
+ * database.
+ */
+export const JOBS = {
+  /** One mailbox (outbox lane): dispatch its due messages under the DB pacing, then wake again when work remains. */
+  outboxMailbox: 'outbox-mailbox',
+  /** Once a minute: held-message housekeeping, and hints for lanes and webhook deliveries that are due without one. */
+  outboxSweep: 'outbox-sweep',
+  /** One webhook delivery (its first attempt, or a retry at its `next_attempt_at`). */
+  webhookDelivery: 'webhook-delivery',
+  /** Once a minute (and fanned out while batches come back full): keep-alive refreshes that are due. */
+  keepaliveSweep: 'keepalive-sweep',
+  /** As `keepaliveSweep`, for health checks. */
+  healthSweep: 'health-sweep',
+  /** Hourly: accounts without a schedule get one; client secret expiry warnings. */
+  hourlyMaintenance: 'hourly-maintenance',
+} as const;
+
+export type JobName = (typeof JOBS)[keyof typeof JOBS];
+
+export const JOB_NAMES: readonly JobName[] = Object.values(JOBS);

@@ -1,0 +1,311 @@
+/**
+ * The job seam (src/jobs/) on both dialects. PostgreSQL: pg-boss jobs are written in the caller's transaction (rolled
+ * back, no job; committed, one job, fetched once), one waiting job per singleton key that a second request merges
+ * into and moves earlier (never later), a merge that keeps workers off the job until its transaction ends, and the
+ * whole path: a message accepted through the API is sent by the job worker alone, exactly once. SQLite: the
+ * in-process loop, nudged by an enqueue, sends an accepted message long before its interval; `api`/`worker` on
+ * SQLite say the split is not supported. Both: a lane pass sends what the mailbox's budget allows and says when to
+ * come back.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { createConnectSession } from '../../src/connect/connect-sessions.js';
+import type { DbDialect } from '../../src/db/schema.js';
+import { withTransaction } from '../../src/db/transaction.js';
+import { SQLITE_SPLIT_WARNING, startBackgroundForRole } from '../../src/jobs/background-role.js';
+import { JOBS } from '../../src/jobs/job-engine.js';
+import { startJobWorker } from '../../src/jobs/job-worker.js';
+import { PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
+import { dispatchLane } from '../../src/outbox/dispatcher.js';
+import { type BackgroundWork, startBackgroundWork } from '../../src/worker/background-work.js';
+import { waitFor } from '../acceptance/support/acceptance-world.js';
+import { type ApiClient, createApiClient } from '../api/api-test-support.js';
+import { Browser, connectThroughMicrosoft, outcomeStatus, RETURN_URL } from '../connect/connect-test-kit.js';
+import { startTestService, type TestService } from '../support/service.js';
+
+interface Harness {
+  service: TestService;
+  client: ApiClient;
+  accountId: string;
+}
+
+async function startHarness(
+  dialect: DbDialect,
+  options: { jobs?: 'auto' | 'in-process'; env?: Record<string, string> } = {},
+): Promise<Harness> {
+  const service = await startTestService({ dialect, jobs: options.jobs ?? 'in-process', env: { ...options.env } });
+  const client = await createApiClient(service, 'Acme Recruiting', [RETURN_URL]);
+  const session = await createConnectSession(service.deps, {
+    organizationId: client.organization.id,
+    ownerExternalId: 'recruiter-1',
+    permissionProfile: 'send',
+    returnUrl: RETURN_URL,
+  });
+  const email = service.emulator.seed.users.work.email;
+  const { page } = await connectThroughMicrosoft(service, new Browser(), session.id, { email });
+  assert.equal(outcomeStatus(page.html), 'connected');
+  const account = await service.deps.db
+    .selectFrom('accounts')
+    .select('id')
+    .where('email', '=', email)
+    .executeTakeFirstOrThrow();
+  return { service, client, accountId: account.id };
+}
+
+async function submit(h: Harness, subject: string): Promise<{ id: string; internetMessageId: string }> {
+  const answer = await h.client.call('POST', `/v1/accounts/${h.accountId}/messages`, {
+    to: 'candidate@example.net',
+    subject,
+    text: 'Hello.',
+  });
+  assert.equal(answer.status, 202, JSON.stringify(answer.body));
+  return answer.body;
+}
+
+async function messageStatus(h: Harness, id: string): Promise<string> {
+  const row = await h.service.deps.db
+    .selectFrom('outbox_messages')
+    .select('status')
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+  return row.status;
+}
+
+function deliveriesOf(h: Harness, internetMessageId: string): number {
+  return h.service.emulator.ctx.world.deliveries.filter((each) => each.internetMessageId === internetMessageId).length;
+}
+
+describe('job seam: pg-boss on PostgreSQL', () => {
+  let h: Harness;
+  let engine: PgBossJobEngine;
+  const rolledBack = new Error('rolled back on purpose');
+
+  /** pg-boss's rows for a queue and key, read from its own table (in the test's schema). */
+  const jobsOf = async (name: string, key: string) => {
+    const result = await sql<{ state: string; start_after: Date }>`
+      select state, start_after from ${sql.id(engine.schema, 'job')}
+      where name = ${name} and singleton_key = ${key} order by created_on`.execute(h.service.deps.db);
+    return result.rows;
+  };
+
+  before(async () => {
+    h = await startHarness('postgres', { jobs: 'auto' });
+    assert.ok(h.service.deps.jobs instanceof PgBossJobEngine, 'PostgreSQL composes pg-boss');
+    engine = h.service.deps.jobs;
+  });
+  after(async () => {
+    await h?.service.close();
+  });
+
+  it("keeps pg-boss's tables in the service's own schema when it has one", async () => {
+    assert.equal(engine.schema, h.service.database.searchPath);
+  });
+
+  it('an enqueue rolled back with its transaction leaves no job; committed, it is one job, fetched once', async () => {
+    const name = JOBS.webhookDelivery;
+    await assert.rejects(
+      withTransaction(h.service.deps.db, async (trx) => {
+        await engine.enqueue(trx, name, { deliveryId: 'whd_rolled_back' }, { singletonKey: 'whd_rolled_back' });
+        throw rolledBack;
+      }),
+      rolledBack,
+    );
+    assert.deepEqual(await jobsOf(name, 'whd_rolled_back'), []);
+
+    await withTransaction(h.service.deps.db, async (trx) => {
+      await engine.enqueue(trx, name, { deliveryId: 'whd_committed' }, { singletonKey: 'whd_committed' });
+    });
+    assert.deepEqual(
+      (await jobsOf(name, 'whd_committed')).map((job) => job.state),
+      ['created'],
+    );
+    const fetched = await engine.fetch(name, 10);
+    assert.deepEqual(
+      fetched.map((job) => job.data),
+      [{ deliveryId: 'whd_committed' }],
+    );
+    assert.deepEqual(await engine.fetch(name, 10), [], 'a fetched job is not fetched again');
+    for (const job of fetched) await engine.complete(job.name, job.id);
+    assert.deepEqual(
+      (await jobsOf(name, 'whd_committed')).map((job) => job.state),
+      ['completed'],
+    );
+  });
+
+  it('one waiting job per key: a second request merges into it and moves it earlier, never later', async () => {
+    const name = JOBS.outboxMailbox;
+    const now = Date.now();
+    const db = h.service.deps.db;
+    await engine.enqueue(db, name, { lane: 'lane-merge' }, { singletonKey: 'lane-merge', startAfter: now + 3_600_000 });
+    await engine.enqueue(db, name, { lane: 'lane-merge' }, { singletonKey: 'lane-merge', startAfter: now + 7_200_000 });
+    let jobs = await jobsOf(name, 'lane-merge');
+    assert.equal(jobs.length, 1, 'one waiting job');
+    assert.equal(jobs[0]?.start_after.getTime(), now + 3_600_000, 'a later request does not postpone it');
+    await engine.enqueue(db, name, { lane: 'lane-merge' }, { singletonKey: 'lane-merge', startAfter: now + 60_000 });
+    jobs = await jobsOf(name, 'lane-merge');
+    assert.equal(jobs.length, 1);
+    assert.equal(jobs[0]?.start_after.getTime(), now + 60_000, 'an earlier request moves it earlier');
+  });
+
+  it('a job running does not absorb a new request: a second one waits (no lost wake-up)', async () => {
+    const name = JOBS.outboxMailbox;
+    const db = h.service.deps.db;
+    await engine.enqueue(db, name, { lane: 'lane-busy' }, { singletonKey: 'lane-busy', startAfter: Date.now() - 1000 });
+    const [running] = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-busy');
+    assert.ok(running, 'the first job is running');
+    await engine.enqueue(db, name, { lane: 'lane-busy' }, { singletonKey: 'lane-busy', startAfter: Date.now() - 1000 });
+    assert.deepEqual(
+      (await jobsOf(name, 'lane-busy')).map((job) => job.state),
+      ['active', 'created'],
+    );
+    await engine.complete(running.name, running.id);
+    const [next] = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-busy');
+    assert.ok(next, 'the waiting one runs after it');
+    await engine.complete(next.name, next.id);
+  });
+
+  it('a merge keeps workers off the waiting job until its transaction commits', async () => {
+    const name = JOBS.outboxMailbox;
+    const db = h.service.deps.db;
+    const due = Date.now() - 1000;
+    await engine.enqueue(db, name, { lane: 'lane-held' }, { singletonKey: 'lane-held', startAfter: due });
+    let release!: () => void;
+    const holding = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let merged!: () => void;
+    const mergedInside = new Promise<void>((resolve) => {
+      merged = resolve;
+    });
+    const transaction = withTransaction(db, async (trx) => {
+      await engine.enqueue(trx, name, { lane: 'lane-held' }, { singletonKey: 'lane-held', startAfter: due });
+      merged();
+      await holding;
+    });
+    await mergedInside;
+    const whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-held');
+    assert.deepEqual(whileOpen, [], 'a worker cannot take the job while the merging transaction is open');
+    release();
+    await transaction;
+    const afterCommit = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-held');
+    assert.equal(afterCommit.length, 1, 'after the commit it runs, and sees what the transaction wrote');
+    for (const job of afterCommit) await engine.complete(job.name, job.id);
+  });
+
+  it('a message accepted through the API is sent by the job worker alone, exactly once', async () => {
+    assert.equal(await startBackgroundForRole(h.service.deps, 'api'), undefined, 'an api process only enqueues');
+    const worker = await startJobWorker(h.service.deps, engine);
+    try {
+      const message = await submit(h, 'Sent by a job');
+      const lane = h.accountId;
+      await waitFor(
+        'the message sent',
+        async () => ((await messageStatus(h, message.id)) === 'sent' ? true : undefined),
+        {
+          timeoutMs: 20_000,
+          describe: async () =>
+            `status ${await messageStatus(h, message.id)}, jobs ${JSON.stringify(await jobsOf(JOBS.outboxMailbox, lane))}`,
+        },
+      );
+      assert.equal(deliveriesOf(h, message.internetMessageId), 1, 'delivered once');
+      const states = (await jobsOf(JOBS.outboxMailbox, lane)).map((job) => job.state);
+      assert.ok(states.includes('completed'), `the mailbox's job completed: ${states.join(', ')}`);
+      assert.ok(!states.includes('failed') && !states.includes('retry'), `no job failed: ${states.join(', ')}`);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('job seam: the in-process loop on SQLite', () => {
+  let h: Harness;
+  let loop: BackgroundWork | undefined;
+  before(async () => {
+    h = await startHarness('sqlite');
+  });
+  after(async () => {
+    await loop?.stop();
+    await h?.service.close();
+  });
+
+  it('an accepted message nudges the loop: sent long before the loop’s interval', async () => {
+    assert.equal(h.service.deps.jobs.kind, 'in-process');
+    // An hour between ticks: only the enqueue's nudge can get this message out within the test.
+    loop = startBackgroundWork(h.service.deps, { intervalMs: 3_600_000 });
+    const message = await submit(h, 'Sent after a nudge');
+    await waitFor(
+      'the message sent',
+      async () => ((await messageStatus(h, message.id)) === 'sent' ? true : undefined),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    assert.equal(deliveriesOf(h, message.internetMessageId), 1);
+  });
+
+  it('a rolled-back enqueue costs one tick that finds nothing', async () => {
+    await assert.rejects(
+      withTransaction(h.service.deps.db, async (trx) => {
+        await h.service.deps.jobs.enqueue(
+          trx,
+          JOBS.outboxMailbox,
+          { lane: h.accountId },
+          { singletonKey: h.accountId },
+        );
+        throw new Error('rolled back');
+      }),
+    );
+    await loop?.runOnce();
+    const queued = await h.service.deps.db
+      .selectFrom('outbox_messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', 'in', ['queued', 'sending'])
+      .executeTakeFirstOrThrow();
+    assert.equal(Number(queued.n), 0);
+  });
+
+  it('api and worker on SQLite say the split is not supported; the worker runs the loop, the api nothing', async () => {
+    const before = h.service.logLines.length;
+    const api = await startBackgroundForRole(h.service.deps, 'api');
+    assert.equal(api, undefined);
+    const worker = await startBackgroundForRole(h.service.deps, 'worker');
+    assert.ok(worker, 'the worker runs the in-process loop');
+    await worker.stop();
+    const warnings = h.service.logLines.slice(before).filter((line) => line.includes(SQLITE_SPLIT_WARNING));
+    assert.equal(warnings.length, 2, 'said once by each role');
+  });
+});
+
+for (const dialect of ['sqlite', 'postgres'] as const) {
+  describe(`a lane pass [${dialect}]`, () => {
+    let h: Harness;
+    before(async () => {
+      h = await startHarness(dialect, { env: { MAILBRIDGE_MAILBOX_MESSAGES_PER_MINUTE: '2' } });
+    });
+    after(async () => {
+      await h?.service.close();
+    });
+
+    it("sends what the mailbox's minute allows, then says to come back when the minute frees", async () => {
+      const messages = [];
+      for (let i = 0; i < 3; i++) messages.push(await submit(h, `Paced ${i}`));
+      const started = h.service.deps.clock.now();
+      const pass = await dispatchLane(h.service.deps, h.accountId, { workerId: 'lane-pass-test' });
+      assert.equal(pass.attempted, 2, 'two a minute');
+      const statuses = await Promise.all(messages.map((message) => messageStatus(h, message.id)));
+      assert.deepEqual(statuses.sort(), ['queued', 'sent', 'sent']);
+      assert.ok(pass.wakeAt !== null, 'work remains: a time to come back');
+      assert.ok(pass.wakeAt >= started + 59_000, `not before the minute frees (${pass.wakeAt - started} ms)`);
+      assert.ok(pass.wakeAt <= h.service.deps.clock.now() + 61_000, 'and not much later');
+
+      const again = await dispatchLane(h.service.deps, h.accountId, { workerId: 'lane-pass-test' });
+      assert.equal(again.attempted, 0, 'a pass inside the minute claims nothing');
+    });
+
+    it('a lane with nothing queued or in flight needs no wake-up', async () => {
+      const pass = await dispatchLane(h.service.deps, 'lane-without-messages', { workerId: 'lane-pass-test' });
+      assert.deepEqual(pass, { attempted: 0, wakeAt: null });
+    });
+  });
+}
