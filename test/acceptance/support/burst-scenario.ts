@@ -249,6 +249,15 @@ export function describeBurstWithKills(dialect: DbDialect): void {
       assert.ok((stats.byHttpStatus['429'] ?? 0) > 0, 'the 429 bursts were met');
       assert.ok((stats.byHttpStatus['503'] ?? 0) > 0, 'the 503s were met');
 
+      // outcome_unknown only after an unknown outcome: each such message's attempt log (GET /v1/messages/{id}) has
+      // an attempt whose request left without an answer (a cut connection, or a process killed mid-request).
+      const unknown = views.filter((view) => view.status === 'outcome_unknown');
+      for (const view of unknown) {
+        const detail = await world.api('GET', `/v1/messages/${view.id}`);
+        const outcomes = detail.body.attempts.map((attempt: { outcome: string }) => attempt.outcome);
+        assert.ok(outcomes.includes('unknown'), `${view.id} is outcome_unknown after attempts ${outcomes.join(', ')}`);
+      }
+
       const outcomes = countBy(
         submissions.map((each) => `${each.mailbox.profile}:${views.find((view) => view.id === each.id)?.status}`),
       );

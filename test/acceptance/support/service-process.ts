@@ -65,6 +65,12 @@ export interface ServiceRun {
   startMs: number;
 }
 
+/** Children still running when the test process exits (a failed or timed-out test) are killed with it. */
+const liveChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
 export class ServiceProcess {
   readonly url: string;
   readonly runs: ServiceRun[] = [];
@@ -111,8 +117,10 @@ export class ServiceProcess {
     child.stdout?.on('data', record('out'));
     child.stderr?.on('data', record('err'));
     this.#child = child;
+    liveChildren.add(child);
     this.#exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
+        liveChildren.delete(child);
         run.ended = signal ?? `exit ${code}`;
         if (this.#child === child) this.#child = undefined;
         resolve();
