@@ -64,10 +64,14 @@ export function benchServiceEnv(settings: BenchServiceSettings): Record<string, 
   };
 }
 
-/** The service's dependencies on the run's database, composed as `main.ts` composes them (migrates on open). */
+/**
+ * The service's dependencies on the run's database, composed as `main.ts` composes them (migrates on open), except
+ * that the job engine is the in-process one unless `jobs: 'auto'` is asked for: the bench's own connections (seeding,
+ * polling, worker-like drivers) must not run pg-boss's supervision and cron alongside the processes measured.
+ */
 export async function composeBenchService(
   env: Record<string, string>,
-  options: Pick<ComposeOptions, 'clock' | 'database' | 'role'> = {},
+  options: Pick<ComposeOptions, 'clock' | 'database' | 'role' | 'jobs'> = {},
 ): Promise<{ deps: ServiceDeps; close(): Promise<void>; config: Config }> {
   const config = loadConfig(env);
   if (config.microsoft.mode !== 'microsoft') throw new Error('the bench service needs a Microsoft app configuration');
@@ -82,6 +86,7 @@ export async function composeBenchService(
       routes: { login: config.microsoft.loginUrl, graph: config.microsoft.graphUrl },
       mode: 'microsoft',
     },
+    jobs: 'in-process',
     ...options,
   });
   return { ...composed, config };
