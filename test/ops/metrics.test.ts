@@ -34,7 +34,7 @@ function parseExposition(text: string): Sample[] {
 }
 
 /** The value of the one sample with this name whose labels include `labels`; 0 when absent (a counter not yet hit). */
-function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+function sampleValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
   const found = samples.filter(
     (sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
   );
@@ -94,21 +94,28 @@ describe('Prometheus metrics', () => {
       assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name);
     }
     const samples = parseExposition(text);
-    assert.equal(valueOf(samples, 'mailbridge_database_up'), 1);
-    assert.equal(valueOf(samples, 'mailbridge_accounts', { status: 'connected' }), 1, 'the account connected above');
-    assert.equal(valueOf(samples, 'mailbridge_accounts', { status: 'reconnect_required' }), 0);
+    assert.equal(sampleValue(samples, 'mailbridge_database_up'), 1);
+    assert.equal(
+      sampleValue(samples, 'mailbridge_accounts', { status: 'connected' }),
+      1,
+      'the account connected above',
+    );
+    assert.equal(sampleValue(samples, 'mailbridge_accounts', { status: 'reconnect_required' }), 0);
     // The connect flow redeemed an authorization code at the token endpoint and discovered the metadata.
     assert.ok(
-      valueOf(samples, 'mailbridge_identity_request_duration_seconds_count', { endpoint: 'token', status: '200' }) >= 1,
+      sampleValue(samples, 'mailbridge_identity_request_duration_seconds_count', {
+        endpoint: 'token',
+        status: '200',
+      }) >= 1,
     );
     assert.ok(
-      valueOf(samples, 'mailbridge_identity_request_duration_seconds_count', {
+      sampleValue(samples, 'mailbridge_identity_request_duration_seconds_count', {
         endpoint: 'discovery',
         status: '200',
       }) >= 1,
     );
     assert.ok(
-      valueOf(samples, 'mailbridge_graph_request_duration_seconds_count', { endpoint: 'me', status: '200' }) >= 1,
+      sampleValue(samples, 'mailbridge_graph_request_duration_seconds_count', { endpoint: 'me', status: '200' }) >= 1,
     );
     // Label values are closed sets: no ids or addresses anywhere.
     assert.doesNotMatch(text, /acc_|msg_|@outlook\.com|@contoso\.com/);
@@ -121,7 +128,7 @@ describe('Prometheus metrics', () => {
     assert.ok((await deliverDueWebhooks(h.service.deps, { limit: 50 })) >= 1);
     const now = (await scrape()).samples;
     const delta = (name: string, labels: Record<string, string>) =>
-      valueOf(now, name, labels) - valueOf(before, name, labels);
+      sampleValue(now, name, labels) - sampleValue(before, name, labels);
     assert.equal(delta('mailbridge_outbox_sends_total', { outcome: 'sent' }), 1);
     assert.equal(delta('mailbridge_graph_request_duration_seconds_count', { endpoint: 'send_mail', status: '202' }), 1);
     assert.ok(delta('mailbridge_graph_request_duration_seconds_sum', { endpoint: 'send_mail', status: '202' }) > 0);
@@ -142,8 +149,8 @@ describe('Prometheus metrics', () => {
     const now = (await scrape()).samples;
     const labels = { outcome: 'ok', reason: 'expiry' };
     assert.equal(
-      valueOf(now, 'mailbridge_token_refreshes_total', labels) -
-        valueOf(before, 'mailbridge_token_refreshes_total', labels),
+      sampleValue(now, 'mailbridge_token_refreshes_total', labels) -
+        sampleValue(before, 'mailbridge_token_refreshes_total', labels),
       1,
     );
   });
@@ -155,7 +162,7 @@ describe('Prometheus metrics', () => {
     assert.equal(await h.dispatch(), 1);
     const now = (await scrape()).samples;
     const delta = (name: string, labels: Record<string, string>) =>
-      valueOf(now, name, labels) - valueOf(before, name, labels);
+      sampleValue(now, name, labels) - sampleValue(before, name, labels);
     assert.equal(delta('mailbridge_graph_throttled_total', { endpoint: 'send_mail', status: '429' }), 1);
     assert.equal(delta('mailbridge_graph_request_duration_seconds_count', { endpoint: 'send_mail', status: '429' }), 1);
     assert.equal(delta('mailbridge_outbox_sends_total', { outcome: 'retry' }), 1);
@@ -169,9 +176,9 @@ describe('Prometheus metrics', () => {
     const metrics = createServiceMetrics({ defaultMetrics: false });
     trackDatabaseState(metrics, h.service.deps, { outboxCacheMs: 0, accountsCacheMs: 0 });
     const read = async () => parseExposition(await metrics.registry.metrics());
-    const queued = (samples: Sample[]) => valueOf(samples, 'mailbridge_outbox_messages', { state: 'queued' });
+    const queued = (samples: Sample[]) => sampleValue(samples, 'mailbridge_outbox_messages', { state: 'queued' });
     const age = (samples: Sample[]) =>
-      valueOf(samples, 'mailbridge_outbox_oldest_message_age_seconds', { state: 'queued' });
+      sampleValue(samples, 'mailbridge_outbox_oldest_message_age_seconds', { state: 'queued' });
 
     const empty = await read();
     assert.equal(queued(empty), 0);
@@ -183,8 +190,8 @@ describe('Prometheus metrics', () => {
     const waiting = await read();
     assert.equal(queued(waiting), 2);
     assert.equal(age(waiting), 45, 'the first has been due for 45 s');
-    assert.equal(valueOf(waiting, 'mailbridge_outbox_messages', { state: 'sending' }), 0);
-    assert.equal(valueOf(waiting, 'mailbridge_database_up'), 1);
+    assert.equal(sampleValue(waiting, 'mailbridge_outbox_messages', { state: 'sending' }), 0);
+    assert.equal(sampleValue(waiting, 'mailbridge_database_up'), 1);
     await h.drain();
     const drained = await read();
     assert.equal(queued(drained), 0);
@@ -197,8 +204,8 @@ describe('Prometheus metrics', () => {
       assert.notEqual(other.deps.metrics.registry, h.service.deps.metrics.registry);
       const response = await fetch(`${other.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
       const samples = parseExposition(await response.text());
-      assert.equal(valueOf(samples, 'mailbridge_outbox_sends_total', { outcome: 'sent' }), 0);
-      assert.equal(valueOf(samples, 'mailbridge_token_refreshes_total', { outcome: 'ok', reason: 'expiry' }), 0);
+      assert.equal(sampleValue(samples, 'mailbridge_outbox_sends_total', { outcome: 'sent' }), 0);
+      assert.equal(sampleValue(samples, 'mailbridge_token_refreshes_total', { outcome: 'ok', reason: 'expiry' }), 0);
     } finally {
       await other.close();
     }
