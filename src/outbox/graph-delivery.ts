@@ -191,12 +191,17 @@ export async function deliverThroughGraph(deps: DeliveryDeps, claim: Claim, cont
       await sendThroughDraft(deps, claim, context, account, payload, attachments, progress, finish);
     } else {
       progress.step = 'sendMail';
-      await markStarted(deps, claim, 'sendMail', { send_mode: 'sendMail', recovery: null });
-      const answer = await context.tokens.withAccessToken(account.id, (token) =>
-        context.graph.sendMail(token.reveal(), graphMessageOf(payload, message.internet_message_id, attachments), {
-          saveToSentItems: true,
-        }),
+      const markSent = startMarkOnce(() =>
+        markStarted(deps, claim, 'sendMail', { send_mode: 'sendMail', recovery: null }),
       );
+      const answer = await context.tokens.withAccessToken(account.id, async (token) => {
+        await markSent();
+        return context.graph.sendMail(
+          token.reveal(),
+          graphMessageOf(payload, message.internet_message_id, attachments),
+          { saveToSentItems: true },
+        );
+      });
       await finish(accepted(answer, 'sendMail'), { kind: 'sent' });
     }
   } catch (error) {
@@ -226,10 +231,13 @@ async function sendThroughDraft(
   const message = graphMessageOf(payload, claim.message.internet_message_id, inline ? attachments : []);
   progress.step = 'createDraft';
   // From here on, until the attempt ends `sent`, the next attempt looks for our Message-ID first.
-  await markStarted(deps, claim, 'createDraft', { send_mode: 'draft', recovery: 'lookup', graph_draft_id: null });
-  const draft = await context.tokens.withAccessToken(account.id, (token) =>
-    context.graph.createDraft(token.reveal(), message),
+  const markDraft = startMarkOnce(() =>
+    markStarted(deps, claim, 'createDraft', { send_mode: 'draft', recovery: 'lookup', graph_draft_id: null }),
   );
+  const draft = await context.tokens.withAccessToken(account.id, async (token) => {
+    await markDraft();
+    return context.graph.createDraft(token.reveal(), message);
+  });
   await renewLease(deps, claim, { graph_draft_id: draft.data.id });
   if (!inline) {
     for (const attachment of attachments) {
@@ -252,11 +260,26 @@ async function sendThroughDraft(
     }
   }
   progress.step = 'sendDraft';
-  await markStarted(deps, claim, 'sendDraft');
-  const answer = await context.tokens.withAccessToken(account.id, (token) =>
-    context.graph.sendDraft(token.reveal(), draft.data.id),
-  );
+  const markSend = startMarkOnce(() => markStarted(deps, claim, 'sendDraft'));
+  const answer = await context.tokens.withAccessToken(account.id, async (token) => {
+    await markSend();
+    return context.graph.sendDraft(token.reveal(), draft.data.id);
+  });
   await finish(accepted(answer, 'sendDraft'), { kind: 'sent' });
+}
+
+/**
+ * The `started` mark is written once the access token is in hand, right before the request that may send: a crash
+ * during a slow token refresh then leaves a message that never left as claimed, not as an unknown outcome. A retry
+ * after a 401 (the request was refused, so it did not send) reuses the mark.
+ */
+function startMarkOnce(mark: () => Promise<unknown>): () => Promise<void> {
+  let marked = false;
+  return async () => {
+    if (marked) return;
+    await mark();
+    marked = true;
+  };
 }
 
 function accepted(answer: GraphResponse<unknown>, step: string): AttemptRecord {
