@@ -65,7 +65,8 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
       .send({ error: { code: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Probes arrive every few seconds: log them only when something is wrong.
+  app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
   registerOpsRoutes(app, deps);
   registerStaticAssets(app);
   await registerApiRoutes(app, deps);

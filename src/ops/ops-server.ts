@@ -16,7 +16,8 @@ export async function startOpsServer(
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Probes arrive every few seconds: log them only when something is wrong.
+  app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
   registerOpsRoutes(app, deps, 'ops');
   app.setNotFoundHandler((request, reply) =>
     reply
