@@ -24,6 +24,8 @@ export interface JobHandlerOptions {
   laneBudgetMs?: number;
   /** How long one sweep job may run before handing the rest to a new job (default 45 s). */
   sweepBudgetMs?: number;
+  /** Aborted when the process shuts down: handlers stop taking new work and hand what is left to new jobs. */
+  signal?: AbortSignal;
 }
 
 /** Accounts per keep-alive or health-check batch (each is a token request or a Graph call). */
@@ -38,7 +40,11 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
     [JOBS.outboxMailbox]: async (data) => {
       const lane = data['lane'];
       if (!lane) return;
-      const pass = await dispatchLane(deps, lane, { tokens: provider, budgetMs: options.laneBudgetMs ?? 20_000 });
+      const pass = await dispatchLane(deps, lane, {
+        tokens: provider,
+        budgetMs: options.laneBudgetMs ?? 20_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       // The lane's next look: while this job is still active, a new one may wait (the queue's `short` policy).
       if (pass.wakeAt !== null) await wakeLane(deps.db, deps, lane, pass.wakeAt);
     },
@@ -55,13 +61,13 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
     },
 
     [JOBS.keepaliveSweep]: async () => {
-      await sweepDueAccounts(deps, JOBS.keepaliveSweep, sweepBudgetMs, async () => {
+      await sweepDueAccounts(deps, JOBS.keepaliveSweep, sweepBudgetMs, options.signal, async () => {
         return (await runKeepalive(deps, provider, { batchSize: ACCOUNT_BATCH })).claimed;
       });
     },
 
     [JOBS.healthSweep]: async () => {
-      await sweepDueAccounts(deps, JOBS.healthSweep, sweepBudgetMs, async () => {
+      await sweepDueAccounts(deps, JOBS.healthSweep, sweepBudgetMs, options.signal, async () => {
         return (await runHealthChecks(deps, provider, { batchSize: ACCOUNT_BATCH })).claimed;
       });
     },
@@ -111,6 +117,7 @@ async function sweepDueAccounts(
   deps: ServiceDeps,
   name: JobName,
   budgetMs: number,
+  signal: AbortSignal | undefined,
   batch: () => Promise<number>,
 ): Promise<void> {
   const deadline = performance.now() + budgetMs;
@@ -118,10 +125,11 @@ async function sweepDueAccounts(
   for (;;) {
     const claimed = await batch();
     if (claimed < ACCOUNT_BATCH) return;
-    if (!invited || performance.now() > deadline) {
+    const stopping = performance.now() > deadline || signal?.aborted === true;
+    if (!invited || stopping) {
       invited = true;
       await deps.jobs.enqueue(deps.db, name, {}, { singletonKey: name });
     }
-    if (performance.now() > deadline) return;
+    if (stopping) return;
   }
 }

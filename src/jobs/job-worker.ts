@@ -64,8 +64,10 @@ export async function startJobWorker(
   options: JobWorkerOptions = {},
 ): Promise<BackgroundWork> {
   const provider = options.provider ?? new AccessTokenProvider(deps);
+  const stopping = new AbortController();
   const handlers = jobHandlers(deps, {
     provider,
+    signal: stopping.signal,
     ...(options.laneBudgetMs === undefined ? {} : { laneBudgetMs: options.laneBudgetMs }),
   });
   for (const [name, cron] of SCHEDULES) await engine.schedule(name, cron);
@@ -73,7 +75,6 @@ export async function startJobWorker(
   await engine.enqueue(deps.db, JOBS.outboxSweep, {}, { singletonKey: 'start' });
   await engine.enqueue(deps.db, JOBS.hourlyMaintenance, {}, { singletonKey: 'start' });
 
-  const stopping = new AbortController();
   let stopped: Promise<void> | undefined;
 
   const runJob = async (job: FetchedJob, handler: JobHandler): Promise<void> => {
@@ -137,7 +138,10 @@ export async function startJobWorker(
     nudge: () => {
       // Jobs are fetched by polling; enqueued work is picked up within the poll interval.
     },
-    /** Stops fetching and waits for the jobs in progress (the shutdown's grace period bounds the wait). */
+    /**
+     * Stops fetching, tells the running jobs to take no new work (a lane pass finishes its sends in flight and hands
+     * the lane to a new job), and waits for them; the shutdown's grace period bounds the wait.
+     */
     stop: () => {
       stopped ??= (async () => {
         stopping.abort();

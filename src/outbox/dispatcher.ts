@@ -136,6 +136,8 @@ export interface LanePassOptions extends Pick<DispatchOptions, 'tokens' | 'graph
   workerId?: string;
   /** Stop claiming after this long and hand the rest of the lane to a new job (default 20 s). */
   budgetMs?: number;
+  /** Stop claiming when aborted (shutdown): the sends in flight finish, the rest goes to a new job. */
+  signal?: AbortSignal;
   maxAttempts?: number;
 }
 
@@ -167,7 +169,7 @@ export async function dispatchLane(deps: ServiceDeps, lane: string, options: Lan
   let attempted = 0;
   let outOfTime = false;
   for (;;) {
-    outOfTime ||= performance.now() > deadline;
+    outOfTime ||= performance.now() > deadline || options.signal?.aborted === true;
     if (!outOfTime && inFlight.size < perLane) {
       const claims = await claimLane(deps, lane, { workerId, leaseMs, max: perLane - inFlight.size });
       for (const claim of claims) {

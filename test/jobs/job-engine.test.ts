@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import { addFault, removeFault } from '../../emulator/control/actions.js';
 import { createConnectSession } from '../../src/connect/connect-sessions.js';
 import type { DbDialect } from '../../src/db/schema.js';
 import { withTransaction } from '../../src/db/transaction.js';
@@ -216,6 +217,36 @@ describe('job seam: pg-boss on PostgreSQL', () => {
       await worker.stop();
     }
   });
+
+  it('a stopping worker finishes the sends in flight, claims no more, and leaves the lane to the next worker', async () => {
+    // Slow answers, so the stop lands while the mailbox's pass is sending.
+    const fault = addFault(h.service.emulator.ctx, { kind: 'latency', target: 'graph', latencyMs: 300 });
+    const messages: Array<{ id: string; internetMessageId: string }> = [];
+    for (let i = 0; i < 12; i++) messages.push(await submit(h, `Handed over ${i}`));
+    const statuses = async () => Promise.all(messages.map((message) => messageStatus(h, message.id)));
+    const first = await startJobWorker(h.service.deps, engine);
+    await waitFor('the first sends', async () => ((await statuses()).includes('sent') ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+    });
+    await first.stop();
+    const afterStop = await statuses();
+    assert.ok(!afterStop.includes('sending'), `no send left half done: ${afterStop.join(', ')}`);
+    assert.ok(afterStop.includes('queued'), `the stop came mid-pass: ${afterStop.join(', ')}`);
+    const waiting = (await jobsOf(JOBS.outboxMailbox, h.accountId)).filter((job) => job.state === 'created');
+    assert.equal(waiting.length, 1, 'the lane was handed to a new job');
+
+    removeFault(h.service.emulator.ctx, fault.id);
+    const second = await startJobWorker(h.service.deps, engine);
+    try {
+      await waitFor('the rest sent', async () => ((await statuses()).every((s) => s === 'sent') ? true : undefined), {
+        timeoutMs: 20_000,
+      });
+      for (const message of messages) assert.equal(deliveriesOf(h, message.internetMessageId), 1);
+    } finally {
+      await second.stop();
+    }
+  });
 });
 
 describe('job seam: the in-process loop on SQLite', () => {
@@ -288,7 +319,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     });
 
     it("sends what the mailbox's minute allows, then says to come back when the minute frees", async () => {
-      const messages = [];
+      const messages: Array<{ id: string; internetMessageId: string }> = [];
       for (let i = 0; i < 3; i++) messages.push(await submit(h, `Paced ${i}`));
       const started = h.service.deps.clock.now();
       const pass = await dispatchLane(h.service.deps, h.accountId, { workerId: 'lane-pass-test' });
