@@ -24,12 +24,12 @@ const MAILBOXES = 20;
 const MESSAGES = 1_000;
 /**
  * When to kill: the first run while the host is still submitting (requests in flight are cut; the host retries them
- * with their Idempotency-Key), the second while the restarted run is sending. Both early, so the leases of the
+ * with their Idempotency-Key), the second once the restarted run has sent 50. Both early, so the leases of the
  * messages they strand run out while the rest of the burst is still going.
  */
 const KILLS = [
-  { when: 'mid-submission', accepted: 350, deliveries: 0 },
-  { when: 'mid-sending', accepted: 0, deliveries: 300 },
+  { when: 'mid-submission', accepted: 350, deliveriesSinceStart: 0 },
+  { when: 'mid-sending', accepted: 0, deliveriesSinceStart: 50 },
 ] as const;
 const TERMINAL = new Set(['sent', 'failed', 'outcome_unknown', 'canceled']);
 
@@ -54,7 +54,7 @@ interface KillRecord {
   when: string;
   atDeliveries: number;
   accepted: number;
-  /** Messages left in `sending` by the killed process (read from the database while it was down). */
+  /** Messages the killed process left in `sending` (read from the database while it was down). */
   strandedSending: number;
   restartMs: number;
 }
@@ -134,10 +134,14 @@ export function describeBurstWithKills(dialect: DbDialect): void {
 
       // The operator's bad day: SIGKILL, then start it again at once with the same environment.
       const killTwice = async () => {
+        let deliveriesAtStart = deliveriesSoFar();
         for (const kill of KILLS) {
           await waitFor(
             `the moment to kill ${kill.when}`,
-            () => (acceptedSoFar() >= kill.accepted && deliveriesSoFar() >= kill.deliveries ? true : undefined),
+            () =>
+              acceptedSoFar() >= kill.accepted && deliveriesSoFar() - deliveriesAtStart >= kill.deliveriesSinceStart
+                ? true
+                : undefined,
             {
               timeoutMs: 120_000,
               intervalMs: 2,
@@ -145,10 +149,12 @@ export function describeBurstWithKills(dialect: DbDialect): void {
             },
           );
           const atDeliveries = deliveriesSoFar();
+          const killedPid = world.service.pid;
           await world.service.kill();
           const accepted = acceptedSoFar();
-          const strandedSending = await countSending(world);
+          const strandedSending = await countSendingHeldBy(world, killedPid);
           const run = await world.service.start();
+          deliveriesAtStart = deliveriesSoFar();
           kills.push({ when: kill.when, atDeliveries, accepted, strandedSending, restartMs: run.startMs });
         }
       };
@@ -207,6 +213,20 @@ export function describeBurstWithKills(dialect: DbDialect): void {
       assert.deepEqual(duplicated, [], 'no Message-ID delivered twice');
       const duplicatedTags = [...byTag.entries()].filter(([, list]) => list.length > 1).map(([tag]) => tag);
       assert.deepEqual(duplicatedTags, [], 'no subject tag delivered twice');
+
+      // No leftover drafts: a draft whose send was refused or cut is deleted before the message is drafted again.
+      const leftovers: string[] = [];
+      for (const mailbox of mailboxes.filter((each) => each.profile === 'warmup')) {
+        const user = Object.values(world.ctx.world.users).find((each) => each.email === mailbox.email);
+        const store = user ? world.ctx.world.mailboxes[user.id] : undefined;
+        for (const message of Object.values(store?.messages ?? {})) {
+          const folder = store?.folders[message.parentFolderId]?.wellKnownName;
+          if (message.isDraft && folder === 'drafts' && known.has(message.internetMessageId)) {
+            leftovers.push(`${mailbox.email}: ${message.subject}`);
+          }
+        }
+      }
+      assert.deepEqual(leftovers, [], "no draft of ours is left in a user's Drafts");
 
       const viewsById = new Map(views.map((view) => [view.id, view]));
       for (const submission of submissions) {
@@ -279,9 +299,10 @@ export function describeBurstWithKills(dialect: DbDialect): void {
 
 function injectFaults(world: AcceptanceWorld, mailboxes: Mailbox[]): void {
   const ctx = world.ctx;
-  // The first rule that matches a request applies, so the rare ones come first.
-  addFault(ctx, { kind: 'timeoutAfterAccept', target: 'send', probability: 0.01, count: 8 });
-  addFault(ctx, { kind: 'drop', target: 'graph', probability: 0.01, count: 8 });
+  // The first rule that matches a request applies, so the rare ones come first. Cuts are frequent enough to be used up
+  // in the first few hundred requests: each costs its message a 30 s wait before the Sent Items lookup.
+  addFault(ctx, { kind: 'timeoutAfterAccept', target: 'send', probability: 0.03, count: 6 });
+  addFault(ctx, { kind: 'drop', target: 'graph', probability: 0.03, count: 6 });
   // 429 bursts: a few mailboxes get several 429s in a row, with fractional Retry-After.
   for (const [index, retryAfterSeconds] of [
     [1, 0.4],
@@ -334,15 +355,16 @@ async function submitUntilAnswered(world: AcceptanceWorld, submission: Submissio
   }
 }
 
-async function countSending(world: AcceptanceWorld): Promise<number> {
+/** Messages left in `sending` under a lease of the killed process (its worker ids are `<host>:<pid>:<random>`). */
+async function countSendingHeldBy(world: AcceptanceWorld, pid: number | undefined): Promise<number> {
   const handle = await world.openDatabaseForReading();
   try {
-    const row = await handle.db
+    const rows = await handle.db
       .selectFrom('outbox_messages')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select('lease_owner')
       .where('status', '=', 'sending')
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+      .execute();
+    return rows.filter((row) => row.lease_owner?.includes(`:${pid}:`)).length;
   } finally {
     await handle.close();
   }
@@ -356,6 +378,8 @@ interface AttemptStats {
   recoveredAfterKill: number;
   maxAttemptsPerMessage: number;
   messagesRetried: number;
+  /** The attempt chains of the last messages to finish (outcome, step, HTTP status, seconds after the first claim). */
+  lastToFinish: string[];
 }
 
 async function attemptStats(world: AcceptanceWorld): Promise<AttemptStats> {
@@ -363,9 +387,25 @@ async function attemptStats(world: AcceptanceWorld): Promise<AttemptStats> {
   try {
     const rows = await handle.db
       .selectFrom('outbox_attempts')
-      .select(['message_id', 'outcome', 'http_status', 'detail'])
+      .select(['message_id', 'number', 'outcome', 'step', 'http_status', 'detail', 'claimed_at', 'finished_at'])
+      .orderBy('number')
       .execute();
     const perMessage = countBy(rows.map((row) => row.message_id));
+    const firstClaim = Math.min(...rows.map((row) => Number(row.claimed_at)));
+    const finishedAt = new Map<string, number>();
+    for (const row of rows) {
+      finishedAt.set(row.message_id, Math.max(finishedAt.get(row.message_id) ?? 0, Number(row.finished_at ?? 0)));
+    }
+    const last = [...finishedAt.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+    const lastToFinish = last.map(([messageId]) =>
+      rows
+        .filter((row) => row.message_id === messageId)
+        .map(
+          (row) =>
+            `${row.outcome}/${row.step ?? '-'}/${row.http_status ?? '-'}@${Math.round((Number(row.claimed_at) - firstClaim) / 1000)}s`,
+        )
+        .join(' → '),
+    );
     return {
       attempts: rows.length,
       byOutcome: countBy(rows.map((row) => row.outcome)),
@@ -373,6 +413,7 @@ async function attemptStats(world: AcceptanceWorld): Promise<AttemptStats> {
       recoveredAfterKill: rows.filter((row) => (row.detail ?? '').includes('lease expired')).length,
       maxAttemptsPerMessage: Math.max(0, ...Object.values(perMessage)),
       messagesRetried: Object.values(perMessage).filter((count) => count > 1).length,
+      lastToFinish,
     };
   } finally {
     await handle.close();
