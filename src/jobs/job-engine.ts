@@ -5,7 +5,7 @@ import type { Database } from '../db/schema.js';
  * The job seam (issue 5 item 2): the one way domain code says "look at this now" (or at `startAfter`) to background
  * work, whichever engine runs it:
  * - `pg-boss` (PostgreSQL): a durable job in the same database, inserted in the caller's transaction, so the job
- *   exists exactly when the state change that caused it committed; any worker process runs it (src/jobs/pg-boss-engine.ts);
+ *   exists exactly when the state change that caused it committed; any worker process runs it (pg-boss-engine.ts);
  * - `in-process` (the embedded SQLite default): no external service; the in-process loop's due-queries are the queue,
  *   and an enqueue only nudges the loop to look sooner (src/jobs/in-process-engine.ts).
  * A job is a hint, never the record: pg-boss delivers at least once and a hint may be lost with its process, so every

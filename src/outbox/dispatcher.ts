@@ -30,7 +30,7 @@ export interface DispatchOptions {
   workerId?: string;
   /** At most this many messages per lane per round (default: the per-mailbox concurrency). */
   perLane?: number;
-  /** How long a claim lasts without renewal (default MAILBRIDGE_OUTBOX_LEASE, 2 minutes; renewed before every request). */
+  /** How long a claim lasts without renewal (default MAILBRIDGE_OUTBOX_LEASE; renewed before every request). */
   leaseMs?: number;
   /** After an unknown outcome, wait this long before looking for the message in Sent Items (default 30 s). */
   lookupDelayMs?: number;
@@ -167,19 +167,29 @@ export async function dispatchLane(deps: ServiceDeps, lane: string, options: Lan
   const deliver = claimDelivery(deps, options);
   const inFlight = new Set<Promise<void>>();
   let attempted = 0;
+  let ended = 0;
   let outOfTime = false;
   for (;;) {
     outOfTime ||= performance.now() > deadline || options.signal?.aborted === true;
+    const endedBefore = ended;
     if (!outOfTime && inFlight.size < perLane) {
       const claims = await claimLane(deps, lane, { workerId, leaseMs, max: perLane - inFlight.size });
       for (const claim of claims) {
         attempted++;
-        const sending: Promise<void> = deliver(claim).finally(() => inFlight.delete(sending));
+        const sending: Promise<void> = deliver(claim).finally(() => {
+          inFlight.delete(sending);
+          ended++;
+        });
         inFlight.add(sending);
       }
     }
-    // Nothing in flight after a claim: nothing more can be claimed now. Otherwise claim again when a send ends.
-    if (inFlight.size === 0) break;
+    if (inFlight.size === 0) {
+      // A send that ended while the claim read the lane was counted as in flight by it: claim once more, which
+      // also records the pacing pause if the minute is spent. Otherwise nothing more can be claimed now.
+      if (ended !== endedBefore && !outOfTime) continue;
+      break;
+    }
+    // Claim again when a send ends.
     await Promise.race(inFlight);
   }
   const now = deps.clock.now();

@@ -8,6 +8,10 @@ import { JOBS, type JobEngine } from '../jobs/job-engine.js';
  * (a message accepted, released, handed back at shutdown). On the in-process engine (SQLite) this nudges the loop.
  * `jobs` is absent only where a caller built a narrow deps by hand (tests); the outbox sweep then finds the lane's
  * due work within a minute.
+ *
+ * With pg-boss the job is not asked for before the lane's Retry-After or pacing pause ends (nothing can be claimed
+ * before then): a burst of messages for a mailbox waiting out its minute does not pull its pass forward once per
+ * message. The pause read may be stale only towards earlier (pauses are set forward), which costs one early pass.
  */
 export async function wakeLane(
   db: Kysely<Database>,
@@ -15,5 +19,15 @@ export async function wakeLane(
   lane: string,
   at: number,
 ): Promise<void> {
-  await deps.jobs?.enqueue(db, JOBS.outboxMailbox, { lane }, { singletonKey: lane, startAfter: at });
+  if (!deps.jobs) return;
+  let startAfter = at;
+  if (deps.jobs.kind === 'pg-boss') {
+    const pacing = await db
+      .selectFrom('outbox_pacing')
+      .select(['throttled_until', 'paced_until'])
+      .where('lane', '=', lane)
+      .executeTakeFirst();
+    startAfter = Math.max(at, Number(pacing?.throttled_until ?? 0), Number(pacing?.paced_until ?? 0));
+  }
+  await deps.jobs.enqueue(db, JOBS.outboxMailbox, { lane }, { singletonKey: lane, startAfter });
 }

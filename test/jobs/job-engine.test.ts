@@ -149,6 +149,33 @@ describe('job seam: pg-boss on PostgreSQL', () => {
     assert.equal(jobs[0]?.start_after.getTime(), now + 60_000, 'an earlier request moves it earlier');
   });
 
+  it('a message for a mailbox waiting out its minute asks for its pass when the pause ends, not before', async () => {
+    const db = h.service.deps.db;
+    const pausedUntil = Date.now() + 45_000;
+    await db
+      .insertInto('outbox_pacing')
+      .values({
+        lane: h.accountId,
+        throttled_until: null,
+        paced_until: pausedUntil,
+        last_claimed_at: null,
+        updated_at: 0,
+      })
+      .onConflict((conflict) => conflict.column('lane').doUpdateSet({ paced_until: pausedUntil }))
+      .execute();
+    try {
+      await submit(h, 'Waits for the minute');
+      const waiting = (await jobsOf(JOBS.outboxMailbox, h.accountId)).filter((job) => job.state === 'created');
+      assert.equal(waiting.length, 1);
+      assert.equal(waiting[0]?.start_after.getTime(), pausedUntil);
+    } finally {
+      await db.updateTable('outbox_pacing').set({ paced_until: null }).where('lane', '=', h.accountId).execute();
+      await sql`delete from ${sql.id(engine.schema, 'job')} where name = ${JOBS.outboxMailbox} and singleton_key = ${h.accountId}`.execute(
+        db,
+      );
+    }
+  });
+
   it('a job running does not absorb a new request: a second one waits (no lost wake-up)', async () => {
     const name = JOBS.outboxMailbox;
     const db = h.service.deps.db;
@@ -206,19 +233,27 @@ describe('job seam: pg-boss on PostgreSQL', () => {
         {
           timeoutMs: 20_000,
           describe: async () =>
-            `status ${await messageStatus(h, message.id)}, jobs ${JSON.stringify(await jobsOf(JOBS.outboxMailbox, lane))}`,
+            `status ${await messageStatus(h, message.id)}, ` +
+            `jobs ${JSON.stringify(await jobsOf(JOBS.outboxMailbox, lane))}`,
         },
       );
       assert.equal(deliveriesOf(h, message.internetMessageId), 1, 'delivered once');
-      const states = (await jobsOf(JOBS.outboxMailbox, lane)).map((job) => job.state);
-      assert.ok(states.includes('completed'), `the mailbox's job completed: ${states.join(', ')}`);
+      // The job completes once its pass has looked at what is left (just after the send).
+      const states = await waitFor(
+        "the mailbox's job completed",
+        async () => {
+          const all = (await jobsOf(JOBS.outboxMailbox, lane)).map((job) => job.state);
+          return all.includes('completed') && !all.includes('active') ? all : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
       assert.ok(!states.includes('failed') && !states.includes('retry'), `no job failed: ${states.join(', ')}`);
     } finally {
       await worker.stop();
     }
   });
 
-  it('a stopping worker finishes the sends in flight, claims no more, and leaves the lane to the next worker', async () => {
+  it('a stopping worker finishes its sends in flight, claims no more, and hands the lane on', async () => {
     // Slow answers, so the stop lands while the mailbox's pass is sending.
     const fault = addFault(h.service.emulator.ctx, { kind: 'latency', target: 'graph', latencyMs: 300 });
     const messages: Array<{ id: string; internetMessageId: string }> = [];
