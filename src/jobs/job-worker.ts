@@ -114,12 +114,9 @@ export async function startJobWorker(
           deps.logger.warn({ err: error, queue: name }, 'job fetch failed; polling again');
         }
       }
-      // More may be due: fetch again while there is room. Otherwise wait for a slot or the poll interval.
-      if (fetched > 0 && running.size < concurrency) continue;
-      await Promise.race([
-        sleep(pollMs, undefined, { signal: stopping.signal }).catch(() => undefined),
-        ...(running.size >= concurrency ? running : []),
-      ]);
+      // Full: fetch again when a job ends. Jobs came back: more may be due, fetch again. Else poll after a while.
+      if (running.size >= concurrency) await Promise.race(running);
+      else if (fetched === 0) await sleep(pollMs, undefined, { signal: stopping.signal }).catch(() => undefined);
     }
     await Promise.allSettled(running);
   };
