@@ -55,9 +55,25 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
 
     [JOBS.webhookDelivery]: async (data) => {
       const deliveryId = data['deliveryId'];
-      if (!deliveryId) return;
+      // Rows are only queued while WEBHOOK_URL is set; if it was unset since, they wait for it to come back.
+      if (!deliveryId || !deps.config.webhook) return;
       // Delivers it if it is due and unclaimed; a failed attempt writes its retry's job with its outcome.
       await deliverDueWebhooks(deps, { limit: 1, ids: [deliveryId] });
+      // Still pending (a retry, or another worker's claim): make sure a job waits for its next attempt. Two
+      // requests for one delivery merge into the earlier, so this job may have stood for a later one.
+      const row = await deps.db
+        .selectFrom('webhook_deliveries')
+        .select(['status', 'next_attempt_at'])
+        .where('id', '=', deliveryId)
+        .executeTakeFirst();
+      if (row?.status !== 'pending' || row.next_attempt_at === null) return;
+      const at = Math.max(Number(row.next_attempt_at), deps.clock.now() + 1_000);
+      await deps.jobs.enqueue(
+        deps.db,
+        JOBS.webhookDelivery,
+        { deliveryId },
+        { singletonKey: deliveryId, startAfter: at },
+      );
     },
 
     [JOBS.keepaliveSweep]: async () => {
