@@ -163,8 +163,9 @@ async function processPhase(
   const worker = await startMailbridge('worker', env, { memoryProbe: true, nodeOptions: profile('worker') });
   try {
     await warmApi(api, fleet);
-    // Let the warm-up's messages go out before the window opens.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    // Let the warm-up's messages go out, and the worker's start-up work (a first outbox sweep and hourly maintenance,
+    // src/jobs/job-worker.ts) finish and reach PostgreSQL's statistics, before the window opens.
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
     await emulator.request('clearLog');
     const before = await postgresCounters(database);
     const cpuBefore = [cpuSeconds(api.child.pid!), cpuSeconds(worker.child.pid!)];
@@ -222,7 +223,9 @@ async function hourPhase(
   seeder: Awaited<ReturnType<typeof composeBenchService>>,
   options: { advanceEmulator: boolean; profileDir: string | undefined },
 ): Promise<HourPhase> {
-  const start = Date.now();
+  // The hour starts now: step m runs at start + m minutes on both clocks (or later, if the work fell behind).
+  const start = Date.now() + 5_000;
+  const end = start + HOUR_STEPS * 60_000;
   const due = async (until: number) =>
     Number(
       (
@@ -233,7 +236,7 @@ async function hourPhase(
           .executeTakeFirstOrThrow()
       ).n,
     );
-  const dueInHour = await due(start + 3_600_000);
+  const dueInHour = await due(end);
   const worker = await Fixture.start<{ pid: number; jobs: string[] }>('idle-hour-process.ts', env, {
     execArgv: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, label, 'hour')}`] : [],
   });
@@ -241,6 +244,7 @@ async function hourPhase(
   let totals: IdleTotals;
   let wallSeconds: number;
   let before: PostgresCounters;
+  let lastStepAt = start;
   try {
     for (const job of ['outbox-sweep', 'keepalive-sweep', 'health-sweep', 'hourly-maintenance']) {
       if (!worker.ready.jobs.includes(job)) throw new Error(`the job queue ${job} is gone: update bench/idle-fleet.ts`);
@@ -250,11 +254,13 @@ async function hourPhase(
     before = await postgresCounters(database);
     const started = performance.now();
     for (let minute = 1; minute <= HOUR_STEPS; minute++) {
-      if (options.advanceEmulator) await emulator.request('advance', { seconds: 60 });
+      const at = start + minute * 60_000;
+      if (options.advanceEmulator) await emulator.request('setClock', { epochMs: at });
       // What pg-boss's cron sends at that minute (src/jobs/job-worker.ts SCHEDULES): the sweeps every minute, the
       // maintenance at minute 7.
       const jobs = ['outbox-sweep', 'keepalive-sweep', 'health-sweep', ...(minute === 7 ? ['hourly-maintenance'] : [])];
-      const result = await worker.request<IdleStepResult>('step', { advanceSeconds: 60, jobs });
+      const result = await worker.request<IdleStepResult>('step', { at, jobs });
+      lastStepAt = result.now;
       for (const [name, ms] of Object.entries(result.durationsMs)) {
         slowestStepMs[name] = Math.max(slowestStepMs[name] ?? 0, ms ?? 0);
       }
@@ -267,7 +273,8 @@ async function hourPhase(
   }
   const after = await postgresCounters(database);
   const emulatorStats = await emulator.request<FleetEmulatorStats>('stats');
-  const dueAtEnd = await due(Date.now() + HOUR_STEPS * 60_000);
+  // Due by the time the last sweeps started and still not done: a backlog (what fell due after them is not).
+  const dueAtEnd = await due(Math.min(end, lastStepAt));
   return {
     wallSeconds,
     totals,
