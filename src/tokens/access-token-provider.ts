@@ -81,6 +81,23 @@ function inflightFor(db: Kysely<Database>): Map<string, Promise<FlightResult>> {
   return map;
 }
 
+/**
+ * Token lookups in progress (`getAccessToken` without `forceRefresh`), per database handle, keyed by account and
+ * `forHealthCheck`: concurrent callers for one account share one lookup — its reads, and its refresh if one is
+ * needed — instead of each reading the account and its tokens before joining the refresh. A burst of sends to one
+ * mailbox whose token just expired reads the database once, not once per send. @see README Performance, refresh storm
+ */
+const LOOKUPS_BY_DATABASE = new WeakMap<object, Map<string, Promise<AccessToken>>>();
+
+function lookupsFor(db: Kysely<Database>): Map<string, Promise<AccessToken>> {
+  let map = LOOKUPS_BY_DATABASE.get(db);
+  if (!map) {
+    map = new Map();
+    LOOKUPS_BY_DATABASE.set(db, map);
+  }
+  return map;
+}
+
 /** Namespace of the advisory locks that serialise refreshes of one account across processes (the other key is a hash of the id). */
 const REFRESH_LOCK_NAMESPACE = 0x4d52; // 'MR'
 
@@ -110,10 +127,12 @@ export class AccessTokenProvider {
   readonly #policy: LifecyclePolicy;
   readonly #random: RandomSource;
   readonly #inflight: Map<string, Promise<FlightResult>>;
+  readonly #lookups: Map<string, Promise<AccessToken>>;
 
   constructor(deps: ServiceDeps, options: AccessTokenProviderOptions = {}) {
     this.#deps = deps;
     this.#inflight = inflightFor(deps.db);
+    this.#lookups = lookupsFor(deps.db);
     this.#policy = { ...DEFAULT_LIFECYCLE_POLICY, ...options.policy };
     this.#random = options.random ?? Math.random;
   }
@@ -130,7 +149,14 @@ export class AccessTokenProvider {
   async getAccessToken(accountId: string, options: GetAccessTokenOptions = {}): Promise<AccessToken> {
     const forHealthCheck = options.forHealthCheck ?? false;
     if (!options.forceRefresh) {
-      return this.#obtainOrThrow(accountId, { kind: 'expiry', forHealthCheck });
+      const key = `${accountId}|${forHealthCheck}`;
+      const running = this.#lookups.get(key);
+      if (running) return running;
+      const lookup = this.#obtainOrThrow(accountId, { kind: 'expiry', forHealthCheck }).finally(() => {
+        this.#lookups.delete(key);
+      });
+      this.#lookups.set(key, lookup);
+      return lookup;
     }
     const rejected = options.rejected?.token.reveal() ?? (await this.#storedAccessToken(accountId));
     const intent: Intent = { kind: 'forced', rejected, forHealthCheck };
