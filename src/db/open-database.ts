@@ -67,8 +67,35 @@ function openSqlite(path: string): DatabaseHandle {
   // neither lingers in free pages of the file. (Frames in the WAL are overwritten as the WAL is reused after
   // checkpoints.) @see https://sqlite.org/pragma.html#pragma_secure_delete
   database.pragma('secure_delete = ON');
+  reusePreparedStatements(database);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
   return { db, dialect: 'sqlite', close: once(() => db.destroy()) };
+}
+
+/** Compiled statements kept per SQLite connection (least recently used dropped first). */
+const PREPARED_STATEMENT_CACHE = 512;
+
+/**
+ * Kysely's SQLite driver calls `prepare` for every statement it runs, and better-sqlite3 compiles the SQL each time:
+ * a sixth of a `mailbridge start` process's CPU in the send pipeline benchmark (README Performance). The service runs
+ * a few hundred distinct statements, so compiled ones are kept by SQL text and reused. Safe because the driver runs
+ * each statement to completion synchronously (`all`/`run`; nothing here streams), statements are never put in raw or
+ * pluck mode, and SQLite recompiles a kept statement by itself after a schema change (a migration).
+ */
+function reusePreparedStatements(database: SqliteDatabase.Database): void {
+  const prepare = database.prepare.bind(database);
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  database.prepare = ((source: string) => {
+    let statement = cache.get(source);
+    if (statement) {
+      cache.delete(source);
+    } else {
+      statement = prepare(source);
+      if (cache.size >= PREPARED_STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(source, statement);
+    return statement;
+  }) as typeof database.prepare;
 }
 
 /**
