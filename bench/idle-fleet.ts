@@ -24,9 +24,9 @@ import {
   cpuSeconds,
   Fixture,
   type MailbridgeProcess,
-  memoryAfterGc,
   type ProcessMemory,
   peakResidentBytes,
+  probeProcess,
   startMailbridge,
   stopMailbridge,
 } from './support/processes.js';
@@ -38,7 +38,7 @@ import { totalStatements } from './support/statement-counter.js';
  *
  * 1. Memory: a real `mailbridge api` and a real `mailbridge worker` (separate processes) run for `--window-seconds`
  *    of real time after the API answered a little of everything (account list pages and lookups, 100 messages,
- *    message list, /metrics); then each is asked for its memory after two full GCs (bench/fixtures/memory-probe.ts,
+ *    message list, /metrics); then each is asked for its memory after two full GCs (bench/fixtures/process-probe.ts,
  *    SIGUSR2) and /proc gives its peak. Target: under 300 MB (10⁶ bytes) per process. The same window's CPU seconds
  *    and PostgreSQL counters (this run's own database: pg_stat_database, pg_stat_user_tables), scaled to an hour,
  *    are the real worker's cost including pg-boss's polling and cron.
@@ -159,8 +159,8 @@ async function processPhase(
 ): Promise<ProcessPhase> {
   const profile = (role: string) =>
     profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, label, role)}`] : [];
-  const api = await startMailbridge('api', env, { memoryProbe: true, nodeOptions: profile('api') });
-  const worker = await startMailbridge('worker', env, { memoryProbe: true, nodeOptions: profile('worker') });
+  const api = await startMailbridge('api', env, { probe: true, nodeOptions: profile('api') });
+  const worker = await startMailbridge('worker', env, { probe: true, nodeOptions: profile('worker') });
   try {
     await warmApi(api, fleet);
     // Let the warm-up's messages go out, and the worker's start-up work (a first outbox sweep and hourly maintenance,
@@ -175,8 +175,8 @@ async function processPhase(
     const cpuAfter = [cpuSeconds(api.child.pid!), cpuSeconds(worker.child.pid!)];
     const after = await postgresCounters(database);
     const emulatorStats = await emulator.request<FleetEmulatorStats>('stats');
-    const apiMemory = await memoryAfterGc(api);
-    const workerMemory = await memoryAfterGc(worker);
+    const apiMemory = (await probeProcess(api)).memory;
+    const workerMemory = (await probeProcess(worker)).memory;
     return {
       api: {
         ...apiMemory,

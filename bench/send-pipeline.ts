@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FleetEmulatorReady, FleetEmulatorStats, MintedUser } from './fixtures/fleet-emulator-process.js';
-import { type BenchDatabase, createBenchDatabase } from './support/bench-database.js';
+import { type BenchDatabase, counterDelta, createBenchDatabase, postgresCounters } from './support/bench-database.js';
 import { runClosedLoop } from './support/closed-loop.js';
 import { printProfileSummary, profilesIn, summarizeCpuProfile } from './support/cpu-profile.js';
 import { benchServiceEnv, composeBenchService, newBenchCredentials, seedFleet } from './support/fleet.js';
@@ -13,7 +13,9 @@ import {
   Fixture,
   type MailbridgeProcess,
   type MailbridgeRole,
+  probeProcess,
   startMailbridge,
+  statementsOf,
   stopMailbridge,
 } from './support/processes.js';
 import { fixed, loadLine, machineLine, markdownTable, Problems, quantile } from './support/report.js';
@@ -218,12 +220,15 @@ async function pipeline(
     for (const role of config.roles) {
       services.push(
         await startMailbridge(role, env, {
+          probe: true,
           nodeOptions: configProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(configProfileDir, role)}`] : [],
         }),
       );
     }
     const api = services.find((service) => service.origin !== undefined)!;
     await emulator.request('clearLog');
+    const probesBefore = await Promise.all(services.map((service) => probeProcess(service)));
+    const counters = config.dialect === 'postgres' ? await postgresCounters(database) : undefined;
     const cpuBefore = services.map((service) => cpuSeconds(service.child.pid!));
 
     const bodies = Array.from({ length: 997 }, (_, index) => Buffer.from(JSON.stringify(messageText(index))));
@@ -268,6 +273,8 @@ async function pipeline(
     }
     if (pending > 0) problems.add(`${config.name}: ${pending} messages still queued or sending at the deadline`);
     const cpuAfter = services.map((service) => cpuSeconds(service.child.pid!));
+    const probesAfter = await Promise.all(services.map((service) => probeProcess(service)));
+    const countersAfter = counters ? await postgresCounters(database) : undefined;
 
     const messages = await seeder.deps.db
       .selectFrom('outbox_messages')
@@ -297,6 +304,20 @@ async function pipeline(
     const cpu = services
       .map((service, index) => `${service.role} ${fixed(cpuAfter[index]! - cpuBefore[index]!, 1)} s`)
       .join(', ');
+    const perMessage = (value: number) => fixed(value / Math.max(1, sent.length), 1);
+    const statements = services
+      .map(
+        (service, index) =>
+          `${service.role} ${perMessage(statementsOf(probesAfter[index]!) - statementsOf(probesBefore[index]!))}`,
+      )
+      .join(', ');
+    const databaseNote =
+      counters && countersAfter
+        ? (() => {
+            const delta = counterDelta(counters, countersAfter);
+            return `; PostgreSQL per message: ${perMessage(delta.transactions)} transactions, ${perMessage(delta.indexScans)} index scans, ${perMessage(delta.rowsInserted + delta.rowsUpdated + delta.rowsDeleted)} rows written`;
+          })()
+        : '';
     const exits: string[] = [];
     for (const service of services.splice(0)) exits.push(`${service.role} ${await stopMailbridge(service)}`);
     if (exits.some((exit) => !exit.endsWith(' 0'))) problems.add(`${config.name}: exits after SIGTERM: ${exits}`);
@@ -313,7 +334,7 @@ async function pipeline(
         `(${fixed((accepted / submitted.elapsedMs) * 1000, 0)}/s, POST p50 ${fixed(quantile(Float64Array.from(submitted.latenciesMs).sort(), 0.5), 1)} ms); ` +
         `last sent ${fixed((lastSent - submitted.endedAt) / 1000, 2)} s after the last POST; ` +
         `Graph sendMail 202: ${acceptedByGraph}, token requests: ${Object.values(stats.tokenRequests).reduce((a, b) => a + b, 0)}, ` +
-        `messages retried: ${retried}; CPU seconds during the run: ${cpu}`,
+        `messages retried: ${retried}; CPU seconds during the run: ${cpu}; SQL statements per message: ${statements}${databaseNote}`,
     };
   } finally {
     for (const service of services) await stopMailbridge(service, 5_000);

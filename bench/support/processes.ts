@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
  */
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MEMORY_PROBE = fileURLToPath(new URL('../fixtures/memory-probe.ts', import.meta.url));
+const PROCESS_PROBE = fileURLToPath(new URL('../fixtures/process-probe.ts', import.meta.url));
 
 /** A forked fixture that answers `{ id, op, … }` requests over IPC with `{ id, ok, result | error }`. */
 export class Fixture<Ready> {
@@ -117,13 +117,13 @@ export interface MailbridgeProcess {
 
 /**
  * Spawns `node --import tsx src/cli.ts <role>` with exactly `env` (plus PATH and HOME): a worker gets an ops port so
- * it can be probed. `nodeOptions` go before `--import` (e.g. `--cpu-prof --cpu-prof-dir=…`); `memoryProbe` preloads
- * bench/fixtures/memory-probe.ts (see `memoryAfterGc`). Waits for /healthz.
+ * it can be probed. `nodeOptions` go before `--import` (e.g. `--cpu-prof --cpu-prof-dir=…`); `probe` preloads
+ * bench/fixtures/process-probe.ts (see `probeProcess`). Waits for /healthz.
  */
 export async function startMailbridge(
   role: MailbridgeRole,
   env: Record<string, string>,
-  options: { nodeOptions?: string[]; startTimeoutMs?: number; memoryProbe?: boolean } = {},
+  options: { nodeOptions?: string[]; startTimeoutMs?: number; probe?: boolean } = {},
 ): Promise<MailbridgeProcess> {
   const port = await freePort();
   const roleEnv: Record<string, string> =
@@ -132,11 +132,11 @@ export async function startMailbridge(
     process.execPath,
     [
       ...(options.nodeOptions ?? []),
-      ...(options.memoryProbe ? ['--expose-gc'] : []),
+      ...(options.probe ? ['--expose-gc'] : []),
       '--import',
       'tsx',
-      // Answers SIGUSR2 with the process's memory after GC (bench/fixtures/memory-probe.ts).
-      ...(options.memoryProbe ? ['--import', MEMORY_PROBE] : []),
+      // Answers SIGUSR2 with the process's memory after GC and its SQL statements (bench/fixtures/process-probe.ts).
+      ...(options.probe ? ['--import', PROCESS_PROBE] : []),
       fileURLToPath(new URL('../../src/cli.ts', import.meta.url)),
       role,
     ],
@@ -248,28 +248,39 @@ export interface ProcessMemory {
   arrayBuffers: number;
 }
 
+export interface ProcessProbe {
+  memory: ProcessMemory;
+  /** SQL statements sent so far: PostgreSQL queries and SQLite statements prepared. */
+  statements: { pg: number; sqlite: number };
+}
+
 /**
- * Asks a process started with `memoryProbe: true` for its memory after GC (SIGUSR2), and waits for the answer
- * on its stderr.
+ * Asks a process started with `probe: true` for its memory after two full GCs and its SQL statement counts
+ * (SIGUSR2), and waits for the answer on its stderr.
  */
-export async function memoryAfterGc(service: MailbridgeProcess, timeoutMs = 10_000): Promise<ProcessMemory> {
+export async function probeProcess(service: MailbridgeProcess, timeoutMs = 10_000): Promise<ProcessProbe> {
   const stream = service.child.stderr;
   if (!stream) throw new Error('the process has no stderr pipe');
-  return new Promise<ProcessMemory>((resolve, reject) => {
+  return new Promise<ProcessProbe>((resolve, reject) => {
     let buffer = '';
     const timer = setTimeout(() => {
       stream.off('data', onData);
-      reject(new Error(`no memory report from mailbridge ${service.role} within ${timeoutMs / 1000} s`));
+      reject(new Error(`no probe report from mailbridge ${service.role} within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     const onData = (chunk: string) => {
       buffer += chunk;
-      const match = /bench-memory (\{[^\n]*\})\n/.exec(buffer);
+      const match = /bench-probe (\{[^\n]*\})\n/.exec(buffer);
       if (!match) return;
       clearTimeout(timer);
       stream.off('data', onData);
-      resolve(JSON.parse(match[1]!) as ProcessMemory);
+      resolve(JSON.parse(match[1]!) as ProcessProbe);
     };
     stream.on('data', onData);
     service.child.kill('SIGUSR2');
   });
+}
+
+/** SQL statements of whichever kind the process sent. */
+export function statementsOf(probe: ProcessProbe): number {
+  return probe.statements.pg + probe.statements.sqlite;
 }
