@@ -2,7 +2,6 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +16,9 @@ import { createLogger } from '../src/platform/logger.js';
 import { parseKeyRingOrThrow } from '../src/vault/key-ring.js';
 import { PlaintextSecret } from '../src/vault/secret-types.js';
 import type { BenchEmulatorReady } from './fixtures/emulator-process.js';
+import { integerArg } from './support/args.js';
 import { percentile } from './support/http-load.js';
+import { freePort } from './support/processes.js';
 
 /**
  * How long `POST /v1/accounts/{id}/messages` takes to answer 202 (accepted = committed to the outbox) at a fixed
@@ -50,10 +51,10 @@ const { values: args } = parseArgs({
   },
 });
 
-const RATE = positive('rate', args.rate);
-const SECONDS = positive('seconds', args.seconds);
-const WARMUP_SECONDS = positive('warmup-seconds', args['warmup-seconds'], true);
-const MAILBOXES = positive('mailboxes', args.mailboxes);
+const RATE = integerArg('rate', args.rate);
+const SECONDS = integerArg('seconds', args.seconds);
+const WARMUP_SECONDS = integerArg('warmup-seconds', args['warmup-seconds'], 0);
+const MAILBOXES = integerArg('mailboxes', args.mailboxes);
 type Role = 'start' | 'api';
 const ROLES: Role[] = (args.roles ?? 'start,api').split(',').map((role) => {
   if (role !== 'start' && role !== 'api') throw new Error(`--roles takes start and/or api, not "${role}"`);
@@ -61,12 +62,6 @@ const ROLES: Role[] = (args.roles ?? 'start,api').split(',').map((role) => {
 });
 const LOG_LEVEL = args['log-level'] ?? 'info';
 const PROFILE = args.profile === true;
-
-function positive(name: string, raw: string | undefined, zeroAllowed = false): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) throw new Error(`--${name} must be an integer`);
-  return value;
-}
 
 // ---- processes -----------------------------------------------------------------------------------------------------
 
@@ -84,14 +79,6 @@ function startEmulator(): Promise<{ child: ChildProcess; ready: BenchEmulatorRea
     });
     child.once('exit', (code) => reject(new Error(`the emulator exited (${code}) before it was ready`)));
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function waitForHealth(origin: string, child: ChildProcess): Promise<void> {

@@ -3,6 +3,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BenchEmulatorReady } from './fixtures/emulator-process.js';
+import { integerArg } from './support/args.js';
 import { type LoadMailbox, type LoadResult, percentile, runLoad } from './support/http-load.js';
 
 /**
@@ -28,19 +29,13 @@ const { values: args } = parseArgs({
   },
 });
 
-const COUNT = positive('count', args.count);
-const WARMUP = positive('warmup', args.warmup, true);
-const CONCURRENCY = positive('concurrency', args.concurrency);
-const MAILBOXES = positive('mailboxes', args.mailboxes);
-const TIMEOUT_MS = positive('timeout-seconds', args['timeout-seconds']) * 1000;
+const COUNT = integerArg('count', args.count);
+const WARMUP = integerArg('warmup', args.warmup, 0);
+const CONCURRENCY = integerArg('concurrency', args.concurrency);
+const MAILBOXES = integerArg('mailboxes', args.mailboxes);
+const TIMEOUT_MS = integerArg('timeout-seconds', args['timeout-seconds']) * 1000;
 /** Outlook's concurrency budget per app + mailbox (microsoft.md §3.3); the emulator enforces it too. */
 const PER_MAILBOX = 4;
-
-function positive(name: string, raw: string | undefined, zeroAllowed = false): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) throw new Error(`--${name} must be an integer`);
-  return value;
-}
 
 interface Scenario {
   name: string;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FleetEmulatorReady, FleetEmulatorStats, MintedUser } from './fixtures/fleet-emulator-process.js';
 import type { IdleStepResult, IdleTotals } from './fixtures/idle-hour-process.js';
+import { integerArg } from './support/args.js';
 import {
   type BenchDatabase,
   counterDelta,
@@ -30,7 +31,7 @@ import {
   startMailbridge,
   stopMailbridge,
 } from './support/processes.js';
-import { fixed, loadLine, machineLine, markdownTable, Problems } from './support/report.js';
+import { fixed, loadLine, machineLine, markdownTable, Problems, runBenchmark } from './support/report.js';
 import { totalStatements } from './support/statement-counter.js';
 
 /**
@@ -68,14 +69,8 @@ const { values: args } = parseArgs({
   },
 });
 
-function positive(name: string, raw: string | undefined): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
-  return value;
-}
-
-const ACCOUNTS = positive('accounts', args.accounts);
-const WINDOW_SECONDS = positive('window-seconds', args['window-seconds']);
+const ACCOUNTS = integerArg('accounts', args.accounts);
+const WINDOW_SECONDS = integerArg('window-seconds', args['window-seconds']);
 const MB = 1e6;
 /** The health check's interval minus the mean of its jitter (src/tokens/lifecycle-policy.ts: 6 h − up to 30 min). */
 const CHECK_INTERVAL_MS = 5.75 * 3_600_000;
@@ -483,4 +478,4 @@ async function main(): Promise<void> {
   problems.print();
 }
 
-await main();
+await runBenchmark(main);

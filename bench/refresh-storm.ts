@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FleetEmulatorReady, FleetEmulatorStats, MintedUser } from './fixtures/fleet-emulator-process.js';
 import type { StormResult } from './fixtures/token-storm-process.js';
+import { chosenConfigs, integerArg } from './support/args.js';
 import { type BenchDatabase, createBenchDatabase } from './support/bench-database.js';
 import { printProfileSummary, profilesIn, summarizeCpuProfile } from './support/cpu-profile.js';
 import { benchServiceEnv, composeBenchService, newBenchCredentials, seedFleet } from './support/fleet.js';
 import { Fixture } from './support/processes.js';
-import { fixed, loadLine, machineLine, markdownTable, Problems } from './support/report.js';
+import { fixed, loadLine, machineLine, markdownTable, Problems, runBenchmark } from './support/report.js';
 
 /**
  * The refresh storm (issue 5 item 5): `--accounts` connected accounts whose access tokens all expire at once, and
@@ -23,7 +24,7 @@ import { fixed, loadLine, machineLine, markdownTable, Problems } from './support
  * same accounts at the same time (half the requests each: the cross-process single flight).
  *
  *   node --import tsx bench/refresh-storm.ts [--accounts 10000] [--per-account 20] [--concurrency 50]
- *     [--configs sqlite,pg,pg2] [--profile] [--timeout-seconds 600]
+ *     [--configs sqlite,pg,pg2] [--microsoft-latency-ms 0] [--profile] [--timeout-seconds 600]
  *   npm run bench -- refresh-storm
  */
 
@@ -34,20 +35,20 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     configs: { type: 'string', default: 'sqlite,pg,pg2' },
     profile: { type: 'boolean', default: false },
+    'microsoft-latency-ms': { type: 'string', default: '0' },
     'timeout-seconds': { type: 'string', default: '600' },
   },
 });
 
-function positive(name: string, raw: string | undefined): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
-  return value;
-}
-
-const ACCOUNTS = positive('accounts', args.accounts);
-const PER_ACCOUNT = positive('per-account', args['per-account']);
-const CONCURRENCY = positive('concurrency', args.concurrency);
-const TIMEOUT_MS = positive('timeout-seconds', args['timeout-seconds']) * 1000;
+const ACCOUNTS = integerArg('accounts', args.accounts);
+const PER_ACCOUNT = integerArg('per-account', args['per-account']);
+const CONCURRENCY = integerArg('concurrency', args.concurrency);
+const TIMEOUT_MS = integerArg('timeout-seconds', args['timeout-seconds']) * 1000;
+/**
+ * Microsoft's own response time, added by the emulator to every token request (the bare loop's and the service's alike):
+ * 0 measures mailbridge's overhead against an emulator that answers at once; a real token request takes longer.
+ */
+const MICROSOFT_LATENCY_MS = integerArg('microsoft-latency-ms', args['microsoft-latency-ms'], 0);
 /** What the service asks for (src/tokens/refresh-grant.ts `refreshScopeParameter` of User.Read Mail.Send). */
 const REFRESH_SCOPE = 'offline_access https://graph.microsoft.com/User.Read https://graph.microsoft.com/Mail.Send';
 
@@ -63,11 +64,7 @@ const ALL_CONFIGS: StormConfig[] = [
   { key: 'pg', name: 'AccessTokenProvider, PostgreSQL, 1 process', dialect: 'postgres', processes: 1 },
   { key: 'pg2', name: 'AccessTokenProvider, PostgreSQL, 2 processes', dialect: 'postgres', processes: 2 },
 ];
-const CONFIGS = (args.configs ?? '').split(',').map((key) => {
-  const config = ALL_CONFIGS.find((candidate) => candidate.key === key.trim());
-  if (!config) throw new Error(`--configs: unknown "${key}" (use ${ALL_CONFIGS.map((c) => c.key).join(',')})`);
-  return config;
-});
+const CONFIGS = chosenConfigs(args.configs, ALL_CONFIGS);
 
 interface Row {
   name: string;
@@ -233,6 +230,7 @@ async function main(): Promise<void> {
   console.log('Refresh storm benchmark');
   console.log(machineLine());
   console.log(loadLine('start'));
+  console.log(`Microsoft's response time added by the emulator to every token request: ${MICROSOFT_LATENCY_MS} ms`);
   console.log(
     `run: ${ACCOUNTS} accounts, access tokens all expired, ${PER_ACCOUNT} concurrent token requests per account, ${CONCURRENCY} accounts at a time, loopback; configurations ${CONFIGS.map((c) => c.key).join(', ')}`,
   );
@@ -245,6 +243,7 @@ async function main(): Promise<void> {
     BENCH_CLIENT_ID: credentials.clientId,
     BENCH_CLIENT_SECRET: credentials.clientSecret,
   });
+  await emulator.request('latency', { target: 'token', ms: MICROSOFT_LATENCY_MS });
   const profileDir = args.profile ? mkdtempSync(join(tmpdir(), 'mailbridge-bench-profile-')) : undefined;
   const rows: Row[] = [];
   try {
@@ -301,4 +300,4 @@ async function main(): Promise<void> {
   problems.print();
 }
 
-await main();
+await runBenchmark(main);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FleetEmulatorReady, FleetEmulatorStats, MintedUser } from './fixtures/fleet-emulator-process.js';
+import { chosenConfigs, integerArg } from './support/args.js';
 import { type BenchDatabase, counterDelta, createBenchDatabase, postgresCounters } from './support/bench-database.js';
 import { runClosedLoop } from './support/closed-loop.js';
 import { printProfileSummary, profilesIn, summarizeCpuProfile } from './support/cpu-profile.js';
@@ -18,7 +19,7 @@ import {
   statementsOf,
   stopMailbridge,
 } from './support/processes.js';
-import { fixed, loadLine, machineLine, markdownTable, Problems, quantile } from './support/report.js';
+import { fixed, loadLine, machineLine, markdownTable, Problems, quantile, runBenchmark } from './support/report.js';
 
 /**
  * The send pipeline (issue 5 item 5): `--messages` messages over `--mailboxes` connected mailboxes through the API
@@ -43,7 +44,7 @@ import { fixed, loadLine, machineLine, markdownTable, Problems, quantile } from 
  *   per-mailbox concurrency): 64 per worker process. The bare loop runs at 50, 64 and 128.
  *
  *   node --import tsx bench/send-pipeline.ts [--messages 10000] [--mailboxes 1000] [--submit-concurrency 50]
- *     [--configs sqlite,pg1,pg2] [--profile] [--timeout-seconds 900]
+ *     [--configs sqlite,pg1,pg2] [--microsoft-latency-ms 0] [--profile] [--timeout-seconds 900]
  *   npm run bench -- send-pipeline
  */
 
@@ -54,21 +55,21 @@ const { values: args } = parseArgs({
     'submit-concurrency': { type: 'string', default: '50' },
     configs: { type: 'string', default: 'sqlite,pg1,pg2' },
     profile: { type: 'boolean', default: false },
+    'microsoft-latency-ms': { type: 'string', default: '0' },
     'timeout-seconds': { type: 'string', default: '900' },
   },
 });
 
-function positive(name: string, raw: string | undefined): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
-  return value;
-}
-
-const MESSAGES = positive('messages', args.messages);
-const MAILBOXES = positive('mailboxes', args.mailboxes);
+const MESSAGES = integerArg('messages', args.messages);
+const MAILBOXES = integerArg('mailboxes', args.mailboxes);
 /** API submissions in flight at once (the host application's side). */
-const SUBMIT_CONCURRENCY = positive('submit-concurrency', args['submit-concurrency']);
-const TIMEOUT_MS = positive('timeout-seconds', args['timeout-seconds']) * 1000;
+const SUBMIT_CONCURRENCY = integerArg('submit-concurrency', args['submit-concurrency']);
+const TIMEOUT_MS = integerArg('timeout-seconds', args['timeout-seconds']) * 1000;
+/**
+ * Microsoft's own response time, added by the emulator to every sendMail (the bare loop's and the service's alike):
+ * 0 measures mailbridge's overhead against an emulator that answers at once; a real sendMail takes longer.
+ */
+const MICROSOFT_LATENCY_MS = integerArg('microsoft-latency-ms', args['microsoft-latency-ms'], 0);
 /** Outlook's concurrency budget per app + mailbox (microsoft.md §3.3); the emulator enforces it. */
 const PER_MAILBOX = 4;
 
@@ -114,11 +115,7 @@ const ALL_CONFIGS: PipelineConfig[] = [
     target: true,
   },
 ];
-const CONFIGS = (args.configs ?? '').split(',').map((key) => {
-  const config = ALL_CONFIGS.find((candidate) => candidate.key === key.trim());
-  if (!config) throw new Error(`--configs: unknown "${key}" (use ${ALL_CONFIGS.map((c) => c.key).join(',')})`);
-  return config;
-});
+const CONFIGS = chosenConfigs(args.configs, ALL_CONFIGS);
 
 interface Row {
   name: string;
@@ -347,6 +344,7 @@ async function main(): Promise<void> {
   console.log('Send pipeline benchmark');
   console.log(machineLine());
   console.log(loadLine('start'));
+  console.log(`Microsoft's response time added by the emulator to every sendMail: ${MICROSOFT_LATENCY_MS} ms`);
   console.log(
     `run: ${MESSAGES} messages over ${MAILBOXES} mailboxes, API submissions ${SUBMIT_CONCURRENCY} at a time, sendMail at most ${PER_MAILBOX} per mailbox, loopback; configurations ${CONFIGS.map((c) => c.key).join(', ')}`,
   );
@@ -359,6 +357,7 @@ async function main(): Promise<void> {
     BENCH_CLIENT_ID: credentials.clientId,
     BENCH_CLIENT_SECRET: credentials.clientSecret,
   });
+  await emulator.request('latency', { target: 'send', ms: MICROSOFT_LATENCY_MS });
   const profileDir = args.profile ? mkdtempSync(join(tmpdir(), 'mailbridge-bench-profile-')) : undefined;
   const rows: Row[] = [];
   try {
@@ -428,4 +427,4 @@ async function main(): Promise<void> {
   problems.print();
 }
 
-await main();
+await runBenchmark(main);

@@ -17,6 +17,7 @@ import { createLogger } from '../src/platform/logger.js';
 import { parseKeyRingOrThrow } from '../src/vault/key-ring.js';
 import { PlaintextSecret, type SealedSecret } from '../src/vault/secret-types.js';
 import { assertKeyRingOpensData, TokenVault } from '../src/vault/token-vault.js';
+import { integerArg } from './support/args.js';
 
 /**
  * The token vault's costs (issue 5, "vault"):
@@ -41,17 +42,11 @@ const { values: args } = parseArgs({
     'skip-postgres': { type: 'boolean', default: false },
   },
 });
-const OPS = positive('ops', args.ops);
-const ACCOUNTS = positive('accounts', args.accounts);
-const PLAINTEXT_BYTES = positive('plaintext-bytes', args['plaintext-bytes']);
+const OPS = integerArg('ops', args.ops);
+const ACCOUNTS = integerArg('accounts', args.accounts);
+const PLAINTEXT_BYTES = integerArg('plaintext-bytes', args['plaintext-bytes']);
 /** The batch size `mailbridge keys rotate` uses (src/cli/keys-rotate.ts). */
 const ROTATE_BATCH = 200;
-
-function positive(name: string, raw: string | undefined): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
-  return value;
-}
 
 const keyText = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
 const OLD_KEY = keyText('old');

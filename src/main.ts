@@ -14,8 +14,6 @@ import type { ProcessRole } from './ops/process-role.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { resolveKeyRing } from './vault/resolve-key-ring.js';
 
-export type { ProcessRole };
-
 export interface RunningService {
   app: FastifyInstance | undefined;
   url: string | undefined;

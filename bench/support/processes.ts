@@ -250,7 +250,7 @@ export interface ProcessMemory {
 
 export interface ProcessProbe {
   memory: ProcessMemory;
-  /** SQL statements sent so far: PostgreSQL queries and SQLite statements prepared. */
+  /** SQL statements sent so far: PostgreSQL queries and SQLite statement runs. */
   statements: { pg: number; sqlite: number };
 }
 

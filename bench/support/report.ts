@@ -56,3 +56,19 @@ export class Problems {
     process.exitCode = 1;
   }
 }
+
+/**
+ * Runs a benchmark's `main` and ends the process when it is done, with `process.exitCode` (1 after a problem or a
+ * throw). Everything a benchmark starts is stopped by `main` itself; the explicit exit is for what it does not own:
+ * tsx's esbuild service child (`esbuild --service --ping`) was seen holding two pipes open after the last line of
+ * bench/refresh-storm.ts, leaving a finished run waiting forever.
+ */
+export async function runBenchmark(main: () => Promise<void>): Promise<never> {
+  try {
+    await main();
+  } catch (error) {
+    console.error(error);
+    process.exitCode = 1;
+  }
+  process.exit();
+}

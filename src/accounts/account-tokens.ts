@@ -21,9 +21,18 @@ export async function storeAccountTokens(
   accountId: string,
   tokens: AccountTokens,
 ): Promise<void> {
-  await vault.ensureDataKey(trx, accountId);
-  const accessToken = tokens.accessToken ? await vault.seal(trx, accountId, 'access_token', tokens.accessToken) : null;
-  const refreshToken = await vault.seal(trx, accountId, 'refresh_token', tokens.refreshToken);
+  // A refresh finds the data key in place (one read); a first connect creates it.
+  const sealed = await vault.sealFields(
+    trx,
+    accountId,
+    [
+      ['refresh_token', tokens.refreshToken],
+      ...(tokens.accessToken ? [['access_token', tokens.accessToken] as const] : []),
+    ],
+    { createDataKeyIfMissing: true },
+  );
+  const refreshToken = sealed[0]!;
+  const accessToken = sealed[1] ?? null;
   const now = clock.now();
   await trx
     .insertInto('account_tokens')

@@ -22,7 +22,7 @@ export const ownerIdSchema = z
   .meta({ description: "The host product's id for the user who owns mailboxes (1 to 255 characters)." });
 
 /** Our ids are `<prefix>_<26 lower-case base32>`; anything else cannot name a row, so it is rejected as invalid. */
-const idSchema = (prefix: string, what: string) =>
+export const idSchema = (prefix: string, what: string) =>
   z
     .string()
     .regex(new RegExp(`^${prefix}_[0-9a-z]{26}$`), { message: `must be ${what} id (${prefix}_…)` })
@@ -38,7 +38,7 @@ const cursorSchema = (what: string) =>
     .regex(/^[0-9a-z_]+$/, { message: 'must be a nextCursor value from a previous page' })
     .meta({ description: `Return ${what} after this cursor: the \`nextCursor\` of the previous page.` });
 
-const limitSchema = z.coerce
+export const limitSchema = z.coerce
   .number()
   .int()
   .min(1)
@@ -46,7 +46,7 @@ const limitSchema = z.coerce
   .default(PAGE_LIMIT_DEFAULT)
   .meta({ description: `Page size, 1 to ${PAGE_LIMIT_MAX} (default ${PAGE_LIMIT_DEFAULT}).` });
 
-const timestamp = z.iso.datetime().meta({ description: 'ISO 8601, UTC.' });
+export const timestamp = z.iso.datetime().meta({ description: 'ISO 8601, UTC.' });
 const nullableTimestamp = z.iso.datetime().nullable();
 
 // ---------------------------------------------------------------------------------------------------------------

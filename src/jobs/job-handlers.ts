@@ -58,8 +58,8 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
       // Rows are only queued while WEBHOOK_URL is set; if it was unset since, they wait for it to come back.
       if (!deliveryId || !deps.config.webhook) return;
       // Delivers it if it is due and unclaimed; a failed attempt writes its retry's job with its outcome.
-      await deliverDueWebhooks(deps, { limit: 1, ids: [deliveryId] });
-      // Still pending (a retry, or another worker's claim): make sure a job waits for its next attempt. Two
+      if ((await deliverDueWebhooks(deps, { limit: 1, ids: [deliveryId] })) > 0) return;
+      // Not attempted (not due yet, or another worker's claim): make sure a job waits for its next attempt. Two
       // requests for one delivery merge into the earlier, so this job may have stood for a later one.
       const row = await deps.db
         .selectFrom('webhook_deliveries')

@@ -132,9 +132,6 @@ export async function startJobWorker(
       await handlers[JOBS.keepaliveSweep]({});
       await handlers[JOBS.healthSweep]({});
     },
-    nudge: () => {
-      // Jobs are fetched by polling; enqueued work is picked up within the poll interval.
-    },
     /**
      * Stops fetching, tells the running jobs to take no new work (a lane pass finishes its sends in flight and hands
      * the lane to a new job), and waits for them; the shutdown's grace period bounds the wait.

@@ -96,13 +96,11 @@ export interface FetchedJob {
 export class PgBossJobEngine implements JobEngine {
   readonly kind = 'pg-boss';
   readonly schema: string;
-  readonly #db: Kysely<Database>;
   readonly #logger: Logger;
   readonly #boss: PgBoss;
   #stopping: Promise<void> | undefined;
 
   private constructor(options: PgBossEngineOptions & { schema: string }) {
-    this.#db = options.db;
     this.#logger = options.logger;
     this.schema = options.schema;
     const works = options.role !== 'api';
@@ -192,20 +190,10 @@ export class PgBossJobEngine implements JobEngine {
     await this.#boss.schedule(name, cron, {}, { tz: 'UTC' });
   }
 
-  /** How many jobs of a queue wait (created or retry), for tests and diagnostics. */
-  async waiting(name: JobName): Promise<number> {
-    return this.#boss.getQueueSize(name);
-  }
-
   stop(): Promise<void> {
     this.#stopping ??= this.#boss.stop({ graceful: false, close: false }).catch((error: unknown) => {
       this.#logger.warn({ err: error }, 'job engine: pg-boss did not stop cleanly');
     });
     return this.#stopping;
-  }
-
-  /** The database this engine's own statements use (for the worker's handlers). */
-  get db(): Kysely<Database> {
-    return this.#db;
   }
 }

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { Gauge } from 'prom-client';
 import type { Database } from '../db/schema.js';
-import type { AccountStatus } from '../db/tables/accounts.js';
+import { HEALTH_STATUSES } from '../health/health.js';
 import type { Clock } from '../platform/clock.js';
 import type { Logger } from '../platform/logger.js';
 import type { ServiceMetrics } from './service-metrics.js';
@@ -19,21 +19,10 @@ import type { ServiceMetrics } from './service-metrics.js';
  * Every process of one database reports the same values: aggregate them with `max`, not `sum`.
  */
 
-export const OUTBOX_WAITING_STATES = ['queued', 'sending', 'held'] as const;
-export type OutboxWaitingState = (typeof OUTBOX_WAITING_STATES)[number];
+const OUTBOX_WAITING_STATES = ['queued', 'sending', 'held'] as const;
+type OutboxWaitingState = (typeof OUTBOX_WAITING_STATES)[number];
 
-export const ACCOUNT_STATUSES: readonly AccountStatus[] = [
-  'connected',
-  'degraded',
-  'reconnect_required',
-  'admin_approval_pending',
-  'app_misconfigured',
-  'mailbox_unusable',
-  'disconnected',
-  'unknown',
-];
-
-export interface OutboxState {
+interface OutboxState {
   count: Record<OutboxWaitingState, number>;
   /** Seconds: queued = since the most overdue message became due (0 if none is due); sending = since the oldest
    * claim or lease renewal; held = since the longest-held message was held. */
@@ -48,7 +37,7 @@ export interface DatabaseStateOptions {
 }
 
 /** Reads the outbox's waiting states: one query, counts and the oldest timestamp that matters per state. */
-export async function readOutboxState(db: Kysely<Database>, now: number): Promise<OutboxState> {
+async function readOutboxState(db: Kysely<Database>, now: number): Promise<OutboxState> {
   const rows = await db
     .selectFrom('outbox_messages')
     .select((eb) => [
@@ -75,13 +64,13 @@ export async function readOutboxState(db: Kysely<Database>, now: number): Promis
   return state;
 }
 
-export async function readAccountsByStatus(db: Kysely<Database>): Promise<Record<string, number>> {
+async function readAccountsByStatus(db: Kysely<Database>): Promise<Record<string, number>> {
   const rows = await db
     .selectFrom('accounts')
     .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
     .groupBy('status')
     .execute();
-  const counts: Record<string, number> = Object.fromEntries(ACCOUNT_STATUSES.map((status) => [status, 0]));
+  const counts: Record<string, number> = Object.fromEntries(HEALTH_STATUSES.map((status) => [status, 0]));
   for (const row of rows) counts[row.status] = Number(row.n);
   return counts;
 }
@@ -132,32 +121,33 @@ export function trackDatabaseState(
       this.set(queue !== undefined && byStatus !== undefined ? 1 : 0);
     },
   });
-  new Gauge({
-    name: 'mailbridge_outbox_messages',
-    help: 'Messages waiting in the outbox, by state (queued includes scheduled sends), across all processes.',
-    labelNames: ['state'],
-    registers,
-    async collect() {
-      this.reset();
-      const queue = await outbox();
-      if (!queue) return;
-      for (const state of OUTBOX_WAITING_STATES) this.set({ state }, queue.count[state]);
-    },
-  });
-  new Gauge({
-    name: 'mailbridge_outbox_oldest_message_age_seconds',
-    help:
+  const outboxGauges: Array<[name: string, help: string, pick: (queue: OutboxState) => Record<string, number>]> = [
+    [
+      'mailbridge_outbox_messages',
+      'Messages waiting in the outbox, by state (queued includes scheduled sends), across all processes.',
+      (queue) => queue.count,
+    ],
+    [
+      'mailbridge_outbox_oldest_message_age_seconds',
       'Per state, how long the longest-waiting message has waited: queued since it became due (0 when nothing ' +
-      'is due), sending since its claim or last lease renewal, held since it was held.',
-    labelNames: ['state'],
-    registers,
-    async collect() {
-      this.reset();
-      const queue = await outbox();
-      if (!queue) return;
-      for (const state of OUTBOX_WAITING_STATES) this.set({ state }, queue.oldestAgeSeconds[state]);
-    },
-  });
+        'is due), sending since its claim or last lease renewal, held since it was held.',
+      (queue) => queue.oldestAgeSeconds,
+    ],
+  ];
+  for (const [name, help, pick] of outboxGauges) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        this.reset();
+        const queue = await outbox();
+        if (!queue) return;
+        for (const state of OUTBOX_WAITING_STATES) this.set({ state }, pick(queue)[state]!);
+      },
+    });
+  }
   new Gauge({
     name: 'mailbridge_accounts',
     help: 'Connected mailboxes by status, across all processes.',

@@ -1,17 +1,8 @@
-import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import { withTransaction } from '../db/transaction.js';
 import { wakeLane } from '../outbox/lane-wakeup.js';
+import { processLeaseOwnerPrefix } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
-
-/**
- * The lease owner ids of this process's outbox workers start with `<host>:<pid>:` (`newWorkerId()` in
- * src/outbox/dispatcher.ts; test/ops checks that the two agree). Matching the prefix covers the background loop's
- * id and any per-call id the process made.
- */
-export function processLeaseOwnerPrefix(pid: number = process.pid): string {
-  return `${hostname().slice(0, 40)}:${pid}:`;
-}
 
 const RELEASED_DETAIL = 'The process shut down before sending anything: released at once for another worker.';
 

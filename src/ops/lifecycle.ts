@@ -7,21 +7,13 @@ import type { ServiceDeps } from '../services.js';
  */
 export class ServiceLifecycle {
   #phase: 'serving' | 'draining' = 'serving';
-  #since: number | undefined;
 
   get draining(): boolean {
     return this.#phase === 'draining';
   }
 
-  /** When the drain began (epoch ms), if it did. */
-  get drainingSince(): number | undefined {
-    return this.#since;
-  }
-
-  beginDrain(now = Date.now()): void {
-    if (this.#phase === 'draining') return;
+  beginDrain(): void {
     this.#phase = 'draining';
-    this.#since = now;
   }
 }
 

@@ -6,5 +6,3 @@
  * Any number of each run side by side on one PostgreSQL database.
  */
 export type ProcessRole = 'all' | 'api' | 'worker';
-
-export const PROCESS_ROLES: readonly ProcessRole[] = ['all', 'api', 'worker'];

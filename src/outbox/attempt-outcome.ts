@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { type QueryCreator, sql } from 'kysely';
+import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
@@ -41,22 +42,34 @@ export async function markStarted(
   step: string,
   changes: Partial<Pick<OutboxMessagesTable, 'send_mode' | 'graph_draft_id' | 'recovery'>> = {},
 ): Promise<void> {
-  await withTransaction(deps.db, async (trx) => {
-    const now = deps.clock.now();
-    const updated = await trx
+  const now = deps.clock.now();
+  const renewed = (db: QueryCreator<Database>) =>
+    db
       .updateTable('outbox_messages')
       .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
       .where('id', '=', claim.message.id)
       .where('status', '=', 'sending')
       .where('lease_owner', '=', claim.workerId)
-      .where('attempts', '=', claim.attemptNumber)
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
-    await trx
+      .where('attempts', '=', claim.attemptNumber);
+  const started = { outcome: 'started', step, started_at: sql<number>`coalesce(started_at, ${now})` };
+  if (deps.dialect === 'postgres') {
+    // One statement, one round trip (this runs before every request that may send): the attempt is marked only if
+    // the message's fenced update matched, atomically, rows in the order a claim takes them (message, attempt).
+    const marked = await deps.db
+      .with('renewed', (db) => renewed(db).returning('id'))
       .updateTable('outbox_attempts')
-      .set({ outcome: 'started', step, started_at: sql<number>`coalesce(started_at, ${now})` })
+      .set(started)
       .where('id', '=', claim.attemptId)
-      .execute();
+      .where((eb) => eb.exists(eb.selectFrom('renewed').select('renewed.id')))
+      .executeTakeFirst();
+    if (Number(marked.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
+    return;
+  }
+  // SQLite has no UPDATE inside WITH: the same two writes in one transaction.
+  await withTransaction(deps.db, async (trx) => {
+    const updated = await renewed(trx).executeTakeFirst();
+    if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
+    await trx.updateTable('outbox_attempts').set(started).where('id', '=', claim.attemptId).execute();
   });
 }
 
@@ -195,9 +208,7 @@ export async function finishAttempt(
       await recordAccountHealth(trx, deps, options.finding.account, options.finding.health);
     }
 
-    if (updated && updated.status !== 'queued' && updated.status !== 'held' && updated.attachment_count > 0) {
-      await dropAttachmentContent(trx, updated.id);
-    }
+    if (updated && updated.status !== 'queued' && updated.status !== 'held') await dropAttachmentContent(trx, updated);
     if (!updated) {
       deps.logger.warn(
         { messageId: claim.message.id, attempt: claim.attemptNumber },

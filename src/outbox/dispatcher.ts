@@ -1,7 +1,7 @@
-import { hostname } from 'node:os';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { SmtpConfig } from '../config/config.js';
 import { GraphClient } from '../graph/graph-client.js';
-import { randomToken } from '../platform/ids.js';
+import { newLeaseOwnerId } from '../platform/ids.js';
 import { createSmtpProvider, type SmtpProvider } from '../providers/smtp-provider.js';
 import type { ServiceDeps } from '../services.js';
 import { AccessTokenProvider } from '../tokens/access-token-provider.js';
@@ -81,11 +81,6 @@ function smtpProvider(deps: ServiceDeps): SmtpProvider | undefined {
   return provider;
 }
 
-/** A worker id for leases: which host and process holds a message, readable in the database. */
-export function newWorkerId(): string {
-  return `${hostname().slice(0, 40)}:${process.pid}:${randomToken(16).slice(0, 8)}`;
-}
-
 /** How one claimed message is carried out: its provider, the shared clients, the attempt limits. */
 function claimDelivery(
   deps: ServiceDeps,
@@ -113,7 +108,7 @@ function claimDelivery(
 
 export async function dispatchDueMessages(deps: ServiceDeps, options: DispatchOptions = {}): Promise<number> {
   const limit = options.limit ?? 20;
-  const workerId = options.workerId ?? newWorkerId();
+  const workerId = options.workerId ?? newLeaseOwnerId();
   const perLane = Math.max(1, options.perLane ?? deps.config.outbox.mailboxConcurrency);
   const leaseMs = options.leaseMs ?? deps.config.outbox.leaseMs;
 
@@ -124,6 +119,9 @@ export async function dispatchDueMessages(deps: ServiceDeps, options: DispatchOp
   for (const lane of lanes) {
     const room = limit - claims.length;
     if (room <= 0) break;
+    // On SQLite every statement runs synchronously: without a turn of the event loop between claims, a round's
+    // claims run back to back and hold up the HTTP requests of the same process (`mailbridge start`).
+    await yieldToEventLoop();
     claims.push(...(await claimLane(deps, lane, { workerId, leaseMs, max: Math.min(perLane, room) })));
   }
   if (claims.length === 0) return 0;
@@ -236,25 +234,26 @@ export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, no
 }
 
 /** This process's lease owner for the background loop's rounds and the job worker's lane passes. */
-export const processWorkerId = newWorkerId();
+export const processWorkerId = newLeaseOwnerId();
 
 /**
  * The background loop's outbox task: dispatcher rounds until nothing is due or `maxRounds` ran (so the loop's other
- * tasks still get their turn), sharing the loop's token provider.
+ * tasks still get their turn), sharing the loop's token provider. `more`: it stopped after `maxRounds` with the
+ * last round full of work, so more is probably due now.
  */
 export async function runOutboxRounds(
   deps: ServiceDeps,
   options: { tokens?: AccessTokenSource; maxRounds?: number; limit?: number } = {},
-): Promise<number> {
-  let total = 0;
+): Promise<{ attempted: number; more: boolean }> {
+  let attempted = 0;
   for (let round = 0; round < (options.maxRounds ?? 20); round++) {
     const count = await dispatchDueMessages(deps, {
       workerId: processWorkerId,
       limit: options.limit ?? 50,
       ...(options.tokens ? { tokens: options.tokens } : {}),
     });
-    total += count;
-    if (count === 0) break;
+    attempted += count;
+    if (count === 0) return { attempted, more: false };
   }
-  return total;
+  return { attempted, more: true };
 }

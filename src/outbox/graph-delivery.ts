@@ -128,9 +128,8 @@ export async function deliverThroughGraph(deps: DeliveryDeps, claim: Claim, cont
     finding?: { account: AccountsTable; health: Health },
   ) => finishAttempt(deps, claim, attempt, change, { startedAtMs: startedAt, ...(finding ? { finding } : {}) });
 
-  const account = message.account_id
-    ? await deps.db.selectFrom('accounts').selectAll().where('id', '=', message.account_id).executeTakeFirst()
-    : undefined;
+  // Read by the claim a moment ago, in its transaction (the lane of a Graph message is its account).
+  const account = message.account_id === claim.account?.id ? claim.account : undefined;
   if (!account) {
     await finish(
       { outcome: 'not_sent', detail: 'The account no longer exists.' },
@@ -145,12 +144,15 @@ export async function deliverThroughGraph(deps: DeliveryDeps, claim: Claim, cont
   }
 
   const payload = JSON.parse(message.payload) as StoredPayload;
-  const attachments = await deps.db
-    .selectFrom('outbox_attachments')
-    .selectAll()
-    .where('message_id', '=', message.id)
-    .orderBy('position')
-    .execute();
+  const attachments =
+    message.attachment_count === 0
+      ? []
+      : await deps.db
+          .selectFrom('outbox_attachments')
+          .selectAll()
+          .where('message_id', '=', message.id)
+          .orderBy('position')
+          .execute();
   const drafts = canUseDrafts(account);
   const progress: Progress = { step: 'sendMail', startedAt, mode: drafts ? 'draft' : 'sendMail' };
 

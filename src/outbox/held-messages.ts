@@ -178,7 +178,7 @@ export async function sweepHeldMessages(deps: HeldDeps & Pick<ServiceDeps, 'db'>
           .returningAll()
           .executeTakeFirst();
         if (row) {
-          await dropAttachmentContent(trx, row.id);
+          await dropAttachmentContent(trx, row);
           await recordMessageEvent(trx, deps, row, 'message.failed', {
             status: 'failed',
             reason,
@@ -247,7 +247,7 @@ export async function sweepHeldMessages(deps: HeldDeps & Pick<ServiceDeps, 'db'>
           .returningAll()
           .executeTakeFirst();
         if (row) {
-          await dropAttachmentContent(trx, row.id);
+          await dropAttachmentContent(trx, row);
           await recordMessageEvent(trx, deps, row, 'message.failed', {
             status: 'failed',
             reason: 'held_expired',

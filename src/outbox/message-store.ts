@@ -337,7 +337,11 @@ export async function getMessageViewOrThrow(
   organizationId: string,
   messageId: string,
 ): Promise<MessageView> {
-  const row = await findMessageOrThrow(db, organizationId, messageId);
+  return messageViewOf(db, await findMessageOrThrow(db, organizationId, messageId));
+}
+
+/** The view of a message row already read: its attachments' names and its attempt log added. */
+export async function messageViewOf(db: Kysely<Database>, row: OutboxMessagesTable): Promise<MessageView> {
   const attachments = await db
     .selectFrom('outbox_attachments')
     .select(['name', 'content_type', 'size_bytes'])
@@ -438,7 +442,7 @@ export async function cancelMessage(deps: StoreDeps, organizationId: string, mes
       .returningAll()
       .executeTakeFirst();
     if (updated) {
-      await dropAttachmentContent(trx, updated.id);
+      await dropAttachmentContent(trx, updated);
       await recordMessageEvent(trx, deps, updated, 'message.canceled', {
         status: 'canceled',
         previousStatus: row.status,

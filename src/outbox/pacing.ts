@@ -68,6 +68,8 @@ export interface Claim {
   leaseMs: number;
   /** How the previous attempt ended (after a crash: `unknown` if its request may have left). */
   previousOutcome: string | null;
+  /** The lane's account as the claim read it (undefined for the default relay, or an account deleted since). */
+  account: AccountsTable | undefined;
 }
 
 export interface ClaimOptions {
@@ -119,29 +121,41 @@ async function laneUsage(trx: Kysely<Database>, lane: string, now: number): Prom
     .where('status', '=', 'sending')
     .where('lease_until', '>=', now)
     .executeTakeFirstOrThrow();
-  const counted = (since: number) =>
-    trx
-      .selectFrom('outbox_attempts')
-      .where('lane', '=', lane)
-      .where('outcome', 'in', [...COUNTED_OUTCOMES])
-      .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>', since)]));
-  const minute = await counted(now - MINUTE_MS)
-    .select((eb) => [
-      eb.fn.countAll<number>().as('n'),
-      eb.fn.min<number>('finished_at').as('oldest'),
-      eb.fn.count<number>('finished_at').as('finished'),
-    ])
+  // Both windows in one pass over the last day's counted attempts: the minute's figures are conditional aggregates.
+  const minuteAgo = now - MINUTE_MS;
+  const windows = await trx
+    .selectFrom('outbox_attempts')
+    .where('lane', '=', lane)
+    .where('outcome', 'in', [...COUNTED_OUTCOMES])
+    .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>', now - DAY_MS)]))
+    .select((eb) => {
+      const finishedInMinute = eb('finished_at', '>', minuteAgo);
+      return [
+        eb.fn
+          .sum<number | null>(
+            eb
+              .case()
+              .when(eb.or([eb('finished_at', 'is', null), finishedInMinute]))
+              .then(1)
+              .else(0)
+              .end(),
+          )
+          .as('minute_n'),
+        eb.fn.sum<number | null>(eb.case().when(finishedInMinute).then(1).else(0).end()).as('minute_finished'),
+        eb.fn.min<number | null>(eb.case().when(finishedInMinute).then(eb.ref('finished_at')).end()).as('oldest'),
+        eb.fn.sum<number | null>('recipient_count').as('recipients'),
+      ];
+    })
     .executeTakeFirstOrThrow();
-  const day = await counted(now - DAY_MS)
-    .select((eb) => eb.fn.sum<number>('recipient_count').as('recipients'))
-    .executeTakeFirstOrThrow();
-  const lastMinute = Number(minute.n);
+  const lastMinute = Number(windows.minute_n ?? 0);
   return {
     inFlight: Number(inFlight.n),
     lastMinute,
     minuteFreesAt:
-      minute.oldest !== null && Number(minute.finished) === lastMinute ? Number(minute.oldest) + MINUTE_MS : null,
-    lastDayRecipients: Number(day.recipients ?? 0),
+      windows.oldest !== null && Number(windows.minute_finished ?? 0) === lastMinute
+        ? Number(windows.oldest) + MINUTE_MS
+        : null,
+    lastDayRecipients: Number(windows.recipients ?? 0),
   };
 }
 
@@ -170,30 +184,22 @@ export async function claimLane(
 ): Promise<Claim[]> {
   return withTransaction(deps.db, async (trx) => {
     const now = deps.clock.now();
-    await trx
-      .insertInto('outbox_pacing')
-      .values({ lane, throttled_until: null, paced_until: null, last_claimed_at: null, updated_at: now })
-      .onConflict((conflict) => conflict.column('lane').doNothing())
-      .execute();
+    // One statement creates the lane's pacing row if needed and locks it (an upsert that updates takes the row lock
+    // on PostgreSQL, as FOR UPDATE would; SQLite's BEGIN IMMEDIATE already serialises writers). Examined counts as
+    // served for round robin: a lane full of other processes' sends, or paused, goes to the back of the line
+    // instead of taking a place at its front every round.
     const pacing = await trx
-      .selectFrom('outbox_pacing')
-      .selectAll()
-      .where('lane', '=', lane)
-      .$if(deps.dialect === 'postgres', (query) => query.forUpdate())
+      .insertInto('outbox_pacing')
+      .values({ lane, throttled_until: null, paced_until: null, last_claimed_at: now, updated_at: now })
+      .onConflict((conflict) => conflict.column('lane').doUpdateSet({ last_claimed_at: now, updated_at: now }))
+      .returning(['throttled_until', 'paced_until'])
       .executeTakeFirstOrThrow();
     if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return [];
-    // Examined counts as served for round robin: a lane full of other processes' sends goes to the back of the
-    // line instead of taking a place at its front every round.
-    await trx
-      .updateTable('outbox_pacing')
-      .set({ last_claimed_at: now, updated_at: now })
-      .where('lane', '=', lane)
-      .execute();
 
     const account =
       lane === DEFAULT_LANE
         ? undefined
-        : await trx.selectFrom('accounts').select(['tenant_id']).where('id', '=', lane).executeTakeFirst();
+        : await trx.selectFrom('accounts').selectAll().where('id', '=', lane).executeTakeFirst();
     const limits = laneLimits(deps.config, account);
     const usage = await laneUsage(trx, lane, now);
     const minuteRoom = limits.messagesPerMinute - usage.lastMinute;
@@ -222,7 +228,7 @@ export async function claimLane(
     for (const candidate of chosen) {
       let previousOutcome: string | null = null;
       if (candidate.status === 'sending') previousOutcome = await closeStaleAttempt(trx, candidate.id, now);
-      else previousOutcome = await lastOutcome(trx, candidate.id);
+      else if (candidate.attempts > 0) previousOutcome = await lastOutcome(trx, candidate.id);
       const number = candidate.attempts + 1;
       const message = await trx
         .updateTable('outbox_messages')
@@ -270,6 +276,7 @@ export async function claimLane(
         workerId: options.workerId,
         leaseMs: options.leaseMs,
         previousOutcome,
+        account,
       });
     }
     return claims;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 
 // Crockford base32: no I, L, O, U, so ids survive being read aloud or retyped. @see https://www.crockford.com/base32.html
@@ -38,4 +39,17 @@ function encodeRandom(length: number): string {
   let out = '';
   for (const byte of bytes) out += ALPHABET[byte % 32];
   return out;
+}
+
+/**
+ * Lease holders (outbox claims, refresh leases) are named `<host>:<pid>:<random>`: which host and process holds a
+ * row, readable in the database. Every id this process makes starts with this prefix, so shutdown can find its own.
+ */
+export function processLeaseOwnerPrefix(pid: number = process.pid): string {
+  return `${hostname().slice(0, 40)}:${pid}:`;
+}
+
+/** A new lease holder id of this process. */
+export function newLeaseOwnerId(): string {
+  return `${processLeaseOwnerPrefix()}${randomToken(16).slice(0, 8)}`;
 }

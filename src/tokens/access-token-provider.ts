@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
 import { storeAccountTokens } from '../accounts/account-tokens.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
@@ -26,6 +27,7 @@ import {
   type RandomSource,
 } from './lifecycle-policy.js';
 import { type RefreshGrantOutcome, redeemRefreshToken, refreshScopeParameter } from './refresh-grant.js';
+import { releaseRefreshLease, takeRefreshLease } from './refresh-lease.js';
 import { TokenError } from './token-error.js';
 
 /** A usable access token and when it expires (epoch ms, `issuedAt + expires_in`). */
@@ -66,20 +68,24 @@ type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenE
 
 type AccountRow = AccountsTable;
 
+/** A map of promises kept per database handle (one per process and database, shared by every provider on it). */
+function perDatabase<T>(): (db: Kysely<Database>) => Map<string, Promise<T>> {
+  const maps = new WeakMap<object, Map<string, Promise<T>>>();
+  return (db) => {
+    let map = maps.get(db);
+    if (!map) {
+      map = new Map();
+      maps.set(db, map);
+    }
+    return map;
+  };
+}
+
 /**
  * Refreshes in flight, per database handle: every provider built on the same database in this process (the outbox's,
  * the worker's) shares one map, so single-flight holds for the process, not only for one provider instance.
  */
-const INFLIGHT_BY_DATABASE = new WeakMap<object, Map<string, Promise<FlightResult>>>();
-
-function inflightFor(db: Kysely<Database>): Map<string, Promise<FlightResult>> {
-  let map = INFLIGHT_BY_DATABASE.get(db);
-  if (!map) {
-    map = new Map();
-    INFLIGHT_BY_DATABASE.set(db, map);
-  }
-  return map;
-}
+const inflightFor = perDatabase<FlightResult>();
 
 /**
  * Token lookups in progress (`getAccessToken` without `forceRefresh`), per database handle, keyed by account and
@@ -87,19 +93,10 @@ function inflightFor(db: Kysely<Database>): Map<string, Promise<FlightResult>> {
  * needed — instead of each reading the account and its tokens before joining the refresh. A burst of sends to one
  * mailbox whose token just expired reads the database once, not once per send. @see README Performance, refresh storm
  */
-const LOOKUPS_BY_DATABASE = new WeakMap<object, Map<string, Promise<AccessToken>>>();
+const lookupsFor = perDatabase<AccessToken>();
 
-function lookupsFor(db: Kysely<Database>): Map<string, Promise<AccessToken>> {
-  let map = LOOKUPS_BY_DATABASE.get(db);
-  if (!map) {
-    map = new Map();
-    LOOKUPS_BY_DATABASE.set(db, map);
-  }
-  return map;
-}
-
-/** Namespace of the advisory locks that serialise refreshes of one account across processes (the other key is a hash of the id). */
-const REFRESH_LOCK_NAMESPACE = 0x4d52; // 'MR'
+/** How often a process waiting for another process's refresh of the same account looks at what it stored. */
+const REFRESH_WAIT_POLL_MS = 25;
 
 /**
  * The single way the rest of mailbridge gets a valid Microsoft access token for an account.
@@ -107,15 +104,13 @@ const REFRESH_LOCK_NAMESPACE = 0x4d52; // 'MR'
  * - Refreshes ahead of expiry (`access_token_expires_at` = issuedAt + expires_in, minus a margin) and once more when
  *   Graph answers 401 (`withAccessToken`).
  * - Single-flight per account: inside a process through a map of in-flight refreshes (shared by every provider on
- *   the same database handle); across processes on
- *   PostgreSQL through a transaction holding `pg_advisory_xact_lock` on the account, in which the row is read again
- *   after the lock (another process may have refreshed: its token is used) and the rotated refresh token is stored
- *   before the new access token is handed out. The lock is held across the token request (bounded by openid-client's
- *   30 s timeout): exactly one refresh per expiry wins over a shorter transaction. On SQLite one process owns the
- *   database file, so the in-process single-flight is the serialisation; the token request runs outside any
- *   transaction (the file's one connection stays free) and the result is written in a BEGIN IMMEDIATE transaction.
- *   Were two processes ever to refresh the same account on one SQLite file, both refresh tokens stay valid at
- *   Microsoft (microsoft.md §1.5) and the last written wins: harmless.
+ *   the same database handle); across processes on PostgreSQL through the account's refresh lease
+ *   (src/tokens/refresh-lease.ts): the holder reads the row again after taking it (another process may have
+ *   refreshed: its token is used), makes the token request outside any transaction, and stores the rotated refresh
+ *   token with the new access token in one transaction before handing it out; a process that finds the lease held
+ *   waits for it and uses what the holder stored. On SQLite one process owns the database file, so the in-process
+ *   single-flight is the serialisation. Were two processes ever to refresh the same account on one SQLite file, both
+ *   refresh tokens stay valid at Microsoft (microsoft.md §1.5) and the last written wins: harmless.
  * - Failures become evidence → `classifyHealth` → `recordAccountHealth`. Transient ones never mark the account
  *   broken: `degraded`, exponential backoff with jitter honouring Retry-After, a failure budget that alerts the
  *   operator, and a cooldown during which Microsoft is not asked again (a still-valid token is served meanwhile).
@@ -225,14 +220,9 @@ export class AccessTokenProvider {
   // ---- internals ----
 
   async #obtainOrThrow(accountId: string, intent: Intent): Promise<AccessToken> {
-    // Fast path, no lock: most calls find a stored token that is good for a while.
-    const { db } = this.#deps;
-    const row = await readAccount(db, accountId);
-    const tokens = row ? await readTokenRow(db, accountId) : undefined;
-    const decision = await this.#decide(db, accountId, row, tokens, intent);
-    if (decision instanceof TokenError) throw decision;
-    if (typeof decision === 'object') return decision.use;
-    const result = await this.#flight(accountId, intent);
+    // Fast path, no lease: most calls find a stored token that is good for a while.
+    const first = await this.#readAndDecide(accountId, intent);
+    const result = 'refresh' in first ? await this.#flight(accountId, intent) : first;
     if ('error' in result) throw result.error;
     // Only a keep-alive skips; having joined one, look again now that it is over.
     if ('skipped' in result) return this.#obtainOrThrow(accountId, intent);
@@ -251,37 +241,54 @@ export class AccessTokenProvider {
   }
 
   async #refreshAcrossProcesses(accountId: string, intent: Intent): Promise<FlightResult> {
-    const { db, dialect } = this.#deps;
-    if (dialect === 'postgres') {
-      return db.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(${REFRESH_LOCK_NAMESPACE}, hashtext(${accountId}))`.execute(trx);
-        return this.#refreshLocked(trx, trx, accountId, intent);
-      });
+    const { db, dialect, clock, logger } = this.#deps;
+    if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent);
+    for (;;) {
+      const lease = await takeRefreshLease(db, accountId, clock.now());
+      if (lease !== undefined) {
+        try {
+          return await this.#refreshIfStillNeeded(accountId, intent);
+        } finally {
+          await releaseRefreshLease(db, accountId, lease).catch((error: unknown) => {
+            // The lease ends by itself (REFRESH_LEASE_MS); until then another process waits, then refreshes.
+            logger.warn({ err: error, accountId }, 'could not release the refresh lease');
+          });
+        }
+      }
+      // Another process is refreshing this account: wait for it, then decide again from what it stored.
+      await sleep(REFRESH_WAIT_POLL_MS);
+      const again = await this.#readAndDecide(accountId, intent);
+      if (!('refresh' in again)) return again;
     }
-    return this.#refreshLocked(db, undefined, accountId, intent);
   }
 
-  /**
-   * Reads the account again (on PostgreSQL: after the lock, so a refresh by another process is seen), decides,
-   * and refreshes if still needed. `lockTrx` is the transaction holding the lock, in which the result is written;
-   * without one (SQLite), the result is written in a transaction of its own.
-   */
-  async #refreshLocked(
-    reader: Kysely<Database>,
-    lockTrx: Kysely<Database> | undefined,
+  /** Reads the account and its tokens now and decides: the flight's answer, or a refresh with what was read. */
+  async #readAndDecide(
     accountId: string,
     intent: Intent,
-  ): Promise<FlightResult> {
-    const row = await readAccount(reader, accountId);
-    const tokens = row ? await readTokenRow(reader, accountId) : undefined;
-    const decision = await this.#decide(reader, accountId, row, tokens, intent);
+  ): Promise<FlightResult | { refresh: { row: AccountRow; tokens: AccountTokensTable } }> {
+    const { db } = this.#deps;
+    const row = await readAccount(db, accountId);
+    const tokens = row ? await readTokenRow(db, accountId) : undefined;
+    const decision = await this.#decide(db, accountId, row, tokens, intent);
     if (decision instanceof TokenError) return { error: decision };
     if (typeof decision === 'object') return { token: decision.use };
     if (decision === 'skip') return { skipped: true };
     if (!row || !tokens) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
+    return { refresh: { row, tokens } };
+  }
 
-    const { vault, clock, microsoft, logger } = this.#deps;
-    const refreshToken = await vault.open(reader, accountId, 'refresh_token', tokens.refresh_token);
+  /**
+   * Reads the account again (on PostgreSQL: after taking the lease, so a refresh by another process is seen),
+   * decides, and refreshes if still needed: the token request outside any transaction, its outcome written in one.
+   */
+  async #refreshIfStillNeeded(accountId: string, intent: Intent): Promise<FlightResult> {
+    const { db, vault, clock, microsoft, logger } = this.#deps;
+    const again = await this.#readAndDecide(accountId, intent);
+    if (!('refresh' in again)) return again;
+    const { row, tokens } = again.refresh;
+
+    const refreshToken = await vault.open(db, accountId, 'refresh_token', tokens.refresh_token);
     const requestedAt = clock.now();
     const outcome = await redeemRefreshToken(microsoft, refreshToken, {
       scope: refreshScopeParameter(parseScopeList(row.granted_scopes)),
@@ -297,9 +304,7 @@ export class AccessTokenProvider {
         'token refresh failed',
       );
     }
-    const apply = (trx: Kysely<Database>) =>
-      this.#applyOutcome(trx, accountId, intent, outcome, refreshToken, requestedAt);
-    return lockTrx ? apply(lockTrx) : withTransaction(this.#deps.db, apply);
+    return withTransaction(db, (trx) => this.#applyOutcome(trx, accountId, intent, outcome, refreshToken, requestedAt));
   }
 
   /** Whether the stored token will do, a refresh is needed, or neither is possible. Opens the token to hand it out. */
@@ -366,7 +371,7 @@ export class AccessTokenProvider {
     return { token, expiresAt: row.access_token_expires_at };
   }
 
-  /** Writes the refresh's outcome in `trx` (the one holding the lock on PostgreSQL). */
+  /** Writes the refresh's outcome in `trx`. */
   async #applyOutcome(
     trx: Kysely<Database>,
     accountId: string,

@@ -76,15 +76,37 @@ export class TokenVault {
     field: string,
     plaintext: PlaintextSecret,
   ): Promise<SealedSecret> {
-    assertField(field);
-    const dataKey = await this.#loadDataKeyOrThrow(db, subjectId);
+    const [sealed] = await this.sealFields(db, subjectId, [[field, plaintext]]);
+    return sealed!;
+  }
+
+  /**
+   * Seals several values of one subject, in order, reading and unwrapping its data key once. With
+   * `createDataKeyIfMissing`, a subject without a data key gets one first (a first connect); otherwise
+   * VAULT_DATA_KEY_MISSING.
+   */
+  async sealFields(
+    db: Kysely<Database>,
+    subjectId: string,
+    values: ReadonlyArray<readonly [field: string, plaintext: PlaintextSecret]>,
+    options: { createDataKeyIfMissing?: boolean } = {},
+  ): Promise<SealedSecret[]> {
+    for (const [field] of values) assertField(field);
+    let dataKey = await this.#loadDataKey(db, subjectId);
+    if (!dataKey && options.createDataKeyIfMissing) {
+      await this.#insertDataKey(db, subjectId);
+      dataKey = await this.#loadDataKey(db, subjectId);
+    }
+    if (!dataKey) throw dataKeyMissing(subjectId);
     try {
-      const aad = valueAad(dataKey.dataKeyId, subjectId, field);
-      const { iv, ciphertext, tag } = encryptAesGcm(dataKey.key, Buffer.from(plaintext.reveal(), 'utf8'), aad);
-      const parts = ['v1', dataKey.dataKeyId, iv, ciphertext, tag].map((part) =>
-        typeof part === 'string' ? part : part.toString('base64url'),
-      );
-      return parts.join('.') as SealedSecret;
+      return values.map(([field, plaintext]) => {
+        const aad = valueAad(dataKey.dataKeyId, subjectId, field);
+        const { iv, ciphertext, tag } = encryptAesGcm(dataKey.key, Buffer.from(plaintext.reveal(), 'utf8'), aad);
+        const parts = ['v1', dataKey.dataKeyId, iv, ciphertext, tag].map((part) =>
+          typeof part === 'string' ? part : part.toString('base64url'),
+        );
+        return parts.join('.') as SealedSecret;
+      });
     } finally {
       dataKey.key.fill(0);
     }
@@ -285,19 +307,20 @@ export class TokenVault {
   }
 
   async #loadDataKeyOrThrow(db: Kysely<Database>, subjectId: string): Promise<{ dataKeyId: string; key: Buffer }> {
+    const dataKey = await this.#loadDataKey(db, subjectId);
+    if (!dataKey) throw dataKeyMissing(subjectId);
+    return dataKey;
+  }
+
+  /** The subject's data key, unwrapped, or undefined when it has none. */
+  async #loadDataKey(db: Kysely<Database>, subjectId: string): Promise<{ dataKeyId: string; key: Buffer } | undefined> {
     assertSubject(subjectId);
     const row = await db
       .selectFrom('vault_data_keys')
       .select(['subject_id', 'data_key_id', 'wrapping_key_id', 'wrapped_key'])
       .where('subject_id', '=', subjectId)
       .executeTakeFirst();
-    if (!row) {
-      throw new VaultError(
-        'VAULT_DATA_KEY_MISSING',
-        `subject ${subjectId} has no data key (never created, or destroyed with its data)`,
-        { details: { subjectId } },
-      );
-    }
+    if (!row) return undefined;
     return { dataKeyId: row.data_key_id, key: await this.#unwrapOrThrow(db, row) };
   }
 
@@ -516,4 +539,12 @@ function assertField(field: string): void {
   if (typeof field !== 'string' || !FIELD.test(field)) {
     throw new VaultError('VAULT_INVALID_INPUT', `field name "${String(field)}" must be 1-64 of A-Z a-z 0-9 _ . : -`);
   }
+}
+
+function dataKeyMissing(subjectId: string): VaultError {
+  return new VaultError(
+    'VAULT_DATA_KEY_MISSING',
+    `subject ${subjectId} has no data key (never created, or destroyed with its data)`,
+    { details: { subjectId } },
+  );
 }

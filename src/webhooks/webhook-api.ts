@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { apiComponents } from '../api/api-schemas.js';
+import { apiComponents, idSchema, limitSchema, timestamp } from '../api/api-schemas.js';
 import type { ApiOperation } from '../api/openapi.js';
 import { WEBHOOK_DELIVERY_STATUSES } from './webhook-deliveries.js';
 import { WEBHOOK_MAX_ATTEMPTS } from './webhook-dispatcher.js';
@@ -9,16 +9,7 @@ import { WEBHOOK_MAX_ATTEMPTS } from './webhook-dispatcher.js';
  * operations, which `src/api/openapi.ts` lists with its own.
  */
 
-const PAGE_LIMIT_MAX = 200;
-const PAGE_LIMIT_DEFAULT = 50;
-const ID_PATTERN = (prefix: string) => new RegExp(`^${prefix}_[0-9a-z]{26}$`);
-
-const timestamp = z.iso.datetime().meta({ description: 'ISO 8601, UTC.' });
-
-export const webhookDeliveryIdSchema = z
-  .string()
-  .regex(ID_PATTERN('whd'), { message: 'must be a webhook delivery id (whd_…)' })
-  .meta({ description: 'Webhook delivery id, `whd_…`.' });
+export const webhookDeliveryIdSchema = idSchema('whd', 'a webhook delivery');
 
 export const webhookDeliverySchema = z
   .object({
@@ -50,22 +41,12 @@ export const webhookDeliveryListSchema = z
   .register(apiComponents, { id: 'WebhookDeliveryList' });
 
 export const listWebhookDeliveriesQuery = z.strictObject({
-  eventId: z
-    .string()
-    .regex(ID_PATTERN('evt'), { message: 'must be an event id (evt_…)' })
-    .optional()
-    .meta({ description: 'Only the deliveries of this event.' }),
+  eventId: idSchema('evt', 'an event').optional().meta({ description: 'Only the deliveries of this event.' }),
   status: z.enum(WEBHOOK_DELIVERY_STATUSES).optional(),
   after: webhookDeliveryIdSchema
     .optional()
     .meta({ description: 'Return deliveries after this cursor: the `nextCursor` of the previous page.' }),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(PAGE_LIMIT_MAX)
-    .default(PAGE_LIMIT_DEFAULT)
-    .meta({ description: `Page size, 1 to ${PAGE_LIMIT_MAX} (default ${PAGE_LIMIT_DEFAULT}).` }),
+  limit: limitSchema,
 });
 
 export const webhookDeliveryParams = z.strictObject({ id: webhookDeliveryIdSchema });

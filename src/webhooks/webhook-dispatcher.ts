@@ -191,9 +191,8 @@ async function deliverOne(deps: ServiceDeps, claim: Claim, target: Target): Prom
   });
 
   const attempts = row.attempts + 1;
-  deps.metrics.webhookDeliveries.inc({
-    outcome: outcome.ok ? 'delivered' : attempts >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'retry',
-  });
+  const giveUp = attempts >= WEBHOOK_MAX_ATTEMPTS;
+  deps.metrics.webhookDeliveries.inc({ outcome: outcome.ok ? 'delivered' : giveUp ? 'failed' : 'retry' });
   const now = deps.clock.now();
   const log = deps.logger.child({ webhookDeliveryId: row.id, eventId: event.id, eventType: event.type, attempts });
   if (outcome.ok) {
@@ -210,7 +209,6 @@ async function deliverOne(deps: ServiceDeps, claim: Claim, target: Target): Prom
     return;
   }
 
-  const giveUp = attempts >= WEBHOOK_MAX_ATTEMPTS;
   const nextAttemptAt = giveUp ? null : now + retryDelayMs(attempts, outcome.retryAfterMs, target.random);
   // The retry's job is written with the outcome, so a retry is scheduled exactly when its row says so.
   const recorded = await withTransaction(deps.db, async (trx) => {

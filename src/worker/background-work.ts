@@ -9,10 +9,15 @@ import { runKeepalive, scheduleUnscheduledAccounts } from '../tokens/keepalive.j
 import type { RandomSource } from '../tokens/lifecycle-policy.js';
 import { deliverWebhookBatches } from '../webhooks/webhook-dispatcher.js';
 
-/** One named piece of background work, run once per tick. It should do a small batch and return. */
+/**
+ * One named piece of background work, run once per tick. It should do a bounded batch and return; `'more'` when it
+ * stopped with work still waiting (the loop then runs it again right after the tick, as if nudged, instead of
+ * leaving a backlog for the next interval).
+ */
 export interface BackgroundTask {
   name: string;
-  run(): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a task written `async () => {}` returns Promise<void>.
+  run(): Promise<void | 'more'>;
 }
 
 /** Timers, injectable so tests drive ticks themselves. */
@@ -39,11 +44,6 @@ export interface BackgroundWorkOptions {
 export interface BackgroundWork {
   /** Runs one tick now (waits for a tick already running first). */
   runOnce(): Promise<void>;
-  /**
-   * Runs the named tasks soon (a short debounce), or right after the tick in progress: what an enqueue on the
-   * in-process job engine asks for. Without a timer (`autoStart: false`) it does nothing.
-   */
-  nudge(taskNames: readonly string[]): void;
   /** Stops the timer and waits for the tick in progress. Idempotent. */
   stop(): Promise<void>;
   readonly tasks: readonly BackgroundTask[];
@@ -74,7 +74,10 @@ export function builtInTasks(
     { name: 'keepalive', run: async () => void (await runKeepalive(deps, provider, { random })) },
     { name: 'health-check', run: async () => void (await runHealthChecks(deps, provider, { random })) },
     { name: 'secret-expiry', run: async () => void (await checkClientSecretExpiry(deps)) },
-    { name: 'outbox', run: async () => void (await runOutboxRounds(deps, { tokens: provider })) },
+    {
+      name: 'outbox',
+      run: async () => ((await runOutboxRounds(deps, { tokens: provider })).more ? 'more' : undefined),
+    },
     // Up to 4 batches of 50 per tick, so a burst of events does not hold up the other tasks for long.
     { name: 'webhook-delivery', run: async () => void (await deliverWebhookBatches(deps, { batches: 4, limit: 50 })) },
   ];
@@ -120,7 +123,7 @@ export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOp
       if (only && !only.has(task.name)) continue;
       nudged.delete(task.name);
       try {
-        await task.run();
+        if ((await task.run()) === 'more' && autoStart) nudged.add(task.name);
       } catch (error) {
         deps.logger.error({ task: task.name, err: error }, 'background task failed');
       }
@@ -169,7 +172,6 @@ export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOp
   return {
     tasks,
     runOnce: () => runTasks(),
-    nudge,
     stop: async () => {
       stopped = true;
       unsubscribe?.();

@@ -188,6 +188,8 @@ describe('acceptance: pacing and fairness under Microsoft limits [sqlite, 60× c
     assert.equal(usage.throttled.messagesPerMinute, 0, 'no send over 30 per minute');
     assert.equal(usage.throttled.requestRate, 0);
     assert.ok(usage.maxInFlight <= 4, `at most 4 requests in flight (saw ${usage.maxInFlight})`);
+    // …and the limits were really pressed against, or the two checks above would prove nothing.
+    assert.ok(usage.maxInFlight >= 2, `requests overlapped (saw at most ${usage.maxInFlight} in flight)`);
 
     // The same from the transport log, independently: no 60-second window (emulator clock) holds more than 30.
     const times = bigDeliveries()
@@ -200,6 +202,7 @@ describe('acceptance: pacing and fairness under Microsoft limits [sqlite, 60× c
       busiestMinute = Math.max(busiestMinute, i - j + 1);
     }
     assert.ok(busiestMinute <= 30, `${busiestMinute} sends in one minute`);
+    assert.ok(busiestMinute >= 20, `the per-minute budget was nearly used (busiest minute ${busiestMinute})`);
 
     // --- Fairness: every other mailbox's message went out before the big mailbox's 100th (by sent time).
     const big = (await statusOf(bigIds)).map((row) => Number(row.sent_at)).sort((a, b) => a - b);

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
+import { freePort } from '../support/ports.js';
+import { withoutPasswords } from '../support/redact-output.js';
 
 /**
  * The README's quick start as a newcomer runs it: `mailbridge start` with nothing configured (embedded SQLite in a
@@ -35,15 +37,18 @@ describe('quick start: `mailbridge start` with nothing configured', () => {
     await waitFor(
       () => /Demo Microsoft accounts/.test(stdout) && /password/i.test(stdout),
       60_000,
-      () => stdout,
+      () => withoutPasswords(stdout),
     );
     browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    service?.kill('SIGTERM');
-    await new Promise((resolve) => service?.once('exit', resolve));
+    if (service && service.exitCode === null && service.signalCode === null) {
+      const exited = once(service, 'exit');
+      service.kill('SIGTERM');
+      await exited;
+    }
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -51,7 +56,7 @@ describe('quick start: `mailbridge start` with nothing configured', () => {
     assert.match(stdout, new RegExp(`mailbridge is running at ${url}`));
     assert.match(stdout, /alex@outlook\.com/);
     const admin = /email:\s*(\S+@\S+)[\s\S]*?password:\s*(\S+)/i.exec(stdout);
-    assert.ok(admin, `the first admin's credentials are printed once:\n${stdout}`);
+    assert.ok(admin, `the first admin's credentials are printed once:\n${withoutPasswords(stdout)}`);
     const [, adminEmail, adminPassword] = admin;
 
     const { page } = browser;
@@ -92,14 +97,6 @@ describe('quick start: `mailbridge start` with nothing configured', () => {
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function waitFor(condition: () => boolean, timeoutMs: number, describeState: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

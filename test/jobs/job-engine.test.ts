@@ -15,6 +15,7 @@ import { createConnectSession } from '../../src/connect/connect-sessions.js';
 import type { DbDialect } from '../../src/db/schema.js';
 import { withTransaction } from '../../src/db/transaction.js';
 import { SQLITE_SPLIT_WARNING, startBackgroundForRole } from '../../src/jobs/background-role.js';
+import { InProcessJobEngine } from '../../src/jobs/in-process-engine.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
 import { startJobWorker } from '../../src/jobs/job-worker.js';
 import { PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
@@ -400,6 +401,18 @@ describe('job seam: the in-process loop on SQLite', () => {
   });
 
   it('a rolled-back enqueue costs one tick that finds nothing', async () => {
+    assert.ok(loop, 'the loop of the previous test');
+    const engine = h.service.deps.jobs;
+    assert.ok(engine instanceof InProcessJobEngine);
+    const nudges: string[] = [];
+    const stopCounting = engine.onDue((name) => nudges.push(name));
+    const attempts = () =>
+      h.service.deps.db
+        .selectFrom('outbox_attempts')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+        .then((row) => Number(row.n));
+    const attemptsBefore = await attempts();
     await assert.rejects(
       withTransaction(h.service.deps.db, async (trx) => {
         await h.service.deps.jobs.enqueue(
@@ -411,7 +424,11 @@ describe('job seam: the in-process loop on SQLite', () => {
         throw new Error('rolled back');
       }),
     );
-    await loop?.runOnce();
+    stopCounting();
+    // The in-process engine stores nothing: the enqueue only nudged the loop, and the tick it asks for claims nothing.
+    assert.deepEqual(nudges, [JOBS.outboxMailbox]);
+    await loop.runOnce();
+    assert.equal(await attempts(), attemptsBefore, 'no attempt made');
     const queued = await h.service.deps.db
       .selectFrom('outbox_messages')
       .select((eb) => eb.fn.countAll<number>().as('n'))

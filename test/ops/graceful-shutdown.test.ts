@@ -17,7 +17,8 @@ import type { ServiceDeps } from '../../src/services.js';
 import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { seedConnectedAccount } from '../dashboard/account-fixtures.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
-import { type ChildService, eventually, freePort, isListening, startChildService } from './support/child-service.js';
+import { freePort } from '../support/ports.js';
+import { type ChildService, eventually, isListening, startChildService } from './support/child-service.js';
 
 /**
  * SIGTERM to a real `mailbridge start` process while its worker holds a claimed outbox message that has not started

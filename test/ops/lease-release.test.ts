@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { processLeaseOwnerPrefix, releaseClaimedMessages } from '../../src/ops/lease-release.js';
+import { releaseClaimedMessages } from '../../src/ops/lease-release.js';
 import { markStarted } from '../../src/outbox/attempt-outcome.js';
-import { newWorkerId } from '../../src/outbox/dispatcher.js';
 import { claimLane } from '../../src/outbox/pacing.js';
+import { newLeaseOwnerId, processLeaseOwnerPrefix } from '../../src/platform/ids.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 
@@ -11,8 +11,8 @@ describe('lease owner ids', () => {
   it("this process's prefix is how the outbox names its workers (host:pid:)", () => {
     const prefix = processLeaseOwnerPrefix();
     assert.match(prefix, new RegExp(`:${process.pid}:$`));
-    for (let i = 0; i < 5; i++) assert.ok(newWorkerId().startsWith(prefix), newWorkerId());
-    assert.ok(!newWorkerId().startsWith(processLeaseOwnerPrefix(process.pid + 1)));
+    for (let i = 0; i < 5; i++) assert.ok(newLeaseOwnerId().startsWith(prefix), newLeaseOwnerId());
+    assert.ok(!newLeaseOwnerId().startsWith(processLeaseOwnerPrefix(process.pid + 1)));
   });
 });
 
@@ -74,6 +74,7 @@ for (const dialect of TEST_DIALECTS) {
 
       // A worker that lost its claim this way can no longer start it: nothing is sent twice.
       await assert.rejects(markStarted(deps, claims[1]!, 'sendMail'), { name: 'LeaseLostError' });
+      assert.equal((await attempt(claims[1]!.message.id)).outcome, 'abandoned', 'and its attempt is not marked');
       // Released is due again: the next round takes it (and sends it once).
       assert.equal((await releaseClaimedMessages(deps)).released.length, 0, 'idempotent');
     });

@@ -11,7 +11,8 @@ import { MICROSOFT_GRAPH_ORIGIN, MICROSOFT_LOGIN_ORIGIN } from '../../src/micros
 import { DEFAULT_ORGANIZATION_ID } from '../../src/orgs/organizations.js';
 import { openTestDatabase, type TestDatabase } from '../support/databases.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
-import { type ChildService, freePort, isListening, startChildService } from './support/child-service.js';
+import { freePort } from '../support/ports.js';
+import { type ChildService, isListening, startChildService } from './support/child-service.js';
 
 /**
  * `mailbridge start | api | worker` as real processes (src/cli.ts through tsx), configured for a real Microsoft app

@@ -12,8 +12,8 @@ import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { TokenVault } from '../../src/vault/token-vault.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
+import { freePort } from '../support/ports.js';
 import { startTestService, type TestService } from '../support/service.js';
-import { freePort } from './support/child-service.js';
 
 const TOKEN = 'ops-token-0123456789abcdef0123456789';
 

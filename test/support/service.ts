@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { type AddressInfo, createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { EmulatorOptions } from '../../emulator/index.js';
 import { buildApp } from '../../src/app.js';
@@ -15,6 +14,7 @@ import type { ServiceDeps } from '../../src/services.js';
 import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { openTestDatabase, type TestDatabase } from './databases.js';
 import { type SeededEmulator, startSeededEmulator } from './emulator.js';
+import { freePort } from './ports.js';
 
 export interface TestService {
   /** The service's own origin (`http://127.0.0.1:<port>`), also its PUBLIC_URL. */
@@ -53,17 +53,8 @@ export interface TestServiceOptions {
  * emulator that impersonates Microsoft's hosts (the service routes them to it). The emulator's demo app is
  * registered with this service's callback URLs.
  */
-/** A port the OS just handed out (the service's PUBLIC_URL must be known before it listens). */
-async function findFreePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
-  const port = await findFreePort();
+  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const emulator =
     options.sharedEmulator ??

@@ -65,6 +65,30 @@ forEachDatabase('token vault', (getDb) => {
     assert.equal((await vault.open(db, id, 'note', empty)).reveal(), '');
   });
 
+  it('seals several fields at once, each bound to its own field', async () => {
+    const { db } = getDb();
+    const id = subject('fields');
+    await vault.createDataKey(db, id);
+    const [access, refresh] = await vault.sealFields(db, id, [
+      ['access_token', secret('access-plaintext')],
+      ['refresh_token', secret('refresh-plaintext')],
+    ]);
+    assert.ok(access && refresh && access !== refresh);
+    assert.equal((await vault.open(db, id, 'access_token', access)).reveal(), 'access-plaintext');
+    assert.equal((await vault.open(db, id, 'refresh_token', refresh)).reveal(), 'refresh-plaintext');
+    await rejectsWith(vault.open(db, id, 'refresh_token', access), 'VAULT_TAMPERED');
+    await rejectsWith(
+      vault.sealFields(db, subject('no-key'), [['access_token', secret('x')]]),
+      'VAULT_DATA_KEY_MISSING',
+    );
+    const fresh = subject('first-seal');
+    const [first] = await vault.sealFields(db, fresh, [['access_token', secret('first')]], {
+      createDataKeyIfMissing: true,
+    });
+    assert.ok(first && (await vault.hasDataKey(db, fresh)), 'the data key was created');
+    assert.equal((await vault.open(db, fresh, 'access_token', first)).reveal(), 'first');
+  });
+
   it('stores only the wrapped data key, bound to its subject', async () => {
     const { db } = getDb();
     const id = subject('stored');

@@ -95,6 +95,9 @@ describe('webhook delivery API', () => {
       theirs.body.data.map((d: { eventId: string }) => d.eventId),
       [foreign.id],
     );
+    // The one injected failure left exactly one delivery pending, in whichever organisation it hit.
+    const theirsPending = theirs.body.data.filter((d: { status: string }) => d.status === 'pending').length;
+    assert.equal(failedOnce.length + theirsPending, 1);
   });
 
   test('rejects bad filters with REQUEST_INVALID naming the field', async () => {

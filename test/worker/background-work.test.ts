@@ -106,6 +106,45 @@ describe('background work', () => {
     assert.ok(h.logLines.some((line) => line.includes('"task":"broken"') && line.includes('background task failed')));
   });
 
+  test('a task that stops with work left runs again right after the tick, only it, until it is done', async () => {
+    const timers = manualTimers();
+    const ran: string[] = [];
+    let backlog = 3;
+    const work = startBackgroundWork(h.deps, {
+      timers,
+      intervalMs: 5000,
+      extraTasks: [
+        {
+          name: 'batch',
+          run: async () => {
+            ran.push('batch');
+            backlog--;
+            return backlog > 0 ? 'more' : undefined;
+          },
+        },
+        { name: 'other', run: async () => void ran.push('other') },
+      ],
+    });
+    // A tick has ended when it has scheduled the next one.
+    const tickEnded = async () => {
+      while (timers.pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+    };
+    timers.fire();
+    await tickEnded();
+    assert.deepEqual(ran, ['batch', 'other']);
+    assert.equal(timers.pending[0]?.ms, 25, 'the backlog is taken up after the short nudge delay, not the interval');
+    timers.fire();
+    await tickEnded();
+    assert.deepEqual(ran, ['batch', 'other', 'batch'], 'only the task with work left');
+    assert.equal(timers.pending[0]?.ms, 25);
+    timers.fire();
+    await tickEnded();
+    assert.deepEqual(ran, ['batch', 'other', 'batch', 'batch']);
+    assert.equal(backlog, 0);
+    assert.ok((timers.pending[0]?.ms ?? 0) > 4000, 'done: back to the interval');
+    await work.stop();
+  });
+
   test('the health check finds a revoked consent before any send', async () => {
     const user = createUser(h.emulator.ctx, { email: 'worker-consent@contoso.com', password: DEMO_PASSWORD });
     const accountId = await h.connect(user);

@@ -5,6 +5,7 @@ import * as m0003dashboard from './0003-dashboard-sign-in-failures.js';
 import * as m0004connect from './0004-connect-approval-requests.js';
 import * as m0005outbox from './0005-outbox.js';
 import * as m0006webhooks from './0006-webhooks-delivery-log.js';
+import * as m0007leases from './0007-accounts-refresh-leases.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -18,4 +19,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0004-connect-approval-requests': m0004connect,
   '0005-outbox': m0005outbox,
   '0006-webhooks-delivery-log': m0006webhooks,
+  '0007-accounts-refresh-leases': m0007leases,
 };

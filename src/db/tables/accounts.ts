@@ -10,6 +10,7 @@ export interface AccountTables {
   owners: OwnersTable;
   accounts: AccountsTable;
   account_tokens: AccountTokensTable;
+  account_refresh_leases: AccountRefreshLeasesTable;
   connect_sessions: ConnectSessionsTable;
   tenant_approvals: TenantApprovalsTable;
   events: EventsTable;
@@ -100,6 +101,15 @@ export interface AccountTokensTable {
   access_token: SealedSecret | null;
   refresh_token: SealedSecret;
   updated_at: number;
+}
+
+/** A refresh in progress, across processes (migration 0007; src/tokens/refresh-lease.ts). */
+export interface AccountRefreshLeasesTable {
+  account_id: string;
+  /** The process that holds it (host:pid:random). */
+  owner: string;
+  /** Epoch ms after which another process may take it (its holder died, or overran the token request's timeout). */
+  lease_until: number;
 }
 
 export interface ConnectSessionsTable {

@@ -101,7 +101,7 @@ export function chosenAccountId(from: string): string | undefined {
  * display name (`"Doe, Jane" <jane@example.com>`) or angle brackets. Each piece goes to the API as typed (trimmed),
  * so a malformed one gets the API's message naming it.
  */
-export function splitAddresses(value: string): string[] {
+function splitAddresses(value: string): string[] {
   const parts: string[] = [];
   let current = '';
   let quoted = false;

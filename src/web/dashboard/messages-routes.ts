@@ -8,9 +8,9 @@ import type { StoredPayload } from '../../outbox/message-input.js';
 import {
   cancelMessage,
   findMessageOrThrow,
-  getMessageViewOrThrow,
   listMessageViews,
   MESSAGE_STATUSES,
+  messageViewOf,
 } from '../../outbox/message-store.js';
 import { HOLDING_STATUSES, REFUSING_STATUSES, resolveOwnerTargetOrThrow } from '../../outbox/message-target.js';
 import { outboxError } from '../../outbox/outbox-errors.js';
@@ -198,8 +198,8 @@ export function registerMessagePages(
 
   const messagePage = async (context: MessagePagesContext, id: string, pageNotice?: PageNotice) => {
     if (!MESSAGE_ID.test(id)) throw outboxError('OUTBOX_MESSAGE_NOT_FOUND', 'No such message in this organisation.');
-    const message = await getMessageViewOrThrow(db, context.organizationId, id);
     const row = await findMessageOrThrow(db, context.organizationId, id);
+    const message = await messageViewOf(db, row);
     const payload = JSON.parse(row.payload) as StoredPayload;
     const body =
       payload.text !== undefined
@@ -207,8 +207,9 @@ export function registerMessagePages(
         : payload.html !== undefined
           ? { kind: 'html' as const, content: payload.html }
           : undefined;
+    // The page names the account and offers Reconnect only for a held message.
     const account =
-      message.accountId === null
+      message.status !== 'held' || message.accountId === null
         ? undefined
         : await db
             .selectFrom('accounts')

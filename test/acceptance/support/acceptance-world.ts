@@ -18,8 +18,9 @@ import { MICROSOFT_GRAPH_ORIGIN, MICROSOFT_LOGIN_ORIGIN } from '../../../src/mic
 import { Browser } from '../../connect/connect-test-kit.js';
 import { openTestDatabase, type TestDatabase } from '../../support/databases.js';
 import { type SeededEmulator, startSeededEmulator } from '../../support/emulator.js';
+import { freePort } from '../../support/ports.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../../support/webhook-receiver.js';
-import { findFreePort, runCliOrThrow, ServiceProcess } from './service-process.js';
+import { runCliOrThrow, ServiceProcess } from './service-process.js';
 
 /**
  * The world of an acceptance test: the emulator (impersonating login.microsoftonline.com and graph.microsoft.com)
@@ -78,7 +79,7 @@ export class AcceptanceWorld {
   }
 
   static async start(options: AcceptanceWorldOptions): Promise<AcceptanceWorld> {
-    const port = await findFreePort();
+    const port = await freePort();
     const serviceUrl = `http://127.0.0.1:${port}`;
     const emulator = await startSeededEmulator({
       urls: { login: MICROSOFT_LOGIN_ORIGIN, graph: MICROSOFT_GRAPH_ORIGIN },
@@ -125,7 +126,8 @@ export class AcceptanceWorld {
       env,
     );
     const apiKey = created.stdout.trim();
-    assert.match(apiKey, /^mb_live_[A-Za-z0-9_-]{43}$/, 'api-keys create prints the key alone on stdout');
+    // assert.ok, not assert.match: a failure must not print the key itself.
+    assert.ok(/^mb_live_[A-Za-z0-9_-]{43}$/.test(apiKey), 'api-keys create prints the key alone on stdout');
 
     const service = new ServiceProcess(env, port, options.command ?? 'start');
     await service.start();

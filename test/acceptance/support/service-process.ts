@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -12,15 +11,6 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root (the service runs from there, as `npm start` does). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** A port the OS just handed out: PUBLIC_URL and the emulator's redirect URIs must be known before the service listens. */
-export async function findFreePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The environment of a child: only what is given (plus PATH/HOME), never the test runner's own variables. */
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { withoutPasswords } from '../../support/redact-output.js';
 
 /**
  * A real `mailbridge <role>` process (`src/cli.ts`, as `npm start` runs it), its stdout split into lines (pino JSON
@@ -81,7 +81,9 @@ export function startChildService(role: 'start' | 'api' | 'worker', env: Record<
             clearTimeout(timer);
             waiters.delete(check);
             reject(
-              new Error(`the process exited (${child.exitCode ?? child.signalCode}); output:\n${lines.join('\n')}`),
+              new Error(
+                `the process exited (${child.exitCode ?? child.signalCode}); output:\n${withoutPasswords(lines.join('\n'))}`,
+              ),
             );
           }
         };
@@ -94,15 +96,6 @@ export function startChildService(role: 'start' | 'api' | 'worker', env: Record<
       await once(child, 'exit');
     },
   };
-}
-
-/** A port the OS just handed out and took back. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */

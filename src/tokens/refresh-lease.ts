@@ -1,0 +1,52 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { newLeaseOwnerId } from '../platform/ids.js';
+
+/**
+ * Single flight of token refreshes across processes (issue 3 item 6, issue 5 item 2): before asking Microsoft, a
+ * process takes the account's refresh lease with one conditional upsert; another process that wants to refresh
+ * the same account waits for the lease to end and uses what its holder stored. Unlike a PostgreSQL advisory lock
+ * held by a transaction, no database connection stays checked out while the token request is out, so a storm of
+ * refreshes is bounded by Microsoft's answer time rather than by the connection pool (README Performance, refresh
+ * storm: 10 refreshes in flight per process with a pool of 10, before).
+ *
+ * The lease outlives the token request's own timeout (openid-client's 30 s), so a live holder never loses it; a
+ * holder that dies leaves it to end by itself, and the next process to want a refresh takes it then. Leases are
+ * timed by the service clock (`deps.clock`), shared by every process through the system clock in production.
+ */
+export const REFRESH_LEASE_MS = 60_000;
+
+const PROCESS_OWNER = newLeaseOwnerId();
+let leasesTaken = 0;
+
+/** Takes the account's refresh lease unless a live one is held. Returns the holder id to release it with. */
+export async function takeRefreshLease(
+  db: Kysely<Database>,
+  accountId: string,
+  now: number,
+): Promise<string | undefined> {
+  // Unique per take: a release can never end a lease that a later flight (of this process too) holds.
+  const owner = `${PROCESS_OWNER}:${++leasesTaken}`;
+  const leaseUntil = now + REFRESH_LEASE_MS;
+  const taken = await db
+    .insertInto('account_refresh_leases')
+    .values({ account_id: accountId, owner, lease_until: leaseUntil })
+    .onConflict((conflict) =>
+      conflict
+        .column('account_id')
+        .doUpdateSet({ owner, lease_until: leaseUntil })
+        .where('account_refresh_leases.lease_until', '<=', now),
+    )
+    .returning('owner')
+    .executeTakeFirst();
+  return taken?.owner === owner ? owner : undefined;
+}
+
+/** Ends a lease this holder took (nothing if it ended and another process took it meanwhile). */
+export async function releaseRefreshLease(db: Kysely<Database>, accountId: string, owner: string): Promise<void> {
+  await db
+    .deleteFrom('account_refresh_leases')
+    .where('account_id', '=', accountId)
+    .where('owner', '=', owner)
+    .execute();
+}
