@@ -9,8 +9,9 @@ import type { Database } from './schema.js';
  * the names applied now (empty when already up to date). Throws `DB_MIGRATION_FAILED` naming the migration.
  */
 export async function migrateToLatest(db: Kysely<Database>): Promise<{ applied: string[] }> {
-  // Kysely looks for its migration tables by introspecting every schema: in PostgreSQL, another schema's
-  // `kysely_migration` (another app, another test) would make it skip creating ours. Name our schema explicitly.
+  // On PostgreSQL the migrator's tables are named with our schema, so its statements never reach another schema's
+  // `kysely_migration` (another app, another test) through the search path; and it finds them by introspecting that
+  // schema alone (CurrentSchemaIntrospector).
   const migrationTableSchema =
     db.getExecutor().adapter instanceof PostgresAdapter
       ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema

@@ -7,7 +7,6 @@ import {
   type DialectAdapter,
   type Driver,
   Kysely,
-  PostgresDialect,
   SqliteAdapter,
   SqliteDialect,
   type SqliteDialectConfig,
@@ -17,6 +16,7 @@ import {
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
+import { CurrentSchemaPostgresDialect } from './current-schema-introspector.js';
 import type { Database, DbDialect } from './schema.js';
 
 export interface DatabaseHandle {
@@ -158,7 +158,7 @@ function openPostgres(url: string, options: OpenDatabaseOptions): DatabaseHandle
   pool.on('error', (error) => {
     options.onPoolError?.(error);
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: once(() => db.destroy()) };
 }
 

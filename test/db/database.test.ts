@@ -3,8 +3,9 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { sql } from 'kysely';
+import { PostgresIntrospector, sql } from 'kysely';
 import { Secret } from '../../src/config/secret.js';
+import { CurrentSchemaIntrospector } from '../../src/db/current-schema-introspector.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { openDatabase } from '../../src/db/open-database.js';
@@ -133,6 +134,34 @@ forEachDatabase('database layer', (getDb, dialect) => {
         tables.rows.map((row) => row.table_schema),
         [searchPath],
       );
+    });
+
+    it("introspects its own schema only: another schema dropped mid-query cannot fail a migration's look-up", async () => {
+      const { db, searchPath } = getDb();
+      const other = await openTestDatabase('postgres');
+      await db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .execute(async (trx) => {
+          // The transaction's snapshot still lists the other schema after its drop commits; functions that look a
+          // schema up by name (Kysely's introspector calls two) do not see it any more: the race, made certain.
+          await sql`select 1`.execute(trx);
+          await other.close();
+          await sql`savepoint stock`.execute(trx);
+          await assert.rejects(new PostgresIntrospector(trx).getTables(), { code: '3F000' }, 'the stock introspector');
+          await sql`rollback to savepoint stock`.execute(trx);
+
+          const ours = new CurrentSchemaIntrospector(trx);
+          const tables = await ours.getTables();
+          assert.ok(tables.length > 0);
+          assert.deepEqual([...new Set(tables.map((table) => table.schema))], [searchPath]);
+          const vaultKeys = tables.find((table) => table.name === 'vault_data_keys');
+          assert.ok(vaultKeys?.columns.some((column) => column.name === 'subject_id' && !column.isNullable));
+          assert.ok(!tables.some((table) => table.name === 'kysely_migration'), 'Kysely tables only when asked');
+          const withInternal = await ours.getTables({ withInternalKyselyTables: true });
+          assert.ok(withInternal.some((table) => table.name === 'kysely_migration' && table.schema === searchPath));
+          assert.deepEqual(await ours.getSchemas(), [{ name: searchPath }]);
+        });
     });
   }
 });

@@ -18,7 +18,7 @@ import { SQLITE_SPLIT_WARNING, startBackgroundForRole } from '../../src/jobs/bac
 import { InProcessJobEngine } from '../../src/jobs/in-process-engine.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
 import { startJobWorker } from '../../src/jobs/job-worker.js';
-import { PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
+import { type FetchedJob, PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
 import { dispatchLane } from '../../src/outbox/dispatcher.js';
 import { type BackgroundWork, startBackgroundWork } from '../../src/worker/background-work.js';
 import { waitFor } from '../acceptance/support/acceptance-world.js';
@@ -214,10 +214,15 @@ describe('job seam: pg-boss on PostgreSQL', () => {
       await holding;
     });
     await mergedInside;
-    const whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-held');
+    let whileOpen: FetchedJob[];
+    try {
+      whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-held');
+    } finally {
+      // Always: a transaction left open keeps its pooled connection, and closing the pool would wait for it forever.
+      release();
+      await transaction;
+    }
     assert.deepEqual(whileOpen, [], 'a worker cannot take the job while the merging transaction is open');
-    release();
-    await transaction;
     const afterCommit = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-held');
     assert.equal(afterCommit.length, 1, 'after the commit it runs, and sees what the transaction wrote');
     for (const job of afterCommit) await engine.complete(job.name, job.id);
@@ -262,18 +267,21 @@ describe('job seam: pg-boss on PostgreSQL', () => {
     for (let i = 0; i < 12; i++) messages.push(await submit(h, `Handed over ${i}`));
     const statuses = async () => Promise.all(messages.map((message) => messageStatus(h, message.id)));
     const first = await startJobWorker(h.service.deps, engine);
-    await waitFor('the first sends', async () => ((await statuses()).includes('sent') ? true : undefined), {
-      timeoutMs: 20_000,
-      intervalMs: 20,
-    });
-    await first.stop();
+    try {
+      await waitFor('the first sends', async () => ((await statuses()).includes('sent') ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 20,
+      });
+    } finally {
+      await first.stop();
+    }
     const afterStop = await statuses();
+    removeFault(h.service.emulator.ctx, fault.id);
     assert.ok(!afterStop.includes('sending'), `no send left half done: ${afterStop.join(', ')}`);
     assert.ok(afterStop.includes('queued'), `the stop came mid-pass: ${afterStop.join(', ')}`);
     const waiting = (await jobsOf(JOBS.outboxMailbox, h.accountId)).filter((job) => job.state === 'created');
     assert.equal(waiting.length, 1, 'the lane was handed to a new job');
 
-    removeFault(h.service.emulator.ctx, fault.id);
     const second = await startJobWorker(h.service.deps, engine);
     try {
       await waitFor('the rest sent', async () => ((await statuses()).every((s) => s === 'sent') ? true : undefined), {
