@@ -27,6 +27,9 @@ import { Browser, connectThroughMicrosoft, outcomeStatus, RETURN_URL } from '../
 import { startTestService, type TestService } from '../support/service.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
+/** Each suite well inside the runner's 3-minute file timeout, so a test that hangs is reported by name. */
+const SUITE_TIMEOUT = { timeout: 120_000 };
+
 interface Harness {
   service: TestService;
   client: ApiClient;
@@ -79,7 +82,7 @@ function deliveriesOf(h: Harness, internetMessageId: string): number {
   return h.service.emulator.ctx.world.deliveries.filter((each) => each.internetMessageId === internetMessageId).length;
 }
 
-describe('job seam: pg-boss on PostgreSQL', () => {
+describe('job seam: pg-boss on PostgreSQL', SUITE_TIMEOUT, () => {
   let h: Harness;
   let engine: PgBossJobEngine;
   const rolledBack = new Error('rolled back on purpose');
@@ -213,7 +216,8 @@ describe('job seam: pg-boss on PostgreSQL', () => {
       merged();
       await holding;
     });
-    await mergedInside;
+    // (If the enqueue fails, the transaction ends without ever merging: its error, not a wait for ever.)
+    await Promise.race([mergedInside, transaction]);
     let whileOpen: FetchedJob[];
     try {
       whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-held');
@@ -294,7 +298,7 @@ describe('job seam: pg-boss on PostgreSQL', () => {
   });
 });
 
-describe('job seam: webhook deliveries as pg-boss jobs', () => {
+describe('job seam: webhook deliveries as pg-boss jobs', SUITE_TIMEOUT, () => {
   const secret = `whsec-${'0123456789abcdef'.repeat(3)}`;
   let receiver: WebhookReceiver;
   let service: TestService;
@@ -382,7 +386,7 @@ describe('job seam: webhook deliveries as pg-boss jobs', () => {
   });
 });
 
-describe('job seam: the in-process loop on SQLite', () => {
+describe('job seam: the in-process loop on SQLite', SUITE_TIMEOUT, () => {
   let h: Harness;
   let loop: BackgroundWork | undefined;
   before(async () => {
@@ -458,7 +462,7 @@ describe('job seam: the in-process loop on SQLite', () => {
 });
 
 for (const dialect of ['sqlite', 'postgres'] as const) {
-  describe(`a lane pass [${dialect}]`, () => {
+  describe(`a lane pass [${dialect}]`, SUITE_TIMEOUT, () => {
     let h: Harness;
     before(async () => {
       h = await startHarness(dialect, { env: { MAILBRIDGE_MAILBOX_MESSAGES_PER_MINUTE: '2' } });

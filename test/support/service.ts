@@ -81,20 +81,27 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const logger: Logger = createLogger(config, {
     destination: { write: (line: string) => void logLines.push(line) },
   });
-  const composed = await composeService({
-    config,
-    logger,
-    keyRing: parseKeyRingOrThrow(keyText),
-    clock: options.clock,
-    database,
-    jobs: options.jobs ?? 'in-process',
-    microsoft: {
-      clientId: emulator.seed.app.clientId,
-      clientSecret: new Secret(emulator.clientSecret),
-      tenant: options.tenant ?? 'common',
-      routes: { login: emulator.url, graph: emulator.url },
-      mode: 'emulator',
-    },
+  const composed = await withinStep(
+    'the service composing (migrations, job engine)',
+    composeService({
+      config,
+      logger,
+      keyRing: parseKeyRingOrThrow(keyText),
+      clock: options.clock,
+      database,
+      jobs: options.jobs ?? 'in-process',
+      microsoft: {
+        clientId: emulator.seed.app.clientId,
+        clientSecret: new Secret(emulator.clientSecret),
+        tenant: options.tenant ?? 'common',
+        routes: { login: emulator.url, graph: emulator.url },
+        mode: 'emulator',
+      },
+    }),
+  ).catch(async (error: unknown) => {
+    await database.close();
+    if (!options.sharedEmulator) await emulator.close();
+    throw error;
   });
   const app = await buildApp(composed.deps);
   await app.listen({ port, host: '127.0.0.1' });
@@ -108,10 +115,30 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     logLines,
     keyText,
     close: async () => {
-      await app.close();
-      await composed.close();
-      await database.close();
-      if (!options.sharedEmulator) await emulator.close();
+      // Each step bounded and named: a step that never ends fails the test's hook saying which one, instead of
+      // holding the whole file until the runner's file timeout kills it without a word.
+      await withinStep('the HTTP server closing', app.close());
+      await withinStep('the job engine stopping', composed.close());
+      await withinStep('the database closing', database.close());
+      if (!options.sharedEmulator) await withinStep('the emulator closing', emulator.close());
     },
   };
+}
+
+const STEP_TIMEOUT_MS = 60_000;
+
+/** `work`, or an error naming the step if it has not settled within a minute (it never takes more than seconds). */
+async function withinStep<T>(step: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`test service: ${step} did not finish in ${STEP_TIMEOUT_MS} ms`)),
+      STEP_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
