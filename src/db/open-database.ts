@@ -144,6 +144,9 @@ function openPostgres(url: string, options: OpenDatabaseOptions): DatabaseHandle
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
+    // A request for a connection fails after 30 s instead of waiting for ever (pg's default): a pool that stays
+    // exhausted that long is a fault to report (the request or job fails and is retried), not a silent hang.
+    connectionTimeoutMillis: 30_000,
     application_name: 'mailbridge',
     ...(options.searchPath === undefined ? {} : { options: `-c search_path=${quoteIdentifier(options.searchPath)}` }),
     // Timestamps are epoch ms in bigint columns and counts are int8: read them as numbers, not strings, so both

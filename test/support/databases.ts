@@ -59,7 +59,12 @@ export async function openTestDatabase(dialect: DbDialect, options: { migrate?: 
     config = { dialect: 'postgres', url: new Secret(scoped.href) };
     searchPath = schema;
     cleanup = async () => {
-      await withAdminClient(url, (client) => client.query(`drop schema if exists "${schema}" cascade`));
+      // A session still holding locks in the schema (a transaction a failed test left open) fails the drop after
+      // 10 s, naming the lock, rather than holding the test's hook for ever.
+      await withAdminClient(url, async (client) => {
+        await client.query(`set lock_timeout = '10s'`);
+        await client.query(`drop schema if exists "${schema}" cascade`);
+      });
     };
   }
   const open = async (): Promise<DatabaseHandle> => {
@@ -133,13 +138,18 @@ async function dropAbandonedSchemas(url: string): Promise<void> {
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) return;
   const oldestKeptSeconds = Math.floor(Date.now() / 1000) - 3600;
   await withAdminClient(url, async (client) => {
+    // Best effort, and never a wait: a schema whose tables someone still locks is in use after all (a long run in
+    // another sandbox); without a lock timeout its DROP would wait for that session, and this test with it.
+    await client.query(`set lock_timeout = '500ms'`);
     const { rows } = await client.query<{ name: string }>(
       `select nspname as name from pg_namespace where nspname ~ '^test_[0-9]+_[0-9]+_[0-9a-f]{8}$'`,
     );
     for (const { name } of rows) {
       const [, pid, createdAt] = name.split('_').map(Number);
       if (pid === process.pid || createdAt! > oldestKeptSeconds || isAlive(pid!)) continue;
-      await client.query(`drop schema if exists "${name}" cascade`);
+      await client.query(`drop schema if exists "${name}" cascade`).catch(() => {
+        // Locked, or dropped by another test process at the same moment: left for a later run.
+      });
     }
   });
 }
