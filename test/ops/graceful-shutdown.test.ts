@@ -105,7 +105,9 @@ describe('graceful shutdown of a real process', () => {
       PORT: String(port),
       PUBLIC_URL: `http://127.0.0.1:${port}`,
       MAILBRIDGE_OPS_PORT: String(opsPort),
-      MAILBRIDGE_SHUTDOWN_GRACE: '1500ms',
+      // Shorter than the token endpoint's 6 s, so the stop cuts the attempt short; long enough that a loaded machine
+      // still sees the draining state before the ops listener closes.
+      MAILBRIDGE_SHUTDOWN_GRACE: '4s',
     });
     await child.waitForLog((log) => log.msg === 'mailbridge started');
     const attemptOf = () =>
@@ -131,7 +133,7 @@ describe('graceful shutdown of a real process', () => {
         return { status: response.status, body: (await response.json()) as { failed?: string[] } };
       },
       (answer) => answer.status === 503,
-      1_500,
+      3_500,
     );
     assert.deepEqual(draining.body.failed?.[0], 'shutdown');
     assert.equal((await fetch(`${ops}/healthz`)).status, 200, 'alive while draining');
