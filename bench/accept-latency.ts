@@ -15,10 +15,10 @@ import { createOrganization } from '../src/orgs/organizations.js';
 import { createLogger } from '../src/platform/logger.js';
 import { parseKeyRingOrThrow } from '../src/vault/key-ring.js';
 import { PlaintextSecret } from '../src/vault/secret-types.js';
+import { freePort } from '../test/support/ports.js';
 import type { BenchEmulatorReady } from './fixtures/emulator-process.js';
 import { integerArg } from './support/args.js';
 import { percentile } from './support/http-load.js';
-import { freePort } from './support/processes.js';
 
 /**
  * How long `POST /v1/accounts/{id}/messages` takes to answer 202 (accepted = committed to the outbox) at a fixed

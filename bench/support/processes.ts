@@ -1,7 +1,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/support/ports.js';
 
 /**
  * The processes of a benchmark: fixtures forked with an IPC channel (the emulator, worker-like drivers) and real
@@ -92,14 +92,6 @@ export class Fixture<Ready> {
     clearTimeout(timer);
     return code;
   }
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export type MailbridgeRole = 'start' | 'api' | 'worker';
