@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../platform/logger.js';
+import { settleWithin } from '../platform/settle-within.js';
 import type { ServiceDeps } from '../services.js';
 import type { BackgroundWork } from '../worker/background-work.js';
 import { releaseClaimedMessages } from './lease-release.js';
@@ -44,25 +45,15 @@ export interface ShutdownReport {
 }
 
 /** Resolves true when `work` settles within `ms`, false when the time ran out first (the work goes on unobserved). */
-async function within(ms: number, work: Promise<unknown>, onError: (error: unknown) => void): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, ms));
-  });
-  try {
-    return await Promise.race([
-      work.then(
-        () => true,
-        (error: unknown) => {
-          onError(error);
-          return true;
-        },
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+function within(ms: number, work: Promise<unknown>, onError: (error: unknown) => void): Promise<boolean> {
+  const settled = work.then(
+    () => true,
+    (error: unknown) => {
+      onError(error);
+      return true;
+    },
+  );
+  return settleWithin(ms, settled, () => false);
 }
 
 export async function shutdownGracefully(parts: ShutdownParts): Promise<ShutdownReport> {

@@ -1,5 +1,6 @@
 import { DEFAULT_MIGRATION_TABLE, sql } from 'kysely';
 import { migrations } from '../db/migrations/index.js';
+import { settleWithin } from '../platform/settle-within.js';
 import type { ServiceDeps } from '../services.js';
 import type { ServiceLifecycle } from './lifecycle.js';
 
@@ -94,20 +95,12 @@ function result(checks: Record<ReadinessCheckName, ReadinessCheck>): Readiness {
   return { ready: failed.length === 0, checks, failed };
 }
 
-async function withTimeout(timeoutMs: number, check: () => Promise<ReadinessCheck>): Promise<ReadinessCheck> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ReadinessCheck>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${timeoutMs} ms` }), timeoutMs);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([
-      check().catch((error: unknown) => ({ ok: false, detail: describeFailure(error) })),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+function withTimeout(timeoutMs: number, check: () => Promise<ReadinessCheck>): Promise<ReadinessCheck> {
+  return settleWithin(
+    timeoutMs,
+    check().catch((error: unknown): ReadinessCheck => ({ ok: false, detail: describeFailure(error) })),
+    (): ReadinessCheck => ({ ok: false, detail: `no answer within ${timeoutMs} ms` }),
+  );
 }
 
 /** A driver error's code (ECONNREFUSED, 57P03, SQLITE_BUSY…) or class name: never its message. */

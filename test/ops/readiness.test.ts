@@ -10,7 +10,7 @@ import { startOpsServer } from '../../src/ops/ops-server.js';
 import { checkReadiness } from '../../src/ops/readiness.js';
 import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { TokenVault } from '../../src/vault/token-vault.js';
-import { TEST_DIALECTS } from '../support/databases.js';
+import { TEST_DIALECTS, testPostgresUrl } from '../support/databases.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { freePort } from '../support/ports.js';
 import { startTestService, type TestService } from '../support/service.js';
@@ -223,6 +223,40 @@ describe('/readyz against a PostgreSQL server that does not answer', () => {
       assert.deepEqual(readiness.failed, ['database', 'migrations', 'keyRing']);
       assert.equal(readiness.checks.database.detail, 'error ECONNREFUSED');
     } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe('/readyz against a PostgreSQL database that accepts but does not answer in time', () => {
+  it('is 503 (database: no answer within the timeout) instead of hanging the probe', async () => {
+    // A pool of one whose only connection an open transaction holds: the probe's `select 1` waits for it.
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: testPostgresUrl(), max: 1 }) }),
+    });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding!: () => void;
+    const taken = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const transaction = db.transaction().execute(async (trx) => {
+      await sql`select 1`.execute(trx);
+      holding();
+      await held;
+    });
+    try {
+      await taken;
+      const vault = new TokenVault({ keyRing: parseKeyRingOrThrow(`k:${Buffer.alloc(32, 7).toString('base64')}`) });
+      const readiness = await checkReadiness({ db, vault }, new ServiceLifecycle(), { timeoutMs: 300 });
+      assert.equal(readiness.ready, false);
+      assert.deepEqual(readiness.checks.database, { ok: false, detail: 'no answer within 300 ms' });
+      assert.deepEqual(readiness.failed, ['database', 'migrations', 'keyRing']);
+    } finally {
+      release();
+      await transaction;
       await db.destroy();
     }
   });

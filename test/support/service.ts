@@ -10,6 +10,7 @@ import type { DbDialect } from '../../src/db/schema.js';
 import { MICROSOFT_GRAPH_ORIGIN, MICROSOFT_LOGIN_ORIGIN } from '../../src/microsoft/microsoft-routes.js';
 import type { Clock } from '../../src/platform/clock.js';
 import { createLogger, type Logger } from '../../src/platform/logger.js';
+import { settleWithin } from '../../src/platform/settle-within.js';
 import type { ServiceDeps } from '../../src/services.js';
 import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { openTestDatabase, type TestDatabase } from './databases.js';
@@ -129,16 +130,15 @@ const STEP_TIMEOUT_MS = 60_000;
 
 /** `work`, or an error naming the step if it has not settled within a minute (it never takes more than seconds). */
 async function withinStep<T>(step: string, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`test service: ${step} did not finish in ${STEP_TIMEOUT_MS} ms`)),
-      STEP_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const settled = await settleWithin(
+    STEP_TIMEOUT_MS,
+    work.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    ),
+    () => undefined,
+  );
+  if (settled === undefined) throw new Error(`test service: ${step} did not finish in ${STEP_TIMEOUT_MS} ms`);
+  if ('error' in settled) throw settled.error;
+  return settled.value;
 }
