@@ -54,6 +54,48 @@ function httpUrl(name: string, value: string, ctx: Ctx, example: string): string
   return url.href.replace(/\/+$/, '');
 }
 
+/** A TCP port; unset: `fallback` (undefined: the listener is off). */
+function port<F extends number | undefined>(name: string, fallback: F) {
+  return text.transform((value, ctx): number | F => {
+    if (value === undefined) return fallback;
+    const number = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+    if (!(number >= 0 && number <= 65535)) {
+      const unset = fallback === undefined ? ', or unset it' : ` (default ${fallback})`;
+      return fail(ctx, `"${value}" is not a port; set ${name} to an integer from 0 to 65535${unset}`);
+    }
+    return number;
+  });
+}
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const DAY = 24 * 60 * MINUTE;
+const DURATION_UNITS = { ms: 1, s: SECOND, m: MINUTE, h: 60 * MINUTE, d: DAY } as const;
+type DurationUnit = keyof typeof DURATION_UNITS;
+
+/** A duration in milliseconds, written as a number and one of `units` (`90s`, `2m`; a bare number is seconds). */
+function duration(options: {
+  fallback: number;
+  units: readonly DurationUnit[];
+  min: number;
+  max: number;
+  /** The accepted range in words, for the error. */
+  range: string;
+  examples: string;
+}) {
+  const pattern = new RegExp(`^(\\d+)\\s*(${options.units.join('|')})?$`, 'i');
+  return text.transform((value, ctx) => {
+    if (value === undefined) return options.fallback;
+    const match = pattern.exec(value);
+    const unit = DURATION_UNITS[(match?.[2] ?? 's').toLowerCase() as DurationUnit];
+    const ms = match ? Number(match[1]) * unit : Number.NaN;
+    if (!(ms >= options.min && ms <= options.max)) {
+      return fail(ctx, `"${value}" is not a duration from ${options.range}; use e.g. ${options.examples}`);
+    }
+    return ms;
+  });
+}
+
 /** A positive integer setting with a default and a ceiling. */
 function positiveInt(name: string, fallback: number, max: number) {
   return text.transform((value, ctx) => {
@@ -67,14 +109,7 @@ function positiveInt(name: string, fallback: number, max: number) {
 }
 
 export const envSchema = z.object({
-  PORT: text.transform((value, ctx) => {
-    if (value === undefined) return 3000;
-    const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
-    if (!(port >= 0 && port <= 65535)) {
-      return fail(ctx, `"${value}" is not a port; set PORT to an integer from 0 to 65535 (default 3000)`);
-    }
-    return port;
-  }),
+  PORT: port('PORT', 3000),
   PUBLIC_URL: text.transform((value, ctx) =>
     value === undefined ? undefined : httpUrl('PUBLIC_URL', value, ctx, 'https://mail.example.com'),
   ),
@@ -221,15 +256,13 @@ export const envSchema = z.object({
       `"${value}" is not a mode; use fail (default: at most once, the message ends outcome_unknown) or retry (at least once)`,
     );
   }),
-  MAILBRIDGE_HELD_MESSAGE_TTL: text.transform((value, ctx) => {
-    if (value === undefined) return 7 * 86_400_000;
-    const match = /^(\d+)\s*(s|m|h|d)?$/i.exec(value);
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match?.[2] ?? 's').toLowerCase() as 's'];
-    const ms = match ? Number(match[1]) * unit : Number.NaN;
-    if (!(ms >= 60_000 && ms <= 365 * 86_400_000)) {
-      return fail(ctx, `"${value}" is not a duration from 1 minute to 365 days; use e.g. 7d (default), 36h or 90m`);
-    }
-    return ms;
+  MAILBRIDGE_HELD_MESSAGE_TTL: duration({
+    fallback: 7 * DAY,
+    units: ['s', 'm', 'h', 'd'],
+    min: MINUTE,
+    max: 365 * DAY,
+    range: '1 minute to 365 days',
+    examples: '7d (default), 36h or 90m',
   }),
   MAILBRIDGE_MAILBOX_CONCURRENCY: positiveInt('MAILBRIDGE_MAILBOX_CONCURRENCY', 4, 100),
   MAILBRIDGE_MAILBOX_MESSAGES_PER_MINUTE: positiveInt('MAILBRIDGE_MAILBOX_MESSAGES_PER_MINUTE', 30, 100_000),
@@ -242,15 +275,13 @@ export const envSchema = z.object({
   MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE: positiveInt('MAILBRIDGE_MAX_RECIPIENTS_PER_MESSAGE', 500, 1_000),
   // How long a claimed message stays with its worker without a renewal (renewed before every request), i.e. how soon
   // another worker takes over the messages of one that died. Longer than a Graph request's 30 s timeout.
-  MAILBRIDGE_OUTBOX_LEASE: text.transform((value, ctx) => {
-    if (value === undefined) return 120_000;
-    const match = /^(\d+)\s*(s|m)?$/i.exec(value);
-    const unit = { s: 1000, m: 60_000 }[(match?.[2] ?? 's').toLowerCase() as 's'];
-    const ms = match ? Number(match[1]) * unit : Number.NaN;
-    if (!(ms >= 45_000 && ms <= 30 * 60_000)) {
-      return fail(ctx, `"${value}" is not a duration from 45 seconds to 30 minutes; use e.g. 2m (default) or 60s`);
-    }
-    return ms;
+  MAILBRIDGE_OUTBOX_LEASE: duration({
+    fallback: 2 * MINUTE,
+    units: ['s', 'm'],
+    min: 45 * SECOND,
+    max: 30 * MINUTE,
+    range: '45 seconds to 30 minutes',
+    examples: '2m (default) or 60s',
   }),
   // The operational surface (issue 5): who may read /metrics and /readyz, the ops listener, the shutdown grace.
   MAILBRIDGE_METRICS_TOKEN: rawText.transform((value, ctx) => {
@@ -260,23 +291,14 @@ export const envSchema = z.object({
     }
     return new Secret(value.trim());
   }),
-  MAILBRIDGE_OPS_PORT: text.transform((value, ctx) => {
-    if (value === undefined) return undefined;
-    const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
-    if (!(port >= 0 && port <= 65535)) {
-      return fail(ctx, `"${value}" is not a port; set MAILBRIDGE_OPS_PORT to an integer from 0 to 65535, or unset it`);
-    }
-    return port;
-  }),
-  MAILBRIDGE_SHUTDOWN_GRACE: text.transform((value, ctx) => {
-    if (value === undefined) return 25_000;
-    const match = /^(\d+)\s*(ms|s|m)?$/i.exec(value);
-    const unit = { ms: 1, s: 1000, m: 60_000 }[(match?.[2] ?? 's').toLowerCase() as 's'];
-    const ms = match ? Number(match[1]) * unit : Number.NaN;
-    if (!(ms >= 0 && ms <= 600_000)) {
-      return fail(ctx, `"${value}" is not a duration from 0 to 10 minutes; use e.g. 25s (default), 500ms or 2m`);
-    }
-    return ms;
+  MAILBRIDGE_OPS_PORT: port('MAILBRIDGE_OPS_PORT', undefined),
+  MAILBRIDGE_SHUTDOWN_GRACE: duration({
+    fallback: 25 * SECOND,
+    units: ['ms', 's', 'm'],
+    min: 0,
+    max: 10 * MINUTE,
+    range: '0 to 10 minutes',
+    examples: '25s (default), 500ms or 2m',
   }),
   LOG_LEVEL: text.transform((value, ctx): LogLevel => {
     if (value === undefined) return 'info';

@@ -146,6 +146,57 @@ describe('loadConfig', () => {
     assert.ok(!caught.message.includes('hunter2'));
   });
 
+  it('reads durations in their units and ports, with their defaults', () => {
+    const defaults = loadConfig({});
+    assert.equal(defaults.outbox.heldMessageTtlMs, 7 * 86_400_000);
+    assert.equal(defaults.outbox.leaseMs, 120_000);
+    assert.equal(defaults.ops.shutdownGraceMs, 25_000);
+    assert.equal(defaults.ops.opsPort, undefined, 'no ops listener unless asked');
+    const set = loadConfig({
+      PORT: '8080',
+      MAILBRIDGE_OPS_PORT: '0',
+      MAILBRIDGE_HELD_MESSAGE_TTL: '36h',
+      MAILBRIDGE_OUTBOX_LEASE: '90',
+      MAILBRIDGE_SHUTDOWN_GRACE: '500MS',
+    });
+    assert.equal(set.port, 8080);
+    assert.equal(set.ops.opsPort, 0);
+    assert.equal(set.outbox.heldMessageTtlMs, 36 * 3_600_000);
+    assert.equal(set.outbox.leaseMs, 90_000, 'a bare number is seconds');
+    assert.equal(set.ops.shutdownGraceMs, 500);
+  });
+
+  it('refuses durations outside their range or units, and ports that are not ports, saying what to write', () => {
+    assert.deepEqual(
+      problemsOf({
+        PORT: '65536',
+        MAILBRIDGE_OPS_PORT: '-1',
+        MAILBRIDGE_HELD_MESSAGE_TTL: '30s',
+        MAILBRIDGE_OUTBOX_LEASE: '2h',
+        MAILBRIDGE_SHUTDOWN_GRACE: '11m',
+      }),
+      [
+        { variable: 'PORT', message: '"65536" is not a port; set PORT to an integer from 0 to 65535 (default 3000)' },
+        {
+          variable: 'MAILBRIDGE_HELD_MESSAGE_TTL',
+          message: '"30s" is not a duration from 1 minute to 365 days; use e.g. 7d (default), 36h or 90m',
+        },
+        {
+          variable: 'MAILBRIDGE_OUTBOX_LEASE',
+          message: '"2h" is not a duration from 45 seconds to 30 minutes; use e.g. 2m (default) or 60s',
+        },
+        {
+          variable: 'MAILBRIDGE_OPS_PORT',
+          message: '"-1" is not a port; set MAILBRIDGE_OPS_PORT to an integer from 0 to 65535, or unset it',
+        },
+        {
+          variable: 'MAILBRIDGE_SHUTDOWN_GRACE',
+          message: '"11m" is not a duration from 0 to 10 minutes; use e.g. 25s (default), 500ms or 2m',
+        },
+      ],
+    );
+  });
+
   it('refuses a client id without a secret, a secret without an id, and a Microsoft app without keys', () => {
     assert.deepEqual(
       problemsOf({ MICROSOFT_CLIENT_ID: CLIENT_ID, MAILBRIDGE_KEYS: `k1:${key()}` }).map((p) => p.variable),
