@@ -4,7 +4,8 @@ import { addFault, revokeUserConsent } from '../../emulator/control/actions.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import type { User } from '../../emulator/state/model.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
-import { AcceptanceWorld, RETURN_URL_PREFIX, waitFor } from './support/acceptance-world.js';
+import { waitFor } from '../support/wait.js';
+import { AcceptanceWorld, RETURN_URL_PREFIX } from './support/acceptance-world.js';
 
 /**
  * Issue 4, "Done when" 3, against mailbridge as a separate process (SQLite) with webhooks to a verifying receiver:

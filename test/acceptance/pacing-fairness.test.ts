@@ -8,8 +8,8 @@ import { type ApiClient, createApiClient } from '../api/api-test-support.js';
 import { Browser, connectThroughMicrosoft, outcomeStatus } from '../connect/connect-test-kit.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
 import { AcceleratedClock } from './support/accelerated-clock.js';
-import { waitFor } from './support/acceptance-world.js';
 
 /**
  * Issue 4, "Done when" 2: 1,000 messages queued for one mailbox while five other mailboxes send a few each. With

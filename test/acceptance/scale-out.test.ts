@@ -6,7 +6,8 @@ import type { DeliveryRecord } from '../../emulator/state/model.js';
 import type { DatabaseHandle } from '../../src/db/open-database.js';
 import { processLeaseOwnerPrefix } from '../../src/platform/ids.js';
 import { freePort } from '../support/ports.js';
-import { AcceptanceWorld, waitFor } from './support/acceptance-world.js';
+import { waitFor } from '../support/wait.js';
+import { AcceptanceWorld } from './support/acceptance-world.js';
 import { ServiceProcess } from './support/service-process.js';
 
 /**

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EmulatorContext } from '../../emulator/context.js';
 import type { MailMessage } from '../../emulator/state/model.js';
-import { AcceptanceWorld, SMTP_FROM, waitFor } from './support/acceptance-world.js';
+import { waitFor } from '../support/wait.js';
+import { AcceptanceWorld, SMTP_FROM } from './support/acceptance-world.js';
 
 /**
  * Issue 4, "Done when" 5, against mailbridge as a separate process: a recipient inside the emulated world sees the

@@ -10,6 +10,7 @@ import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
 import { freePort } from '../support/ports.js';
 import { withoutPasswords } from '../support/redact-output.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The README's quick start as a newcomer runs it: `mailbridge start` with nothing configured (embedded SQLite in a
@@ -35,9 +36,9 @@ describe('quick start: `mailbridge start` with nothing configured', () => {
     });
     service.stderr?.resume();
     await waitFor(
-      () => /Demo Microsoft accounts/.test(stdout) && /password/i.test(stdout),
-      60_000,
-      () => withoutPasswords(stdout),
+      'the demo banner',
+      () => (/Demo Microsoft accounts/.test(stdout) && /password/i.test(stdout) ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 100, describe: () => `output so far:\n${withoutPasswords(stdout)}` },
     );
     browser = await launchBrowser();
   });
@@ -97,11 +98,3 @@ describe('quick start: `mailbridge start` with nothing configured', () => {
     }
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number, describeState: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting; output so far:\n${describeState()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -21,10 +21,10 @@ import { startJobWorker } from '../../src/jobs/job-worker.js';
 import { type FetchedJob, PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
 import { dispatchLane } from '../../src/outbox/dispatcher.js';
 import { type BackgroundWork, startBackgroundWork } from '../../src/worker/background-work.js';
-import { waitFor } from '../acceptance/support/acceptance-world.js';
 import { type ApiClient, createApiClient } from '../api/api-test-support.js';
 import { Browser, connectThroughMicrosoft, outcomeStatus, RETURN_URL } from '../connect/connect-test-kit.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 /** Each suite well inside the runner's 3-minute file timeout, so a test that hangs is reported by name. */

@@ -18,7 +18,8 @@ import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { seedConnectedAccount } from '../dashboard/account-fixtures.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { freePort } from '../support/ports.js';
-import { type ChildService, eventually, isListening, startChildService } from './support/child-service.js';
+import { waitFor } from '../support/wait.js';
+import { type ChildService, isListening, startChildService } from './support/child-service.js';
 
 /**
  * SIGTERM to a real `mailbridge start` process while its worker holds a claimed outbox message that has not started
@@ -113,7 +114,14 @@ describe('graceful shutdown of a real process', () => {
     const attemptOf = () =>
       deps.db.selectFrom('outbox_attempts').selectAll().where('message_id', '=', message.id).execute();
     // The worker's first tick (5 s after start) claims the message and waits for the token endpoint.
-    const [claimed] = await eventually(attemptOf, (rows) => rows.length === 1, 30_000);
+    const [claimed] = await waitFor(
+      'the claim',
+      async () => {
+        const rows = await attemptOf();
+        return rows.length === 1 ? rows : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     assert.equal(claimed?.outcome, 'claimed');
     const held = await deps.db
       .selectFrom('outbox_messages')
@@ -127,15 +135,16 @@ describe('graceful shutdown of a real process', () => {
     assert.equal((await fetch(`${ops}/readyz`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
     child.child.kill('SIGTERM');
     // Not ready at once, while the grace period runs (the ops listener closes last).
-    const draining = await eventually(
+    const draining = await waitFor(
+      'a draining /readyz',
       async () => {
         const response = await fetch(`${ops}/readyz`, { headers: { authorization: `Bearer ${TOKEN}` } });
-        return { status: response.status, body: (await response.json()) as { failed?: string[] } };
+        const body = (await response.json()) as { failed?: string[] };
+        return response.status === 503 ? body : undefined;
       },
-      (answer) => answer.status === 503,
-      3_500,
+      { timeoutMs: 3_500, intervalMs: 50 },
     );
-    assert.deepEqual(draining.body.failed?.[0], 'shutdown');
+    assert.deepEqual(draining.failed?.[0], 'shutdown');
     assert.equal((await fetch(`${ops}/healthz`)).status, 200, 'alive while draining');
     assert.equal(await isListening(port), false, 'PORT stopped accepting connections');
 

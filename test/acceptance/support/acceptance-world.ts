@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { EmulatorContext } from '../../../emulator/context.js';
 import { createUser } from '../../../emulator/control/actions.js';
 import { elementAttribute, pageText, SignInDriver } from '../../../emulator/identity/sign-in-driver.js';
@@ -231,26 +230,5 @@ export class AcceptanceWorld {
     await this.emulator.close();
     await this.postgres?.close();
     if (this.#sqliteDir) rmSync(this.#sqliteDir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Waits until `check` returns a value (not undefined), polling every `intervalMs`, for at most `timeoutMs`; then
- * fails with `describe()`'s account of where things stand. A bound on waiting, not an assertion about time.
- */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  options: { timeoutMs: number; intervalMs?: number; describe?: () => Promise<string> | string },
-): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
-      const state = options.describe ? await options.describe() : '';
-      throw new Error(`gave up waiting ${options.timeoutMs} ms for ${what}${state ? `: ${state}` : ''}`);
-    }
-    await sleep(options.intervalMs ?? 250);
   }
 }

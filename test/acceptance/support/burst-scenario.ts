@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { addFault } from '../../../emulator/control/actions.js';
 import type { DeliveryRecord } from '../../../emulator/state/model.js';
 import type { DbDialect } from '../../../src/db/schema.js';
-import { AcceptanceWorld, type ApiAnswer, waitFor } from './acceptance-world.js';
+import { waitFor } from '../../support/wait.js';
+import { AcceptanceWorld, type ApiAnswer } from './acceptance-world.js';
 
 /**
  * Issue 4, "Done when" 1: a burst of 1,000 messages over 20 mailboxes against the emulator with injected 429 bursts

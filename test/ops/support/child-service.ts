@@ -110,19 +110,3 @@ export async function isListening(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
-
-/** Polls `read` until `accept` says yes, every 50 ms, for at most `timeoutMs`. */
-export async function eventually<T>(
-  read: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (accept(value)) return value;
-    if (Date.now() > deadline)
-      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
