@@ -2,6 +2,7 @@ import { DEFAULT_MIGRATION_TABLE, sql } from 'kysely';
 import { migrations } from '../db/migrations/index.js';
 import { settleWithin } from '../platform/settle-within.js';
 import type { ServiceDeps } from '../services.js';
+import { compareRingWithRecords } from '../vault/token-vault.js';
 import type { ServiceLifecycle } from './lifecycle.js';
 
 /**
@@ -72,13 +73,7 @@ export async function checkReadiness(
       return pending.length === 0 ? { ok: true } : { ok: false, detail: `pending migrations: ${pending.join(', ')}` };
     }),
     withTimeout(timeoutMs, async () => {
-      const ring = deps.vault.keyRing;
-      const rows = await deps.db
-        .selectFrom('vault_keys')
-        .select(['key_id', 'check_value'])
-        .where('key_id', 'in', [...ring.keyIds])
-        .execute();
-      const wrong = rows.filter((row) => !ring.matchesCheckValue(row.key_id, row.check_value)).map((row) => row.key_id);
+      const { mismatched: wrong } = await compareRingWithRecords(deps.db, deps.vault.keyRing);
       return wrong.length === 0
         ? { ok: true }
         : {

@@ -397,6 +397,28 @@ export interface KeyRingCheck {
 }
 
 /**
+ * The ring's keys against what `vault_keys` recorded: `mismatched`, the ids whose recorded check value is another
+ * key's (a different key under the same id), in the ring's order; `recorded`, the ids that have a record.
+ */
+export async function compareRingWithRecords(
+  db: Kysely<Database>,
+  ring: KeyRing,
+): Promise<{ mismatched: string[]; recorded: Set<string> }> {
+  const stored = await db
+    .selectFrom('vault_keys')
+    .select(['key_id', 'check_value'])
+    .where('key_id', 'in', [...ring.keyIds])
+    .execute();
+  const wrong = new Set(
+    stored.filter((row) => !ring.matchesCheckValue(row.key_id, row.check_value)).map((row) => row.key_id),
+  );
+  return {
+    mismatched: ring.keyIds.filter((id) => wrong.has(id)),
+    recorded: new Set(stored.map((row) => row.key_id)),
+  };
+}
+
+/**
  * The start-up check: refuses (VAULT_KEY_RING_MISMATCH, one message listing every problem) a key ring that cannot
  * open the stored data: a ring key whose check value differs from the one recorded for its id (a different key
  * under the same id), or data keys wrapped under an id the ring no longer holds. Then records the check values of
@@ -408,12 +430,7 @@ export async function assertKeyRingOpensData(
   clock: Clock = systemClock,
 ): Promise<KeyRingCheck> {
   const problems: string[] = [];
-  const stored = await db.selectFrom('vault_keys').select(['key_id', 'check_value']).execute();
-  const storedById = new Map(stored.map((row) => [row.key_id, row.check_value]));
-  const mismatched = ring.keyIds.filter((id) => {
-    const checkValue = storedById.get(id);
-    return checkValue !== undefined && !ring.matchesCheckValue(id, checkValue);
-  });
+  const { mismatched, recorded } = await compareRingWithRecords(db, ring);
   for (const id of mismatched) {
     problems.push(
       `key "${id}" in MAILBRIDGE_KEYS is not the key that id stood for when data was written: restore the original ` +
@@ -433,7 +450,7 @@ export async function assertKeyRingOpensData(
 
   const registered: string[] = [];
   for (const id of ring.keyIds) {
-    if (storedById.has(id)) continue;
+    if (recorded.has(id)) continue;
     const result = await db
       .insertInto('vault_keys')
       .values({ key_id: id, check_value: ring.checkValue(id), created_at: clock.now() })
