@@ -24,7 +24,7 @@ import { type BackgroundWork, startBackgroundWork } from '../../src/worker/backg
 import { type ApiClient, createApiClient } from '../api/api-test-support.js';
 import { Browser, connectThroughMicrosoft, outcomeStatus, RETURN_URL } from '../connect/connect-test-kit.js';
 import { startTestService, type TestService } from '../support/service.js';
-import { waitFor } from '../support/wait.js';
+import { deferred, waitFor } from '../support/wait.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 /** Each suite well inside the runner's 3-minute file timeout, so a test that hangs is reported by name. */
@@ -203,27 +203,21 @@ describe('job seam: pg-boss on PostgreSQL', SUITE_TIMEOUT, () => {
     const db = h.service.deps.db;
     const due = Date.now() - 1000;
     await engine.enqueue(db, name, { lane: 'lane-held' }, { singletonKey: 'lane-held', startAfter: due });
-    let release!: () => void;
-    const holding = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let merged!: () => void;
-    const mergedInside = new Promise<void>((resolve) => {
-      merged = resolve;
-    });
+    const holding = deferred();
+    const merged = deferred();
     const transaction = withTransaction(db, async (trx) => {
       await engine.enqueue(trx, name, { lane: 'lane-held' }, { singletonKey: 'lane-held', startAfter: due });
-      merged();
-      await holding;
+      merged.resolve();
+      await holding.promise;
     });
     // (If the enqueue fails, the transaction ends without ever merging: its error, not a wait for ever.)
-    await Promise.race([mergedInside, transaction]);
+    await Promise.race([merged.promise, transaction]);
     let whileOpen: FetchedJob[];
     try {
       whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-held');
     } finally {
       // Always: a transaction left open keeps its pooled connection, and closing the pool would wait for it forever.
-      release();
+      holding.resolve();
       await transaction;
     }
     assert.deepEqual(whileOpen, [], 'a worker cannot take the job while the merging transaction is open');

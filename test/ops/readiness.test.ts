@@ -14,6 +14,7 @@ import { TEST_DIALECTS, testPostgresUrl } from '../support/databases.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { freePort } from '../support/ports.js';
 import { startTestService, type TestService } from '../support/service.js';
+import { deferred } from '../support/wait.js';
 
 const TOKEN = 'ops-token-0123456789abcdef0123456789';
 
@@ -234,28 +235,22 @@ describe('/readyz against a PostgreSQL database that accepts but does not answer
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: testPostgresUrl(), max: 1 }) }),
     });
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let holding!: () => void;
-    const taken = new Promise<void>((resolve) => {
-      holding = resolve;
-    });
+    const held = deferred();
+    const taken = deferred();
     const transaction = db.transaction().execute(async (trx) => {
       await sql`select 1`.execute(trx);
-      holding();
-      await held;
+      taken.resolve();
+      await held.promise;
     });
     try {
-      await taken;
+      await taken.promise;
       const vault = new TokenVault({ keyRing: parseKeyRingOrThrow(`k:${Buffer.alloc(32, 7).toString('base64')}`) });
       const readiness = await checkReadiness({ db, vault }, new ServiceLifecycle(), { timeoutMs: 300 });
       assert.equal(readiness.ready, false);
       assert.deepEqual(readiness.checks.database, { ok: false, detail: 'no answer within 300 ms' });
       assert.deepEqual(readiness.failed, ['database', 'migrations', 'keyRing']);
     } finally {
-      release();
+      held.resolve();
       await transaction;
       await db.destroy();
     }

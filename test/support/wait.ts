@@ -20,3 +20,12 @@ export async function waitFor<T>(
     await sleep(options.intervalMs ?? 250);
   }
 }
+
+/** A promise and the function that resolves it: for a test to hold a step open and let it go when it chooses. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}

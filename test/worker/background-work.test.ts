@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createUser, revokeUserConsent } from '../../emulator/control/actions.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import { startBackgroundWork, type WorkerTimers } from '../../src/worker/background-work.js';
+import { deferred } from '../support/wait.js';
 import { type LifecycleHarness, startLifecycleHarness } from '../tokens/support/lifecycle-harness.js';
 
 const HOUR = 3600;
@@ -32,14 +33,6 @@ function manualTimers(): WorkerTimers & { pending: Array<{ fn: () => void; ms: n
       entry.fn();
     },
   };
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }
 
 describe('background work', () => {
