@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createUser, revokeUserConsent } from '../../emulator/control/actions.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import { startBackgroundWork, type WorkerTimers } from '../../src/worker/background-work.js';
-import { deferred } from '../support/wait.js';
+import { deferred, waitFor } from '../support/wait.js';
 import { type LifecycleHarness, startLifecycleHarness } from '../tokens/support/lifecycle-harness.js';
 
 const HOUR = 3600;
@@ -81,7 +81,11 @@ describe('background work', () => {
     assert.equal(timers.pending.length, 1);
     assert.equal(timers.pending[0]?.ms, 5000);
     timers.fire();
-    await new Promise((r) => setTimeout(r, 50));
+    // The tick runs the built-in tasks first; wait until it reaches the slow one (it then holds the tick open).
+    await waitFor('the slow task to start', () => (ran.includes('slow') ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+    });
     assert.deepEqual(ran, ['broken', 'slow']);
     assert.equal(timers.pending.length, 0, 'the next tick is scheduled only after this one ends');
 
