@@ -8,7 +8,7 @@ import {
   type User,
   type UserKind,
 } from './model.js';
-import { createMailbox } from './world.js';
+import { createMailbox, findUserByEmail } from './world.js';
 
 /** Ensures the consumer tenant that every personal account lives in exists. */
 export function ensureConsumerTenant(ctx: EmulatorContext): Tenant {
@@ -69,9 +69,7 @@ export interface NewUser {
 
 export function addUser(ctx: EmulatorContext, input: NewUser): User {
   const email = input.email.trim().toLowerCase();
-  if (Object.values(ctx.world.users).some((user) => user.email === email)) {
-    throw new Error(`emulator: user ${email} exists`);
-  }
+  if (findUserByEmail(ctx.world, email)) throw new Error(`emulator: user ${email} exists`);
   return addUserWithNewAddress(ctx, input);
 }
 

@@ -53,7 +53,7 @@ export interface AccessTokenProviderOptions {
   random?: RandomSource;
 }
 
-/** Why a refresh is being considered; decides whether the stored token is good enough after the lock. */
+/** Why a refresh is being considered; decides whether the stored token is good enough once the lease is held. */
 type Intent =
   | { kind: 'expiry'; forHealthCheck: boolean }
   /** `rejected`: the plaintext token Graph refused (null: none stored); any other valid stored token is newer. */
@@ -63,7 +63,7 @@ type Intent =
 
 type Decision = { use: AccessToken } | 'refresh' | 'skip' | TokenError;
 
-/** The answer of one locked refresh attempt: thrown (errors) only after its transaction committed. */
+/** The answer of one refresh attempt (under the lease on PostgreSQL); errors are thrown only after its outcome was stored. */
 type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenError };
 
 type AccountRow = AccountsTable;

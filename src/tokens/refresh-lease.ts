@@ -16,17 +16,14 @@ import { newLeaseOwnerId } from '../platform/ids.js';
  */
 export const REFRESH_LEASE_MS = 60_000;
 
-const PROCESS_OWNER = newLeaseOwnerId();
-let leasesTaken = 0;
-
 /** Takes the account's refresh lease unless a live one is held. Returns the holder id to release it with. */
 export async function takeRefreshLease(
   db: Kysely<Database>,
   accountId: string,
   now: number,
 ): Promise<string | undefined> {
-  // Unique per take: a release can never end a lease that a later flight (of this process too) holds.
-  const owner = `${PROCESS_OWNER}:${++leasesTaken}`;
+  // A new id per take: a release can never end a lease that a later flight (of this process too) holds.
+  const owner = newLeaseOwnerId();
   const leaseUntil = now + REFRESH_LEASE_MS;
   const taken = await db
     .insertInto('account_refresh_leases')
@@ -39,7 +36,8 @@ export async function takeRefreshLease(
     )
     .returning('owner')
     .executeTakeFirst();
-  return taken?.owner === owner ? owner : undefined;
+  // A row comes back only when this statement inserted the lease or took over an ended one.
+  return taken === undefined ? undefined : owner;
 }
 
 /** Ends a lease this holder took (nothing if it ended and another process took it meanwhile). */
