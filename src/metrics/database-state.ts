@@ -29,7 +29,7 @@ interface OutboxState {
   oldestAgeSeconds: Record<OutboxWaitingState, number>;
 }
 
-export interface DatabaseStateOptions {
+interface DatabaseStateOptions {
   /** How long one outbox read is reused (default 5 s). */
   outboxCacheMs?: number;
   /** How long one accounts read is reused (default 30 s). */

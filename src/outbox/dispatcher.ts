@@ -234,26 +234,24 @@ export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, no
 }
 
 /** This process's lease owner for the background loop's rounds and the job worker's lane passes. */
-export const processWorkerId = newLeaseOwnerId();
+const processWorkerId = newLeaseOwnerId();
 
 /**
  * The background loop's outbox task: dispatcher rounds until nothing is due or `maxRounds` ran (so the loop's other
- * tasks still get their turn), sharing the loop's token provider. `more`: it stopped after `maxRounds` with the
- * last round full of work, so more is probably due now.
+ * tasks still get their turn), sharing the loop's token provider. True when it stopped after `maxRounds` with the
+ * last round full of work: more is probably due now.
  */
 export async function runOutboxRounds(
   deps: ServiceDeps,
   options: { tokens?: AccessTokenSource; maxRounds?: number; limit?: number } = {},
-): Promise<{ attempted: number; more: boolean }> {
-  let attempted = 0;
+): Promise<boolean> {
   for (let round = 0; round < (options.maxRounds ?? 20); round++) {
     const count = await dispatchDueMessages(deps, {
       workerId: processWorkerId,
       limit: options.limit ?? 50,
       ...(options.tokens ? { tokens: options.tokens } : {}),
     });
-    attempted += count;
-    if (count === 0) return { attempted, more: false };
+    if (count === 0) return false;
   }
-  return { attempted, more: true };
+  return true;
 }

@@ -17,8 +17,8 @@ import { DEFAULT_LANE } from './message-target.js';
  *   day) after it finished. The finish time is after Microsoft received it, so our window never ends before
  *   Microsoft's does;
  * - `Retry-After` of a 429/503 for this lane only (`outbox_pacing.throttled_until`).
- * A claim happens in one transaction per lane that first locks the lane's pacing row (`FOR UPDATE` on PostgreSQL;
- * SQLite's BEGIN IMMEDIATE serialises writers), reads the counts, and moves the chosen messages to `sending` with a
+ * A claim happens in one transaction per lane that first upserts the lane's pacing row (which locks it on
+ * PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers), reads the counts, and moves the chosen messages to `sending` with a
  * lease (`FOR UPDATE SKIP LOCKED` on the messages), so two processes can never both spend the last slot.
  */
 
@@ -26,7 +26,7 @@ import { DEFAULT_LANE } from './message-target.js';
 export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
 
 /** Attempt outcomes that may have counted against the mailbox's sending limits. */
-export const COUNTED_OUTCOMES = ['claimed', 'started', 'accepted', 'unknown'] as const;
+const COUNTED_OUTCOMES = ['claimed', 'started', 'accepted', 'unknown'] as const;
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -37,10 +37,7 @@ export interface LaneLimits {
   recipientsPerDay: number;
 }
 
-export function laneLimits(
-  config: ServiceDeps['config'],
-  account: Pick<AccountsTable, 'tenant_id'> | undefined,
-): LaneLimits {
+function laneLimits(config: ServiceDeps['config'], account: Pick<AccountsTable, 'tenant_id'> | undefined): LaneLimits {
   const outbox = config.outbox;
   if (!account) {
     // The relay's own limits are the operator's to know; only concurrency is bounded here.

@@ -76,7 +76,7 @@ export function builtInTasks(
     { name: 'secret-expiry', run: async () => void (await checkClientSecretExpiry(deps)) },
     {
       name: 'outbox',
-      run: async () => ((await runOutboxRounds(deps, { tokens: provider })).more ? 'more' : undefined),
+      run: async () => ((await runOutboxRounds(deps, { tokens: provider })) ? 'more' : undefined),
     },
     // Up to 4 batches of 50 per tick, so a burst of events does not hold up the other tasks for long.
     { name: 'webhook-delivery', run: async () => void (await deliverWebhookBatches(deps, { batches: 4, limit: 50 })) },
@@ -123,7 +123,8 @@ export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOp
       if (only && !only.has(task.name)) continue;
       nudged.delete(task.name);
       try {
-        if ((await task.run()) === 'more' && autoStart) nudged.add(task.name);
+        // Work left: run it again right after this tick (inside a tick, a nudge only marks the task).
+        if ((await task.run()) === 'more') nudge([task.name]);
       } catch (error) {
         deps.logger.error({ task: task.name, err: error }, 'background task failed');
       }

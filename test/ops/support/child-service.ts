@@ -69,7 +69,11 @@ export function startChildService(role: 'start' | 'api' | 'worker', env: Record<
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`no matching log line within ${timeoutMs} ms; output:\n${lines.slice(-30).join('\n')}`));
+          reject(
+            new Error(
+              `no matching log line within ${timeoutMs} ms; output:\n${withoutPasswords(lines.slice(-30).join('\n'))}`,
+            ),
+          );
         }, timeoutMs);
         const check = () => {
           const found = logs().find(match);
