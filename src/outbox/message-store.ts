@@ -431,7 +431,7 @@ export async function listMessageViews(
  */
 export async function cancelMessage(deps: StoreDeps, organizationId: string, messageId: string): Promise<MessageView> {
   const row = await findMessageOrThrow(deps.db, organizationId, messageId);
-  if (row.status === 'canceled') return getMessageViewOrThrow(deps.db, organizationId, messageId);
+  if (row.status === 'canceled') return messageViewOf(deps.db, row);
   const now = deps.clock.now();
   const canceled = await withTransaction(deps.db, async (trx) => {
     const updated = await trx
@@ -450,17 +450,17 @@ export async function cancelMessage(deps: StoreDeps, organizationId: string, mes
     }
     return updated;
   });
-  if (!canceled) {
-    const current = await findMessageOrThrow(deps.db, organizationId, messageId);
-    if (current.status !== 'canceled') {
-      throw outboxError(
-        'OUTBOX_MESSAGE_NOT_CANCELABLE',
-        current.status === 'sending'
-          ? 'The message is being sent right now and can no longer be canceled.'
-          : `The message is ${current.status}; only queued or held messages can be canceled.`,
-        { status: current.status },
-      );
-    }
+  if (canceled) return messageViewOf(deps.db, canceled);
+  // Not updated: it moved on meanwhile (or another cancel won, which is the same answer).
+  const current = await findMessageOrThrow(deps.db, organizationId, messageId);
+  if (current.status !== 'canceled') {
+    throw outboxError(
+      'OUTBOX_MESSAGE_NOT_CANCELABLE',
+      current.status === 'sending'
+        ? 'The message is being sent right now and can no longer be canceled.'
+        : `The message is ${current.status}; only queued or held messages can be canceled.`,
+      { status: current.status },
+    );
   }
-  return getMessageViewOrThrow(deps.db, organizationId, messageId);
+  return messageViewOf(deps.db, current);
 }

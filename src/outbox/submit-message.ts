@@ -3,9 +3,9 @@ import { checkFitsCarrierOrThrow, validateMessageOrThrow } from './message-input
 import {
   acceptMessage,
   findIdempotentMessageOrThrow,
-  getMessageViewOrThrow,
   type IdempotentRequest,
   type MessageView,
+  messageViewOf,
   requestHash,
   toMessageView,
 } from './message-store.js';
@@ -35,7 +35,7 @@ export async function submitMessage(
       : { key: options.idempotencyKey, hash: requestHash(targetPath, body ?? null) };
   if (idempotency) {
     const existing = await findIdempotentMessageOrThrow(deps.db, organizationId, idempotency);
-    if (existing) return { created: false, message: await getMessageViewOrThrow(deps.db, organizationId, existing.id) };
+    if (existing) return { created: false, message: await messageViewOf(deps.db, existing) };
   }
   const target =
     'accountId' in destination
@@ -48,7 +48,7 @@ export async function submitMessage(
   );
   checkFitsCarrierOrThrow(message, target.carrier);
   const { row, created } = await acceptMessage(deps, target, message, idempotency);
-  if (!created) return { created: false, message: await getMessageViewOrThrow(deps.db, organizationId, row.id) };
+  if (!created) return { created: false, message: await messageViewOf(deps.db, row) };
   const attachments = message.attachments.map((each) => ({
     name: each.name,
     content_type: each.contentType,
