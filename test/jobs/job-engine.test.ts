@@ -20,6 +20,7 @@ import { JOBS } from '../../src/jobs/job-engine.js';
 import { startJobWorker } from '../../src/jobs/job-worker.js';
 import { type FetchedJob, PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
 import { dispatchLane } from '../../src/outbox/dispatcher.js';
+import { submitMessage } from '../../src/outbox/submit-message.js';
 import { type BackgroundWork, startBackgroundWork } from '../../src/worker/background-work.js';
 import { type ApiClient, createApiClient } from '../api/api-test-support.js';
 import { Browser, connectThroughMicrosoft, outcomeStatus, RETURN_URL } from '../connect/connect-test-kit.js';
@@ -406,7 +407,7 @@ describe('job seam: the in-process loop on SQLite', SUITE_TIMEOUT, () => {
     assert.equal(deliveriesOf(h, message.internetMessageId), 1);
   });
 
-  it('a rolled-back enqueue costs one tick that finds nothing', async () => {
+  it('a message accepted in a transaction that rolls back still nudges the loop; its tick sends nothing', async () => {
     assert.ok(loop, 'the loop of the previous test');
     const engine = h.service.deps.jobs;
     assert.ok(engine instanceof InProcessJobEngine);
@@ -419,28 +420,36 @@ describe('job seam: the in-process loop on SQLite', SUITE_TIMEOUT, () => {
         .executeTakeFirstOrThrow()
         .then((row) => Number(row.n));
     const attemptsBefore = await attempts();
+    const subject = 'Accepted, then rolled back';
     await assert.rejects(
       withTransaction(h.service.deps.db, async (trx) => {
-        await h.service.deps.jobs.enqueue(
-          trx,
-          JOBS.outboxMailbox,
-          { lane: h.accountId },
-          { singletonKey: h.accountId },
+        // The accept joins this transaction (its message, its attempt log, its nudge), and the rollback undoes it.
+        await submitMessage(
+          { ...h.service.deps, db: trx },
+          h.client.organization.id,
+          { accountId: h.accountId },
+          {
+            to: 'candidate@example.net',
+            subject,
+            text: 'Never sent.',
+          },
         );
         throw new Error('rolled back');
       }),
+      /rolled back/,
     );
     stopCounting();
-    // The in-process engine stores nothing: the enqueue only nudged the loop, and the tick it asks for claims nothing.
+    // The in-process engine cannot take a nudge back: the loop is asked for a tick, and that tick finds nothing.
     assert.deepEqual(nudges, [JOBS.outboxMailbox]);
     await loop.runOnce();
     assert.equal(await attempts(), attemptsBefore, 'no attempt made');
-    const queued = await h.service.deps.db
+    const stored = await h.service.deps.db
       .selectFrom('outbox_messages')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', 'in', ['queued', 'sending'])
-      .executeTakeFirstOrThrow();
-    assert.equal(Number(queued.n), 0);
+      .select('id')
+      .where('subject', '=', subject)
+      .execute();
+    assert.deepEqual(stored, [], 'the message went with the rollback');
+    assert.ok(!h.service.emulator.ctx.world.deliveries.some((each) => each.subject === subject), 'nothing sent');
   });
 
   it('api and worker on SQLite say the split is not supported; the worker runs the loop, the api nothing', async () => {
