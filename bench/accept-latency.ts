@@ -19,6 +19,8 @@ import { freePort } from '../test/support/ports.js';
 import type { BenchEmulatorReady } from './fixtures/emulator-process.js';
 import { integerArg } from './support/args.js';
 import { percentile } from './support/http-load.js';
+import { stopMailbridge, waitForHealth } from './support/processes.js';
+import { runBenchmark } from './support/report.js';
 
 /**
  * How long `POST /v1/accounts/{id}/messages` takes to answer 202 (accepted = committed to the outbox) at a fixed
@@ -79,32 +81,6 @@ function startEmulator(): Promise<{ child: ChildProcess; ready: BenchEmulatorRea
     });
     child.once('exit', (code) => reject(new Error(`the emulator exited (${code}) before it was ready`)));
   });
-}
-
-async function waitForHealth(origin: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the service exited (${child.exitCode}) before it answered`);
-    try {
-      if ((await fetch(`${origin}/healthz`)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the service did not answer /healthz within 60 s');
-}
-
-async function stopGracefully(child: ChildProcess): Promise<number | string> {
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
-  );
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
 }
 
 // ---- the open-loop load --------------------------------------------------------------------------------------------
@@ -410,7 +386,7 @@ async function runRole(role: Role, emulator: BenchEmulatorReady): Promise<RoleRu
       // The service logs every request at LOG_LEVEL=info, as in production; the lines go nowhere here.
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    await waitForHealth(origin, service);
+    await waitForHealth(origin, service, { name: `mailbridge ${role}`, timeoutMs: 60_000 });
 
     const body = Buffer.from(
       JSON.stringify({
@@ -448,7 +424,7 @@ async function runRole(role: Role, emulator: BenchEmulatorReady): Promise<RoleRu
     const sends = await measure(`${role}: POST /v1/accounts/{id}/messages`, post, 202);
     const afterSends = await processFigures(origin);
 
-    const exit = await stopGracefully(service);
+    const exit = await stopMailbridge({ child: service });
     const check = await compose();
     const outbox = (
       await check.deps.db
@@ -527,4 +503,4 @@ async function main(): Promise<void> {
   if (problems.length > 0) process.exitCode = 1;
 }
 
-await main();
+await runBenchmark(main);

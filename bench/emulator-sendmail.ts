@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { BenchEmulatorReady } from './fixtures/emulator-process.js';
 import { integerArg } from './support/args.js';
 import { type LoadMailbox, type LoadResult, percentile, runLoad } from './support/http-load.js';
+import { runBenchmark } from './support/report.js';
 
 /**
  * How fast the emulator takes `POST /v1.0/me/sendMail` (issue 2: "fast enough never to be the bottleneck of our
@@ -249,4 +250,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await runBenchmark(main);

@@ -10,6 +10,7 @@ import { printProfileSummary, profilesIn, summarizeCpuProfile } from './support/
 import { benchServiceEnv, composeBenchService, newBenchCredentials, seedFleet } from './support/fleet.js';
 import { Fixture } from './support/processes.js';
 import { fixed, loadLine, machineLine, markdownTable, Problems, runBenchmark } from './support/report.js';
+import { totalStatements } from './support/statement-counter.js';
 
 /**
  * The refresh storm (issue 5 item 5): `--accounts` connected accounts whose access tokens all expire at once, and
@@ -203,7 +204,7 @@ async function storm(
     for (const result of results) {
       for (const [kind, count] of Object.entries(result.statements)) statements[kind] = (statements[kind] ?? 0) + count;
     }
-    const totalStatements = Object.values(statements).reduce((sum, value) => sum + value, 0);
+    const statementCount = totalStatements(statements);
     return {
       name: config.name,
       refreshes: counts.ok,
@@ -213,7 +214,7 @@ async function storm(
         `${config.name}: ${calls} getAccessToken calls (${perProcess} per account per process), ${ok} answered; ` +
         `${counts.total} token requests at the emulator, ${stats.refreshedUsers} accounts refreshed, at most ${stats.maxGrantsPerUser} per account; ` +
         `CPU ${results.map((r) => `${fixed(r.cpuSeconds, 1)} s`).join(' + ')}; ` +
-        `SQL statements ${totalStatements} (${fixed(totalStatements / ACCOUNTS, 1)} per account: ${Object.entries(
+        `SQL statements ${statementCount} (${fixed(statementCount / ACCOUNTS, 1)} per account: ${Object.entries(
           statements,
         )
           .map(([kind, count]) => `${kind} ${count}`)

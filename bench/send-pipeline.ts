@@ -16,10 +16,10 @@ import {
   type MailbridgeRole,
   probeProcess,
   startMailbridge,
-  statementsOf,
   stopMailbridge,
 } from './support/processes.js';
 import { fixed, loadLine, machineLine, markdownTable, Problems, quantile, runBenchmark } from './support/report.js';
+import { totalStatements } from './support/statement-counter.js';
 
 /**
  * The send pipeline (issue 5 item 5): `--messages` messages over `--mailboxes` connected mailboxes through the API
@@ -305,7 +305,7 @@ async function pipeline(
     const statements = services
       .map(
         (service, index) =>
-          `${service.role} ${perMessage(statementsOf(probesAfter[index]!) - statementsOf(probesBefore[index]!))}`,
+          `${service.role} ${perMessage(totalStatements(probesAfter[index]!.statements) - totalStatements(probesBefore[index]!.statements))}`,
       )
       .join(', ');
     const databaseNote =

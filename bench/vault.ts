@@ -18,6 +18,7 @@ import { parseKeyRingOrThrow } from '../src/vault/key-ring.js';
 import { PlaintextSecret, type SealedSecret } from '../src/vault/secret-types.js';
 import { assertKeyRingOpensData, TokenVault } from '../src/vault/token-vault.js';
 import { integerArg } from './support/args.js';
+import { runBenchmark } from './support/report.js';
 
 /**
  * The token vault's costs (issue 5, "vault"):
@@ -361,4 +362,4 @@ async function main(): Promise<void> {
   for (const note of notes) console.log(`NOTE ${note}`);
 }
 
-await main();
+await runBenchmark(main);

@@ -153,28 +153,40 @@ export async function startMailbridge(
     origin: role === 'worker' ? undefined : origin,
     stderr,
   };
-  await waitForHealth(running, options.startTimeoutMs ?? 120_000);
+  await waitForHealth(running.probeOrigin, child, {
+    name: `mailbridge ${role}`,
+    timeoutMs: options.startTimeoutMs ?? 120_000,
+    output: () => stderr.join(''),
+  });
   return running;
 }
 
-async function waitForHealth(service: MailbridgeProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** Polls `<origin>/healthz` until it answers 200; fails when the child exits first or after `timeoutMs`. */
+export async function waitForHealth(
+  origin: string,
+  child: ChildProcess,
+  options: { name: string; timeoutMs: number; output?: () => string },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
   while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) {
-      throw new Error(`mailbridge ${service.role} exited (${service.child.exitCode}): ${service.stderr.join('')}`);
+    if (child.exitCode !== null) {
+      throw new Error(`${options.name} exited (${child.exitCode})${options.output ? `: ${options.output()}` : ''}`);
     }
     try {
-      if ((await fetch(`${service.probeOrigin}/healthz`)).ok) return;
+      if ((await fetch(`${origin}/healthz`)).ok) return;
     } catch {
       // Not listening yet.
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`mailbridge ${service.role} did not answer /healthz within ${timeoutMs / 1000} s`);
+  throw new Error(`${options.name} did not answer /healthz within ${options.timeoutMs / 1000} s`);
 }
 
 /** SIGTERM (graceful shutdown), SIGKILL after `graceMs`; resolves with the exit code or signal. */
-export async function stopMailbridge(service: MailbridgeProcess, graceMs = 30_000): Promise<number | string> {
+export async function stopMailbridge(
+  service: Pick<MailbridgeProcess, 'child'>,
+  graceMs = 30_000,
+): Promise<number | string> {
   const { child } = service;
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode ?? 'unknown';
   const exited = new Promise<number | string>((resolve) =>
@@ -185,14 +197,6 @@ export async function stopMailbridge(service: MailbridgeProcess, graceMs = 30_00
   const code = await exited;
   clearTimeout(timer);
   return code;
-}
-
-/** Resident set size of a process now (VmRSS), in bytes. */
-export function residentBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-  if (kib === undefined) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(kib) * 1024;
 }
 
 /** Peak resident set size of a process (VmHWM), in bytes. */
@@ -212,25 +216,6 @@ export function cpuSeconds(pid: number): number {
   const stime = Number(fields[12]);
   return (utime + stime) / 100;
 }
-
-/**
- * Resident memory once it stops falling: samples every `intervalMs` until two consecutive samples differ by less
- * than 1 MiB (V8 runs its idle-time GC meanwhile), at most `maxMs`. Returns the last sample.
- */
-export async function settledResidentBytes(pid: number, options: { intervalMs?: number; maxMs?: number } = {}) {
-  const intervalMs = options.intervalMs ?? 2_000;
-  const deadline = Date.now() + (options.maxMs ?? 30_000);
-  let previous = residentBytes(pid);
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    const current = residentBytes(pid);
-    if (Math.abs(current - previous) < 2 ** 20) return current;
-    previous = current;
-  }
-  return previous;
-}
-
-export const MiB = 2 ** 20;
 
 export interface ProcessMemory {
   rss: number;
@@ -270,9 +255,4 @@ export async function probeProcess(service: MailbridgeProcess, timeoutMs = 10_00
     stream.on('data', onData);
     service.child.kill('SIGUSR2');
   });
-}
-
-/** SQL statements of whichever kind the process sent. */
-export function statementsOf(probe: ProcessProbe): number {
-  return probe.statements.pg + probe.statements.sqlite;
 }
