@@ -1,4 +1,4 @@
-import { type Kysely, type MigrationResult, Migrator, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, type MigrationResult, Migrator } from 'kysely';
 import { AppError } from '../errors/app-error.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
@@ -9,13 +9,10 @@ import type { Database } from './schema.js';
  * the names applied now (empty when already up to date). Throws `DB_MIGRATION_FAILED` naming the migration.
  */
 export async function migrateToLatest(db: Kysely<Database>): Promise<{ applied: string[] }> {
-  // On PostgreSQL the migrator's tables are named with our schema, so its statements never reach another schema's
-  // `kysely_migration` (another app, another test) through the search path; and it finds them by introspecting that
-  // schema alone (CurrentSchemaIntrospector).
-  const migrationTableSchema =
-    db.getExecutor().adapter instanceof PostgresAdapter
-      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
-      : undefined;
+  // On PostgreSQL the migrator's tables are named with our schema (the one the introspector reads: see
+  // CurrentSchemaIntrospector), so its statements never reach another schema's `kysely_migration` (another app,
+  // another test) through the search path. SQLite has no schemas: Kysely's SQLite introspector lists none.
+  const migrationTableSchema = (await db.introspection.getSchemas())[0]?.name;
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => ({ ...migrations }) },

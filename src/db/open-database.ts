@@ -27,8 +27,6 @@ export interface DatabaseHandle {
 }
 
 export interface OpenDatabaseOptions {
-  /** PostgreSQL only: the schema unqualified names resolve to (tests isolate each file in its own schema). */
-  searchPath?: string;
   /** PostgreSQL only: the pool size (default 10). */
   poolSize?: number;
   /** Where errors of idle pool clients go (a restarted server); without a handler they would crash the process. */
@@ -148,7 +146,6 @@ function openPostgres(url: string, options: OpenDatabaseOptions): DatabaseHandle
     // exhausted that long is a fault to report (the request or job fails and is retried), not a silent hang.
     connectionTimeoutMillis: 30_000,
     application_name: 'mailbridge',
-    ...(options.searchPath === undefined ? {} : { options: `-c search_path=${quoteIdentifier(options.searchPath)}` }),
     // Timestamps are epoch ms in bigint columns and counts are int8: read them as numbers, not strings, so both
     // dialects return the same types. Epoch ms stay far below 2^53. Per pool, not pg.types: no global side effect.
     types: {
@@ -169,10 +166,6 @@ function parseInt8(value: string): number {
   const number = Number(value);
   if (!Number.isSafeInteger(number)) throw new RangeError(`int8 value ${value} is outside the safe integer range`);
   return number;
-}
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** The URL without its password, for messages. */
