@@ -64,66 +64,78 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       urls: { login: MICROSOFT_LOGIN_ORIGIN, graph: MICROSOFT_GRAPH_ORIGIN },
       redirectUris: [`${url}/connect/callback`, `${url}/connect/admin-consent/callback`],
     }));
-  const database = await openTestDatabase(options.dialect ?? 'sqlite').catch(async (error: unknown) => {
-    // Leave nothing running behind a failed start: an open emulator would keep the test process alive.
-    if (!options.sharedEmulator) await emulator.close();
-    throw error;
-  });
-  const keyText = `test:${randomBytes(32).toString('base64')}`;
-  const config = loadConfig({
-    PORT: String(port),
-    PUBLIC_URL: url,
-    MAILBRIDGE_DATA_DIR: '/nonexistent-test-data-dir',
-    MAILBRIDGE_KEYS: keyText,
-    LOG_LEVEL: 'info',
-    ...options.env,
-  });
-  const logLines: string[] = [];
-  const logger: Logger = createLogger(config, {
-    destination: { write: (line: string) => void logLines.push(line) },
-  });
-  const composed = await withinStep(
-    'the service composing (migrations, job engine)',
-    composeService({
-      config,
-      logger,
-      keyRing: parseKeyRingOrThrow(keyText),
-      clock: options.clock,
-      database,
-      jobs: options.jobs ?? 'in-process',
-      microsoft: {
-        clientId: emulator.seed.app.clientId,
-        clientSecret: new Secret(emulator.clientSecret),
-        tenant: options.tenant ?? 'common',
-        routes: { login: emulator.url, graph: emulator.url },
-        mode: 'emulator',
-      },
-    }),
-  ).catch(async (error: unknown) => {
-    await database.close();
-    if (!options.sharedEmulator) await emulator.close();
-    throw error;
-  });
-  const app = await buildApp(composed.deps);
-  await app.listen({ port, host: '127.0.0.1' });
-  return {
-    url,
-    app,
-    deps: composed.deps,
-    config,
-    database,
-    emulator,
-    logLines,
-    keyText,
-    close: async () => {
+  // What has started, to stop in reverse order: after a failed start (an open emulator or pool would keep the test
+  // process alive) and on close.
+  const started: Array<[step: string, stop: () => Promise<unknown>]> = [];
+  if (!options.sharedEmulator) started.push(['the emulator closing', () => emulator.close()]);
+  const stopStarted = async (): Promise<void> => {
+    let failure: unknown;
+    for (const [step, stop] of [...started].reverse()) {
       // Each step bounded and named: a step that never ends fails the test's hook saying which one, instead of
-      // holding the whole file until the runner's file timeout kills it without a word.
-      await withinStep('the HTTP server closing', app.close());
-      await withinStep('the job engine stopping', composed.close());
-      await withinStep('the database closing', database.close());
-      if (!options.sharedEmulator) await withinStep('the emulator closing', emulator.close());
-    },
+      // holding the whole file until the runner's file timeout kills it without a word. A failed step does not
+      // keep the later ones from running.
+      await withinStep(step, stop()).catch((error: unknown) => {
+        failure ??= error;
+      });
+    }
+    started.length = 0;
+    if (failure !== undefined) throw failure;
   };
+  try {
+    const database = await openTestDatabase(options.dialect ?? 'sqlite');
+    started.push(['the database closing', () => database.close()]);
+    const keyText = `test:${randomBytes(32).toString('base64')}`;
+    const config = loadConfig({
+      PORT: String(port),
+      PUBLIC_URL: url,
+      MAILBRIDGE_DATA_DIR: '/nonexistent-test-data-dir',
+      MAILBRIDGE_KEYS: keyText,
+      LOG_LEVEL: 'info',
+      ...options.env,
+    });
+    const logLines: string[] = [];
+    const logger: Logger = createLogger(config, {
+      destination: { write: (line: string) => void logLines.push(line) },
+    });
+    const composed = await withinStep(
+      'the service composing (migrations, job engine)',
+      composeService({
+        config,
+        logger,
+        keyRing: parseKeyRingOrThrow(keyText),
+        clock: options.clock,
+        database,
+        jobs: options.jobs ?? 'in-process',
+        microsoft: {
+          clientId: emulator.seed.app.clientId,
+          clientSecret: new Secret(emulator.clientSecret),
+          tenant: options.tenant ?? 'common',
+          routes: { login: emulator.url, graph: emulator.url },
+          mode: 'emulator',
+        },
+      }),
+    );
+    started.push(['the job engine stopping', () => composed.close()]);
+    const app = await buildApp(composed.deps);
+    started.push(['the HTTP server closing', () => app.close()]);
+    await app.listen({ port, host: '127.0.0.1' });
+    return {
+      url,
+      app,
+      deps: composed.deps,
+      config,
+      database,
+      emulator,
+      logLines,
+      keyText,
+      close: stopStarted,
+    };
+  } catch (error) {
+    await stopStarted().catch(() => {
+      // The start's own error is the one to report.
+    });
+    throw error;
+  }
 }
 
 const STEP_TIMEOUT_MS = 60_000;
