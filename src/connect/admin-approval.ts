@@ -138,14 +138,15 @@ export async function recordApprovalWait(
       .execute();
   } else {
     const state = randomToken(32);
-    await deps.vault.ensureDataKey(trx, session.id);
     request = {
       id: newId('apr', deps.clock),
       organization_id: session.organization_id,
       session_id: session.id,
       owner_external_id: session.owner_external_id,
       state_hash: sha256(state),
-      state_sealed: await deps.vault.seal(trx, session.id, 'approval_state', PlaintextSecret.from(state)),
+      state_sealed: await deps.vault.seal(trx, session.id, 'approval_state', PlaintextSecret.from(state), {
+        createDataKeyIfMissing: true,
+      }),
       tenant_id: tenantId ?? null,
       reason,
       status: 'pending',

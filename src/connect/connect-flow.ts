@@ -63,8 +63,9 @@ export async function startAuthorization(deps: FlowDeps, session: ConnectSession
   const binding = randomToken(32);
   const now = deps.clock.now();
   await withTransaction(deps.db, async (trx) => {
-    await deps.vault.ensureDataKey(trx, session.id);
-    const sealed = await deps.vault.seal(trx, session.id, 'code_verifier', PlaintextSecret.from(verifier));
+    const sealed = await deps.vault.seal(trx, session.id, 'code_verifier', PlaintextSecret.from(verifier), {
+      createDataKeyIfMissing: true,
+    });
     await trx
       .updateTable('connect_sessions')
       .set({

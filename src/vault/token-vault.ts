@@ -69,14 +69,15 @@ export class TokenVault {
     return row !== undefined;
   }
 
-  /** Seals `plaintext` for `subjectId` and `field` under the subject's data key (which must exist). */
+  /** Seals `plaintext` for `subjectId` and `field` under the subject's data key (see `sealFields` for the option). */
   async seal(
     db: Kysely<Database>,
     subjectId: string,
     field: string,
     plaintext: PlaintextSecret,
+    options: { createDataKeyIfMissing?: boolean } = {},
   ): Promise<SealedSecret> {
-    const [sealed] = await this.sealFields(db, subjectId, [[field, plaintext]]);
+    const [sealed] = await this.sealFields(db, subjectId, [[field, plaintext]], options);
     return sealed!;
   }
 
