@@ -92,6 +92,8 @@ const inflightFor = perDatabase<FlightResult>();
  * `forHealthCheck`: concurrent callers for one account share one lookup — its reads, and its refresh if one is
  * needed — instead of each reading the account and its tokens before joining the refresh. A burst of sends to one
  * mailbox whose token just expired reads the database once, not once per send. @see README Performance, refresh storm
+ * Shared like `inflightFor`: providers of one process differ only in their jitter source, so whichever provider
+ * started a lookup decides it for all.
  */
 const lookupsFor = perDatabase<AccessToken>();
 
