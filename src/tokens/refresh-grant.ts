@@ -106,7 +106,9 @@ export async function redeemRefreshToken(
       ok: true,
       accessToken: PlaintextSecret.from(response.access_token),
       refreshToken: response.refresh_token === undefined ? undefined : PlaintextSecret.from(response.refresh_token),
-      expiresInSeconds: response.expiresIn(),
+      // The field as Microsoft sent it: `expiresIn()` counts down in real time from when the response was parsed,
+      // and our expiry already starts at the request time (lifecycle-policy.ts), so it would subtract twice.
+      expiresInSeconds: response.expires_in,
       scope: response.scope,
     };
   } catch (error) {
