@@ -173,6 +173,8 @@ const safetySchema = z
     blockDays: positive(30),
     throttleStormsToPause: positive(3),
     throttleStormWindowMinutes: positive(60),
+    /** [GUESS] A pause for throttling ends by itself after this long; single calls follow their Retry-After. */
+    throttlePauseHours: positive(24),
   })
   .refine((v) => v.spamWatchRate <= v.spamQuarantineRate && v.spamQuarantineRate <= v.spamBlockRate, {
     message: 'spam thresholds must rise: watch ≤ quarantine ≤ block',
