@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resolveTimeZone } from './mailbox-time-zone.js';
 
 /**
  * Every number of the warm-up specification as a typed, validated setting (docs/warmup.md §S). `warmupSettings()`
@@ -191,8 +192,15 @@ export const warmupUserOptionsSchema = z.strictObject({
   replyRate: z.number().min(REPLY_RATE_RANGE.min).max(REPLY_RATE_RANGE.max).optional(),
   weekends: z.boolean().default(false),
   receiveOnly: z.boolean().default(false),
-  /** A time zone to use instead of the mailbox's own (IANA or Windows name; checked by `resolveTimeZone`). */
-  timeZone: z.string().min(1).max(100).optional(),
+  /** A time zone to use instead of the mailbox's own: an IANA or Windows name that `resolveTimeZone` knows. */
+  timeZone: z
+    .string()
+    .max(100)
+    .refine((name) => resolveTimeZone(name).ok, {
+      message:
+        'is not a known time zone; use an IANA name such as Europe/Paris or a Windows name such as "Pacific Standard Time"',
+    })
+    .optional(),
 });
 export type WarmupUserOptions = z.output<typeof warmupUserOptionsSchema>;
 

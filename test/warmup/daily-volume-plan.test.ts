@@ -9,7 +9,13 @@ import {
   rampValue,
   splitTarget,
 } from '../../src/warmup/daily-volume-plan.js';
-import { addDays, type LocalDate, parseLocalDate } from '../../src/warmup/mailbox-time-zone.js';
+import {
+  addDays,
+  type LocalDate,
+  localTime,
+  parseLocalDate,
+  timeZoneOrThrow,
+} from '../../src/warmup/mailbox-time-zone.js';
 import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
 
 const m365 = warmupSettingsOrThrow('microsoft365');
@@ -85,6 +91,15 @@ describe('daily volume plan (§A)', () => {
     }
     assert.ok(light / n > 0.13 && light / n < 0.17, `${light}`);
     assert.deepEqual(dailyFactor('seed', 'mbx_1', MONDAY, m365), dailyFactor('seed', 'mbx_1', MONDAY, m365));
+  });
+
+  test("the factor follows the mailbox's local date: one instant, two dates, two factors", () => {
+    const instant = Date.UTC(2026, 2, 3, 5, 0); // Monday 21:00 in Los Angeles, Tuesday 18:00 in Auckland
+    const la = localTime(instant, timeZoneOrThrow('Pacific Standard Time')).date;
+    const auckland = localTime(instant, timeZoneOrThrow('Pacific/Auckland')).date;
+    assert.deepEqual([la, auckland], ['2026-03-02', '2026-03-03']);
+    assert.deepEqual(dailyFactor('plan', 'mbx_a', la, m365), dailyFactor('plan', 'mbx_a', MONDAY, m365));
+    assert.notDeepEqual(dailyFactor('plan', 'mbx_a', auckland, m365), dailyFactor('plan', 'mbx_a', la, m365));
   });
 
   test('T = max(start, round(T0 · f)) on an ordinary and a light day, never above the ceiling', () => {

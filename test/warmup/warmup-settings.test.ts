@@ -44,6 +44,12 @@ describe('warm-up settings', () => {
       [true, true],
     ],
     ['time zone override kept', { timeZone: 'Europe/Paris' }, (s) => s.timeZoneOverride, 'Europe/Paris'],
+    [
+      'a Windows time zone override',
+      { timeZone: 'Pacific Standard Time' },
+      (s) => s.timeZoneOverride,
+      'Pacific Standard Time',
+    ],
   ];
   for (const [name, options, read, expected] of ACCEPTED) {
     test(`accepts: ${name}`, () => assert.deepEqual(read(warmupSettingsOrThrow('microsoft365', options)), expected));
@@ -58,6 +64,8 @@ describe('warm-up settings', () => {
     ['weekends not a boolean', { weekends: 'yes' }, 'weekends'],
     ['an unknown option', { ceiling: 10 }, ''],
     ['options not an object', 'fast', ''],
+    ['an unknown time zone', { timeZone: 'Mars/Olympus_Mons' }, 'timeZone'],
+    ['"Customized Time Zone"', { timeZone: 'Customized Time Zone' }, 'timeZone'],
   ];
   for (const [name, options, path] of REFUSED) {
     test(`refuses: ${name}`, () => {
