@@ -38,8 +38,9 @@ const find = (actions: readonly ReceiveAction[], kind: ReceiveAction['kind']) =>
 /** How often each action happens over `n` messages. */
 function rates(n: number, found: Partial<FoundWarmupMessage>, ctx: Partial<ReceiverContext> = {}) {
   const counts = new Map<string, number>();
+  const shared = context('rates', ctx);
   for (let i = 0; i < n; i++) {
-    for (const action of decideReceiveActions(message(found), context(`r${i}`, ctx), settings)) {
+    for (const action of decideReceiveActions(message(found), shared, settings)) {
       counts.set(action.kind, (counts.get(action.kind) ?? 0) + 1);
     }
   }
