@@ -6,7 +6,9 @@
  *   emulator     the Microsoft identity + Graph emulator on its own
  *   migrate      apply database migrations
  *   keys rotate  re-wrap every account's data key under the active key
- *   api-keys create --org <name>   create an API key (shown once)
+ *   api-keys create --org <name> [--admin]   create an API key (shown once)
+ *   api-keys list --org <name>               list an organisation's API keys (no secrets)
+ *   api-keys revoke --org <name> --id <id>   revoke an API key
  */
 const [command = 'start', ...rest] = process.argv.slice(2);
 
@@ -37,17 +39,22 @@ async function run(): Promise<void> {
       return;
     }
     case 'api-keys': {
-      if (rest[0] !== 'create') break;
-      const [{ loadConfig }, { runApiKeysCreate }, { AppError }] = await Promise.all([
+      const subcommand = rest[0];
+      if (subcommand !== 'create' && subcommand !== 'list' && subcommand !== 'revoke') break;
+      const [{ loadConfig }, create, manage, { AppError }] = await Promise.all([
         import('./config/load-config.js'),
         import('./cli/api-keys-create.js'),
+        import('./cli/api-keys-manage.js'),
         import('./errors/app-error.js'),
       ]);
+      const run = { create: create.runApiKeysCreate, list: manage.runApiKeysList, revoke: manage.runApiKeysRevoke }[
+        subcommand
+      ];
       try {
-        await runApiKeysCreate(loadConfig(process.env), rest.slice(1));
+        await run(loadConfig(process.env), rest.slice(1));
       } catch (error) {
         if (!(error instanceof AppError) || error.status >= 500) throw error;
-        console.error(`mailbridge api-keys create: ${error.message}`);
+        console.error(`mailbridge api-keys ${subcommand}: ${error.message}`);
         process.exitCode = 2;
       }
       return;

@@ -8,7 +8,7 @@ const authenticated = new WeakMap<FastifyRequest, ApiKeyAuth>();
 /**
  * An `onRequest` hook: authenticates `Authorization: Bearer mb_live_…` before the body is even read, so an
  * unauthenticated caller learns nothing (not even whether its JSON parses). 401 `API_KEY_MISSING` without the
- * header, 401 `API_KEY_INVALID` for another scheme, a malformed, unknown or revoked key. @see RFC 6750 §3
+ * header, 401 `API_KEY_INVALID` for another scheme, a malformed, unknown, revoked or expired key. @see RFC 6750 §3
  */
 export function apiKeyAuthHook(deps: Pick<ServiceDeps, 'db' | 'clock'>) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -25,7 +25,9 @@ export function apiKeyAuthHook(deps: Pick<ServiceDeps, 'db' | 'clock'>) {
     const auth = match?.[1] ? await authenticateApiKey(deps.db, deps.clock, match[1]) : undefined;
     if (!auth) {
       reply.header('www-authenticate', 'Bearer realm="mailbridge", error="invalid_token"');
-      throw new AppError('API_KEY_INVALID', 'The API key is malformed, unknown or revoked.', { status: 401 });
+      throw new AppError('API_KEY_INVALID', 'The API key is malformed, unknown, revoked or expired.', {
+        status: 401,
+      });
     }
     authenticated.set(request, auth);
   };

@@ -10,8 +10,15 @@ export const API_ERRORS = {
   },
   API_KEY_INVALID: {
     status: 401,
-    description: 'The Authorization header is not `Bearer mb_live_…`, or the key is unknown or revoked.',
+    description: 'The Authorization header is not `Bearer mb_live_…`, or the key is unknown, revoked or expired.',
   },
+  API_KEY_SCOPE_INSUFFICIENT: {
+    status: 403,
+    description: 'Managing API keys needs a key with the `admin` scope (`mailbridge api-keys create --admin`).',
+  },
+  API_KEY_NOT_FOUND: { status: 404, description: 'No API key with this id in your organisation.' },
+  API_KEY_NAME_INVALID: { status: 400, description: 'An API key name is 1 to 200 characters.' },
+  API_KEY_EXPIRY_INVALID: { status: 400, description: 'An API key expiry must lie in the future.' },
   REQUEST_INVALID: {
     status: 400,
     description:

@@ -4,6 +4,7 @@ import { disconnectAccount } from '../accounts/disconnect-account.js';
 import { createConnectSession } from '../connect/connect-sessions.js';
 import { AppError } from '../errors/app-error.js';
 import { listEvents } from '../events/event-recorder.js';
+import { registerApiKeyRoutes } from '../orgs/api-key-routes.js';
 import { findOrganizationOrThrow, isReturnUrlAllowed, updateOrganization } from '../orgs/organizations.js';
 import { registerMessageRoutes } from '../outbox/message-routes.js';
 import { deleteOwner, getOwnerOrThrow, setOwnerEmailProvider, toOwnerView } from '../owners/owners.js';
@@ -46,6 +47,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps)
         registerSecuredRoutes(secured, deps);
         registerMessageRoutes(secured, deps);
         registerWebhookRoutes(secured, deps);
+        registerApiKeyRoutes(secured, deps);
       });
     },
     { prefix: '/v1' },

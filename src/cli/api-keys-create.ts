@@ -3,26 +3,32 @@ import { migrateToLatest } from '../db/migrate.js';
 import { openDatabase } from '../db/open-database.js';
 import { withTransaction } from '../db/transaction.js';
 import { AppError } from '../errors/app-error.js';
-import { createApiKey } from '../orgs/api-keys.js';
+import { type ApiKeyScope, createApiKey } from '../orgs/api-keys.js';
 import {
   createOrganization,
   DEFAULT_ORGANIZATION_NAME,
   ensureDefaultOrganization,
-  findOrganizationsByName,
   type Organization,
   updateOrganization,
 } from '../orgs/organizations.js';
 import { type Clock, systemClock } from '../platform/clock.js';
+import { parseCliDateTimeOrThrow, parseCliFlagsOrThrow } from './cli-flags.js';
+import { findUniqueOrganizationByNameOrThrow } from './cli-organization.js';
 
 export const API_KEYS_CREATE_USAGE =
   'usage: mailbridge api-keys create --org <organisation name> [--return-url <url> …] [--name <key label>]\n' +
+  '                                  [--admin] [--expires-at <ISO 8601 date-time>]\n' +
   "  Creates the organisation if it does not exist (--org Default is the dashboard's organisation), adds each\n" +
-  '  --return-url to its allow-list of connect return URLs, and prints a new API key once, on stdout.\n';
+  '  --return-url to its allow-list of connect return URLs, and prints a new API key once, on stdout.\n' +
+  '  --admin: the key may also list, create and revoke API keys (GET/POST/DELETE /v1/api-keys).\n';
 
 export interface ApiKeysCreateArgs {
   org: string;
   returnUrls: string[];
   name: string | undefined;
+  scope: ApiKeyScope;
+  /** Epoch milliseconds, or null for a key that works until revoked. */
+  expiresAt: number | null;
 }
 
 export interface ApiKeysCreateOptions {
@@ -40,32 +46,30 @@ export interface ApiKeysCreateResult {
   prefix: string;
 }
 
-/** Parses `--org <name>`, `--return-url <url>` (repeatable), `--name <label>`; `--flag=value` works too. */
+/**
+ * Parses `--org <name>`, `--return-url <url>` (repeatable), `--name <label>`, `--admin`, `--expires-at <date-time>`;
+ * `--flag=value` works too.
+ */
 export function parseApiKeysCreateArgsOrThrow(args: readonly string[]): ApiKeysCreateArgs {
-  const parsed: ApiKeysCreateArgs = { org: '', returnUrls: [], name: undefined };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    const eq = arg.indexOf('=');
-    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    let value: string | undefined;
-    if (flag !== arg) value = arg.slice(eq + 1);
-    else if (['--org', '--return-url', '--name'].includes(flag)) value = args[++i];
-    if (!['--org', '--return-url', '--name'].includes(flag)) {
-      throw new AppError('CLI_ARGUMENT_UNKNOWN', `unknown argument "${arg}"\n${API_KEYS_CREATE_USAGE}`, {
-        status: 400,
-      });
-    }
-    if (value === undefined || value === '') {
-      throw new AppError('CLI_ARGUMENT_MISSING', `${flag} needs a value\n${API_KEYS_CREATE_USAGE}`, { status: 400 });
-    }
-    if (flag === '--org') parsed.org = value;
-    else if (flag === '--return-url') parsed.returnUrls.push(value);
-    else parsed.name = value;
-  }
-  if (parsed.org.trim() === '') {
+  const flags = parseCliFlagsOrThrow(args, {
+    usage: API_KEYS_CREATE_USAGE,
+    values: ['--org', '--return-url', '--name', '--expires-at'],
+    switches: ['--admin'],
+  });
+  const org = flags.last('--org') ?? '';
+  if (org.trim() === '') {
     throw new AppError('CLI_ARGUMENT_MISSING', `--org is required\n${API_KEYS_CREATE_USAGE}`, { status: 400 });
   }
-  return parsed;
+  const expiry = flags.last('--expires-at');
+  const expiresAt =
+    expiry === undefined ? null : parseCliDateTimeOrThrow('--expires-at', expiry, API_KEYS_CREATE_USAGE);
+  return {
+    org,
+    returnUrls: flags.all('--return-url'),
+    name: flags.last('--name'),
+    scope: flags.has('--admin') ? 'admin' : 'standard',
+    expiresAt,
+  };
 }
 
 /**
@@ -92,16 +96,9 @@ export async function runApiKeysCreate(
       if (name === DEFAULT_ORGANIZATION_NAME) {
         organization = await ensureDefaultOrganization(trx, clock);
       } else {
-        const found = await findOrganizationsByName(trx, name);
-        if (found.length > 1) {
-          throw new AppError(
-            'CLI_ORGANIZATION_AMBIGUOUS',
-            `${found.length} organisations are named "${name}" (${found.map((org) => org.id).join(', ')}).`,
-            { status: 409 },
-          );
-        }
-        if (found[0]) {
-          organization = found[0];
+        const found = await findUniqueOrganizationByNameOrThrow(trx, name);
+        if (found) {
+          organization = found;
         } else {
           organization = await createOrganization(trx, clock, { name, allowedReturnUrls: parsed.returnUrls });
           organizationCreated = true;
@@ -113,7 +110,11 @@ export async function runApiKeysCreate(
         });
       }
       const label = parsed.name ?? `created by mailbridge api-keys create on ${new Date(clock.now()).toISOString()}`;
-      const created = await createApiKey(trx, clock, organization.id, label);
+      const created = await createApiKey(trx, clock, organization.id, label, {
+        scope: parsed.scope,
+        expiresAt: parsed.expiresAt,
+        createdBy: 'cli',
+      });
       return { organization, organizationCreated, created };
     });
     stdout.write(`${result.created.key}\n`);
@@ -121,7 +122,8 @@ export async function runApiKeysCreate(
     stderr.write(
       `${result.organizationCreated ? 'Created' : 'Using'} organisation "${result.organization.name}" ` +
         `(${result.organization.id}).\n` +
-        `Created API key ${result.created.id} (${result.created.prefix}…), printed above. It is shown only ` +
+        `Created ${parsed.scope === 'admin' ? 'admin ' : ''}API key ${result.created.id} (${result.created.prefix}…)` +
+        `${parsed.expiresAt === null ? '' : `, valid until ${new Date(parsed.expiresAt).toISOString()}`}, printed above. It is shown only ` +
         'this once: store it now.\n' +
         `Allowed return URLs: ${allowList.length === 0 ? 'none (connect flows end on their own page)' : allowList.join(', ')}.\n`,
     );

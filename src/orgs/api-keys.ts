@@ -24,18 +24,41 @@ export interface CreatedApiKey {
   prefix: string;
 }
 
+/**
+ * What a key may do: `standard` keys use the host API; `admin` keys may also list, create and revoke the
+ * organisation's API keys (a leaked standard key cannot mint or revoke others).
+ */
+export const API_KEY_SCOPES = ['standard', 'admin'] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+export const API_KEY_STATUSES = ['active', 'revoked', 'expired'] as const;
+export type ApiKeyStatus = (typeof API_KEY_STATUSES)[number];
+
 export interface ApiKeyAuth {
   organizationId: string;
   apiKeyId: string;
+  scope: ApiKeyScope;
 }
 
 export interface ApiKeySummary {
   id: string;
   name: string;
   prefix: string;
+  scope: ApiKeyScope;
+  status: ApiKeyStatus;
   createdAt: string;
+  createdBy: string;
   lastUsedAt: string | null;
+  expiresAt: string | null;
   revokedAt: string | null;
+}
+
+export interface NewApiKeyOptions {
+  scope?: ApiKeyScope;
+  /** Epoch milliseconds after which the key is refused; must lie in the future. */
+  expiresAt?: number | null;
+  /** Who asked for it: `cli`, `dashboard:<email>`, `api:<key id>`. */
+  createdBy?: string;
 }
 
 export async function createApiKey(
@@ -43,10 +66,15 @@ export async function createApiKey(
   clock: Clock,
   organizationId: string,
   name: string,
+  options: NewApiKeyOptions = {},
 ): Promise<CreatedApiKey> {
   const label = name.trim();
   if (label.length === 0 || label.length > 200) {
     throw new AppError('API_KEY_NAME_INVALID', 'An API key name is 1 to 200 characters.', { status: 400 });
+  }
+  const expiresAt = options.expiresAt ?? null;
+  if (expiresAt !== null && expiresAt <= clock.now()) {
+    throw new AppError('API_KEY_EXPIRY_INVALID', 'An API key expiry must lie in the future.', { status: 400 });
   }
   const key = `${API_KEY_PREFIX}${randomToken(32)}`;
   const id = newId('key', clock);
@@ -62,6 +90,9 @@ export async function createApiKey(
       created_at: clock.now(),
       last_used_at: null,
       revoked_at: null,
+      scope: options.scope ?? 'standard',
+      expires_at: expiresAt,
+      created_by: options.createdBy ?? 'cli',
     })
     .execute();
   return { id, key, prefix };
@@ -81,14 +112,14 @@ export async function authenticateApiKey(
   const hash = hashApiKey(presented);
   const row = await db
     .selectFrom('api_keys')
-    .select(['id', 'organization_id', 'key_hash', 'last_used_at', 'revoked_at'])
+    .select(['id', 'organization_id', 'key_hash', 'last_used_at', 'revoked_at', 'expires_at', 'scope'])
     .where('key_hash', '=', hash)
     .executeTakeFirst();
-  if (!row || row.revoked_at !== null) return undefined;
+  const now = clock.now();
+  if (!row || statusOf(row, now) !== 'active') return undefined;
   const stored = Buffer.from(row.key_hash);
   const computed = Buffer.from(hash);
   if (stored.length !== computed.length || !timingSafeEqual(stored, computed)) return undefined;
-  const now = clock.now();
   if (row.last_used_at === null || now - Number(row.last_used_at) >= LAST_USED_WRITE_INTERVAL_MS) {
     // Conditional, so concurrent requests of one key write once per interval.
     await db
@@ -100,41 +131,96 @@ export async function authenticateApiKey(
       )
       .execute();
   }
-  return { organizationId: row.organization_id, apiKeyId: row.id };
+  return { organizationId: row.organization_id, apiKeyId: row.id, scope: scopeOf(row.scope) };
 }
 
-/** Revokes a key of the organisation. Returns false when the organisation has no such key (or it was revoked). */
+/**
+ * Revokes a key of the organisation and answers its summary, or undefined when the organisation has no such key.
+ * Revoking a revoked key changes nothing (its first revocation time stays). Every process checks the database on
+ * each request (`authenticateApiKey`), so a revocation takes effect at once everywhere.
+ */
 export async function revokeApiKey(
   db: Kysely<Database>,
   clock: Clock,
   organizationId: string,
   apiKeyId: string,
-): Promise<boolean> {
-  const result = await db
+): Promise<ApiKeySummary | undefined> {
+  await db
     .updateTable('api_keys')
     .set({ revoked_at: clock.now() })
     .where('id', '=', apiKeyId)
     .where('organization_id', '=', organizationId)
     .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+    .execute();
+  const row = await summaryQuery(db, organizationId).where('id', '=', apiKeyId).executeTakeFirst();
+  return row && toSummary(row, clock.now());
 }
 
-export async function listApiKeys(db: Kysely<Database>, organizationId: string): Promise<ApiKeySummary[]> {
-  const rows = await db
+/** The organisation's keys, oldest first, revoked and expired ones included (never the secret). */
+export async function listApiKeys(
+  db: Kysely<Database>,
+  clock: Clock,
+  organizationId: string,
+): Promise<ApiKeySummary[]> {
+  const rows = await summaryQuery(db, organizationId).orderBy('id', 'asc').execute();
+  const now = clock.now();
+  return rows.map((row) => toSummary(row, now));
+}
+
+/** One key of the organisation, or undefined. */
+export async function findApiKey(
+  db: Kysely<Database>,
+  clock: Clock,
+  organizationId: string,
+  apiKeyId: string,
+): Promise<ApiKeySummary | undefined> {
+  const row = await summaryQuery(db, organizationId).where('id', '=', apiKeyId).executeTakeFirst();
+  return row && toSummary(row, clock.now());
+}
+
+function summaryQuery(db: Kysely<Database>, organizationId: string) {
+  return db
     .selectFrom('api_keys')
-    .select(['id', 'name', 'key_prefix', 'created_at', 'last_used_at', 'revoked_at'])
-    .where('organization_id', '=', organizationId)
-    .orderBy('id', 'asc')
-    .execute();
-  return rows.map((row) => ({
+    .select([
+      'id',
+      'name',
+      'key_prefix',
+      'scope',
+      'created_at',
+      'created_by',
+      'last_used_at',
+      'expires_at',
+      'revoked_at',
+    ])
+    .where('organization_id', '=', organizationId);
+}
+
+type SummaryRow = Awaited<ReturnType<ReturnType<typeof summaryQuery>['executeTakeFirstOrThrow']>>;
+
+function toSummary(row: SummaryRow, now: number): ApiKeySummary {
+  return {
     id: row.id,
     name: row.name,
     prefix: row.key_prefix,
+    scope: scopeOf(row.scope),
+    status: statusOf(row, now),
     createdAt: iso(row.created_at),
+    createdBy: row.created_by,
     lastUsedAt: row.last_used_at === null ? null : iso(row.last_used_at),
+    expiresAt: row.expires_at === null ? null : iso(row.expires_at),
     revokedAt: row.revoked_at === null ? null : iso(row.revoked_at),
-  }));
+  };
+}
+
+function statusOf(row: { revoked_at: number | null; expires_at: number | null }, now: number): ApiKeyStatus {
+  if (row.revoked_at !== null) return 'revoked';
+  if (row.expires_at !== null && now >= Number(row.expires_at)) return 'expired';
+  return 'active';
+}
+
+/** Anything but a known scope reads as the narrower one (fail closed). */
+function scopeOf(value: string): ApiKeyScope {
+  return value === 'admin' ? 'admin' : 'standard';
 }
 
 export function hashApiKey(key: string): string {

@@ -55,7 +55,10 @@ for (const dialect of TEST_DIALECTS) {
         }
         const revoked = await createApiClient(service, 'Revoked Inc');
         assert.equal((await revoked.call('GET', '/v1/accounts')).status, 200);
-        assert.equal(await revokeApiKey(service.deps.db, clock, revoked.organization.id, revoked.apiKeyId), true);
+        assert.equal(
+          (await revokeApiKey(service.deps.db, clock, revoked.organization.id, revoked.apiKeyId))?.status,
+          'revoked',
+        );
         const answer = await revoked.call('GET', '/v1/accounts');
         assert.equal(answer.status, 401);
         assert.equal(answer.body.error.code, 'API_KEY_INVALID');

@@ -133,6 +133,51 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal((await ensureDefaultOrganization(database.db, systemClock)).id, DEFAULT_ORGANIZATION_ID);
     });
 
+    it('creates an admin key with an expiry, lists keys without secrets, and revokes one for every process', async () => {
+      const created = await runCli(
+        [
+          'api-keys',
+          'create',
+          '--org',
+          'Keyring Ltd',
+          '--admin',
+          '--name',
+          'ops',
+          '--expires-at',
+          '2099-01-01T00:00:00Z',
+        ],
+        url,
+      );
+      assert.equal(created.code, 0, created.stderr);
+      assert.match(created.stderr, /Created admin API key key_[0-9a-z]{26} .*valid until 2099-01-01T00:00:00.000Z/);
+      const key = created.stdout.trim();
+      const auth = await authenticateApiKey(database.db, systemClock, key);
+      assert.equal(auth?.scope, 'admin');
+
+      const listed = await runCli(['api-keys', 'list', '--org', 'Keyring Ltd'], url);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.ok(!listed.stdout.includes(key.slice(14)), 'no secret in the list');
+      const row = listed.stdout.split('\n').find((line) => line.startsWith(auth.apiKeyId));
+      assert.deepEqual(row?.split('\t').slice(2, 6), ['admin', 'active', 'ops', 'cli']);
+      assert.match(row ?? '', /\t2099-01-01T00:00:00.000Z$/);
+
+      // Another process revokes; this one refuses the key from its next check on.
+      const revoked = await runCli(['api-keys', 'revoke', '--org', 'Keyring Ltd', '--id', auth.apiKeyId], url);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      assert.match(revoked.stdout, /^Revoked API key key_/);
+      assert.equal(await authenticateApiKey(database.db, systemClock, key), undefined);
+
+      const unknown = await runCli(['api-keys', 'revoke', '--org', 'Keyring Ltd', '--id', 'key_nope'], url);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /mailbridge api-keys revoke: organisation "Keyring Ltd" has no API key key_nope/);
+      const noOrg = await runCli(['api-keys', 'list', '--org', 'Nobody'], url);
+      assert.equal(noOrg.code, 2);
+      assert.match(noOrg.stderr, /no organisation is named "Nobody"/);
+      const badDate = await runCli(['api-keys', 'create', '--org', 'Keyring Ltd', '--expires-at', 'tomorrow'], url);
+      assert.equal(badDate.code, 2);
+      assert.match(badDate.stderr, /--expires-at must be an ISO 8601 date-time/);
+    });
+
     it('refuses bad arguments with a usage message and exit code 2, printing no key', async () => {
       const run = await runCli(['api-keys', 'create', '--org', 'Y', '--return-url', 'javascript:alert(1)'], url);
       assert.equal(run.code, 2, run.stderr);

@@ -39,6 +39,12 @@ export interface ApiKeysTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** `standard` (the host API) or `admin` (also manages the organisation's API keys). */
+  scope: string;
+  /** After this instant the key is refused; null: never. */
+  expires_at: number | null;
+  /** `cli`, `dashboard:<user email>` or `api:<key id>`. */
+  created_by: string;
 }
 
 export interface OwnersTable {

@@ -26,8 +26,10 @@ import {
   renderDisconnectConfirmPage,
   type SignedIn,
 } from './accounts-pages.js';
+import { registerApiKeyPages } from './api-keys-routes.js';
 import { connectSessionNotice, ensureDashboardReturnUrlAllowed, findConnectOutcome } from './connect-return.js';
 import { CSRF_FIELD, csrfTokenFor, isCsrfTokenValid } from './csrf.js';
+import { formField } from './form-fields.js';
 import { notice, renderPage } from './layout.js';
 import { registerMessagePages } from './messages-routes.js';
 import { listPendingConnections } from './pending-connections.js';
@@ -413,6 +415,10 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
 
   registerMessagePages(scope, deps, ctx);
 
+  // ----- Settings → API keys (api-keys-routes.ts) ----------------------------------------------------------------
+
+  registerApiKeyPages(scope, deps, ctx);
+
   // ----- Connect hand-off ----------------------------------------------------------------------------------------
 
   async function startConnect(
@@ -474,13 +480,6 @@ function ensurePreSessionCookie(
   const value = randomToken(32);
   reply.setCookie(cookies.preSession, value, cookies.options({ maxAge: 3600 }));
   return value;
-}
-
-function formField(request: FastifyRequest, name: string): string | undefined {
-  const body = request.body;
-  if (typeof body !== 'object' || body === null) return undefined;
-  const value = (body as Record<string, unknown>)[name];
-  return typeof value === 'string' ? value : undefined;
 }
 
 function stringField(request: FastifyRequest, name: string, maxLength: number): string | undefined {

@@ -1,5 +1,5 @@
 import type { EmailProvider } from '../../owners/owners.js';
-import { html } from '../html.js';
+import { type Html, html } from '../html.js';
 import type { PageNotice, SignedIn } from './accounts-pages.js';
 import { csrfField, notice, renderPage } from './layout.js';
 
@@ -13,6 +13,17 @@ export interface CommunicationSettingsModel {
   notice?: PageNotice | undefined;
 }
 
+export type SettingsSection = 'communication' | 'api-keys';
+
+/** The settings pages' tabs. */
+export function settingsNav(current: SettingsSection): Html {
+  const tab = (section: SettingsSection, label: string) =>
+    section === current
+      ? html`<a href="/dashboard/settings/${section}" class="subnav-current" aria-current="page" id="settings-${section}">${label}</a>`
+      : html`<a href="/dashboard/settings/${section}" id="settings-${section}">${label}</a>`;
+  return html`<nav class="subnav" aria-label="Settings">${tab('communication', 'Communication')}${tab('api-keys', 'API keys')}</nav>`;
+}
+
 /** Settings → Communication: preferred channel (Email) and email provider (Personal Outlook or the default). */
 export function renderCommunicationSettingsPage(model: CommunicationSettingsModel): string {
   const { signedIn } = model;
@@ -23,7 +34,7 @@ export function renderCommunicationSettingsPage(model: CommunicationSettingsMode
     html`${model.notice && notice(html`<strong>${model.notice.text}</strong>${model.notice.detail && html`<br>${model.notice.detail}`}`, model.notice.kind, 'settings-notice')}
 <div class="card">
   <h1>Settings</h1>
-  <nav class="subnav" aria-label="Settings"><a href="/dashboard/settings/communication" class="subnav-current" aria-current="page">Communication</a></nav>
+  ${settingsNav('communication')}
   <form method="post" action="/dashboard/settings/communication" id="communication-settings">
     ${csrfField(signedIn.csrfToken)}
     <fieldset>
