@@ -319,12 +319,13 @@ function parametersOf(schema: z.ZodObject | undefined, location: 'path' | 'query
   if (!schema) return [];
   return Object.entries(schema.shape).map(([name, field]) => {
     const json = tidy(z.toJSONSchema(field as z.ZodType, { io: 'input' }) as JsonObject);
-    const { description, ...rest } = json;
+    const { description, deprecated, ...rest } = json;
     return {
       name,
       in: location,
       required: location === 'path' || !(field as z.ZodType).safeParse(undefined).success,
       ...(typeof description === 'string' ? { description } : {}),
+      ...(deprecated === true ? { deprecated: true } : {}),
       schema: rest,
     };
   });

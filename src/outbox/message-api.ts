@@ -145,7 +145,7 @@ export const messageSchema = z
 export const messageListSchema = z
   .object({
     data: z.array(messageSchema),
-    nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last.' }),
+    nextCursor: z.string().nullable().meta({ description: 'Pass as `after` for the next page; null on the last.' }),
   })
   .register(apiComponents, { id: 'MessageList' });
 
@@ -160,7 +160,11 @@ export const listMessagesQueryDoc = z.strictObject({
   status: z.enum(MESSAGE_STATUSES as [string, ...string[]]).optional(),
   accountId: z.string().optional(),
   ownerId: ownerIdSchema.optional(),
-  cursor: z.string().optional().meta({ description: 'The `nextCursor` of the previous page.' }),
+  after: z.string().optional().meta({ description: 'The `nextCursor` of the previous page.' }),
+  cursor: z
+    .string()
+    .optional()
+    .meta({ description: 'Deprecated: the old name of `after`, still accepted.', deprecated: true }),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
@@ -234,19 +238,20 @@ export const MESSAGE_API_OPERATIONS: readonly ApiOperation[] = [
     description:
       `${SEND_DESCRIPTION} With email provider \`microsoft\` ("Personal Outlook") the message goes out from the ` +
       "owner's connected Microsoft account; otherwise (or when none can send) through the default provider, the " +
-      "operator's SMTP relay, from `SMTP_FROM`.",
+      "operator's SMTP relay, from `SMTP_FROM`. An owner unknown to mailbridge (never named by a connect session " +
+      'or `PUT /v1/owners/{ownerId}/email-provider`) is `404 OWNER_NOT_FOUND`.',
     authenticated: true,
     params: ownerParams,
     body: sendMessageBody,
     response: { status: 202, description: 'The queued (or held) message.', schema: messageSchema },
-    errors: [...BODY_ERROR_CODES, ...VALIDATION_CODES, 'OUTBOX_DEFAULT_PROVIDER_NOT_CONFIGURED'],
+    errors: [...BODY_ERROR_CODES, ...VALIDATION_CODES, 'OWNER_NOT_FOUND', 'OUTBOX_DEFAULT_PROVIDER_NOT_CONFIGURED'],
   },
   {
     method: 'get',
     path: '/v1/messages',
     operationId: 'listMessages',
     summary: 'List messages',
-    description: 'Newest first; filter by status, account or owner; page with `limit` and `cursor`.',
+    description: 'Newest first; filter by status, account or owner; page with `limit` and `after`.',
     authenticated: true,
     query: listMessagesQueryDoc,
     response: { status: 200, description: 'One page of messages.', schema: messageListSchema },

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { apiAuthOf } from '../api/api-auth.js';
 import { accountParams, ownerIdSchema, ownerParams } from '../api/api-schemas.js';
 import { parseRequestOrThrow } from '../api/request-validation.js';
+import { AppError } from '../errors/app-error.js';
 import type { ServiceDeps } from '../services.js';
 import { MAX_REQUEST_BODY_BYTES, readIdempotencyKeyOrThrow } from './message-input.js';
 import { cancelMessage, getMessageViewOrThrow, listMessageViews, MESSAGE_STATUSES } from './message-store.js';
@@ -11,6 +12,8 @@ import { submitMessage } from './submit-message.js';
 
 const messageIdPattern = /^msg_[0-9a-z]{26}$/;
 
+const pageCursor = z.string().regex(messageIdPattern, { message: 'must be a nextCursor value from a previous page' });
+
 const listMessagesQuery = z.strictObject({
   status: z.enum(MESSAGE_STATUSES as [string, ...string[]]).optional(),
   accountId: z
@@ -18,7 +21,9 @@ const listMessagesQuery = z.strictObject({
     .regex(/^acc_[0-9a-z]{26}$/, { message: 'must be an account id (acc_…)' })
     .optional(),
   ownerId: ownerIdSchema.optional(),
-  cursor: z.string().regex(messageIdPattern, { message: 'must be a nextCursor value from a previous page' }).optional(),
+  after: pageCursor.optional(),
+  /** The old name of `after`, still accepted (OpenAPI marks it deprecated). */
+  cursor: pageCursor.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
@@ -27,7 +32,7 @@ const listMessagesQuery = z.strictObject({
  * bodies, API error shapes):
  * - `POST /accounts/{id}/messages`, `POST /owners/{ownerId}/messages` → 202 `{ id, status, … }` once committed
  *   (200 with the original message for a repeated `Idempotency-Key`);
- * - `GET /messages/{id}` (with its attempt log), `GET /messages?status&accountId&ownerId&cursor&limit`;
+ * - `GET /messages/{id}` (with its attempt log), `GET /messages?status&accountId&ownerId&after&limit`;
  * - `POST /messages/{id}/cancel`.
  * Every bad input is refused with a precise code (outbox-errors.ts) before anything is written.
  */
@@ -58,11 +63,18 @@ export function registerMessageRoutes(api: FastifyInstance, deps: ServiceDeps): 
   api.get('/messages', async (request) => {
     const { organizationId } = apiAuthOf(request);
     const query = parseRequestOrThrow(listMessagesQuery, request.query, 'query');
+    if (query.after !== undefined && query.cursor !== undefined && query.after !== query.cursor) {
+      throw new AppError('REQUEST_INVALID', 'Give the page cursor once, as `after` (`cursor` is its old name).', {
+        status: 400,
+        details: { issues: [{ location: 'query', field: 'cursor', code: 'conflict', message: 'differs from after' }] },
+      });
+    }
     return listMessageViews(deps.db, organizationId, {
       status: query.status as (typeof MESSAGE_STATUSES)[number] | undefined,
       accountId: query.accountId,
       ownerId: query.ownerId,
-      before: query.cursor,
+      // Newest first: the next page holds messages created before the cursor.
+      before: query.after ?? query.cursor,
       limit: query.limit,
     });
   });

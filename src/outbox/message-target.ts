@@ -116,7 +116,14 @@ export async function resolveOwnerTargetOrThrow(
     .where('organization_id', '=', organizationId)
     .where('external_id', '=', ownerExternalId)
     .executeTakeFirst();
-  if (owner?.email_provider === 'microsoft') {
+  // As `GET /v1/owners/{ownerId}`: an owner exists once a connect session or the email-provider route named it. A
+  // mistyped id must not quietly send through the relay.
+  if (!owner) {
+    throw new AppError('OWNER_NOT_FOUND', `No owner ${ownerExternalId.slice(0, 64)} in this organisation.`, {
+      status: 404,
+    });
+  }
+  if (owner.email_provider === 'microsoft') {
     const accounts = await deps.db
       .selectFrom('accounts')
       .selectAll()

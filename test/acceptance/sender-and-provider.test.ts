@@ -44,6 +44,11 @@ describe('acceptance: sender, reply-to and provider preference (separate service
     await world.connect('alex@outlook.com', { ownerId: 'recruiter-alex', profile: 'send' });
     const chosen = await world.api('PUT', '/v1/owners/recruiter-megan/email-provider', { provider: 'microsoft' });
     assert.equal(chosen.status, 200, JSON.stringify(chosen.body));
+    // An owner with no mailbox exists once the host names it (an unknown owner id is a 404, never the relay).
+    const named = await world.api('PUT', '/v1/owners/recruiter-without-mailbox/email-provider', {
+      provider: 'default',
+    });
+    assert.equal(named.status, 200, JSON.stringify(named.body));
     // All three are accepted before any is checked, so they go out in the same worker tick.
     for (const ownerId of ['recruiter-megan', 'recruiter-alex', 'recruiter-without-mailbox']) {
       accepted.set(ownerId, await sendAsOwner(ownerId, `Interview on Tuesday (${ownerId})`));

@@ -159,6 +159,15 @@ describe('OpenAPI document', () => {
     assert.deepEqual(missing, [], 'thrown by an API module but not in src/api/api-errors.ts');
   });
 
+  it('names the page cursor `after` on every list route; the message list marks its old `cursor` deprecated', () => {
+    for (const path of ['/v1/accounts', '/v1/events', '/v1/messages', '/v1/webhook-deliveries']) {
+      const names = (doc.paths[path].get.parameters as Array<{ name: string }>).map((p) => p.name);
+      assert.ok(names.includes('after'), path);
+    }
+    const cursor = doc.paths['/v1/messages'].get.parameters.find((p: { name: string }) => p.name === 'cursor');
+    assert.equal(cursor?.deprecated, true);
+  });
+
   it('documents each operation once per method, matching allApiOperations()', () => {
     const count = Object.values(doc.paths as Record<string, object>).reduce(
       (n, item) => n + Object.keys(item).length,

@@ -496,18 +496,27 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(one.body.attempts, []);
       assert.deepEqual(one.body.to, [{ address: 'candidate@example.org' }]);
 
-      const seen: string[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: { body: { data: Array<{ id: string; subject: string }>; nextCursor: string | null } } =
-          await client.call('GET', `/v1/messages?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
-        assert.ok(page.body.data.length <= 2);
-        seen.push(...page.body.data.map((message) => message.id));
-        cursor = page.body.nextCursor;
-      } while (cursor);
+      // `after` is the cursor's name on every list route; `cursor`, its old name here, pages the same way.
+      const pagesWith = async (name: 'after' | 'cursor') => {
+        const seen: string[] = [];
+        let next: string | null = null;
+        do {
+          const page: { body: { data: Array<{ id: string; subject: string }>; nextCursor: string | null } } =
+            await client.call('GET', `/v1/messages?limit=2${next ? `&${name}=${next}` : ''}`);
+          assert.ok(page.body.data.length <= 2);
+          seen.push(...page.body.data.map((message) => message.id));
+          next = page.body.nextCursor;
+        } while (next);
+        return seen;
+      };
+      const seen = await pagesWith('after');
       const sorted = [...seen].sort().reverse();
       assert.deepEqual(seen, sorted, 'newest first');
       for (const id of created) assert.ok(seen.includes(id));
+      assert.deepEqual(await pagesWith('cursor'), seen);
+      const conflicting = await client.call('GET', `/v1/messages?after=${seen[1]}&cursor=${seen[2]}`);
+      assert.equal(conflicting.status, 400);
+      assert.equal(conflicting.body.error.code, 'REQUEST_INVALID');
 
       const byAccount = await client.call('GET', `/v1/messages?accountId=${accounts.warmup}&limit=200`);
       assert.ok(byAccount.body.data.every((message: { accountId: string }) => message.accountId === accounts.warmup));
@@ -548,6 +557,7 @@ describe('message API without a default provider', () => {
 
   it('an owner on the default provider gets 409 when no SMTP relay is configured, and nothing is queued', async () => {
     const client = await createApiClient(service, 'No relay');
+    assert.equal((await client.call('PUT', '/v1/owners/someone/email-provider', { provider: 'default' })).status, 200);
     const answer = await client.call('POST', '/v1/owners/someone/messages', GOOD);
     assert.equal(answer.status, 409);
     assert.equal(answer.body.error.code, 'OUTBOX_DEFAULT_PROVIDER_NOT_CONFIGURED');

@@ -41,8 +41,19 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(outside[0]!.from, 'megan@contoso.com');
     });
 
+    it('an unknown owner is 404 OWNER_NOT_FOUND and nothing is queued (a mistyped id never goes to the relay)', async () => {
+      const before = await h.service.deps.db.selectFrom('outbox_messages').select('id').execute();
+      const answer = await h.send('/v1/owners/nobody-here/messages', { to: 'someone@example.org', text: 'Hi' });
+      assert.equal(answer.status, 404, JSON.stringify(answer.body));
+      assert.equal(answer.body.error.code, 'OWNER_NOT_FOUND');
+      const after = await h.service.deps.db.selectFrom('outbox_messages').select('id').execute();
+      assert.equal(after.length, before.length);
+    });
+
     it('an owner on the default provider (connected or not) sends through the relay, readable in the emulator', async () => {
-      // Alex is connected but never chose Personal Outlook; "bob" is unknown to mailbridge.
+      // Alex is connected but never chose Personal Outlook; "bob" has no account, only his provider chosen.
+      const bob = await h.client.call('PUT', '/v1/owners/bob/email-provider', { provider: 'default' });
+      assert.equal(bob.status, 200, JSON.stringify(bob.body));
       for (const owner of ['alex', 'bob']) {
         const answer = await h.send(`/v1/owners/${owner}/messages`, {
           to: ['Candidate <candidate@example.org>', 'megan@contoso.com'],

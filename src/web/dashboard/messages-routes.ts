@@ -15,7 +15,7 @@ import {
 import { HOLDING_STATUSES, REFUSING_STATUSES, resolveOwnerTargetOrThrow } from '../../outbox/message-target.js';
 import { outboxError } from '../../outbox/outbox-errors.js';
 import { submitMessage } from '../../outbox/submit-message.js';
-import { getOwner } from '../../owners/owners.js';
+import { ensureOwner, getOwner } from '../../owners/owners.js';
 import { randomToken } from '../../platform/ids.js';
 import type { ServiceDeps } from '../../services.js';
 import type { PageNotice, SignedIn } from './accounts-pages.js';
@@ -103,6 +103,8 @@ export function registerMessagePages(
   /** Where the user's preferred provider sends from now: the outbox's own decision, read without sending. */
   const preferredProvider = async (context: MessagePagesContext): Promise<PreferredProvider> => {
     const ownerId = context.signedIn.ownerExternalId;
+    // The signed-in user is their own owner: it exists from their first look at where their mail would go.
+    await ensureOwner(db, deps.clock, context.organizationId, ownerId);
     try {
       const target = await resolveOwnerTargetOrThrow(deps, context.organizationId, ownerId);
       if (target.provider === 'microsoft') return { kind: 'microsoft', email: target.fromAddress };
@@ -162,6 +164,7 @@ export function registerMessagePages(
     const accountId = chosenAccountId(fields.from);
     let destination: { accountId: string } | { ownerId: string };
     if (fields.from === FROM_PREFERRED) {
+      await ensureOwner(db, deps.clock, context.organizationId, context.signedIn.ownerExternalId);
       destination = { ownerId: context.signedIn.ownerExternalId };
     } else if (accountId !== undefined && (await ownAccounts(context)).some((account) => account.id === accountId)) {
       destination = { accountId };
