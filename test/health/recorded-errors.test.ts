@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { RECORDED_ERRORS, type RecordedErrorName } from '../../emulator/recorded-errors.js';
+import { RECORDED_ERRORS, type RecordedError, type RecordedErrorName } from '../../emulator/recorded-errors.js';
 import { classifyConnectOutcome } from '../../src/health/classify-connect-outcome.js';
 import { classifyHealth } from '../../src/health/classify-health.js';
 import { type ConnectOutcome, connectOutcomeKey, type Health, healthKey } from '../../src/health/health.js';
@@ -22,14 +22,14 @@ import { aadTokenError, authorizeErrorRedirect, graphErrorBody } from '../micros
  */
 
 function graph(name: RecordedErrorName): ErrorEvidence {
-  const recorded = RECORDED_ERRORS[name];
+  const recorded: RecordedError = RECORDED_ERRORS[name];
   assert.equal(recorded.surface, 'graph');
   if (recorded.surface !== 'graph') throw new Error('not a Graph recording');
   return evidenceFromGraphError(recorded.status, graphErrorBody(recorded.code, recorded.message));
 }
 
 function identity(name: RecordedErrorName, channel: 'token' | 'authorize' | 'adminconsent'): ErrorEvidence {
-  const recorded = RECORDED_ERRORS[name];
+  const recorded: RecordedError = RECORDED_ERRORS[name];
   if (recorded.surface !== 'identity') throw new Error('not an identity recording');
   const { error, code, description, suberror } = recorded.input;
   if (channel === 'token') {
