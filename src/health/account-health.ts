@@ -158,8 +158,9 @@ export interface NewOperatorAlert {
 const ALERT_LOCK_NAMESPACE = 0x4d41; // 'MA'
 
 /**
- * Opens an operator alert unless one of the same kind and reason is open (or, with `once`, ever existed). Check-then-insert is made atomic across
- * processes by an advisory lock on PostgreSQL; SQLite transactions already take the write lock at BEGIN IMMEDIATE.
+ * Opens an operator alert unless one of the same kind and reason (and credentials, when given) is open (or, with
+ * `once`, ever existed). Check-then-insert is made atomic across processes by an advisory lock on PostgreSQL; SQLite
+ * transactions already take the write lock at BEGIN IMMEDIATE.
  * The event (if any) goes to every organisation: the operator's app is shared by all of them. Returns whether it
  * opened one.
  */

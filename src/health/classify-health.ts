@@ -39,11 +39,12 @@ function degraded(reason: DegradedReason, evidence: ErrorEvidence): Health {
  * Classifies what Microsoft said about a long-lived connection into a `Health`. Pure, no I/O.
  *
  * App-level statuses come from the codes the evidence's channel can carry (`appMisconfiguredReason`): a redirect
- * cannot say anything about the app's credentials. Token-endpoint evidence is read as the answer to a refresh (the connect flow's code exchange goes through
- * `classifyConnectOutcome`). Redirect evidence is read as the authorize / admin-consent callback, where 65001 means
- * an admin must approve. Only structured fields are read: `error`, `errorCodes`, `suberror`, `httpStatus`,
- * `graphCode`, `networkCode`; never description text. Anything unrecognised is `unknown` with its evidence, never
- * `reconnect_required`. @see microsoft.md §2 (classification rule), §3.2; engineering.md convention 3
+ * cannot say anything about the app's credentials. Token-endpoint evidence is read as the answer to a refresh (the
+ * connect flow's code exchange goes through `classifyConnectOutcome`). Redirect evidence is read as the authorize /
+ * admin-consent callback, where 65001 means an admin must approve. Only structured fields are read: `error`,
+ * `errorCodes`, `suberror`, `httpStatus`, `graphCode`, `graphDetail` (an exact recorded message), `networkCode`;
+ * never description text. Anything unrecognised is `unknown` with its evidence, never `reconnect_required`.
+ * @see microsoft.md §2 (classification rule), §3.2; engineering.md convention 3
  */
 export function classifyHealth(evidence: ErrorEvidence, context: ClassifyHealthContext = {}): Health {
   switch (evidence.source) {
