@@ -10,7 +10,8 @@ export type FaultTarget = FaultRule['target'];
 /**
  * Picks the first injected fault that applies to this request and uses one of its `remaining` shots.
  * A `graph` rule applies to every Graph request (sends included); `send` only to sends; `token` only to the
- * token endpoint; `authorize` / `adminconsent` to the redirect back to the app after sign-in. `userId` is the mailbox owner (null when unknown, e.g. a token request with a bad grant).
+ * token endpoint; `authorize` / `adminconsent` to the redirect back to the app after sign-in. `userId` is the
+ * mailbox owner (null when unknown, e.g. a token request with a bad grant).
  */
 export function takeFault(ctx: EmulatorContext, target: FaultTarget, userId: string | null): FaultRule | null {
   for (const rule of ctx.faults) {
