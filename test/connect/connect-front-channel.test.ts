@@ -103,6 +103,21 @@ describe('connect flow: front channel and back channel', () => {
     assert.deepEqual(await openAlerts(), []);
     assert.deepEqual(await eventsOf('app.misconfigured'), []);
 
+    // An authorize error Microsoft may redirect (unauthorized_client) shows the app page, honestly: nobody was alerted.
+    const other = await newSession(service, organizationId, { ownerExternalId: 'owner-forger-2' });
+    const otherUrl = new URL(await startAtMicrosoft(service, browser, other.id));
+    const unauthorized = new URLSearchParams({
+      error: 'unauthorized_client',
+      error_description: 'AADSTS700016: Application not found in the directory.',
+      state: otherUrl.searchParams.get('state')!,
+    });
+    const unauthorizedPage = await browser.get(`${service.url}/connect/callback?${unauthorized}`);
+    assert.equal(outcomeStatus(unauthorizedPage.html), 'app_misconfigured');
+    assert.ok(!hasElement(unauthorizedPage.html, 'operator-told'));
+    assert.doesNotMatch(unauthorizedPage.html, /operator has been told/);
+    assert.match(textOf(unauthorizedPage.html, 'outcome-message'), /tell this service's support/);
+    assert.deepEqual(await openAlerts(), []);
+
     // 2. An alert left open about other credentials (an earlier secret) hides nothing about these.
     const earlier = { ...service.deps.microsoft, clientSecret: new Secret('an earlier secret') };
     const earlierEvidence = evidenceFromTokenErrorResponse(
