@@ -70,16 +70,16 @@ export const RECORDED_ERRORS = {
     source: '[OBS] microsoftgraph/microsoft-graph-docs-contrib#6882, #4341',
   },
   /**
-   * An Outlook.com (or restricted business) sender whose sending Microsoft blocked. [GUESS] status and wording: the
-   * code is Exchange's (EWS ResponseCodeType ErrorMessageSubmissionBlocked, "the message submission is blocked");
-   * no public recording of the Graph body was found.
+   * An Outlook.com sender whose sending Microsoft's consumer anti-abuse system (WASCL) blocked. The code and its
+   * meaning are Microsoft's ([SRC] EWS Managed API ServiceError: "message submission blocked by WASCL for a consumer
+   * mailbox"); [GUESS] the HTTP status and wording, as no public recording of the Graph body was found.
    */
   submission_blocked: {
     surface: 'graph',
     status: 403,
     code: 'ErrorMessageSubmissionBlocked',
     message: 'Cannot send mail. Message submission is blocked for this mailbox.',
-    source: '[GUESS] code from Exchange EWS ResponseCodeType; microsoft.md §3.2',
+    source: '[SRC] EWS Managed API ServiceError (WASCL, consumer mailboxes); status and wording [GUESS]',
   },
 
   // ---- identity -------------------------------------------------------------------------------------------------
