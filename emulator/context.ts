@@ -1,6 +1,7 @@
 import type { EmulatorClock } from './clock.js';
 import type { GraphRuntime } from './graph/runtime.js';
 import type { EmulatorRandom } from './random.js';
+import type { RecordedErrorName } from './recorded-errors.js';
 import type { WorldState } from './state/model.js';
 
 /** Limits Microsoft enforces on a mailbox's sending. @see ../../shared/docs/microsoft.md §3.3 */
@@ -105,14 +106,20 @@ export interface FaultRule {
   id: string;
   /** The mailbox owner's user id, or null for every mailbox. */
   userId: string | null;
-  /** `graph`: every Graph request; `send`: sendMail, draft send and reply; `token`: the token endpoint. */
-  target: 'graph' | 'send' | 'token';
+  /**
+   * `graph`: every Graph request; `send`: sendMail, draft send and reply; `token`: the token endpoint; `authorize` /
+   * `adminconsent`: the redirect back to the app once the user signed in (`recorded` identity errors only).
+   */
+  target: 'graph' | 'send' | 'token' | 'authorize' | 'adminconsent';
   /**
    * `throttle429`: 429 with Retry-After and a TooManyRequests body; `unavailable503`: 503 with Retry-After;
    * `latency`: answer late by `latencyMs`; `drop`: destroy the connection without an answer, doing nothing;
-   * `timeoutAfterAccept`: do the work (the send happens) but never answer and drop the connection.
+   * `timeoutAfterAccept`: do the work (the send happens) but never answer and drop the connection; `recorded`: answer
+   * with the error response Microsoft was recorded sending (`recorded`, recorded-errors.ts).
    */
-  kind: 'throttle429' | 'unavailable503' | 'latency' | 'drop' | 'timeoutAfterAccept';
+  kind: 'throttle429' | 'unavailable503' | 'latency' | 'drop' | 'timeoutAfterAccept' | 'recorded';
+  /** For `recorded`: which recorded response (a key of RECORDED_ERRORS); null otherwise. */
+  recorded?: RecordedErrorName | null;
   retryAfterSeconds: number | null;
   latencyMs: number | null;
   remaining: number | null;

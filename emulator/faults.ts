@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EmulatorContext, FaultRule } from './context.js';
 import { sendAadError, sendGraphError } from './errors.js';
+import { RECORDED_ERRORS, type RecordedError } from './recorded-errors.js';
 import { logUnanswered } from './request-log.js';
 
 export type FaultTarget = FaultRule['target'];
@@ -9,7 +10,8 @@ export type FaultTarget = FaultRule['target'];
 /**
  * Picks the first injected fault that applies to this request and uses one of its `remaining` shots.
  * A `graph` rule applies to every Graph request (sends included); `send` only to sends; `token` only to the
- * token endpoint. `userId` is the mailbox owner (null when unknown, e.g. a token request with a bad grant).
+ * token endpoint; `authorize` / `adminconsent` to the redirect back to the app after sign-in. `userId` is the
+ * mailbox owner (null when unknown, e.g. a token request with a bad grant).
  */
 export function takeFault(ctx: EmulatorContext, target: FaultTarget, userId: string | null): FaultRule | null {
   for (const rule of ctx.faults) {
@@ -24,6 +26,26 @@ export function takeFault(ctx: EmulatorContext, target: FaultTarget, userId: str
     return rule;
   }
   return null;
+}
+
+/** The recorded response of a `recorded` fault, on the surface it fits (checked when the fault was added). */
+export function recordedErrorOf(fault: FaultRule): RecordedError | undefined {
+  return fault.kind === 'recorded' && fault.recorded ? RECORDED_ERRORS[fault.recorded] : undefined;
+}
+
+function answerRecorded(
+  ctx: EmulatorContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  fault: FaultRule,
+  surface: 'graph' | 'identity',
+): 'continue' | 'answered' {
+  const recorded = recordedErrorOf(fault);
+  if (recorded === undefined || recorded.surface !== surface) return 'continue';
+  if (recorded.surface === 'graph')
+    sendGraphError(ctx, request, reply, recorded.status, recorded.code, recorded.message);
+  else sendAadError(ctx, reply, recorded.input, recorded.status);
+  return 'answered';
 }
 
 /**
@@ -56,6 +78,8 @@ export async function applyFaultBeforeHandler(
       return 'continue';
     case 'timeoutAfterAccept':
       return 'continue';
+    case 'recorded':
+      return answerRecorded(ctx, request, reply, fault, surface);
     case 'drop':
       dropConnection(ctx, request, reply);
       return 'answered';

@@ -1,4 +1,5 @@
 import type { DeliverySettings, EmulatorContext, EmulatorSettings, FaultRule, SendingLimits } from '../context.js';
+import { RECORDED_ERRORS, type RecordedErrorName } from '../recorded-errors.js';
 import { DEMO_IDS, type DemoSeed, type DemoSeedOptions, seedDemo } from '../seed.js';
 import { addApp, addTenant, addUser, ensureConsumerTenant, newSecret } from '../state/builders.js';
 import {
@@ -571,6 +572,8 @@ function assertPending(request: AdminApprovalRequest): void {
 export interface FaultInput {
   kind: FaultRule['kind'];
   target: FaultRule['target'];
+  /** For `recorded`: the recorded response to answer with. */
+  recorded?: RecordedErrorName | null;
   /** The mailbox owner (id or email); omitted: every mailbox. */
   user?: string | null;
   retryAfterSeconds?: number | null;
@@ -589,6 +592,7 @@ export function addFault(ctx: EmulatorContext, input: FaultInput): FaultRule {
   if (input.latencyMs != null && input.kind !== 'latency') {
     throw invalidRequest('latencyMs applies only to latency faults');
   }
+  checkRecordedFault(input);
   const userId = input.user ? resolveUserOrThrow(ctx, input.user).id : null;
   const rule: FaultRule = {
     id: `fault-${ctx.random.token(6)}`,
@@ -599,9 +603,32 @@ export function addFault(ctx: EmulatorContext, input: FaultInput): FaultRule {
     latencyMs: input.kind === 'latency' ? (input.latencyMs ?? 1000) : null,
     remaining: input.count ?? null,
     probability: input.probability ?? 1,
+    recorded: input.kind === 'recorded' ? (input.recorded ?? null) : null,
   };
   ctx.faults.push(rule);
   return rule;
+}
+
+/** A recorded response must be named, and fit its target: Graph errors on Graph, identity errors on identity. */
+function checkRecordedFault(input: FaultInput): void {
+  const redirect = input.target === 'authorize' || input.target === 'adminconsent';
+  if (input.kind !== 'recorded') {
+    if (input.recorded != null) throw invalidRequest('recorded applies only to recorded faults');
+    if (redirect) throw invalidRequest(`the ${input.target} target takes only recorded faults`);
+    return;
+  }
+  if (input.recorded == null)
+    throw invalidRequest('a recorded fault needs "recorded": the name of a recorded response');
+  const surface = RECORDED_ERRORS[input.recorded].surface;
+  const fits =
+    surface === 'graph'
+      ? input.target === 'graph' || input.target === 'send'
+      : !['graph', 'send'].includes(input.target);
+  if (!fits) {
+    throw invalidRequest(
+      `the recorded response "${input.recorded}" is a${surface === 'graph' ? ' Graph' : 'n identity'} error; it cannot answer the ${input.target} target`,
+    );
+  }
 }
 
 export function removeFault(ctx: EmulatorContext, id: string): void {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RECORDED_ERROR_NAMES } from '../recorded-errors.js';
 import { invalidRequest } from './control-error.js';
 
 /**
@@ -134,8 +135,9 @@ export const updateAppBody = z.strictObject({
 });
 
 export const createFaultBody = z.strictObject({
-  kind: z.enum(['throttle429', 'unavailable503', 'latency', 'drop', 'timeoutAfterAccept']),
-  target: z.enum(['graph', 'send', 'token']),
+  kind: z.enum(['throttle429', 'unavailable503', 'latency', 'drop', 'timeoutAfterAccept', 'recorded']),
+  target: z.enum(['graph', 'send', 'token', 'authorize', 'adminconsent']),
+  recorded: z.enum(RECORDED_ERROR_NAMES).optional(),
   userId: nonEmpty.optional(),
   email: z.email('must be an email address').optional(),
   retryAfterSeconds: z.number().finite().nonnegative().max(86_400).optional(),

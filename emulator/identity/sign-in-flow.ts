@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EmulatorContext } from '../context.js';
+import { recordedErrorOf, takeFault } from '../faults.js';
 import type { AdminApprovalRequest, AppRegistration, BrowserSessionAccount, SignInFlow, User } from '../state/model.js';
 import { digest, findUserByEmail, resolveTenantSegment, type TenantSegment } from '../state/world.js';
 import { aadsts } from './aadsts.js';
@@ -326,6 +327,18 @@ function afterAuthentication(run: FlowRun, user: User) {
       { email: user.email, error: { message: 'The user account is disabled.', code: 50057 } },
       400,
     );
+  }
+  // An injected recorded refusal (Conditional Access, an unmanaged tenant, a foreign account at /adminconsent):
+  // Microsoft evaluates these once it knows the user, then redirects the error to the app.
+  const fault = takeFault(ctx, flow.kind === 'authorize' ? 'authorize' : 'adminconsent', user.id);
+  const recorded = fault ? recordedErrorOf(fault) : undefined;
+  if (fault && recorded?.surface === 'identity') {
+    run.request.emulatorNote = 'fault:recorded';
+    endFlow(ctx, flow);
+    return redirectError(ctx, run.reply, redirectTarget(flow), recorded.input, {
+      state: flow.state,
+      adminConsent: flow.kind !== 'authorize',
+    });
   }
   if (flow.kind !== 'authorize') {
     if (user.kind === 'personal') {

@@ -220,7 +220,7 @@ export const eventSchema = z
     type: z.string().meta({
       description:
         '`account.connected`, `account.reconnected`, `account.status_changed`, `account.disconnected`, ' +
-        '`owner.deleted`, `tenant.admin_consent_granted`, `app.misconfigured`, `app.secret_expiring`, …',
+        '`owner.deleted`, `tenant.admin_consent_granted`, `app.misconfigured`, `app.recovered`, `app.secret_expiring`, …',
     }),
     createdAt: timestamp,
     accountId: z.string().nullable(),

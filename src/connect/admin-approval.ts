@@ -3,8 +3,9 @@ import type { Database } from '../db/schema.js';
 import type { ConnectSessionsTable } from '../db/tables/accounts.js';
 import type { ConnectApprovalRequestsTable } from '../db/tables/connect.js';
 import { withTransaction } from '../db/transaction.js';
+import { classifyConnectOutcome } from '../health/classify-connect-outcome.js';
 import type { AdminApprovalReason } from '../health/health.js';
-import { evidenceFromRedirectError } from '../microsoft/error-evidence.js';
+import { type ErrorEvidence, evidenceFromRedirectError } from '../microsoft/error-evidence.js';
 import { MICROSOFT_LOGIN_ORIGIN, routeMicrosoftUrl } from '../microsoft/microsoft-routes.js';
 import { getOwner } from '../owners/owners.js';
 import { newId, randomToken } from '../platform/ids.js';
@@ -296,9 +297,31 @@ export async function removeTenantWaiter(
     .execute();
 }
 
+/**
+ * What went wrong at `/adminconsent`, for the page: the account that signed in is not an admin (90094/90093), is
+ * not of this organisation (50020, 500208: a guest or personal account), the admin declined or backed out, or
+ * something else. Read through `classifyConnectOutcome`, so the same codes mean the same everywhere.
+ * @see issue 15 case 9 (AADSTS50020 recorded at /adminconsent: MicrosoftDocs/azure-docs#114009)
+ */
+export type AdminConsentProblem = 'not_an_admin' | 'wrong_account' | 'declined' | 'other';
+
+function adminConsentProblem(evidence: ErrorEvidence): AdminConsentProblem {
+  switch (classifyConnectOutcome(evidence).outcome) {
+    case 'approval_required':
+      return 'not_an_admin';
+    case 'wrong_account_type':
+      return 'wrong_account';
+    case 'declined':
+    case 'cancelled':
+      return 'declined';
+    default:
+      return 'other';
+  }
+}
+
 export type AdminConsentCallbackResult =
   | { kind: 'granted'; tenantId: string; alreadyRecorded: boolean }
-  | { kind: 'error'; code: number | undefined; description: string | undefined; notAnAdmin: boolean }
+  | { kind: 'error'; code: number | undefined; description: string | undefined; problem: AdminConsentProblem }
   | { kind: 'unknown_link' }
   | { kind: 'expired_link' };
 
@@ -326,18 +349,16 @@ export async function handleAdminConsentCallback(
         { connectSessionId: request.session_id, evidence },
         'admin consent came back with an error; the link stays usable',
       );
-      const code = evidence.errorCodes[0];
-      // 90094 on this endpoint: the person who signed in is not an admin of the tenant.
       return {
         kind: 'error',
-        code,
+        code: evidence.errorCodes[0],
         description: evidence.description,
-        notAnAdmin: code === 90094 || code === 90093,
+        problem: adminConsentProblem(evidence),
       } as const;
     }
     const tenantId = params.get('tenant')?.toLowerCase() ?? '';
     if (params.get('admin_consent')?.toLowerCase() !== 'true' || !GUID.test(tenantId)) {
-      return { kind: 'error', code: undefined, description: undefined, notAnAdmin: false } as const;
+      return { kind: 'error', code: undefined, description: undefined, problem: 'other' } as const;
     }
     if (request.status === 'granted') return { kind: 'granted', tenantId, alreadyRecorded: true } as const;
     if (Number(request.expires_at) <= now) return { kind: 'expired_link' } as const;

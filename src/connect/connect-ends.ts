@@ -91,10 +91,31 @@ export interface FailureText {
 /** Outcomes after which a new attempt cannot help until someone else acts (operator, IT admin, policy). */
 const NO_RETRY: ReadonlySet<string> = new Set(['app_misconfigured', 'approval_required', 'sign_in_blocked']);
 
+/**
+ * An app-level outcome read from the callback's error (front channel): Microsoft does redirect some (an invalid scope,
+ * `unauthorized_client`), but so can anyone holding the link, so no operator alert was raised (app-alerts.ts).
+ */
+export function fromFrontChannel(failure: ConnectFailure): boolean {
+  return (
+    failure.kind === 'outcome' &&
+    failure.key.startsWith('app_misconfigured') &&
+    failure.evidence !== undefined &&
+    failure.evidence.source !== 'token_endpoint'
+  );
+}
+
+const FRONT_CHANNEL_APP_PROBLEM = {
+  title: "Microsoft refused this service's sign-in request",
+  user: "Microsoft refused the sign-in request because of how this service is set up, so nothing was connected. Nothing is wrong with your account. Please tell this service's support, with the reference below.",
+};
+
 export function failureText(failure: ConnectFailure): FailureText {
   switch (failure.kind) {
     case 'outcome': {
-      const remediation = CONNECT_OUTCOME_REMEDIATION[failure.key];
+      // An app-level error that came through the browser alerted nobody (it may be forged): say so honestly.
+      const remediation = fromFrontChannel(failure)
+        ? FRONT_CHANNEL_APP_PROBLEM
+        : CONNECT_OUTCOME_REMEDIATION[failure.key];
       const status = failure.key.split(':')[0] ?? failure.key;
       // MFA and an expired password can be fixed by the user, then a new attempt works.
       const retry =

@@ -4,7 +4,8 @@ import type { ConnectSessionsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphClient } from '../graph/graph-client.js';
 import { GraphError } from '../graph/graph-error.js';
-import { raiseOperatorAlert, storableEvidence } from '../health/account-health.js';
+import { storableEvidence } from '../health/account-health.js';
+import { raiseAppMisconfiguredAlert, resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
 import { classifyConnectOutcome } from '../health/classify-connect-outcome.js';
 import { classifyHealth } from '../health/classify-health.js';
 import { type ConnectOutcome, connectOutcomeKey } from '../health/health.js';
@@ -189,6 +190,9 @@ async function exchangeAndStore(
     return endWithFailure(deps, session, { kind: 'verification_failed' }, failed.detail);
   }
 
+  // Microsoft accepted this service's credentials: an alert about them is over. @see issue 10 item 1
+  await resolveAppMisconfiguredAlerts(deps.db, deps);
+
   const claims = tokens.claims();
   const tenantId = typeof claims?.tid === 'string' ? claims.tid.toLowerCase() : undefined;
   const objectId = typeof claims?.oid === 'string' ? claims.oid : undefined;
@@ -330,20 +334,12 @@ async function endWithOutcome(
     return { kind: 'end', session: updated, end: { status: 'failed', failure }, approval };
   }
   if (outcome.outcome === 'app_misconfigured') {
-    const remediation = remediationForConnectOutcome(outcome);
-    await raiseOperatorAlert(deps.db, deps, {
-      kind: 'app.misconfigured',
+    // Only from the code exchange's answer (back channel): the helper refuses a callback's error. @see issue 10 item 1
+    await raiseAppMisconfiguredAlert(deps.db, deps, {
       reason: outcome.reason,
-      detail: remediation.operator,
-      event: {
-        type: 'app.misconfigured',
-        data: {
-          reason: outcome.reason,
-          remediation,
-          evidence: storableEvidence(outcome.evidence),
-          source: 'connect',
-        },
-      },
+      remediation: remediationForConnectOutcome(outcome),
+      evidence: outcome.evidence,
+      data: { source: 'connect' },
     });
   }
   return endWithFailure(deps, session, failure);

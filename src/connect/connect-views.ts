@@ -4,7 +4,7 @@ import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
 import { approvalPage, connectedPage, failurePage, type ReferenceView } from '../web/connect-pages.js';
 import type { ApprovalHandOff } from './admin-approval.js';
-import { type ConnectEnd, type ConnectFailure, failureStatus, failureText } from './connect-ends.js';
+import { type ConnectEnd, type ConnectFailure, failureStatus, failureText, fromFrontChannel } from './connect-ends.js';
 import { isSessionExpired, sessionProfile } from './connect-sessions.js';
 import { PERMISSION_DESCRIPTIONS, permissionLines } from './permission-profiles.js';
 import { returnUrlWithResult } from './return-url.js';
@@ -35,7 +35,9 @@ export function renderEnd(
     sessionId: session.id,
     canRetry: text.retry && live,
     backUrl: returnUrlWithResult(session, end),
-    operatorTold: failure.kind === 'outcome' && failure.key.startsWith('app_misconfigured'),
+    // Only a token response the service received alerts the operator (app-alerts.ts).
+    operatorTold:
+      failure.kind === 'outcome' && failure.key.startsWith('app_misconfigured') && !fromFrontChannel(failure),
     accountKinds:
       failure.kind === 'outcome' && failure.key === 'wrong_account_type'
         ? acceptedAccountKinds(deps.microsoft.tenant)

@@ -15,6 +15,7 @@ export type EventType =
   | 'tenant.admin_approval_requested'
   | 'tenant.admin_consent_granted'
   | 'app.misconfigured'
+  | 'app.recovered'
   | 'app.secret_expiring'
   | 'message.sent'
   | 'message.failed'

@@ -7,6 +7,7 @@ import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import { releaseHeldMessages } from '../outbox/held-messages.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
+import { type AppAlertDeps, raiseAppMisconfiguredAlert } from './app-alerts.js';
 import type { Health } from './health.js';
 import { remediationFor } from './remediation.js';
 
@@ -25,7 +26,7 @@ export interface RecordedHealth {
   alertRaised: boolean;
 }
 
-type HealthDeps = Pick<ServiceDeps, 'clock' | 'dialect' | 'events' | 'logger'>;
+type HealthDeps = AppAlertDeps;
 
 /**
  * What is kept of evidence on the account row and in events: the structured fields only. The free-text description
@@ -71,18 +72,10 @@ export async function recordAccountHealth(
       alertRaised: false,
     };
     if (health.status === 'app_misconfigured') {
-      const alertRaised = await raiseOperatorAlert(t, deps, {
-        kind: 'app.misconfigured',
+      const alertRaised = await raiseAppMisconfiguredAlert(t, deps, {
         reason: health.reason,
-        detail: remediationFor(health).operator,
-        event: {
-          type: 'app.misconfigured',
-          data: {
-            reason: health.reason,
-            remediation: remediationFor(health),
-            evidence: storableEvidence(health.evidence),
-          },
-        },
+        remediation: remediationFor(health),
+        evidence: health.evidence,
       });
       return { ...unchanged, alertRaised };
     }
@@ -154,25 +147,31 @@ export interface NewOperatorAlert {
   event?: { type: EventType; data: Record<string, unknown> };
   /** Raise it only if no alert of this kind and reason ever existed (even resolved): a one-time warning. */
   once?: boolean;
+  /**
+   * For alerts about the app's credentials: their fingerprint (app-alerts.ts). An open alert hides only a repeat
+   * about the same credentials, never one about others.
+   */
+  credentials?: string | null;
 }
 
 /** Namespace of the PostgreSQL advisory locks taken here (the other key is a hash of kind + reason). */
 const ALERT_LOCK_NAMESPACE = 0x4d41; // 'MA'
 
 /**
- * Opens an operator alert unless one of the same kind and reason is open (or, with `once`, ever existed). Check-then-insert is made atomic across
- * processes by an advisory lock on PostgreSQL; SQLite transactions already take the write lock at BEGIN IMMEDIATE.
+ * Opens an operator alert unless one of the same kind and reason (and credentials, when given) is open (or, with
+ * `once`, ever existed). Check-then-insert is made atomic across processes by an advisory lock on PostgreSQL; SQLite
+ * transactions already take the write lock at BEGIN IMMEDIATE.
  * The event (if any) goes to every organisation: the operator's app is shared by all of them. Returns whether it
  * opened one.
  */
 export async function raiseOperatorAlert(
   db: Kysely<Database>,
-  deps: HealthDeps,
+  deps: Pick<ServiceDeps, 'clock' | 'dialect' | 'events' | 'logger'>,
   alert: NewOperatorAlert,
 ): Promise<boolean> {
   return withTransaction(db, async (trx) => {
     if (deps.dialect === 'postgres') {
-      const key = `${alert.kind}:${alert.reason}`;
+      const key = `${alert.kind}:${alert.reason}:${alert.credentials ?? ''}`;
       await sql`select pg_advisory_xact_lock(${ALERT_LOCK_NAMESPACE}, hashtext(${key}))`.execute(trx);
     }
     const existing = await trx
@@ -181,6 +180,7 @@ export async function raiseOperatorAlert(
       .where('kind', '=', alert.kind)
       .where('reason', '=', alert.reason)
       .$if(!alert.once, (query) => query.where('resolved_at', 'is', null))
+      .$if(alert.credentials != null, (query) => query.where('credentials', '=', alert.credentials ?? ''))
       .executeTakeFirst();
     if (existing) return false;
     const now = deps.clock.now();
@@ -191,6 +191,7 @@ export async function raiseOperatorAlert(
         kind: alert.kind,
         reason: alert.reason,
         detail: alert.detail,
+        credentials: alert.credentials ?? null,
         created_at: now,
         resolved_at: null,
       })

@@ -2,7 +2,7 @@ import { AADSTS } from '../microsoft/aadsts-codes.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import {
   ADMIN_APPROVAL_BY_CODE,
-  APP_MISCONFIGURED_BY_CODE,
+  appMisconfiguredReason,
   firstMatch,
   RECONNECT_BY_CODE,
   transientIdentityReason,
@@ -24,6 +24,8 @@ const CODE_SPENT_CODES: ReadonlySet<number> = new Set([
 function signInBlockedReason(codes: readonly number[]): SignInBlockedReason | undefined {
   if (codes.includes(AADSTS.USER_DISABLED)) return 'account_disabled';
   switch (firstMatch(codes, RECONNECT_BY_CODE)) {
+    case 'unmanaged_tenant':
+      return 'unmanaged_tenant';
     case 'mfa_required':
       return 'mfa_required';
     case 'conditional_access':
@@ -42,6 +44,10 @@ function signInBlockedReason(codes: readonly number[]): SignInBlockedReason | un
  * (`evidenceFromRedirectError`), or the token endpoint's answer to the code exchange
  * (`evidenceFromTokenErrorResponse`). Pure; structured fields only. @see microsoft.md §1.3, §1.7, §2; issue 3 item 4
  *
+ * Where the evidence came from matters: a callback error (front channel) is written by the user's browser, so only
+ * what Microsoft can redirect counts there; the code exchange's answer (back channel) is the service's own. An
+ * app-level outcome from the front channel shows its page but never alerts the operator (connect-flow.ts).
+ *
  * Order matters: operator misconfiguration first (never blame the user for it), then admin approval, the user's
  * explicit decline (65004), account and sign-in problems, a bare `access_denied` (cancelled or declined), then
  * transient ones.
@@ -51,7 +57,8 @@ export function classifyConnectOutcome(evidence: ErrorEvidence): ConnectOutcome 
 
   if (evidence.source === 'network') return { outcome: 'try_again', reason: 'temporarily_unavailable', evidence };
 
-  const appReason = firstMatch(codes, APP_MISCONFIGURED_BY_CODE);
+  // Only the codes this channel can carry: a callback is written by the user's browser. @see issue 10 item 1
+  const appReason = appMisconfiguredReason(evidence);
   if (appReason !== undefined) return { outcome: 'app_misconfigured', reason: appReason, evidence };
 
   const approvalReason = firstMatch(codes, ADMIN_APPROVAL_BY_CODE);
@@ -88,6 +95,11 @@ export function classifyConnectOutcome(evidence: ErrorEvidence): ConnectOutcome 
 
   switch (error) {
     case 'invalid_client':
+      // Client authentication happens only at the token endpoint (RFC 6749 §4.1.2.1 lists no invalid_client for the
+      // redirect): on a callback, unless a code above explained it (650051), it is forged. @see issue 10 item 1
+      return evidence.source === 'token_endpoint'
+        ? { outcome: 'app_misconfigured', reason: 'client_rejected', evidence }
+        : { outcome: 'unknown', evidence };
     case 'unauthorized_client':
       return { outcome: 'app_misconfigured', reason: 'client_rejected', evidence };
     case 'invalid_scope':

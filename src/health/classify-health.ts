@@ -2,9 +2,10 @@ import { AADSTS, GRAPH_CODE } from '../microsoft/aadsts-codes.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import {
   ADMIN_APPROVAL_BY_CODE,
-  APP_MISCONFIGURED_BY_CODE,
+  appMisconfiguredReason,
   DEFAULT_RETRY_AFTER_MS,
   firstMatch,
+  GRAPH_DETAIL_HEALTH,
   MAILBOX_UNUSABLE_BY_CODE,
   MAILBOX_UNUSABLE_BY_GRAPH_CODE,
   MISSING_SCOPE_GRAPH_CODES,
@@ -37,11 +38,13 @@ function degraded(reason: DegradedReason, evidence: ErrorEvidence): Health {
 /**
  * Classifies what Microsoft said about a long-lived connection into a `Health`. Pure, no I/O.
  *
- * Token-endpoint evidence is read as the answer to a refresh (the connect flow's code exchange goes through
- * `classifyConnectOutcome`). Redirect evidence is read as the authorize / admin-consent callback, where 65001 means
- * an admin must approve. Only structured fields are read: `error`, `errorCodes`, `suberror`, `httpStatus`,
- * `graphCode`, `networkCode`; never description text. Anything unrecognised is `unknown` with its evidence, never
- * `reconnect_required`. @see microsoft.md §2 (classification rule), §3.2; engineering.md convention 3
+ * App-level statuses come from the codes the evidence's channel can carry (`appMisconfiguredReason`): a redirect
+ * cannot say anything about the app's credentials. Token-endpoint evidence is read as the answer to a refresh (the
+ * connect flow's code exchange goes through `classifyConnectOutcome`). Redirect evidence is read as the authorize /
+ * admin-consent callback, where 65001 means an admin must approve. Only structured fields are read: `error`,
+ * `errorCodes`, `suberror`, `httpStatus`, `graphCode`, `graphDetail` (an exact recorded message), `networkCode`;
+ * never description text. Anything unrecognised is `unknown` with its evidence, never `reconnect_required`.
+ * @see microsoft.md §2 (classification rule), §3.2; engineering.md convention 3
  */
 export function classifyHealth(evidence: ErrorEvidence, context: ClassifyHealthContext = {}): Health {
   switch (evidence.source) {
@@ -60,7 +63,7 @@ function classifyIdentity(evidence: ErrorEvidence): Health {
   const { errorCodes: codes, error, suberror } = evidence;
 
   // App-level first: a wrong secret must never be mistaken for a user problem. @see microsoft.md §2
-  const appReason = firstMatch(codes, APP_MISCONFIGURED_BY_CODE);
+  const appReason = appMisconfiguredReason(evidence);
   if (appReason !== undefined) return { status: 'app_misconfigured', reason: appReason, evidence };
 
   const transient = transientIdentityReason(evidence);
@@ -89,6 +92,10 @@ function classifyIdentity(evidence: ErrorEvidence): Health {
 
   switch (error) {
     case 'invalid_client':
+      // Client authentication happens only at the token endpoint: on a redirect this is forged. @see issue 10 item 1
+      return evidence.source === 'token_endpoint'
+        ? { status: 'app_misconfigured', reason: 'client_rejected', evidence }
+        : { status: 'unknown', evidence };
     case 'unauthorized_client':
       return { status: 'app_misconfigured', reason: 'client_rejected', evidence };
     case 'invalid_scope':
@@ -119,6 +126,14 @@ function classifyGraph(evidence: ErrorEvidence, context: ClassifyHealthContext):
     return context.afterFreshRefresh
       ? { status: 'reconnect_required', reason: 'token_invalid', evidence }
       : degraded('access_token_rejected', evidence);
+  }
+
+  // A recorded message names the case where the code alone is ambiguous. @see graph-error-details.ts
+  const detailed = evidence.graphDetail === undefined ? undefined : GRAPH_DETAIL_HEALTH.get(evidence.graphDetail);
+  if (detailed !== undefined) {
+    return detailed.status === 'connected'
+      ? detailed
+      : { status: 'mailbox_unusable', reason: detailed.reason, evidence };
   }
 
   if (code !== undefined) {

@@ -1,5 +1,6 @@
 import { AADSTS, GRAPH_CODE } from '../microsoft/aadsts-codes.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+import { GRAPH_DETAIL, type GraphDetail } from '../microsoft/graph-error-details.js';
 import type {
   AdminApprovalReason,
   AppMisconfiguredReason,
@@ -25,6 +26,32 @@ export const APP_MISCONFIGURED_BY_CODE: ReadonlyMap<number, AppMisconfiguredReas
   [AADSTS.APP_NOT_MULTI_TENANT, 'audience_mismatch'],
   [AADSTS.APP_CONSUMERS_ONLY, 'audience_mismatch'],
 ]);
+
+/**
+ * The app-level codes Microsoft sends to a redirect URI (the front channel): request problems it can report once the
+ * app and redirect URI are known good (invalid scope, wrong supported account types). Client authentication codes
+ * (7000215, 7000222, 700025) exist only at the token endpoint, and an unknown app or reply URL (700016, 50011) is
+ * shown on Microsoft's own page because the redirect URI cannot be trusted: on a callback they are forged.
+ * @see microsoft.md §1.3, §2; emulator/identity/policy.ts endpointErrorForApp; issue 10 item 1
+ */
+export const REDIRECTABLE_APP_CODES: ReadonlySet<number> = new Set([
+  AADSTS.INVALID_SCOPE,
+  AADSTS.RESOURCE_NOT_FOUND,
+  AADSTS.APP_NOT_MULTI_TENANT,
+  AADSTS.APP_CONSUMERS_ONLY,
+]);
+
+/**
+ * The app-level reason in this evidence, from the codes its channel can carry: every code on the back channel (a
+ * token response the service received), only `REDIRECTABLE_APP_CODES` on the front channel.
+ */
+export function appMisconfiguredReason(evidence: ErrorEvidence): AppMisconfiguredReason | undefined {
+  const codes =
+    evidence.source === 'token_endpoint'
+      ? evidence.errorCodes
+      : evidence.errorCodes.filter((code) => REDIRECTABLE_APP_CODES.has(code));
+  return firstMatch(codes, APP_MISCONFIGURED_BY_CODE);
+}
 
 export const ADMIN_APPROVAL_BY_CODE: ReadonlyMap<number, AdminApprovalReason> = new Map([
   [AADSTS.ADMIN_APPROVAL_REQUIRED, 'admin_approval_required'],
@@ -58,6 +85,11 @@ export const RECONNECT_BY_CODE: ReadonlyMap<number, ReconnectReason> = new Map([
   [AADSTS.CONDITIONAL_ACCESS_DEVICE_NOT_JOINED, 'conditional_access'],
   [AADSTS.CONDITIONAL_ACCESS_APP_NOT_APPROVED, 'conditional_access'],
   [AADSTS.CONDITIONAL_ACCESS_FAILED, 'conditional_access'],
+  [AADSTS.CONDITIONAL_ACCESS_DEVICE_PLATFORM, 'conditional_access'],
+  // Before the sub-errors: 70043 comes with `token_expired`, which alone would read as plain disuse.
+  [AADSTS.SIGN_IN_FREQUENCY, 'sign_in_frequency'],
+  // A tenant problem of the user's, even when Microsoft sends it as `invalid_client`: never the operator's app.
+  [AADSTS.UNMANAGED_TENANT, 'unmanaged_tenant'],
   [AADSTS.USER_NOT_FOUND, 'user_not_found'],
   [AADSTS.USER_NOT_IN_DIRECTORY, 'user_not_found'],
   [AADSTS.NO_SESSION, 'sign_in_required'],
@@ -90,8 +122,29 @@ export const TRANSIENT_CODES: ReadonlySet<number> = new Set([
 export const MAILBOX_UNUSABLE_BY_GRAPH_CODE: ReadonlyMap<string, MailboxUnusableReason> = new Map([
   [GRAPH_CODE.MAILBOX_NOT_ENABLED_FOR_REST, 'not_rest_enabled'],
   [GRAPH_CODE.SEND_AS_DENIED, 'send_as_denied'],
+  // "Mailbox has exceeded maximum mailbox size." [OBS] microsoftgraph/microsoft-graph-docs#2927; the named-property
+  // quota shares the code and is told apart by `graphDetail` first (GRAPH_DETAIL_HEALTH).
   [GRAPH_CODE.QUOTA_EXCEEDED, 'quota_exceeded'],
+  // 507 "Target mailbox quota exceeded." [OBS] microsoftgraph/microsoft-graph-docs-contrib#6177: read before the
+  // generic 5xx rule, because a person must free space; waiting does not help.
+  [GRAPH_CODE.QUOTA_EXCEEDED_EXCEPTION, 'quota_exceeded'],
   [GRAPH_CODE.MESSAGE_SUBMISSION_BLOCKED, 'sending_blocked'],
+]);
+
+/**
+ * What a recorded Graph message (`evidence.graphDetail`, graph-error-details.ts) means for the account, read before
+ * the code tables: `connected` means "about this request only" (the mailbox still works).
+ */
+export const GRAPH_DETAIL_HEALTH: ReadonlyMap<
+  GraphDetail,
+  { status: 'connected' } | { status: 'mailbox_unusable'; reason: MailboxUnusableReason }
+> = new Map([
+  // Only items needing a new named property fail; the mailbox still sends. Never "mailbox full". @see issue 15 case 1
+  [GRAPH_DETAIL.NAMED_PROPERTY_QUOTA, { status: 'connected' }],
+  // A policy block, not a missing scope: reconnecting cannot help. @see issue 15 case 2
+  [GRAPH_DETAIL.ODATA_DISABLED, { status: 'mailbox_unusable', reason: 'api_access_blocked' }],
+  // No mailbox: an account status, not a string of per-message failures. @see issue 15 case 3
+  [GRAPH_DETAIL.MAILBOX_NOT_DISCOVERED, { status: 'mailbox_unusable', reason: 'mailbox_not_found' }],
 ]);
 
 /** Sending limits free themselves when the rolling window moves on. @see microsoft.md §3.3 */

@@ -26,6 +26,13 @@ export const RECONNECT_REASONS = [
   'consent_revoked',
   'mfa_required',
   'conditional_access',
+  /**
+   * 70043: a Conditional Access sign-in frequency policy ended the sign-in; it recurs every policy period, whatever
+   * the keep-alive does.
+   */
+  'sign_in_frequency',
+  /** 650051: the user's organisation is an unmanaged tenant; an administrator must claim its domain first. */
+  'unmanaged_tenant',
   'user_not_found',
   'bad_token',
   /** Graph 401 InvalidAuthenticationToken even after a fresh refresh. */
@@ -75,6 +82,10 @@ export const MAILBOX_UNUSABLE_REASONS = [
   'quota_exceeded',
   /** ErrorMessageSubmissionBlocked: a restricted sender; only an admin (or Microsoft) can unblock. */
   'sending_blocked',
+  /** 403 ErrorAccessDenied "Access to OData is disabled.": an Exchange policy blocks API access to the mailbox. */
+  'api_access_blocked',
+  /** 404 ResourceNotFound "Resource could not be discovered." on a mailbox call: no mailbox (or no licence). */
+  'mailbox_not_found',
 ] as const;
 
 export type DegradedReason = (typeof DEGRADED_REASONS)[number];
@@ -160,6 +171,8 @@ export const SIGN_IN_BLOCKED_REASONS = [
   'user_not_found',
   'account_disabled',
   'password_expired',
+  /** 650051 (as `access_denied` or `invalid_client`): an unmanaged tenant; an admin must claim the domain. */
+  'unmanaged_tenant',
 ] as const;
 export type SignInBlockedReason = (typeof SIGN_IN_BLOCKED_REASONS)[number];
 

@@ -1,3 +1,4 @@
+import type { GraphDetail } from '../microsoft/graph-error-details.js';
 import {
   type ConnectOutcome,
   type ConnectOutcomeKey,
@@ -107,7 +108,19 @@ export const HEALTH_REMEDIATION: Readonly<Record<HealthKey, Remediation>> = {
     title: "Blocked by your organisation's policy",
     user: "Your organisation's security policy blocks this service. Ask your IT admin; reconnecting will not help until the policy allows it.",
     operator:
-      "A Conditional Access policy in the user's tenant blocks token issuance (AADSTS53003/530003). Retrying is useless; the tenant's admin must allow the app or the device.",
+      "A Conditional Access policy in the user's tenant blocks sign-in (AADSTS53003/530003, or 50005: the device platform is not allowed). Retrying is useless; the tenant's admin must allow the app, the device or the platform. Nothing is wrong with this service.",
+  },
+  'reconnect_required:sign_in_frequency': {
+    title: 'Your organisation asks you to sign in again',
+    user: 'Your organisation requires you to sign in again at regular intervals. Click Reconnect and sign in; this will happen again at the end of each period your organisation set.',
+    operator:
+      "A Conditional Access sign-in frequency policy in the user's tenant ended the sign-in (AADSTS70043; the description names the maximum lifetime in seconds). The keep-alive cannot prevent it and it will recur every policy period. To stop it, the tenant's admin can exclude this app from the policy or lengthen the period.",
+  },
+  'reconnect_required:unmanaged_tenant': {
+    title: 'Your organisation must be set up first',
+    user: "Your organisation's Microsoft directory isn't managed by an administrator yet, so Microsoft won't let apps connect. Someone who owns your email domain must claim it at Microsoft (admin takeover, by DNS validation); then click Reconnect.",
+    operator:
+      "The user's organisation is an unmanaged Microsoft Entra tenant (AADSTS650051): its domain must be claimed by an administrator through DNS validation before any app can be provisioned there. Nothing is wrong with this service's app. See learn.microsoft.com → Entra ID → Admin takeover of an unmanaged directory.",
   },
   'reconnect_required:user_not_found': {
     title: 'Account not found',
@@ -235,7 +248,20 @@ export const HEALTH_REMEDIATION: Readonly<Record<HealthKey, Remediation>> = {
   'mailbox_unusable:quota_exceeded': {
     title: 'Mailbox full',
     user: 'Your mailbox is full. Delete some mail (or empty Deleted Items) so messages can be sent again.',
-    operator: 'Graph answered ErrorQuotaExceeded: the mailbox is over its storage quota.',
+    operator:
+      'Graph answered ErrorQuotaExceeded ("Mailbox has exceeded maximum mailbox size.") or 507 QuotaExceededException ("Target mailbox quota exceeded."): the mailbox is over its storage quota. Waiting does not help; the user (or an admin) must free space or raise the quota.',
+  },
+  'mailbox_unusable:api_access_blocked': {
+    title: "Blocked by your organisation's mail policy",
+    user: "Your organisation's mail settings don't allow apps to use this mailbox. Reconnecting won't help: ask your IT admin to allow it, or connect another account.",
+    operator:
+      "Graph answered 403 ErrorAccessDenied \"Access to OData is disabled.\": an Exchange Online policy in the user's tenant blocks REST/Graph access to this mailbox (for example Set-CASMailbox -OutlookRestEnabled, or an application access policy). The token's scopes are fine; only the tenant's Exchange admin can lift it.",
+  },
+  'mailbox_unusable:mailbox_not_found': {
+    title: 'No mailbox',
+    user: 'Microsoft finds no mailbox for this account: it may have no Exchange Online (Outlook) licence, or the mailbox was removed. Ask your IT admin, or connect an account that has a mailbox.',
+    operator:
+      'Graph answered 404 ResourceNotFound "Resource could not be discovered." on a mailbox call: the user has no Exchange Online mailbox (no licence, or not provisioned yet). It alternates with MailboxNotEnabledForRESTAPI for the same user. Nothing to fix in this service.',
   },
   'mailbox_unusable:sending_blocked': {
     title: 'Sending blocked by Microsoft',
@@ -297,6 +323,7 @@ export const CONNECT_OUTCOME_REMEDIATION: Readonly<Record<ConnectOutcomeKey, Rem
   },
   'sign_in_blocked:account_disabled': HEALTH_REMEDIATION['mailbox_unusable:disabled'],
   'sign_in_blocked:password_expired': HEALTH_REMEDIATION['reconnect_required:password_expired'],
+  'sign_in_blocked:unmanaged_tenant': HEALTH_REMEDIATION['reconnect_required:unmanaged_tenant'],
 
   'try_again:temporarily_unavailable': {
     title: 'Microsoft is briefly unavailable',
@@ -313,6 +340,18 @@ export const CONNECT_OUTCOME_REMEDIATION: Readonly<Record<ConnectOutcomeKey, Rem
     title: 'Sign in again',
     user: 'Microsoft needs you to sign in again. Please try again.',
     operator: 'Microsoft answered login_required / interaction_required. Nothing to do on your side.',
+  },
+};
+
+/**
+ * A Graph refusal of one message (not of the account), where a recorded message names why. @see graph-error-details.ts
+ */
+export const MESSAGE_REFUSAL_REMEDIATION: Readonly<Partial<Record<GraphDetail, Remediation>>> = {
+  named_property_quota: {
+    title: "Mailbox can't store more custom header names",
+    user: "Microsoft refused this message because the mailbox can't record any more distinct custom header names. The mailbox still sends: send the message again without new custom header names (reuse the ones you already use).",
+    operator:
+      'Graph answered ErrorQuotaExceeded "Cannot get ID from name.": the mailbox\'s named-property quota is full (each distinct custom x- header name, extended property or extension name takes one, for good). The account stays usable; only messages that need a new name fail. Have the host use a fixed set of header names (values may vary). Raising the quota is an Exchange admin matter (MicrosoftDocs/OfficeDocs-O365ServiceDescriptions#527).',
   },
 };
 

@@ -61,6 +61,23 @@ export const AADSTS = {
   CONDITIONAL_ACCESS_DEVICE_NOT_JOINED: 53001,
   CONDITIONAL_ACCESS_APP_NOT_APPROVED: 53002,
   CONDITIONAL_ACCESS_FAILED: 50131,
+  /**
+   * Conditional Access: the device platform is not allowed. Redirected as `access_denied`.
+   * [OBS] abraunegg/onedrive#16 (`error=access_denied&error_description=AADSTS50005: Device platform Unknown …`)
+   */
+  CONDITIONAL_ACCESS_DEVICE_PLATFORM: 50005,
+  /**
+   * Conditional Access sign-in frequency: the refresh token outlived the policy's sign-in period (`invalid_grant`,
+   * suberror `token_expired`). It recurs every period whatever the keep-alive does.
+   * [OBS] simonrob/email-oauth2-proxy#181 (body with `error_codes: [70043]`, "maximum allowed lifetime … 86400")
+   */
+  SIGN_IN_FREQUENCY: 70043,
+  /**
+   * The user's organisation is an unmanaged ("viral") tenant: an administrator must claim the domain by DNS
+   * validation before any app can be provisioned there. Microsoft redirects it as `access_denied` or as
+   * `invalid_client`. [OBS] Tai7sy/OneDriveFly#14; skilion/onedrive#463, microsoftgraph/microsoft-graph-docs#7342
+   */
+  UNMANAGED_TENANT: 650051,
   /** A user from another identity provider / tenant is not allowed (e.g. personal account on an org-only app). */
   USER_FROM_OTHER_TENANT: 50020,
   /** The domain is not a valid login domain for the account type. */
@@ -117,4 +134,8 @@ export const GRAPH_CODE = {
   INEFFICIENT_FILTER: 'InefficientFilter',
   TOO_MANY_REQUESTS: 'TooManyRequests',
   APPLICATION_THROTTLED: 'ApplicationThrottled',
+  /** 404 on a mailbox call when the user has no mailbox (no licence); alternates with MailboxNotEnabledForRESTAPI. */
+  RESOURCE_NOT_FOUND: 'ResourceNotFound',
+  /** 507 "Target mailbox quota exceeded.": the mailbox is full. */
+  QUOTA_EXCEEDED_EXCEPTION: 'QuotaExceededException',
 } as const;

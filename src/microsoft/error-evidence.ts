@@ -1,3 +1,5 @@
+import { type GraphDetail, graphDetailOf } from './graph-error-details.js';
+
 /**
  * Everything structured that Microsoft told us about a failure, in one JSON-serialisable shape.
  *
@@ -5,9 +7,10 @@
  * them) turns what it received into an `ErrorEvidence` with the parsers below, and keeps it: on the thrown error,
  * in the account's status, in a message's attempt log. Decisions (`classifyHealth`, `classifyConnectOutcome`,
  * `isRetryable`) read only the structured fields: `error`, `errorCodes`, `suberror`, `errorSubcode`, `httpStatus`,
- * `graphCode`, `innerErrorCode`, `networkCode`, `requestSent`. Microsoft warns never to branch on
+ * `graphCode`, `innerErrorCode`, `graphDetail`, `networkCode`, `requestSent`. Microsoft warns never to branch on
  * `error_description` text (@see microsoft.md §1.4); the one exception is `evidenceFromRedirectError`, which reads
- * the `AADSTSnnnn` number out of the description because redirects carry no `error_codes`.
+ * the `AADSTSnnnn` number out of the description because redirects carry no `error_codes`; and a Graph message is
+ * compared, exactly, with the recorded messages of `graph-error-details.ts` where a code alone is ambiguous.
  *
  * Evidence never holds a token, code, secret or password: the parsers copy named fields only, and the free-text
  * `description` is a capped copy for humans (support tickets, the dashboard), never a decision input.
@@ -44,6 +47,11 @@ export interface ErrorEvidence {
   graphCode?: string;
   /** Graph `error.innerError.code` (e.g. `429`). */
   innerErrorCode?: string;
+  /**
+   * What a recorded (code, message) pair names where the code alone is ambiguous (`named_property_quota`,
+   * `odata_disabled`, `mailbox_not_discovered`). Set by an exact match against `graph-error-details.ts`.
+   */
+  graphDetail?: GraphDetail;
   /** Graph `request-id` (header or `innerError`), or the token endpoint's `x-ms-request-id`. */
   requestId?: string;
   clientRequestId?: string;
@@ -240,6 +248,7 @@ export function evidenceFromGraphError(status: number, body: unknown, headers?: 
     claims: challenge.claims,
     graphCode: stringField(error.code),
     innerErrorCode: stringField(inner.code),
+    graphDetail: graphDetailOf(stringField(error.code), error.message),
     requestId: headerOf(headers, 'request-id') ?? stringField(inner['request-id']),
     clientRequestId: headerOf(headers, 'client-request-id') ?? stringField(inner['client-request-id']),
     timestamp: stringField(inner.date),

@@ -5,7 +5,7 @@ import { GraphError } from '../graph/graph-error.js';
 import type { GraphFileAttachment, GraphOutgoingMessage, GraphRecipient } from '../graph/graph-types.js';
 import { classifyHealth } from '../health/classify-health.js';
 import type { Health } from '../health/health.js';
-import { remediationFor } from '../health/remediation.js';
+import { MESSAGE_REFUSAL_REMEDIATION, remediationFor } from '../health/remediation.js';
 import { isRetryable } from '../health/retry-policy.js';
 import type { ServiceDeps } from '../services.js';
 import { TokenError } from '../tokens/token-error.js';
@@ -470,14 +470,16 @@ async function finishAfterError(
     return;
   }
 
-  // Microsoft refused this message (bad recipients, too large…): final, and sending it again would fail again.
+  // Microsoft refused this message (bad recipients, too large, a named-property quota…): final, and sending it again
+  // would fail again. The account is untouched: its mailbox still sends.
   const code = evidence.graphCode ?? String(evidence.httpStatus ?? 'error');
+  const named = evidence.graphDetail === undefined ? undefined : MESSAGE_REFUSAL_REMEDIATION[evidence.graphDetail];
   await finish(record, {
     kind: 'failed',
     reason: 'rejected_by_microsoft',
-    detail: code,
+    detail: evidence.graphDetail ?? code,
     message: `Microsoft refused the message: ${code}${evidence.description ? ` (${evidence.description})` : ''}.`,
-    remediation: {
+    remediation: named ?? {
       title: 'Refused by Microsoft',
       user: `Microsoft refused this message (${code}). Check its recipients and content, then send it again.`,
       operator: `Graph answered ${evidence.httpStatus ?? '?'} ${code} (request-id ${evidence.requestId ?? 'n/a'}) at step ${progress.step}; the message is not retried because the same request would be refused again.`,

@@ -51,7 +51,12 @@ export const sendMessageBody = z
     headers: z
       .record(z.string(), z.string())
       .optional()
-      .meta({ description: `Up to ${MAX_HEADERS} custom headers whose names start with \`x-\`.` }),
+      .meta({
+        description:
+          `Up to ${MAX_HEADERS} custom headers whose names start with \`x-\`. Use a fixed set of names and put what ` +
+          'varies in the values: Exchange keeps every distinct header name as a named property of the mailbox, for ' +
+          'good, and once that quota is full messages needing a new name are refused (ErrorQuotaExceeded "Cannot get ID from name.").',
+      }),
     sendAt: z.iso.datetime({ offset: true }).optional().meta({ description: 'Send at this time (not in the past).' }),
   })
   .meta({ description: 'At least one recipient (to, cc or bcc, 500 at most) and some content (text or html).' })

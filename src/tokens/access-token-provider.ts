@@ -11,6 +11,7 @@ import {
   resolveOperatorAlerts,
   storableEvidence,
 } from '../health/account-health.js';
+import { resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
 import { classifyHealth } from '../health/classify-health.js';
 import type { Health } from '../health/health.js';
 import { remediationFor } from '../health/remediation.js';
@@ -423,7 +424,7 @@ export class AccessTokenProvider {
       if (row.status === 'degraded' || row.status === 'unknown' || row.status === 'app_misconfigured') {
         await recordAccountHealth(trx, this.#deps, row, { status: 'connected' });
       }
-      await resolveOperatorAlerts(trx, this.#deps, 'app.misconfigured');
+      await resolveAppMisconfiguredAlerts(trx, this.#deps);
       if (row.refresh_failures > 0) {
         await resolveOperatorAlerts(trx, this.#deps, 'account.refresh_failing', { reason: accountId });
       }

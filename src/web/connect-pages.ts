@@ -1,3 +1,4 @@
+import type { AdminConsentProblem } from '../connect/admin-approval.js';
 import { type Html, html } from './html.js';
 import { renderPublicPage } from './page-layout.js';
 
@@ -254,9 +255,21 @@ ${options.backUrl ? html`<a class="button secondary" id="back-to-app" href="${op
 
 export type AdminConsentResultView =
   | { kind: 'granted'; tenantId: string }
-  | { kind: 'error'; notAnAdmin: boolean; code: number | undefined; description: string | undefined }
+  | { kind: 'error'; problem: AdminConsentProblem; code: number | undefined; description: string | undefined }
   | { kind: 'unknown_link' }
   | { kind: 'expired_link' };
+
+const ADMIN_CONSENT_PROBLEM_TEXT: Readonly<Record<AdminConsentProblem, string>> = {
+  not_an_admin:
+    "The account that signed in isn't allowed to approve apps for the organisation. Open the link again and sign in with an admin account (Global Administrator, Privileged Role Administrator, Cloud Application Administrator or Application Administrator).",
+  // AADSTS50020/500208: a guest, another organisation's or a personal account. Accepting again cannot help.
+  wrong_account:
+    "The account that signed in doesn't belong to the organisation that must approve (it is a personal account, a guest or another organisation's account), so nothing changed. Open the link again, choose \"Use another account\" and sign in with an admin account of the user's own organisation.",
+  declined:
+    'The approval was declined or cancelled, so nothing changed. You can open the approval link again and accept for the organisation.',
+  other:
+    "Microsoft didn't confirm the approval, so nothing changed. You can open the approval link again and accept for the organisation.",
+};
 
 export function adminConsentResultPage(view: AdminConsentResultView): string {
   switch (view.kind) {
@@ -274,11 +287,7 @@ export function adminConsentResultPage(view: AdminConsentResultView): string {
         { title: 'Approval not recorded', narrow: true, pageId: 'admin-consent-result' },
         html`<section class="card" id="admin-consent-error" data-code="${view.code === undefined ? '' : String(view.code)}">
 <h1 id="outcome-title">Approval not given</h1>
-<p id="outcome-message">${
-          view.notAnAdmin
-            ? "The account that signed in isn't allowed to approve apps for the organisation. Open the link again and sign in with an admin account (Global Administrator, Privileged Role Administrator, Cloud Application Administrator or Application Administrator)."
-            : "Microsoft didn't confirm the approval, so nothing changed. You can open the approval link again and accept for the organisation."
-        }</p>
+<p id="outcome-message">${ADMIN_CONSENT_PROBLEM_TEXT[view.problem]}</p>
 ${view.code !== undefined ? html`<p class="muted" id="reference">Microsoft error <span class="mono">AADSTS${String(view.code)}</span>${view.description ? html`: ${view.description}` : ''}</p>` : ''}
 </section>`,
       );

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { takeFault } from '../../emulator/faults.js';
 import { DEMO_IDS } from '../../emulator/seed.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
+import { callGraph, errorOf, mintGraphToken } from '../support/graph-token.js';
 
 // Clock, settings, faults, reset, the demo seed and the API's own error handling, over real HTTP.
 
@@ -242,6 +243,78 @@ describe('emulator control API: clock, settings, faults, reset', () => {
       for (const [body, status, code, message] of cases) {
         const text = await expectError('POST', '/faults', body, status, code);
         if (message) assert.match(text, message, JSON.stringify(body));
+      }
+      assert.deepEqual(emulator.ctx.faults, []);
+    });
+  });
+
+  describe('recorded faults', () => {
+    it('answers Graph and the token endpoint with the recorded response, with Microsoft’s status, code and wording', async () => {
+      const megan = emulator.seed.users.work;
+      for (const [recorded, status, code, message] of [
+        ['named_property_quota', 403, 'ErrorQuotaExceeded', 'Cannot get ID from name.'],
+        ['odata_disabled', 403, 'ErrorAccessDenied', 'Access to OData is disabled.'],
+        ['mailbox_not_discovered', 404, 'ResourceNotFound', 'Resource could not be discovered.'],
+        ['target_mailbox_quota', 507, 'QuotaExceededException', 'Target mailbox quota exceeded.'],
+      ] as const) {
+        const rule = await call<FaultBody & { recorded: string }>('POST', '/faults', {
+          kind: 'recorded',
+          recorded,
+          target: 'send',
+          email: megan.email,
+          count: 1,
+        });
+        assert.equal(rule.status, 201);
+        assert.equal(rule.body.recorded, recorded);
+        const token = mintGraphToken(emulator.ctx, megan);
+        const mail = { message: { subject: 's', body: { contentType: 'Text', content: 'b' }, toRecipients: [] } };
+        const answer = await callGraph(emulator.url, token, 'POST', '/me/sendMail', mail);
+        assert.equal(answer.status, status, recorded);
+        assert.deepEqual([errorOf(answer).code, errorOf(answer).message], [code, message]);
+        assert.ok(answer.headers.get('request-id'));
+      }
+
+      await call('POST', '/faults', { kind: 'recorded', recorded: 'sign_in_frequency', target: 'token', count: 1 });
+      const refused = await fetch(`${emulator.url}/common/oauth2/v2.0/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: 'any',
+          client_id: emulator.seed.app.clientId,
+          client_secret: emulator.clientSecret,
+        }),
+      });
+      assert.equal(refused.status, 400);
+      const body = (await refused.json()) as Record<string, unknown>;
+      assert.equal(body.error, 'invalid_grant');
+      assert.deepEqual(body.error_codes, [70043]);
+      assert.equal(body.suberror, 'token_expired');
+      assert.match(
+        String(body.error_description),
+        /^AADSTS70043: The refresh token has expired or is invalid due to sign-in frequency checks/,
+      );
+      assert.deepEqual(emulator.ctx.faults, []);
+    });
+
+    it('validates recorded fault rules', async () => {
+      const cases: Array<[unknown, RegExp]> = [
+        [{ kind: 'recorded', target: 'send' }, /needs "recorded"/],
+        [{ kind: 'recorded', recorded: 'no_such_answer', target: 'send' }, /body\.recorded/],
+        [
+          { kind: 'recorded', recorded: 'odata_disabled', target: 'token' },
+          /Graph error; it cannot answer the token target/,
+        ],
+        [
+          { kind: 'recorded', recorded: 'sign_in_frequency', target: 'graph' },
+          /identity error; it cannot answer the graph target/,
+        ],
+        [{ kind: 'drop', target: 'authorize' }, /takes only recorded faults/],
+        [{ kind: 'drop', target: 'graph', recorded: 'odata_disabled' }, /recorded applies only to recorded faults/],
+      ];
+      for (const [body, message] of cases) {
+        const text = await expectError('POST', '/faults', body, 400, 'CONTROL_INVALID_REQUEST');
+        assert.match(text, message, JSON.stringify(body));
       }
       assert.deepEqual(emulator.ctx.faults, []);
     });

@@ -7,17 +7,28 @@
 import assert from 'node:assert/strict';
 import { beforeEach, it } from 'node:test';
 import pino from 'pino';
+import { Secret } from '../../src/config/secret.js';
 import type { DbDialect } from '../../src/db/schema.js';
 import type { AccountsTable } from '../../src/db/tables/accounts.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import { raiseOperatorAlert, recordAccountHealth } from '../../src/health/account-health.js';
+import {
+  appCredentialsFingerprint,
+  raiseAppMisconfiguredAlert,
+  resolveAppMisconfiguredAlerts,
+} from '../../src/health/app-alerts.js';
 import { classifyHealth } from '../../src/health/classify-health.js';
 import { remediationFor } from '../../src/health/remediation.js';
-import { evidenceFromGraphError, evidenceFromTokenErrorResponse } from '../../src/microsoft/error-evidence.js';
+import {
+  evidenceFromGraphError,
+  evidenceFromRedirectError,
+  evidenceFromTokenErrorResponse,
+} from '../../src/microsoft/error-evidence.js';
 import { createOrganization, ensureDefaultOrganization } from '../../src/orgs/organizations.js';
 import { ensureOwner } from '../../src/owners/owners.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { newId } from '../../src/platform/ids.js';
+import type { ServiceDeps } from '../../src/services.js';
 import { forEachDatabase, type TestDatabase } from '../support/databases.js';
 
 /** A refresh refused after a password reset, as Microsoft answers it (description holding a would-be secret). */
@@ -182,6 +193,49 @@ forEachDatabase('account health recording', (getDb: () => TestDatabase, dialect:
     );
     assert.equal(results.filter(Boolean).length, 1);
     assert.equal((await db.selectFrom('operator_alerts').select('id').execute()).length, 1);
+  });
+
+  it('app alerts: keyed by the app credentials, refused from the front channel, resolved by the same credentials with app.recovered', async () => {
+    const { db } = getDb();
+    const problem = {
+      reason: 'client_secret_expired' as const,
+      remediation: remediationFor(classifyHealth(SECRET_EXPIRED)),
+      evidence: SECRET_EXPIRED,
+    };
+    const withSecret = (secret: string) => ({
+      ...deps(),
+      microsoft: { clientId: 'client-1', clientSecret: new Secret(secret) } as ServiceDeps['microsoft'],
+    });
+    const forged = evidenceFromRedirectError(
+      new URLSearchParams('error=invalid_client&error_description=AADSTS7000222%3a+expired&state=s'),
+    );
+    assert.equal(await raiseAppMisconfiguredAlert(db, withSecret('old'), { ...problem, evidence: forged }), false);
+    assert.equal((await db.selectFrom('operator_alerts').select('id').execute()).length, 0);
+
+    assert.equal(await raiseAppMisconfiguredAlert(db, withSecret('old'), problem), true);
+    assert.equal(await raiseAppMisconfiguredAlert(db, withSecret('old'), problem), false, 'a repeat is deduplicated');
+    assert.equal(
+      await raiseAppMisconfiguredAlert(db, withSecret('new'), problem),
+      true,
+      'other credentials: a new one',
+    );
+    assert.equal(
+      (await eventsOf('app.misconfigured')).length,
+      2 * (await db.selectFrom('organizations').select('id').execute()).length,
+    );
+
+    clock.advance(1000);
+    assert.equal(await resolveAppMisconfiguredAlerts(db, withSecret('new')), 1);
+    assert.equal(await resolveAppMisconfiguredAlerts(db, withSecret('new')), 0, 'nothing more to resolve');
+    const open = await db.selectFrom('operator_alerts').selectAll().where('resolved_at', 'is', null).execute();
+    assert.equal(open.length, 1);
+    assert.equal(
+      open[0]!.credentials,
+      appCredentialsFingerprint({ clientId: 'client-1', clientSecret: new Secret('old') }),
+    );
+    const recovered = await eventsOf('app.recovered');
+    assert.equal(recovered.length, (await db.selectFrom('organizations').select('id').execute()).length);
+    assert.deepEqual(JSON.parse(String(recovered[0]!.data)).reasons, ['client_secret_expired']);
   });
 
   it('unknown evidence is kept as unknown, with its evidence', async () => {

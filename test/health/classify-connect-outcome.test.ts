@@ -53,8 +53,15 @@ const CASES: [string, ErrorEvidence, { outcome: string; reason?: string }][] = [
   ],
   ['900941 risky app', redirect('access_denied', 900941), { outcome: 'approval_required', reason: 'risky_app' }],
   [
-    '700016 app not found',
+    // 700016 is shown on Microsoft's own page, never redirected: on a callback only `unauthorized_client` (an
+    // authorize error, RFC 6749 §4.1.2.1) counts, and it opens no operator alert (connect-flow.ts).
+    '700016 on a callback: only unauthorized_client counts',
     redirect('unauthorized_client', 700016),
+    { outcome: 'app_misconfigured', reason: 'client_rejected' },
+  ],
+  [
+    '700016 at the code exchange',
+    codeExchange(400, 'unauthorized_client', 700016),
     { outcome: 'app_misconfigured', reason: 'app_not_found' },
   ],
   [
@@ -67,10 +74,12 @@ const CASES: [string, ErrorEvidence, { outcome: string; reason?: string }][] = [
     codeExchange(401, 'invalid_client', 7000222),
     { outcome: 'app_misconfigured', reason: 'client_secret_expired' },
   ],
+  // Microsoft never redirects 50011 to a reply URL it does not know: a callback carrying it is forged.
+  ['50011 on a callback', redirect('invalid_request', 50011), { outcome: 'unknown' }],
   [
-    '50011 redirect mismatch',
-    redirect('invalid_request', 50011),
-    { outcome: 'app_misconfigured', reason: 'redirect_uri_mismatch' },
+    'a forged invalid_client + AADSTS7000215 on a callback (issue 10 item 1)',
+    redirect('invalid_client', 7000215),
+    { outcome: 'unknown' },
   ],
   [
     '70011 invalid scope (the documented body)',
@@ -149,11 +158,16 @@ describe('classifyConnectOutcome', () => {
     assert.deepEqual(summary(classifyConnectOutcome(evidence)), { outcome: 'declined' });
   });
 
-  test('operator misconfiguration wins over a cancel: never blame the user', () => {
-    const evidence = redirect('access_denied', 7000222, { error_subcode: 'cancel' });
+  test('operator misconfiguration that Microsoft redirects wins over a cancel: never blame the user', () => {
+    const evidence = redirect('access_denied', 70011, { error_subcode: 'cancel' });
     assert.deepEqual(summary(classifyConnectOutcome(evidence)), {
       outcome: 'app_misconfigured',
-      reason: 'client_secret_expired',
+      reason: 'invalid_scope',
     });
+  });
+
+  test('a token-endpoint-only code on a callback is not believed: the cancel stands', () => {
+    const evidence = redirect('access_denied', 7000222, { error_subcode: 'cancel' });
+    assert.deepEqual(summary(classifyConnectOutcome(evidence)), { outcome: 'cancelled' });
   });
 });

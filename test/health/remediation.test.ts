@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
   ADMIN_APPROVAL_REASONS,
@@ -90,5 +91,20 @@ describe('remediation', () => {
       const text = remediationFor({ status: 'degraded', reason, retryAfterMs: 0, evidence });
       assert.doesNotMatch(text.user, /reconnect/i, reason);
     }
+  });
+
+  test('docs/remediation.md lists every status reason and connect outcome, each with a source column', () => {
+    const doc = readFileSync(new URL('../../docs/remediation.md', import.meta.url), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const line of doc.split('\n')) {
+      const cells = line.split('|').map((cell) => cell.trim());
+      const key = /^`([a-z_:]+)`$/.exec(cells[1] ?? '')?.[1];
+      if (key) rows.set(`${rows.has(key) ? 'connect ' : ''}${key}`, cells);
+    }
+    for (const key of ALL_HEALTH_KEYS) assert.ok(rows.has(key), `${key} is not in docs/remediation.md`);
+    for (const key of ALL_CONNECT_OUTCOME_KEYS) {
+      assert.ok(rows.has(key) || rows.has(`connect ${key}`), `connect outcome ${key} is not in docs/remediation.md`);
+    }
+    for (const [key, cells] of rows) assert.ok((cells[3] ?? '').length > 0, `${key} has no source`);
   });
 });

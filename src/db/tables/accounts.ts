@@ -188,6 +188,8 @@ export interface OperatorAlertsTable {
   kind: string;
   reason: string;
   detail: string;
+  /** `app.misconfigured`: fingerprint of the client id + secret it is about (app-alerts.ts); never the secret. */
+  credentials: string | null;
   created_at: number;
   resolved_at: number | null;
 }
