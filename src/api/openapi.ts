@@ -41,9 +41,13 @@ export interface ApiOperation {
   authenticated: boolean;
   params?: z.ZodObject;
   query?: z.ZodObject;
+  /** Request headers the operation reads (besides Authorization), by their canonical names. */
+  headers?: z.ZodObject;
   /** A schema registered in `apiComponents`. */
   body?: z.ZodType;
   response: { status: number; description: string; schema?: z.ZodType };
+  /** Other success answers (an idempotent replay's 200 beside the 202), same shape unless a schema is given. */
+  otherResponses?: ReadonlyArray<{ status: number; description: string; schema?: z.ZodType }>;
   /** Codes of `apiErrorCatalogue()` this operation may answer with (besides authentication and INTERNAL). */
   errors: readonly string[];
 }
@@ -266,14 +270,24 @@ function generate(publicUrl: string): JsonObject {
 }
 
 function operationObject(op: ApiOperation): JsonObject {
-  const parameters = [...parametersOf(op.params, 'path'), ...parametersOf(op.query, 'query')];
-  const success: JsonObject = { description: op.response.description };
-  if (op.response.schema) {
-    success['content'] = { 'application/json': { schema: { $ref: refOf(op.response.schema) } } };
-  } else if (op.operationId === 'getOpenApiDocument') {
-    success['content'] = { 'application/json': { schema: { type: 'object' } } };
+  const parameters = [
+    ...parametersOf(op.params, 'path'),
+    ...parametersOf(op.query, 'query'),
+    ...parametersOf(op.headers, 'header'),
+  ];
+  const successOf = (answer: ApiOperation['response']): JsonObject => {
+    const success: JsonObject = { description: answer.description };
+    if (answer.schema) {
+      success['content'] = { 'application/json': { schema: { $ref: refOf(answer.schema) } } };
+    } else if (op.operationId === 'getOpenApiDocument') {
+      success['content'] = { 'application/json': { schema: { type: 'object' } } };
+    }
+    return success;
+  };
+  const responses: JsonObject = { [String(op.response.status)]: successOf(op.response) };
+  for (const other of op.otherResponses ?? []) {
+    responses[String(other.status)] = successOf({ ...other, schema: other.schema ?? op.response.schema });
   }
-  const responses: JsonObject = { [String(op.response.status)]: success };
   const catalogue = apiErrorCatalogue();
   const codes = [...new Set([...op.errors, ...(op.authenticated ? COMMON_ERRORS : ['INTERNAL'])])];
   const byStatus = new Map<number, string[]>();
@@ -315,7 +329,7 @@ function operationObject(op: ApiOperation): JsonObject {
   return operation;
 }
 
-function parametersOf(schema: z.ZodObject | undefined, location: 'path' | 'query'): JsonObject[] {
+function parametersOf(schema: z.ZodObject | undefined, location: 'path' | 'query' | 'header'): JsonObject[] {
   if (!schema) return [];
   return Object.entries(schema.shape).map(([name, field]) => {
     const json = tidy(z.toJSONSchema(field as z.ZodType, { io: 'input' }) as JsonObject);

@@ -212,6 +212,28 @@ const VALIDATION_CODES: OutboxErrorCode[] = [
   'IDEMPOTENCY_KEY_REUSED',
 ];
 
+/** Request headers of the send operations. */
+const idempotencyHeaders = z.strictObject({
+  'Idempotency-Key': z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/)
+    .optional()
+    .meta({
+      description:
+        'Makes a retry safe: the same key with the same request answers the original message (200); with another ' +
+        'request, 409 `IDEMPOTENCY_KEY_REUSED`. 1 to 255 printable ASCII characters (a UUID is a good choice); ' +
+        'keys are per organisation.',
+    }),
+});
+
+/** The answer to a repeated `Idempotency-Key`: the message the first request created, as it is now. */
+const IDEMPOTENT_REPLAY = {
+  status: 200,
+  description: 'A repeated `Idempotency-Key` with the same request: the original message, as it is now (same shape).',
+} as const;
+
 const SEND_DESCRIPTION =
   'Queues a message; `202` means it is committed (it survives any crash). Send `Idempotency-Key: <unique>` to make ' +
   'a retry safe: the same key with the same request returns the original message with `200`; with another request ' +
@@ -232,7 +254,9 @@ export const MESSAGE_API_OPERATIONS: readonly ApiOperation[] = [
     authenticated: true,
     params: accountParams,
     body: sendMessageBody,
+    headers: idempotencyHeaders,
     response: { status: 202, description: 'The queued (or held) message.', schema: messageSchema },
+    otherResponses: [IDEMPOTENT_REPLAY],
     errors: [...BODY_ERROR_CODES, ...VALIDATION_CODES, 'ACCOUNT_NOT_FOUND', 'OUTBOX_ACCOUNT_NOT_SENDABLE'],
   },
   {
@@ -248,7 +272,9 @@ export const MESSAGE_API_OPERATIONS: readonly ApiOperation[] = [
     authenticated: true,
     params: ownerParams,
     body: sendMessageBody,
+    headers: idempotencyHeaders,
     response: { status: 202, description: 'The queued (or held) message.', schema: messageSchema },
+    otherResponses: [IDEMPOTENT_REPLAY],
     errors: [...BODY_ERROR_CODES, ...VALIDATION_CODES, 'OWNER_NOT_FOUND', 'OUTBOX_DEFAULT_PROVIDER_NOT_CONFIGURED'],
   },
   {

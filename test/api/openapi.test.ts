@@ -168,6 +168,17 @@ describe('OpenAPI document', () => {
     assert.equal(cursor?.deprecated, true);
   });
 
+  it('declares Idempotency-Key and the 200 replay on both send routes, with the 202 body shape', () => {
+    for (const path of ['/v1/accounts/{id}/messages', '/v1/owners/{ownerId}/messages']) {
+      const op = doc.paths[path].post;
+      const header = op.parameters.find((p: { in: string; name: string }) => p.in === 'header');
+      assert.equal(header?.name, 'Idempotency-Key', path);
+      assert.equal(header?.required, false, path);
+      const schemaOf = (status: string) => op.responses[status].content['application/json'].schema.$ref;
+      assert.equal(schemaOf('200'), schemaOf('202'), path);
+    }
+  });
+
   it('documents each operation once per method, matching allApiOperations()', () => {
     const count = Object.values(doc.paths as Record<string, object>).reduce(
       (n, item) => n + Object.keys(item).length,
