@@ -16,6 +16,7 @@ import {
   type UserConsent,
   type UserKind,
 } from '../state/model.js';
+import { PERSONAL_OBJECT_ID } from '../state/personal-accounts.js';
 import { findFolder, findTenantByDomain, findUserByEmail } from '../state/world.js';
 import { ControlError, conflict, invalidRequest, notFound } from './control-error.js';
 
@@ -189,6 +190,11 @@ export function createUser(ctx: EmulatorContext, input: UserInput): User {
     } else {
       throw invalidRequest(`no tenant has verified ${domain}: pass "tenant" for work user ${email}`);
     }
+  }
+  // A personal account's oid has Microsoft's own form (microsoft.md §1.6): another GUID is a user Microsoft cannot
+  // issue.
+  if (kind === 'personal' && input.id && !PERSONAL_OBJECT_ID.test(input.id.toLowerCase())) {
+    throw invalidRequest(`body.id: a personal account id (oid) has the form 00000000-0000-0000-xxxx-xxxxxxxxxxxx`);
   }
   return addUser(ctx, {
     id: input.id,

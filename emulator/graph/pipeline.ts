@@ -3,6 +3,7 @@ import type { EmulatorContext, FaultRule, MailboxUsage } from '../context.js';
 import { headerValue, sendGraphError, setGraphHeaders } from '../errors.js';
 import { applyFaultBeforeHandler, dropConnection, takeFault } from '../faults.js';
 import type { AccessTokenRecord, Mailbox, User } from '../state/model.js';
+import { graphUserId } from '../state/personal-accounts.js';
 import { findAccessToken } from '../state/tokens.js';
 import { GraphError, unreadableJson } from './graph-error.js';
 import { admitRequest, releaseRequest, usageFor } from './limits.js';
@@ -182,7 +183,7 @@ function preferenceApplied(prefs: Preferences): string | null {
 
 function isUserKeyOf(user: User, key: string): boolean {
   const wanted = key.toLowerCase();
-  return wanted === user.id || wanted === user.email;
+  return wanted === graphUserId(user) || wanted === user.email;
 }
 
 /** Registers a Graph route under `/v1.0/me` and `/v1.0/users/{id | userPrincipalName}`. */
@@ -233,7 +234,7 @@ export function graphRoute(
         usage,
         prefs,
         params,
-        contextBase: `${ctx.urls.graph}/v1.0/$metadata#users('${user.id}')`,
+        contextBase: `${ctx.urls.graph}/v1.0/$metadata#users('${graphUserId(user)}')`,
       });
       const applied = preferenceApplied(prefs);
       if (applied) result.headers = { 'preference-applied': applied, ...result.headers };

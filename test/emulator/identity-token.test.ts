@@ -237,6 +237,22 @@ describe('identity token endpoint', () => {
       );
     });
 
+    it('gives personal accounts an oid of their own form, client_info with it, and an opaque access token', async () => {
+      const user = newUser('personal');
+      const { code, verifier } = await authorize(user, { scope: 'openid profile offline_access Mail.Send' });
+      const { body } = await redeem(code, verifier, { client_info: '1' });
+      const claims = decodeJwt(String(body.id_token));
+      // microsoft.md §1.6: 00000000-0000-0000-xxxx-xxxxxxxxxxxx, as in MSAL's fixtures.
+      assert.match(String(claims.oid), /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.equal(claims.oid, user.id);
+      // MSAL's home account id is uid.utid: the oid and the consumer tenant.
+      const info = JSON.parse(Buffer.from(String(body.client_info), 'base64url').toString('utf8'));
+      assert.deepEqual(info, { uid: user.id, utid: CONSUMER_TENANT_ID });
+      // Not a JWT (no JWS/JWE segments): a client cannot read anything from it.
+      assert.doesNotMatch(String(body.access_token), /\./);
+      assert.throws(() => decodeJwt(String(body.access_token)));
+    });
+
     it('makes codes single-use (AADSTS54005)', async () => {
       const { code, verifier } = await authorize(newUser());
       assert.equal((await redeem(code, verifier)).status, 200);
