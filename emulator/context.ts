@@ -81,6 +81,8 @@ export interface EmulatorUrls {
   login: string;
   /** Graph origin, no trailing slash: resources are `${graph}/v1.0/…`. */
   graph: string;
+  /** Outlook REST origin, no trailing slash, where upload sessions' `uploadUrl` lives (Microsoft's: outlook.office.com). */
+  outlook: string;
 }
 
 export interface RequestLogEntry {

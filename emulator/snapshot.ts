@@ -168,7 +168,7 @@ export function restoreSnapshot(snapshot: unknown, options: LoadSnapshotOptions 
     clock,
     random,
     settings,
-    urls: { login: options.urls?.login ?? '', graph: options.urls?.graph ?? '' },
+    urls: { login: options.urls?.login ?? '', graph: options.urls?.graph ?? '', outlook: options.urls?.outlook ?? '' },
     requestLog: [],
     nextRequestSeq: data.nextRequestSeq,
     faults: data.faults,
