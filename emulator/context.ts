@@ -112,9 +112,10 @@ export interface FaultRule {
   /**
    * `throttle429`: 429 with Retry-After and a TooManyRequests body; `unavailable503`: 503 with Retry-After;
    * `latency`: answer late by `latencyMs`; `drop`: destroy the connection without an answer, doing nothing;
-   * `timeoutAfterAccept`: do the work (the send happens) but never answer and drop the connection.
+   * `timeoutAfterAccept`: do the work (the send happens) but never answer and drop the connection;
+   * `requestLoop` (token endpoint only): HTTP 400 AADSTS50196, how Microsoft throttles token requests.
    */
-  kind: 'throttle429' | 'unavailable503' | 'latency' | 'drop' | 'timeoutAfterAccept';
+  kind: 'throttle429' | 'unavailable503' | 'latency' | 'drop' | 'timeoutAfterAccept' | 'requestLoop';
   retryAfterSeconds: number | null;
   latencyMs: number | null;
   remaining: number | null;

@@ -595,6 +595,9 @@ export function addFault(ctx: EmulatorContext, input: FaultInput): FaultRule {
   if (input.latencyMs != null && input.kind !== 'latency') {
     throw invalidRequest('latencyMs applies only to latency faults');
   }
+  if (input.kind === 'requestLoop' && input.target !== 'token') {
+    throw invalidRequest('requestLoop (AADSTS50196) applies only to the token endpoint: use target "token"');
+  }
   const userId = input.user ? resolveUserOrThrow(ctx, input.user).id : null;
   const rule: FaultRule = {
     id: `fault-${ctx.random.token(6)}`,

@@ -134,7 +134,7 @@ export const updateAppBody = z.strictObject({
 });
 
 export const createFaultBody = z.strictObject({
-  kind: z.enum(['throttle429', 'unavailable503', 'latency', 'drop', 'timeoutAfterAccept']),
+  kind: z.enum(['throttle429', 'unavailable503', 'latency', 'drop', 'timeoutAfterAccept', 'requestLoop']),
   target: z.enum(['graph', 'send', 'token']),
   userId: nonEmpty.optional(),
   email: z.email('must be an email address').optional(),

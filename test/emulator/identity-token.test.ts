@@ -550,6 +550,30 @@ describe('identity token endpoint', () => {
       assert.equal((await refresh(String(body.refresh_token))).status, 200);
     });
 
+    it('answers a token request with AADSTS50196 and HTTP 400 under a requestLoop fault, then works', async () => {
+      const user = newUser();
+      const { body } = await connect(user);
+      const added = await fetch(`${emulator.url}/_emulator/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'requestLoop', target: 'token', email: user.email, count: 1 }),
+      });
+      assert.equal(added.status, 201);
+      const looped = await refresh(String(body.refresh_token));
+      // microsoft.md §3.3: 400, not 429, and no Retry-After.
+      assertAadError(looped, 400, 'invalid_request', 50196);
+      assert.equal(looped.headers.get('retry-after'), null);
+      assert.equal((await refresh(String(body.refresh_token))).status, 200);
+      // Only the token endpoint throttles this way.
+      const onGraph = await fetch(`${emulator.url}/_emulator/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'requestLoop', target: 'graph' }),
+      });
+      assert.equal(onGraph.status, 400);
+      assert.equal(((await onGraph.json()) as { error: { code: string } }).error.code, 'CONTROL_INVALID_REQUEST');
+    });
+
     it('drops the connection after issuing tokens with timeoutAfterAccept', async () => {
       const user = newUser();
       const { code, verifier } = await authorize(user);
