@@ -441,7 +441,7 @@ describe('identity token endpoint', () => {
       const second = String((await refresh(first)).body.refresh_token);
       emulator.ctx.clock.advance(31 * DAY);
       const expired = await refresh(first);
-      assertAadError(expired, 400, 'invalid_grant', 700082);
+      assertAadError(expired, 400, 'invalid_grant', 700082, 'bad_token');
       assert.match(String(expired.body.error_description), /was inactive for 90\.00:00:00\./);
       assert.equal((await refresh(second)).status, 200, 'the newer token is still inside its own window');
     });

@@ -45,6 +45,17 @@ const REFRESH_CASES: [string, ErrorEvidence, Expected][] = [
     { status: 'reconnect_required', reason: 'refresh_expired' },
   ],
   [
+    // As Microsoft sends it (microsoft.md §2): the code names the reason, not the generic suberror.
+    '700082 with suberror bad_token',
+    refresh(
+      400,
+      aadTokenError('invalid_grant', 700082, 'The refresh token has expired due to inactivity.', {
+        suberror: 'bad_token',
+      }),
+    ),
+    { status: 'reconnect_required', reason: 'refresh_expired' },
+  ],
+  [
     '700084 SPA refresh token expired',
     refresh(400, aadTokenError('invalid_grant', 700084, 'The refresh token was issued to a single page app.')),
     { status: 'reconnect_required', reason: 'refresh_expired' },
