@@ -83,6 +83,11 @@ export async function runEmulatorCommand(
   process.once('SIGTERM', stop);
 }
 
+const ARG_OPTIONS = {
+  port: { type: 'string' },
+  'as-microsoft': { type: 'boolean' },
+} as const;
+
 export type EmulatorArgs = { port: number; asMicrosoft: boolean } | { problem: string };
 
 /** The command's options: `--port` wins over EMULATOR_PORT. A bad value is a problem to report, never a guess. */
@@ -100,11 +105,6 @@ export function parseEmulatorArgs(args: readonly string[], env: NodeJS.ProcessEn
   }
   return { port: Number(rawPort), asMicrosoft: parsed.values['as-microsoft'] ?? false };
 }
-
-const ARG_OPTIONS = {
-  port: { type: 'string' },
-  'as-microsoft': { type: 'boolean' },
-} as const;
 
 function describe(
   ctx: EmulatorContext,
