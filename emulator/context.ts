@@ -82,6 +82,8 @@ export interface EmulatorUrls {
   login: string;
   /** Graph origin, no trailing slash: resources are `${graph}/v1.0/…`. */
   graph: string;
+  /** Outlook REST origin, no trailing slash, where upload sessions' `uploadUrl` lives (Microsoft's: outlook.office.com). */
+  outlook: string;
 }
 
 export interface RequestLogEntry {
@@ -115,9 +117,10 @@ export interface FaultRule {
    * `throttle429`: 429 with Retry-After and a TooManyRequests body; `unavailable503`: 503 with Retry-After;
    * `latency`: answer late by `latencyMs`; `drop`: destroy the connection without an answer, doing nothing;
    * `timeoutAfterAccept`: do the work (the send happens) but never answer and drop the connection; `recorded`: answer
-   * with the error response Microsoft was recorded sending (`recorded`, recorded-errors.ts).
+   * with the error response Microsoft was recorded sending (`recorded`, recorded-errors.ts); `requestLoop` (token
+   * endpoint only): HTTP 400 AADSTS50196, how Microsoft throttles token requests.
    */
-  kind: 'throttle429' | 'unavailable503' | 'latency' | 'drop' | 'timeoutAfterAccept' | 'recorded';
+  kind: 'throttle429' | 'unavailable503' | 'latency' | 'drop' | 'timeoutAfterAccept' | 'recorded' | 'requestLoop';
   /** For `recorded`: which recorded response (a key of RECORDED_ERRORS); null otherwise. */
   recorded?: RecordedErrorName | null;
   retryAfterSeconds: number | null;

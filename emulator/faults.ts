@@ -83,6 +83,19 @@ export async function applyFaultBeforeHandler(
     case 'drop':
       dropConnection(ctx, request, reply);
       return 'answered';
+    case 'requestLoop':
+      // Microsoft throttles the token endpoint with AADSTS50196 and HTTP 400, not 429 [OBS
+      // AzureAD/microsoft-authentication-library-for-dotnet#2353; text from Azure/azure-sdk-for-net#23324]
+      // (microsoft.md §3.3). [GUESS] `error`: no recorded body shows it; a client must branch on error_codes.
+      // The control API admits this fault on the token target only.
+      if (surface !== 'identity') return 'continue';
+      sendAadError(ctx, reply, {
+        error: 'invalid_request',
+        code: 50196,
+        description:
+          'The server terminated an operation because it encountered a client request loop. Please contact your app vendor.',
+      });
+      return 'answered';
     case 'throttle429':
     case 'unavailable503': {
       const status = fault.kind === 'throttle429' ? 429 : 503;
@@ -92,12 +105,14 @@ export async function applyFaultBeforeHandler(
         sendAadError(
           ctx,
           reply,
+          // [GUESS] codes: Microsoft's own token-endpoint throttle is 50196 with HTTP 400 (the `requestLoop` fault);
+          // a 429 here stands for a throttling front end, named after 90055 (TenantThrottlingError).
           {
             error: 'temporarily_unavailable',
-            code: status === 429 ? 50196 : 90033,
+            code: status === 429 ? 90055 : 90033,
             description:
               status === 429
-                ? 'The server terminated an operation because it encountered a client request loop.'
+                ? 'There are too many incoming requests. Please try again later.'
                 : 'A transient error has occurred. Please try again.',
           },
           status,

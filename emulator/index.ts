@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildEmulatorApp } from './app.js';
 import { EmulatorClock } from './clock.js';
 import { defaultSettings, type EmulatorContext, type EmulatorSettings, type EmulatorUrls } from './context.js';
+import { completeUrls } from './microsoft-hosts.js';
 import { EmulatorRandom } from './random.js';
 import { emptyWorld } from './state/model.js';
 
@@ -16,7 +17,7 @@ export interface EmulatorOptions {
   clock?: EmulatorClock;
   /** Deep-merged over the defaults (limits, lifetimes). */
   settings?: Partial<Omit<EmulatorSettings, 'limits'>> & { limits?: Partial<EmulatorSettings['limits']> };
-  /** Public origins clients see; default: the emulator's own URL for both. */
+  /** Public origins clients see; default: the emulator's own URL (the Outlook host follows Graph). */
   urls?: Partial<EmulatorUrls>;
 }
 
@@ -31,7 +32,7 @@ export function createEmulatorContext(options: EmulatorOptions = {}): EmulatorCo
     clock: options.clock ?? new EmulatorClock(),
     random: new EmulatorRandom(options.seed),
     settings,
-    urls: { login: options.urls?.login ?? '', graph: options.urls?.graph ?? '' },
+    urls: { login: options.urls?.login ?? '', graph: options.urls?.graph ?? '', outlook: options.urls?.outlook ?? '' },
     requestLog: [],
     nextRequestSeq: 1,
     faults: [],
@@ -58,7 +59,6 @@ export async function startEmulator(
   const app = await buildEmulatorApp(ctx);
   const address = await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
   const url = address.replace('[::1]', 'localhost');
-  if (!ctx.urls.login) ctx.urls.login = url;
-  if (!ctx.urls.graph) ctx.urls.graph = url;
+  ctx.urls = completeUrls(ctx.urls, url);
   return { url, ctx, app, close: () => app.close() };
 }

@@ -1,32 +1,50 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import type { EmulatorContext } from './context.js';
 import { createEmulatorContext, startEmulator } from './index.js';
+import { MICROSOFT_ORIGINS } from './microsoft-hosts.js';
 import { DEMO_IDS, DEMO_PASSWORD, DEMO_SECOND_FACTOR_CODE, seedDemo } from './seed.js';
 import { loadSnapshot, saveSnapshot } from './snapshot.js';
 
 /**
- * `npm run emulator`: a standalone emulator with the demo world, for trying mailbridge by hand and for host-app
- * developers testing their own integration. Environment: EMULATOR_PORT (default 4010), EMULATOR_SEED,
+ * `npm run emulator [-- --port P] [--as-microsoft]`: a standalone emulator with the demo world, for trying
+ * mailbridge by hand and for host-app developers testing their own integration.
+ *
+ * `--port` (or EMULATOR_PORT; default 4010; 0 = any free port). `--as-microsoft`: present itself under Microsoft's
+ * host names (login.microsoftonline.com, graph.microsoft.com, outlook.office.com) in everything it writes (issuers,
+ * discovery, `@odata.nextLink`, upload URLs), for clients whose fetch routes those hosts to the emulator, so that an
+ * unmodified SDK that follows absolute links stays on "Microsoft". Environment: EMULATOR_SEED,
  * EMULATOR_REDIRECT_URIS (comma-separated; default mailbridge's local callbacks), EMULATOR_CLIENT_SECRET,
  * EMULATOR_SNAPSHOT (a file: loaded at start when it exists, instead of seeding; saved on SIGINT/SIGTERM and by
  * `POST /_emulator/snapshot`).
  */
-export async function runEmulatorCommand(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const port = Number(env.EMULATOR_PORT ?? 4010);
+export async function runEmulatorCommand(
+  env: NodeJS.ProcessEnv = process.env,
+  args: readonly string[] = [],
+): Promise<void> {
+  const options = parseEmulatorArgs(args, env);
+  if ('problem' in options) {
+    console.error(`mailbridge emulator: ${options.problem}`);
+    console.error('usage: npm run emulator -- [--port <0-65535>] [--as-microsoft]');
+    process.exitCode = 2;
+    return;
+  }
+  const { port } = options;
+  const urls = options.asMicrosoft ? MICROSOFT_ORIGINS : {};
   const snapshotFile = env.EMULATOR_SNAPSHOT ? resolve(env.EMULATOR_SNAPSHOT) : null;
   const restored = snapshotFile !== null && existsSync(snapshotFile);
   let ctx: EmulatorContext;
   let demoSecret: string | null = null;
   const roles = new Map<string, string>();
   if (restored) {
-    ctx = loadSnapshot(snapshotFile, { snapshotFile });
+    ctx = loadSnapshot(snapshotFile, { snapshotFile, urls });
     if (env.EMULATOR_SEED && env.EMULATOR_SEED !== ctx.random.seed) {
       console.warn(`EMULATOR_SEED is ignored: the snapshot continues its own seed (${ctx.random.seed})`);
     }
   } else {
-    ctx = createEmulatorContext({ seed: env.EMULATOR_SEED });
+    ctx = createEmulatorContext({ seed: env.EMULATOR_SEED, urls });
     ctx.snapshotFile = snapshotFile;
     const redirectUris = (
       env.EMULATOR_REDIRECT_URIS ??
@@ -65,6 +83,29 @@ export async function runEmulatorCommand(env: NodeJS.ProcessEnv = process.env): 
   process.once('SIGTERM', stop);
 }
 
+const ARG_OPTIONS = {
+  port: { type: 'string' },
+  'as-microsoft': { type: 'boolean' },
+} as const;
+
+export type EmulatorArgs = { port: number; asMicrosoft: boolean } | { problem: string };
+
+/** The command's options: `--port` wins over EMULATOR_PORT. A bad value is a problem to report, never a guess. */
+export function parseEmulatorArgs(args: readonly string[], env: NodeJS.ProcessEnv): EmulatorArgs {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof ARG_OPTIONS }>>;
+  try {
+    parsed = parseArgs({ args: [...args], options: ARG_OPTIONS, strict: true, allowPositionals: false });
+  } catch (error) {
+    return { problem: (error as Error).message };
+  }
+  const rawPort = parsed.values.port ?? env.EMULATOR_PORT ?? '4010';
+  const where = parsed.values.port === undefined ? 'EMULATOR_PORT' : '--port';
+  if (!/^\d{1,5}$/.test(rawPort) || Number(rawPort) > 65_535) {
+    return { problem: `${where} must be a port number from 0 to 65535 (0: any free port), not "${rawPort}"` };
+  }
+  return { port: Number(rawPort), asMicrosoft: parsed.values['as-microsoft'] ?? false };
+}
+
 function describe(
   ctx: EmulatorContext,
   url: string,
@@ -74,11 +115,16 @@ function describe(
 ): string {
   const lines = [
     `Microsoft emulator listening on ${url}`,
-    `  discovery:   ${url}/common/v2.0/.well-known/openid-configuration`,
-    `  graph:       ${url}/v1.0/me`,
+    `  discovery:   ${ctx.urls.login}/common/v2.0/.well-known/openid-configuration`,
+    `  graph:       ${ctx.urls.graph}/v1.0/me`,
     `  control API: ${url}/_emulator/ (see emulator/README.md)`,
     `  seed:        ${ctx.random.seed}`,
   ];
+  if (ctx.urls.login !== url) {
+    lines.push(
+      `  presenting:  ${[ctx.urls.login, ctx.urls.graph, ctx.urls.outlook].join(', ')} (route them to ${url})`,
+    );
+  }
   if (restoredFrom) lines.push(`  restored:    ${restoredFrom} (clock ${new Date(ctx.clock.now()).toISOString()})`);
   else if (ctx.snapshotFile) lines.push(`  snapshot:    ${ctx.snapshotFile} (saved on exit)`);
   const app = ctx.world.apps[DEMO_IDS.clientId];

@@ -11,6 +11,8 @@ const SECRET_PARAMS = new Set([
   'password',
   'code_verifier',
   'client_assertion',
+  // Upload sessions' pre-authenticated URLs carry their credential in the query. @see graph/upload-routes.ts
+  'authtoken',
 ]);
 
 declare module 'fastify' {

@@ -24,6 +24,10 @@ import type { WorldState } from './state/model.js';
  * The request log is not saved (it is inspection, not state). The file holds the emulated users' passwords and the
  * apps' client secrets (test doubles, see state/model.ts) but no token or code: the world keeps only their digests.
  * It is written with mode 0600.
+ *
+ * Older files load as they are. A personal account saved before the emulator gave personal accounts their own Graph
+ * id (a GUID oid, no `graphId`) keeps its oid, which clients have stored as the identity, and answers Graph with an
+ * id derived from it (`graphUserId`, state/personal-accounts.ts).
  */
 
 export const SNAPSHOT_FORMAT = 'mailbridge-emulator-snapshot';
@@ -164,7 +168,7 @@ export function restoreSnapshot(snapshot: unknown, options: LoadSnapshotOptions 
     clock,
     random,
     settings,
-    urls: { login: options.urls?.login ?? '', graph: options.urls?.graph ?? '' },
+    urls: { login: options.urls?.login ?? '', graph: options.urls?.graph ?? '', outlook: options.urls?.outlook ?? '' },
     requestLog: [],
     nextRequestSeq: data.nextRequestSeq,
     faults: data.faults,

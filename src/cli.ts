@@ -16,7 +16,7 @@ async function run(): Promise<void> {
   switch (command) {
     case 'emulator': {
       const { runEmulatorCommand } = await import('../emulator/main.js');
-      await runEmulatorCommand();
+      await runEmulatorCommand(process.env, rest);
       return;
     }
     case 'start':

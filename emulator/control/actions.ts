@@ -17,6 +17,7 @@ import {
   type UserConsent,
   type UserKind,
 } from '../state/model.js';
+import { PERSONAL_OBJECT_ID } from '../state/personal-accounts.js';
 import { findFolder, findTenantByDomain, findUserByEmail } from '../state/world.js';
 import { ControlError, conflict, invalidRequest, notFound } from './control-error.js';
 
@@ -190,6 +191,11 @@ export function createUser(ctx: EmulatorContext, input: UserInput): User {
     } else {
       throw invalidRequest(`no tenant has verified ${domain}: pass "tenant" for work user ${email}`);
     }
+  }
+  // A personal account's oid has Microsoft's own form (microsoft.md §1.6): another GUID is a user Microsoft cannot
+  // issue.
+  if (kind === 'personal' && input.id && !PERSONAL_OBJECT_ID.test(input.id.toLowerCase())) {
+    throw invalidRequest(`body.id: a personal account id (oid) has the form 00000000-0000-0000-xxxx-xxxxxxxxxxxx`);
   }
   return addUser(ctx, {
     id: input.id,
@@ -593,6 +599,9 @@ export function addFault(ctx: EmulatorContext, input: FaultInput): FaultRule {
     throw invalidRequest('latencyMs applies only to latency faults');
   }
   checkRecordedFault(input);
+  if (input.kind === 'requestLoop' && input.target !== 'token') {
+    throw invalidRequest('requestLoop (AADSTS50196) applies only to the token endpoint: use target "token"');
+  }
   const userId = input.user ? resolveUserOrThrow(ctx, input.user).id : null;
   const rule: FaultRule = {
     id: `fault-${ctx.random.token(6)}`,

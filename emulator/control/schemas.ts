@@ -135,7 +135,7 @@ export const updateAppBody = z.strictObject({
 });
 
 export const createFaultBody = z.strictObject({
-  kind: z.enum(['throttle429', 'unavailable503', 'latency', 'drop', 'timeoutAfterAccept', 'recorded']),
+  kind: z.enum(['throttle429', 'unavailable503', 'latency', 'drop', 'timeoutAfterAccept', 'recorded', 'requestLoop']),
   target: z.enum(['graph', 'send', 'token', 'authorize', 'adminconsent']),
   recorded: z.enum(RECORDED_ERROR_NAMES).optional(),
   userId: nonEmpty.optional(),

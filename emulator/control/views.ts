@@ -11,6 +11,7 @@ import type {
   User,
   UserConsent,
 } from '../state/model.js';
+import { graphUserId } from '../state/personal-accounts.js';
 
 /**
  * What the control API shows of the world. Passwords, second-factor codes and client secret values never leave
@@ -42,6 +43,8 @@ export function tenantView(tenant: Tenant) {
 export function userView(user: User) {
   return {
     id: user.id,
+    /** Graph's `user.id`: the oid for work accounts, a 16-hex-digit CID for personal ones. */
+    graphId: graphUserId(user),
     tenantId: user.tenantId,
     kind: user.kind,
     email: user.email,

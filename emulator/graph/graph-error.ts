@@ -60,3 +60,12 @@ export function unreadableJson(): GraphError {
     'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
   );
 }
+
+/**
+ * A request over Graph's 4 MB ceiling: code `BadRequest` with Microsoft's message [OBS
+ * microsoftgraph/microsoft-graph-docs-contrib#682], HTTP 413 [OBS pnp/cli-microsoft365#3832: "after 4 194 304
+ * characters you'll get 413 responses"]. @see microsoft.md §3.3
+ */
+export function requestTooLarge(): GraphError {
+  return new GraphError(413, 'BadRequest', 'The maximum request length supported is 4MB.');
+}

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { EmulatorContext } from '../context.js';
 import type { User } from '../state/model.js';
+import { graphUserId } from '../state/personal-accounts.js';
 import { queryOption, unknownQueryProperty } from './odata.js';
 import { graphRoute, SCOPES } from './pipeline.js';
 
@@ -39,8 +40,10 @@ const SELECTABLE = new Map<string, string>(
 
 function userProperty(user: User, name: string): unknown {
   switch (name) {
+    // Personal accounts: Graph's id is the CID, not the oid, `mail` is null and the address is the UPN
+    // [OBS OfficeDev/outlook-dev-docs#918, microsoft/quick-authentication#31]. @see microsoft.md §1.6
     case 'id':
-      return user.id;
+      return graphUserId(user);
     case 'displayName':
       return user.displayName;
     case 'givenName':
@@ -48,7 +51,7 @@ function userProperty(user: User, name: string): unknown {
     case 'surname':
       return user.surname || null;
     case 'mail':
-      return user.email;
+      return user.kind === 'personal' ? null : user.email;
     case 'userPrincipalName':
       return user.email;
     case 'businessPhones':

@@ -3,8 +3,9 @@ import type { EmulatorContext, FaultRule, MailboxUsage } from '../context.js';
 import { headerValue, sendGraphError, setGraphHeaders } from '../errors.js';
 import { applyFaultBeforeHandler, dropConnection, takeFault } from '../faults.js';
 import type { AccessTokenRecord, Mailbox, User } from '../state/model.js';
+import { graphUserId } from '../state/personal-accounts.js';
 import { findAccessToken } from '../state/tokens.js';
-import { GraphError, unreadableJson } from './graph-error.js';
+import { GraphError, requestTooLarge, unreadableJson } from './graph-error.js';
 import { admitRequest, releaseRequest, usageFor } from './limits.js';
 import { type Preferences, readPreferences } from './message-view.js';
 
@@ -182,7 +183,7 @@ function preferenceApplied(prefs: Preferences): string | null {
 
 function isUserKeyOf(user: User, key: string): boolean {
   const wanted = key.toLowerCase();
-  return wanted === user.id || wanted === user.email;
+  return wanted === graphUserId(user) || wanted === user.email;
 }
 
 /** Registers a Graph route under `/v1.0/me` and `/v1.0/users/{id | userPrincipalName}`. */
@@ -220,8 +221,8 @@ export function graphRoute(
       const mailbox = needsMailbox ? mailboxOrThrow(ctx, user) : (ctx.world.mailboxes[user.id] as Mailbox);
       const length = Number(headerValue(request, 'content-length') ?? 0);
       if (length > ctx.settings.limits.maxRequestBytes) {
-        // Graph refuses requests over about 4 MB (microsoft.md §3.1 [GUESS] ceiling; 413 observed).
-        throw new GraphError(413, 'RequestEntityTooLarge', 'The maximum request length supported is 4MB.');
+        // Graph refuses requests over 4 MB. @see microsoft.md §3.3
+        throw requestTooLarge();
       }
       const prefs = readPreferences(request);
       result = await handler({
@@ -233,7 +234,7 @@ export function graphRoute(
         usage,
         prefs,
         params,
-        contextBase: `${ctx.urls.graph}/v1.0/$metadata#users('${user.id}')`,
+        contextBase: `${ctx.urls.graph}/v1.0/$metadata#users('${graphUserId(user)}')`,
       });
       const applied = preferenceApplied(prefs);
       if (applied) result.headers = { 'preference-applied': applied, ...result.headers };

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { EmulatorContext } from '../context.js';
 import { registerFolderRoutes } from './folder-routes.js';
-import { GraphError, unreadableJson } from './graph-error.js';
+import { GraphError, requestTooLarge, unreadableJson } from './graph-error.js';
 import { registerMeRoutes } from './me-routes.js';
 import { registerMessageRoutes } from './message-routes.js';
 import { sendGraphFailure, UnreadableBody } from './pipeline.js';
@@ -33,12 +33,7 @@ export function registerGraphRoutes(app: FastifyInstance, ctx: EmulatorContext):
 
     scope.setErrorHandler((error: FastifyError, request, reply) => {
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        return sendGraphFailure(
-          ctx,
-          request,
-          reply,
-          new GraphError(413, 'RequestEntityTooLarge', 'The maximum request length supported is 4MB.'),
-        );
+        return sendGraphFailure(ctx, request, reply, requestTooLarge());
       }
       if (error.code?.startsWith('FST_ERR_CTP')) return sendGraphFailure(ctx, request, reply, unreadableJson());
       return sendGraphFailure(

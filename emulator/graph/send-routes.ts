@@ -3,7 +3,7 @@ import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
 import type { EmulatorContext } from '../context.js';
 import type { FileAttachment, InternetMessageHeader, MailMessage, Recipient } from '../state/model.js';
 import { type DeliveryOutcome, deliverSubmission, type SubmittedMessage } from './delivery.js';
-import { GraphError, invalidValue } from './graph-error.js';
+import { GraphError, invalidValue, requestTooLarge } from './graph-error.js';
 import { checkSendingLimits, recordSend } from './limits.js';
 import {
   createMessage,
@@ -199,7 +199,7 @@ async function sendMailMime(call: GraphCall, body: string) {
   const parsed = await simpleParser(mime);
   const message = submittedFromMime(call.ctx, parsed);
   if (message.attachments.some((attachment) => attachment.size > MAX_INLINE_ATTACHMENT_BYTES)) {
-    throw new GraphError(413, 'RequestEntityTooLarge', 'The maximum request length supported is 4MB.');
+    throw requestTooLarge();
   }
   // Raw-MIME sendMail ignores `From`: the mailbox owner sends (microsoft.md §3.1).
   submitOrThrow(call, 'sendMailMime', message, { saveToSentItems: true });

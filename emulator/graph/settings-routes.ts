@@ -4,6 +4,11 @@ import type { Mailbox, MessageRule } from '../state/model.js';
 import { findFolder } from '../state/world.js';
 import { GraphError, invalidValue, itemNotFound, unknownProperty } from './graph-error.js';
 import { readRuleInputOrThrow } from './inbox-rules.js';
+import {
+  checkSettingEnumsOrThrow,
+  DEFAULT_DELEGATE_MEETING_MESSAGE_DELIVERY,
+  USER_MAILBOX_PURPOSE,
+} from './mailbox-settings-values.js';
 import { isPlainObject } from './message-input.js';
 import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES } from './pipeline.js';
 
@@ -30,8 +35,8 @@ function settingsView(mailbox: Mailbox): Record<string, unknown> {
   return {
     archiveFolder: findFolder(mailbox, 'archive')?.id ?? null,
     timeZone: 'UTC',
-    delegateMeetingMessageDeliveryOptions: 'sendToDelegateOutlookAndInformationToPrincipal',
-    userPurpose: 'user',
+    delegateMeetingMessageDeliveryOptions: DEFAULT_DELEGATE_MEETING_MESSAGE_DELIVERY,
+    userPurpose: USER_MAILBOX_PURPOSE,
     ...mailbox.settings,
   };
 }
@@ -49,6 +54,7 @@ function patchSettings(call: GraphCall) {
     }
     const name = WRITABLE_BY_LOWER.get(lower);
     if (!name) throw unknownProperty(key, 'microsoft.graph.mailboxSettings');
+    checkSettingEnumsOrThrow(name, value);
     if (COMPLEX.has(name)) {
       if (!isPlainObject(value)) throw invalidValue(name, `microsoft.graph.${name}`);
       const current = call.mailbox.settings[name];

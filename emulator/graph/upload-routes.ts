@@ -12,10 +12,12 @@ import { graphRuntime, type UploadSession } from './runtime.js';
 
 /**
  * Large attachments (concepts/outlook-large-attachments.md): `createUploadSession` answers 201 with an opaque,
- * pre-authenticated `uploadUrl` (Outlook's `/api/v2.0/Users('oid@tid')/Messages('id')/AttachmentSessions('id')
- * ?authtoken=…` shape, on the emulator's Graph origin). The client PUTs the bytes in order with `Content-Range`
- * and no Authorization header: 200 with `nextExpectedRanges` for each middle chunk, 201 with `Location` and an
- * empty body for the last. DELETE on the URL cancels (204).
+ * pre-authenticated `uploadUrl` on another host than Graph: `https://outlook.office.com/api/gv1.0/users('oid@tid')
+ * /messages('id')/AttachmentSessions('id')?authtoken=…` [OBS msgraph-sdk-java#1380, msgraph-sdk-dotnet#2239] (the
+ * emulator's `urls.outlook`). The client PUTs the bytes in order with `Content-Range` and no Authorization header:
+ * 200 with `nextExpectedRanges` for each middle chunk, 201 with `Location` and an empty body for the last. DELETE on
+ * the URL cancels (204). A request that does carry the Graph bearer token is refused with 401
+ * InvalidAudienceForResource, as Outlook refuses it (the Java SDK shipped that bug: msgraph-sdk-java#409).
  */
 
 const MAX_ATTACHMENT_BYTES = 150 * 1024 * 1024;
@@ -76,12 +78,29 @@ function sessionUrl(
   messageId: string,
   token: string,
 ): string {
-  return `${ctx.urls.graph}/api/v2.0/Users('${session.userId}@${tenantId}')/Messages('${messageId}')/AttachmentSessions('${session.id}')?authtoken=${token}`;
+  return `${ctx.urls.outlook}/api/gv1.0/users('${session.userId}@${tenantId}')/messages('${messageId}')/AttachmentSessions('${session.id}')?authtoken=${token}`;
+}
+
+/**
+ * The upload URL is pre-authenticated for Outlook's audience; a Graph bearer token sent along is checked first and
+ * refused, with Outlook's words [OBS msgraph-sdk-dotnet#2239 (body), msgraph-sdk-java#409]. @see microsoft.md §3.1
+ */
+function refuseAuthorizationHeader(ctx: EmulatorContext, request: FastifyRequest): void {
+  if (headerValue(request, 'authorization') === undefined) return;
+  request.emulatorNote = 'upload:authorization-header';
+  const url = `${ctx.urls.outlook}${request.url.split('?', 1)[0]}`;
+  throw new GraphError(
+    401,
+    'InvalidAudienceForResource',
+    `The audience claim value is invalid for current resource. Audience claim is 'https://graph.microsoft.com/', request url is '${url}' and resource type is 'Exchange'.`,
+    { innerError: { errorUrl: 'https://aka.ms/autherrors#error-InvalidResource' } },
+  );
 }
 
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/;
 
 async function uploadChunk(ctx: EmulatorContext, request: FastifyRequest, reply: FastifyReply) {
+  refuseAuthorizationHeader(ctx, request);
   const session = sessionOrThrow(ctx, request);
   const fault = takeFault(ctx, 'graph', session.userId);
   if (fault && (await applyFaultBeforeHandler(ctx, request, reply, fault, 'graph')) === 'answered') return reply;
@@ -130,7 +149,7 @@ async function uploadChunk(ctx: EmulatorContext, request: FastifyRequest, reply:
     return sendGraphResult(ctx, request, reply, {
       status: 200,
       body: {
-        '@odata.context': `${ctx.urls.graph}/api/v2.0/$metadata#Users('${session.userId}')/Messages('${session.messageImmutableId}')/AttachmentSessions/$entity`,
+        '@odata.context': `${ctx.urls.outlook}/api/gv1.0/$metadata#users('${session.userId}')/messages('${session.messageImmutableId}')/AttachmentSessions/$entity`,
         // Outlook's casing in the documented answer.
         ExpirationDateTime: new Date(session.expiresAt).toISOString(),
         nextExpectedRanges: [`${session.received}`],
@@ -158,7 +177,7 @@ async function uploadChunk(ctx: EmulatorContext, request: FastifyRequest, reply:
   return sendGraphResult(ctx, request, reply, {
     status: 201,
     headers: {
-      location: `${ctx.urls.graph}/api/v2.0/Users('${session.userId}@${user?.tenantId ?? ''}')/Messages('${message.id}')/Attachments('${attachmentId}')`,
+      location: `${ctx.urls.outlook}/api/gv1.0/users('${session.userId}@${user?.tenantId ?? ''}')/messages('${message.id}')/Attachments('${attachmentId}')`,
     },
   });
 }
@@ -222,12 +241,13 @@ export function registerUploadRoutes(scope: FastifyInstance, ctx: EmulatorContex
       }
     };
   scope.put(
-    '/api/v2.0/*',
+    '/api/*',
     guarded((request, reply) => uploadChunk(ctx, request, reply)),
   );
   scope.delete(
-    '/api/v2.0/*',
+    '/api/*',
     guarded(async (request, reply) => {
+      refuseAuthorizationHeader(ctx, request);
       const session = sessionOrThrow(ctx, request);
       graphRuntime(ctx).uploadSessions.delete(session.id);
       return sendGraphResult(ctx, request, reply, { status: 204 });

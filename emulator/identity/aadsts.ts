@@ -281,10 +281,12 @@ export const aadsts = {
     description: `The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '${iso(issuedAt)}' and the TokensValidFrom date (before which tokens are not valid) for this user is '${iso(validFrom)}'.`,
   }),
   refreshTokenInactive: (issuedAt: number, inactivitySeconds: number): AadErrorInput => ({
-    // [OBS] "…was inactive for 90.00:00:00." as recorded from real answers.
+    // [OBS] "…was inactive for 90.00:00:00." and `suberror: bad_token` as recorded from real answers
+    // (microsoft/foundry-dev-tools#707; microsoft.md §2).
     error: 'invalid_grant',
     code: 700082,
     description: `The refresh token has expired due to inactivity. The token was issued on ${iso(issuedAt)} and was inactive for ${timeSpan(inactivitySeconds)}.`,
+    suberror: 'bad_token',
   }),
   consentRevoked: (app: AppRegistration): AadErrorInput => ({
     error: 'invalid_grant',

@@ -8,6 +8,7 @@ import {
   type User,
   type UserKind,
 } from './model.js';
+import { newPersonalAccountIds } from './personal-accounts.js';
 import { createMailbox, findUserByEmail } from './world.js';
 
 /** Ensures the consumer tenant that every personal account lives in exists. */
@@ -84,8 +85,11 @@ export function addUserWithNewAddress(ctx: EmulatorContext, input: NewUser): Use
   if (!tenantId || !ctx.world.tenants[tenantId]) throw new Error(`emulator: unknown tenant for ${email}`);
   const displayName = input.displayName ?? email.split('@')[0]!;
   const [givenName = displayName, ...rest] = displayName.split(' ');
+  // Personal accounts have an `oid` of their own form and a different Graph id. @see personal-accounts.ts
+  const personalIds = kind === 'personal' ? newPersonalAccountIds(ctx.random) : null;
   const user: User = {
-    id: (input.id ?? ctx.random.guid()).toLowerCase(),
+    id: (input.id ?? personalIds?.oid ?? ctx.random.guid()).toLowerCase(),
+    ...(personalIds ? { graphId: personalIds.graphId } : {}),
     tenantId,
     kind,
     email,

@@ -26,8 +26,18 @@ export interface Tenant {
 export type UserKind = 'work' | 'personal';
 
 export interface User {
-  /** The object id (`oid`), equal to Graph's `user.id`. */
+  /**
+   * The object id (`oid` in id_tokens, `uid` in `client_info`) and the emulator's key for the user. Work accounts:
+   * a GUID equal to Graph's `user.id`. Personal accounts: `00000000-0000-0000-xxxx-xxxxxxxxxxxx`, NOT Graph's id
+   * (see `graphId`). @see microsoft.md §1.6
+   */
   id: string;
+  /**
+   * Personal accounts only: Graph's `user.id`, a 16-hex-digit CID such as `fde926f844473904` [OBS
+   * OfficeDev/outlook-dev-docs#918, microsoft/quick-authentication#31]. Absent for work accounts (Graph's id is
+   * the oid); `graphUserId()` reads it.
+   */
+  graphId?: string;
   tenantId: string;
   kind: UserKind;
   /** Sign-in name and primary SMTP address, lower case. */

@@ -77,7 +77,13 @@ export function createMailbox(userId: string, newId: () => string): Mailbox {
       language: { locale: 'en-US', displayName: 'English (United States)' },
       dateFormat: 'M/d/yyyy',
       timeFormat: 'h:mm tt',
-      automaticRepliesSetting: { status: 'disabled', externalAudience: 'all' },
+      // As the documented GET answer has it (GD/user-get-mailboxsettings.md): both reply messages empty.
+      automaticRepliesSetting: {
+        status: 'disabled',
+        externalAudience: 'all',
+        internalReplyMessage: '',
+        externalReplyMessage: '',
+      },
       workingHours: {
         daysOfWeek: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'],
         startTime: '08:00:00.0000000',

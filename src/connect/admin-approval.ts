@@ -7,6 +7,7 @@ import { classifyConnectOutcome } from '../health/classify-connect-outcome.js';
 import type { AdminApprovalReason } from '../health/health.js';
 import { type ErrorEvidence, evidenceFromRedirectError } from '../microsoft/error-evidence.js';
 import { MICROSOFT_LOGIN_ORIGIN, routeMicrosoftUrl } from '../microsoft/microsoft-routes.js';
+import { CONSUMER_TENANT_ID } from '../microsoft/tenants.js';
 import { getOwner } from '../owners/owners.js';
 import { newId, randomToken } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
@@ -37,7 +38,6 @@ type ApprovalDeps = Pick<
   'db' | 'clock' | 'vault' | 'events' | 'microsoft' | 'config' | 'logger' | 'dialect'
 >;
 
-const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface ApprovalHandOff {

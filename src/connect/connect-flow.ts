@@ -17,6 +17,7 @@ import {
   evidenceFromTokenErrorResponse,
 } from '../microsoft/error-evidence.js';
 import { routeMicrosoftUrl } from '../microsoft/microsoft-routes.js';
+import { isPersonalAccountTenant } from '../microsoft/tenants.js';
 import { randomToken } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { PlaintextSecret } from '../vault/secret-types.js';
@@ -221,10 +222,13 @@ async function exchangeAndStore(
         : { outcome: 'unknown', evidence: error.evidence };
     return endWithOutcome(deps, session, outcome);
   }
-  // Graph's user id is the oid: a different one means the token is not the id_token's user.
-  if (me.id.toLowerCase() !== objectId.toLowerCase()) {
+  // Work accounts: Microsoft makes Graph's user id the oid, so a different one means the token is not the
+  // id_token's user. Personal accounts: Graph answers a 16-hex-digit CID that is not the oid (microsoft.md §1.6), so
+  // there is nothing to compare; the identity stays tid + oid from the verified id_token.
+  if (!isPersonalAccountTenant(tenantId) && me.id.toLowerCase() !== objectId.toLowerCase()) {
     return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me is not the id_token user');
   }
+  // Personal accounts answer `mail: null` and carry the address in `userPrincipalName`. @see microsoft.md §1.6
   const email = (me.mail || me.userPrincipalName || '').trim();
   if (!email) return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me has no address');
   if (session.expected_email && session.expected_email.toLowerCase() !== email.toLowerCase()) {

@@ -135,7 +135,7 @@ export class GraphClient {
 
   // ---- user and mailbox settings ----
 
-  /** `GET /me`: `id` equals the id_token's `oid`; `mail` may be null. */
+  /** `GET /me`: `id` equals the id_token's `oid` for work accounts only (personal: a 16-hex-digit CID); `mail` may be null. @see microsoft.md §1.6 */
   getMe(token: string, options: { select?: string[] } = {}): Promise<GraphResponse<GraphUser>> {
     return this.#json(token, 'GET', `/me${odataQueryString({ select: options.select })}`);
   }

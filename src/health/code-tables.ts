@@ -193,7 +193,9 @@ export function firstMatch<T>(codes: readonly number[], table: ReadonlyMap<numbe
 /** The transient reason for an identity-side answer, or undefined when it is not transient. */
 export function transientIdentityReason(evidence: ErrorEvidence): DegradedReason | undefined {
   const status = evidence.httpStatus ?? 0;
-  if (status === 429) return 'throttled';
+  // 50196 is Microsoft throttling the token endpoint, answered with HTTP 400 and whatever `error`: checked before any
+  // grant-level reading of the answer so it can never end a connection. @see microsoft.md §3.3
+  if (status === 429 || evidence.errorCodes.includes(AADSTS.CLIENT_REQUEST_LOOP)) return 'throttled';
   if (evidence.error === 'temporarily_unavailable' || status === 503) return 'service_unavailable';
   if (evidence.error === 'server_error' || status >= 500) return 'server_error';
   if (evidence.errorCodes.some((code) => TRANSIENT_CODES.has(code))) return 'service_unavailable';

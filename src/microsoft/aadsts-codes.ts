@@ -113,6 +113,12 @@ export const AADSTS = {
   TRANSIENT_DIRECTORY: 90024,
   /** Retryable error unrelated to the database. */
   RETRYABLE_ERROR: 50033,
+  /**
+   * LoopDetected: the token endpoint throttles a client that asks too often. Comes back with HTTP 400 (not 429),
+   * possibly beside `invalid_grant`: a pause, never a dead grant. @see microsoft.md §3.3 [OBS
+   * AzureAD/microsoft-authentication-library-for-dotnet#2353]
+   */
+  CLIENT_REQUEST_LOOP: 50196,
 } as const;
 
 /** Graph `error.code` values we act on. @see microsoft.md §3.1, §3.2 */

@@ -357,12 +357,12 @@ describe('conformance: lifetimes on the emulator clock, moved through the contro
 
     await app.controlOrThrow('POST', '/clock/advance', { days: 1, hours: 1 });
     const expired = await app.refresh(first.refresh_token);
-    assertAadError(expired, 400, 'invalid_grant', 700082);
+    assertAadError(expired, 400, 'invalid_grant', 700082, 'bad_token');
     assert.match(String(expired.body.error_description), /was inactive for 90\.00:00:00\./);
     assert.equal((await app.refresh(second)).status, 200, 'the newer token has its own 90 days');
 
     await app.controlOrThrow('POST', '/clock/advance', { days: 91 });
-    assertAadError(await app.refresh(second), 400, 'invalid_grant', 700082);
+    assertAadError(await app.refresh(second), 400, 'invalid_grant', 700082, 'bad_token');
   });
 
   it('lifetimes set through PATCH /_emulator/settings: access tokens, codes', async () => {

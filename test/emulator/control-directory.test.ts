@@ -25,6 +25,7 @@ interface TenantBody {
 }
 interface UserBody {
   id: string;
+  graphId: string;
   tenantId: string;
   kind: string;
   email: string;
@@ -205,6 +206,11 @@ describe('emulator control API: directory', () => {
       assert.equal(personal.body.kind, 'personal');
       assert.equal(personal.body.tenantId, CONSUMER_TENANT_ID);
 
+      // Microsoft's shapes (microsoft.md §1.6): an oid 00000000-0000-0000-…, a 16-hex-digit Graph id.
+      assert.match(personal.body.id, /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.match(personal.body.graphId, /^[0-9a-f]{16}$/);
+      assert.equal(work.body.graphId, work.body.id, "a work account's Graph id is its oid");
+
       const elsewhere = await call<UserBody>('POST', '/users', { email: 'kim@gmail.example', password: 'pw-kim-1' });
       assert.equal(elsewhere.body.kind, 'personal', 'an address no organisation verified is a Microsoft account');
 
@@ -239,6 +245,14 @@ describe('emulator control API: directory', () => {
         400,
         'CONTROL_INVALID_REQUEST',
       );
+      const personalId = await expectError(
+        'POST',
+        '/users',
+        { email: 'a@outlook.com', password: 'x', id: '3f2b8c1e-6a4d-4e5f-9b7a-1c2d3e4f5a6b' },
+        400,
+        'CONTROL_INVALID_REQUEST',
+      );
+      assert.match(personalId, /00000000-0000-0000-xxxx-xxxxxxxxxxxx/);
       await expectError(
         'POST',
         '/users',
@@ -251,6 +265,7 @@ describe('emulator control API: directory', () => {
         0,
         'a rejected request changes nothing',
       );
+      assert.equal(Object.values(emulator.ctx.world.users).filter((user) => user.email === 'a@outlook.com').length, 0);
     });
 
     it('lists users with filters and gets one by id or email', async () => {

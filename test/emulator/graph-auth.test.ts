@@ -29,11 +29,23 @@ describe('emulator Graph: authentication, scopes, profile', () => {
     assert.match(answer.headers.get('content-type') ?? '', /^application\/json/);
   });
 
-  it('gives personal accounts their address as mail and userPrincipalName', async () => {
+  it('answers personal accounts as Microsoft does: a CID id that is not the oid, mail null, the address as UPN', async () => {
     const alex = emulator.seed.users.personal;
-    const answer = await callGraph(emulator.url, mintGraphToken(emulator.ctx, alex), 'GET', '/me');
-    assert.equal(answer.body?.mail, 'alex@outlook.com');
+    // microsoft.md §1.6: oid 00000000-0000-0000-xxxx-xxxxxxxxxxxx, Graph id a 16-hex-digit CID.
+    assert.match(alex.id, /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const token = mintGraphToken(emulator.ctx, alex);
+    const answer = await callGraph(emulator.url, token, 'GET', '/me');
+    assert.equal(answer.status, 200);
+    assert.match(String(answer.body?.id), /^[0-9a-f]{16}$/);
+    assert.notEqual(answer.body?.id, alex.id);
+    assert.equal(answer.body?.mail, null);
     assert.equal(answer.body?.userPrincipalName, 'alex@outlook.com');
+    assert.equal(answer.body?.displayName, 'Alex Wilber');
+    // `/users/{id}` takes Graph's id (or the UPN), not the oid.
+    const byGraphId = await callGraph(emulator.url, token, 'GET', `/users/${String(answer.body?.id)}`);
+    assert.equal(byGraphId.status, 200);
+    assert.equal(byGraphId.body?.id, answer.body?.id);
+    assert.equal((await callGraph(emulator.url, token, 'GET', `/users/${alex.id}`)).status, 403);
   });
 
   it('honours $select on /me and refuses unknown properties', async () => {

@@ -119,16 +119,28 @@ describe('emulator Graph: drafts, attachments, upload sessions, replies', () => 
     assert.deepEqual(session.body?.nextExpectedRanges, ['0-']);
     assert.match(String(session.body?.expirationDateTime), /^\d{4}-\d{2}-\d{2}T/);
     const uploadUrl = String(session.body?.uploadUrl);
-    assert.ok(uploadUrl.startsWith(`${emulator.url}/api/v2.0/Users('`));
-    assert.match(uploadUrl, /AttachmentSessions\('[^']+'\)\?authtoken=/);
+    // Outlook's host and shape (microsoft.md §3.1); this emulator serves that host on its own origin.
+    assert.ok(uploadUrl.startsWith(`${emulator.url}/api/gv1.0/users('`), uploadUrl);
+    assert.match(uploadUrl, /\/messages\('[^']+'\)\/AttachmentSessions\('[^']+'\)\?authtoken=/);
 
-    const put = (start: number, end: number, url = uploadUrl) =>
+    const put = (start: number, end: number, url = uploadUrl, headers: Record<string, string> = {}) =>
       fetch(url, {
         method: 'PUT',
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `bytes ${start}-${end}/${size}` },
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-range': `bytes ${start}-${end}/${size}`,
+          ...headers,
+        },
         body: file.subarray(start, end + 1),
       });
     const chunk = 2 * 1024 * 1024;
+    // The Graph token sent along is refused as Outlook refuses it, and the bytes are not taken.
+    const withToken = await put(0, chunk - 1, uploadUrl, { authorization: `Bearer ${megan}` });
+    assert.equal(withToken.status, 401);
+    const refusal = ((await withToken.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(refusal.code, 'InvalidAudienceForResource');
+    assert.match(refusal.message, /^The audience claim value is invalid for current resource\. Audience claim is/);
+    assert.doesNotMatch(refusal.message, /authtoken/, 'the URL credential is not echoed');
     const first = await put(0, chunk - 1);
     assert.equal(first.status, 200);
     assert.deepEqual(((await first.json()) as { nextExpectedRanges: string[] }).nextExpectedRanges, [String(chunk)]);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DELEGATE_MEETING_MESSAGE_DELIVERY_OPTIONS } from '../../emulator/graph/mailbox-settings-values.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { callGraph, errorOf, mintGraphToken, valuesOf } from '../support/graph-token.js';
 
@@ -344,8 +345,37 @@ describe('emulator Graph: messages, OData, folders, mailbox settings', () => {
     const replies = await callGraph(emulator.url, megan, 'PATCH', '/me/mailboxSettings', {
       automaticRepliesSetting: { status: 'alwaysEnabled' },
     });
-    assert.deepEqual(replies.body?.automaticRepliesSetting, { status: 'alwaysEnabled', externalAudience: 'all' });
+    assert.deepEqual(replies.body?.automaticRepliesSetting, {
+      status: 'alwaysEnabled',
+      externalAudience: 'all',
+      internalReplyMessage: '',
+      externalReplyMessage: '',
+    });
     assert.equal((await get('/me/mailboxSettings')).body?.timeZone, 'Europe/Berlin');
+    // Enumerations hold Microsoft's values only (the published schema): a value it lacks is a 400 that stores nothing.
+    const current = (await get('/me/mailboxSettings')).body!;
+    assert.ok(
+      DELEGATE_MEETING_MESSAGE_DELIVERY_OPTIONS.includes(current.delegateMeetingMessageDeliveryOptions as never),
+    );
+    assert.equal(current.userPurpose, 'user');
+    for (const bad of [
+      { delegateMeetingMessageDeliveryOptions: 'sendToDelegateOutlookAndInformationToPrincipal' },
+      { automaticRepliesSetting: { status: 'enabled' } },
+      { automaticRepliesSetting: { externalAudience: 'everyone' } },
+      { workingHours: { daysOfWeek: ['monday', 'funday'] } },
+    ]) {
+      const refused = await callGraph(emulator.url, megan, 'PATCH', '/me/mailboxSettings', bad);
+      assert.equal(refused.status, 400, JSON.stringify(bad));
+      assert.equal(errorOf(refused).code, 'RequestBodyRead');
+    }
+    assert.deepEqual((await get('/me/mailboxSettings')).body, current, 'a refused PATCH changes nothing');
+    const delegate = await callGraph(emulator.url, megan, 'PATCH', '/me/mailboxSettings', {
+      delegateMeetingMessageDeliveryOptions: 'sendToDelegateOnly',
+      workingHours: { daysOfWeek: ['saturday', 'sunday'] },
+    });
+    assert.equal(delegate.status, 200);
+    assert.equal(delegate.body?.delegateMeetingMessageDeliveryOptions, 'sendToDelegateOnly');
+    assert.deepEqual((delegate.body!.workingHours as { daysOfWeek: string[] }).daysOfWeek, ['saturday', 'sunday']);
     const readOnly = await callGraph(emulator.url, megan, 'PATCH', '/me/mailboxSettings', { userPurpose: 'shared' });
     assert.equal(readOnly.status, 400);
     const unknown = await callGraph(emulator.url, megan, 'PATCH', '/me/mailboxSettings', { favouriteColour: 'blue' });

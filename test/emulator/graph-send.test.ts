@@ -158,7 +158,7 @@ describe('emulator Graph: sendMail', () => {
     assert.equal(badType.status, 400);
   });
 
-  it('refuses a request over 4 MB with 413', async () => {
+  it("refuses a request over 4 MB with 413 BadRequest and Microsoft's message", async () => {
     const big = 'a'.repeat(4 * 1024 * 1024 + 10);
     const answer = await send({
       message: {
@@ -168,7 +168,9 @@ describe('emulator Graph: sendMail', () => {
       },
     });
     assert.equal(answer.status, 413);
-    assert.equal(errorOf(answer).code, 'RequestEntityTooLarge');
+    // microsoft.md §3.3 [OBS microsoft-graph-docs-contrib#682].
+    assert.equal(errorOf(answer).code, 'BadRequest');
+    assert.equal(errorOf(answer).message, 'The maximum request length supported is 4MB.');
   });
 
   it('refuses inline attachments over 3 MB (when the request ceiling is raised to let them through)', async () => {

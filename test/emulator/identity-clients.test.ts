@@ -4,7 +4,7 @@ import { ConfidentialClientApplication, type INetworkModule, type NetworkRespons
 import * as oidc from 'openid-client';
 import { SignInDriver } from '../../emulator/identity/sign-in-driver.js';
 import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/index.js';
-import { CONSUMER_TENANT_ID } from '../../emulator/state/model.js';
+import { CONSUMER_TENANT_ID, type User } from '../../emulator/state/model.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 
 /**
@@ -102,7 +102,8 @@ describe('real OAuth clients against the emulator', () => {
       assert.equal(tokens.claims()?.iss, `${MICROSOFT_LOGIN}/${CONSUMER_TENANT_ID}/v2.0`);
     });
 
-    it('MSAL Node redeems the code (needs client_info) and refreshes silently', async () => {
+    /** Signs `user` in through MSAL Node (a `networkClient` routing Microsoft's login host), then refreshes silently. */
+    async function msalConnectsAndRefreshes(user: User, tenant: string): Promise<void> {
       const networkClient: INetworkModule = {
         async sendGetRequestAsync<T>(url: string, options?: { headers?: Record<string, string> }) {
           const response = await fetch(routed(url), { headers: options?.headers });
@@ -116,28 +117,38 @@ describe('real OAuth clients against the emulator', () => {
       const msal = new ConfidentialClientApplication({
         auth: {
           clientId: DEMO_IDS.clientId,
-          authority: `${MICROSOFT_LOGIN}/${DEMO_IDS.contosoTenantId}`,
+          authority: `${MICROSOFT_LOGIN}/${tenant}`,
           clientSecret: emulator.clientSecret,
         },
         system: { networkClient },
       });
       const scopes = ['User.Read', 'Mail.Send'];
       const authUrl = await msal.getAuthCodeUrl({ scopes, redirectUri: emulator.redirectUri, state: 'msal-state' });
-      const callback = await new SignInDriver().signIn(routed(authUrl), {
-        email: emulator.seed.users.work.email,
-        password: DEMO_PASSWORD,
-      });
+      const callback = await new SignInDriver().signIn(routed(authUrl), { email: user.email, password: DEMO_PASSWORD });
       const result = await msal.acquireTokenByCode({
         code: callback.params.get('code')!,
         scopes,
         redirectUri: emulator.redirectUri,
       });
       assert.ok(result.accessToken);
-      assert.equal(result.account?.homeAccountId, `${emulator.seed.users.work.id}.${DEMO_IDS.contosoTenantId}`);
-      assert.equal(result.idTokenClaims && (result.idTokenClaims as { oid?: string }).oid, emulator.seed.users.work.id);
+      // MSAL builds the home account id from client_info: uid.utid.
+      assert.equal(result.account?.homeAccountId, `${user.id}.${tenant}`);
+      assert.equal(result.account?.tenantId, tenant);
+      assert.equal(result.idTokenClaims && (result.idTokenClaims as { oid?: string }).oid, user.id);
       const silent = await msal.acquireTokenSilent({ account: result.account!, scopes, forceRefresh: true });
       assert.ok(silent.accessToken);
       assert.notEqual(silent.accessToken, result.accessToken);
+      assert.equal(silent.account?.homeAccountId, result.account?.homeAccountId);
+    }
+
+    it('MSAL Node redeems the code (needs client_info) and refreshes silently', async () => {
+      await msalConnectsAndRefreshes(emulator.seed.users.work, DEMO_IDS.contosoTenantId);
+    });
+
+    it('MSAL Node signs in a personal account (client_info with its 00000000-… oid) and refreshes silently', async () => {
+      const alex = emulator.seed.users.personal;
+      assert.match(alex.id, /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      await msalConnectsAndRefreshes(alex, CONSUMER_TENANT_ID);
     });
   });
 });

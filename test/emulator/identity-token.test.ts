@@ -237,6 +237,22 @@ describe('identity token endpoint', () => {
       );
     });
 
+    it('gives personal accounts an oid of their own form, client_info with it, and an opaque access token', async () => {
+      const user = newUser('personal');
+      const { code, verifier } = await authorize(user, { scope: 'openid profile offline_access Mail.Send' });
+      const { body } = await redeem(code, verifier, { client_info: '1' });
+      const claims = decodeJwt(String(body.id_token));
+      // microsoft.md §1.6: 00000000-0000-0000-xxxx-xxxxxxxxxxxx, as in MSAL's fixtures.
+      assert.match(String(claims.oid), /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.equal(claims.oid, user.id);
+      // MSAL's home account id is uid.utid: the oid and the consumer tenant.
+      const info = JSON.parse(Buffer.from(String(body.client_info), 'base64url').toString('utf8'));
+      assert.deepEqual(info, { uid: user.id, utid: CONSUMER_TENANT_ID });
+      // Not a JWT (no JWS/JWE segments): a client cannot read anything from it.
+      assert.doesNotMatch(String(body.access_token), /\./);
+      assert.throws(() => decodeJwt(String(body.access_token)));
+    });
+
     it('makes codes single-use (AADSTS54005)', async () => {
       const { code, verifier } = await authorize(newUser());
       assert.equal((await redeem(code, verifier)).status, 200);
@@ -425,7 +441,7 @@ describe('identity token endpoint', () => {
       const second = String((await refresh(first)).body.refresh_token);
       emulator.ctx.clock.advance(31 * DAY);
       const expired = await refresh(first);
-      assertAadError(expired, 400, 'invalid_grant', 700082);
+      assertAadError(expired, 400, 'invalid_grant', 700082, 'bad_token');
       assert.match(String(expired.body.error_description), /was inactive for 90\.00:00:00\./);
       assert.equal((await refresh(second)).status, 200, 'the newer token is still inside its own window');
     });
@@ -532,6 +548,30 @@ describe('identity token endpoint', () => {
       assert.equal(throttled.headers.get('retry-after'), '3');
       assert.equal(throttled.body.error, 'temporarily_unavailable');
       assert.equal((await refresh(String(body.refresh_token))).status, 200);
+    });
+
+    it('answers a token request with AADSTS50196 and HTTP 400 under a requestLoop fault, then works', async () => {
+      const user = newUser();
+      const { body } = await connect(user);
+      const added = await fetch(`${emulator.url}/_emulator/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'requestLoop', target: 'token', email: user.email, count: 1 }),
+      });
+      assert.equal(added.status, 201);
+      const looped = await refresh(String(body.refresh_token));
+      // microsoft.md §3.3: 400, not 429, and no Retry-After.
+      assertAadError(looped, 400, 'invalid_request', 50196);
+      assert.equal(looped.headers.get('retry-after'), null);
+      assert.equal((await refresh(String(body.refresh_token))).status, 200);
+      // Only the token endpoint throttles this way.
+      const onGraph = await fetch(`${emulator.url}/_emulator/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'requestLoop', target: 'graph' }),
+      });
+      assert.equal(onGraph.status, 400);
+      assert.equal(((await onGraph.json()) as { error: { code: string } }).error.code, 'CONTROL_INVALID_REQUEST');
     });
 
     it('drops the connection after issuing tokens with timeoutAfterAccept', async () => {

@@ -10,6 +10,7 @@ import { DEMO_IDS, seedDemo } from '../../emulator/seed.js';
 import { loadSnapshot, saveSnapshot, takeSnapshot } from '../../emulator/snapshot.js';
 import { issueRefreshToken } from '../../emulator/state/tokens.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
+import { callGraph, mintGraphToken } from '../support/graph-token.js';
 
 // Snapshots over real HTTP: save through POST /_emulator/snapshot, load into a new emulator, compare what the
 // control API shows of both.
@@ -149,6 +150,36 @@ describe('emulator snapshots', () => {
     assert.equal(restored.settings.limits.exchange.recipientsPer24h, 123_456, 'saved settings are kept');
     assert.equal(restored.snapshotFile, null);
     assert.deepEqual(takeSnapshot(restored).world, takeSnapshot(original.ctx).world);
+  });
+
+  it('loads a world saved before personal accounts had their own Graph id, keeping the oid clients stored', async () => {
+    // Before issue 9 a personal account had one GUID as oid and Graph id, and no `graphId`: rebuild that shape.
+    const old = takeSnapshot(original.ctx);
+    const alex = Object.values(old.world.users).find((user) => user.email === 'alex@outlook.com')!;
+    const oldOid = '3f2b8c1e-6a4d-4e5f-9b7a-1c2d3e4f5a6b';
+    delete old.world.users[alex.id];
+    old.world.users[oldOid] = { ...alex, id: oldOid };
+    delete old.world.users[oldOid]!.graphId;
+    old.world.mailboxes[oldOid] = { ...old.world.mailboxes[alex.id]!, userId: oldOid };
+    delete old.world.mailboxes[alex.id];
+    const file = join(dir, 'before-graph-ids.json');
+    writeFileSync(file, JSON.stringify(old));
+
+    const meOf = async () => {
+      const emulator = await startEmulator({ ctx: loadSnapshot(file, { snapshotFile: null }) });
+      running.push(emulator);
+      const user = emulator.ctx.world.users[oldOid]!;
+      assert.equal(user.id, oldOid, 'the oid a client keyed the account on is kept');
+      const answer = await callGraph(emulator.url, mintGraphToken(emulator.ctx, user), 'GET', '/me');
+      assert.equal(answer.status, 200);
+      return answer.body!;
+    };
+    const first = await meOf();
+    assert.match(String(first.id), /^[0-9a-f]{16}$/);
+    assert.equal(first.mail, null);
+    assert.equal(first.userPrincipalName, 'alex@outlook.com');
+    // The Graph id is derived, not drawn: the same file gives the same id every time it is loaded.
+    assert.equal((await meOf()).id, first.id);
   });
 
   it('refuses files that are missing or not snapshots', () => {

@@ -201,6 +201,8 @@ for (const dialect of TEST_DIALECTS) {
     for (const fault of [
       { kind: 'throttle429' as const, retryAfterSeconds: 3, reason: 'throttled', waitMs: 15_000 },
       { kind: 'unavailable503' as const, retryAfterSeconds: 120, reason: 'service_unavailable', waitMs: 120_000 },
+      // Microsoft's own token-endpoint throttle: AADSTS50196 with HTTP 400, never a dead grant (microsoft.md §3.3).
+      { kind: 'requestLoop' as const, retryAfterSeconds: undefined, reason: 'throttled', waitMs: 30_000 },
     ]) {
       test(`${fault.kind} at the token endpoint → degraded (${fault.reason}) with backoff, then connected`, async () => {
         const user = newUser();

@@ -45,6 +45,17 @@ const REFRESH_CASES: [string, ErrorEvidence, Expected][] = [
     { status: 'reconnect_required', reason: 'refresh_expired' },
   ],
   [
+    // As Microsoft sends it (microsoft.md §2): the code names the reason, not the generic suberror.
+    '700082 with suberror bad_token',
+    refresh(
+      400,
+      aadTokenError('invalid_grant', 700082, 'The refresh token has expired due to inactivity.', {
+        suberror: 'bad_token',
+      }),
+    ),
+    { status: 'reconnect_required', reason: 'refresh_expired' },
+  ],
+  [
     '700084 SPA refresh token expired',
     refresh(400, aadTokenError('invalid_grant', 700084, 'The refresh token was issued to a single page app.')),
     { status: 'reconnect_required', reason: 'refresh_expired' },
@@ -192,9 +203,37 @@ const REFRESH_CASES: [string, ErrorEvidence, Expected][] = [
     { status: 'degraded', reason: 'service_unavailable', retryAfterMs: 5000 },
   ],
   [
-    '429 from the token endpoint (emulator: temporarily_unavailable 50196)',
-    refresh(429, aadTokenError('temporarily_unavailable', 50196, 'Client request loop.'), { 'retry-after': '2.128' }),
+    '429 from the token endpoint with Retry-After',
+    refresh(429, aadTokenError('temporarily_unavailable', 90055, 'There are too many incoming requests.'), {
+      'retry-after': '2.128',
+    }),
     { status: 'degraded', reason: 'throttled', retryAfterMs: 2128 },
+  ],
+  // microsoft.md §3.3: the token endpoint's throttle is AADSTS50196 with HTTP 400; whatever `error` comes with it,
+  // it is a pause, never a dead grant.
+  [
+    '50196 client request loop (HTTP 400, invalid_request)',
+    refresh(
+      400,
+      aadTokenError(
+        'invalid_request',
+        50196,
+        'The server terminated an operation because it encountered a client request loop.',
+      ),
+    ),
+    { status: 'degraded', reason: 'throttled', retryAfterMs: 30_000 },
+  ],
+  [
+    '50196 client request loop (HTTP 400, invalid_grant)',
+    refresh(
+      400,
+      aadTokenError(
+        'invalid_grant',
+        50196,
+        'The server terminated an operation because it encountered a client request loop.',
+      ),
+    ),
+    { status: 'degraded', reason: 'throttled', retryAfterMs: 30_000 },
   ],
   [
     '500 server_error without Retry-After: default wait',

@@ -81,9 +81,18 @@ for (const dialect of TEST_DIALECTS) {
         ],
       });
       assert.equal(accepted.status, 202, JSON.stringify(accepted.body).slice(0, 300));
+      const logFrom = h.ctx.nextRequestSeq;
       assert.equal(await h.dispatch(), 1);
       const row = await h.message(accepted.body.id);
       assert.equal(row.status, 'sent', row.failure_message ?? '');
+      // The chunks went to the uploadUrl on outlook.office.com (routed to the emulator like Graph), and without the
+      // Graph token: the emulator refuses a PUT carrying Authorization with 401, as Outlook does (microsoft.md §3.1).
+      const uploads = h.ctx.requestLog.filter((entry) => entry.seq >= logFrom && entry.method === 'PUT');
+      assert.ok(uploads.length >= 2, `chunks sent: ${uploads.length}`);
+      for (const upload of uploads) {
+        assert.match(upload.path, /^\/api\/gv1\.0\/users\(.*AttachmentSessions\(.*authtoken=%5Bredacted%5D$/);
+        assert.ok([200, 201].includes(upload.status), `upload answered ${upload.status} (${upload.note})`);
+      }
       const [copy] = copiesIn(h.ctx, h.emulator.seed.users.personal.id, row.internet_message_id);
       assert.ok(copy);
       assert.deepEqual(

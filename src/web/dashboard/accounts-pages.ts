@@ -1,12 +1,12 @@
 import type { AccountView } from '../../accounts/account-view.js';
 import type { EventView } from '../../events/event-recorder.js';
+import { CONSUMER_TENANT_ID } from '../../microsoft/tenants.js';
 import { type Html, html } from '../html.js';
 import { csrfField, formatDate, formatTime, notice, renderPage } from './layout.js';
 import type { PendingConnection } from './pending-connections.js';
 import { describePermissions } from './permission-names.js';
 
 /** Microsoft's tenant of personal accounts (Outlook.com, Hotmail). @see microsoft.md §1.6 */
-const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
 
 /** Statuses in which "Reconnect" is the way forward (the user signs in again through the connect flow). */
 const RECONNECTABLE = new Set(['reconnect_required', 'admin_approval_pending', 'unknown', 'disconnected']);
