@@ -8,7 +8,7 @@ import { GraphClient } from '../../src/graph/graph-client.js';
 import type { GraphMessage } from '../../src/graph/graph-types.js';
 import { type DeltaRound, runDeltaRound } from '../../src/graph/message-delta.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
-import { callGraph, mintGraphToken } from '../support/graph-token.js';
+import { callGraph, mintGraphToken, valuesOf } from '../support/graph-token.js';
 
 let emulator: SeededEmulator;
 let client: GraphClient;
@@ -151,7 +151,7 @@ describe('runDeltaRound and the receive-side actions against the emulator', () =
     // And a restart is a full sync again.
     const full = changesOf(await runDeltaRound(client, alex, { folder: 'inbox' }));
     assert.ok(full.changed.some((message) => message.subject === 'Flood 5'));
-    const unread = await callGraph(emulator.url, alex, 'GET', '/me/mailFolders/inbox/messages?$top=100');
-    assert.equal(full.changed.length, (unread.body?.value as unknown[]).length);
+    const listed = valuesOf(await callGraph(emulator.url, alex, 'GET', '/me/mailFolders/inbox/messages?$top=100'));
+    assert.equal(full.changed.length, listed.length);
   });
 });
