@@ -53,7 +53,7 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
     return junk / count;
   }
 
-  it('starts new Outlook.com senders lower than work senders', async () => {
+  it('starts new Outlook.com senders lower than work senders', async (t) => {
     const personal = newSender('personal');
     const work = newSender('work');
     assert.equal(reputationOf(personal), defaultReputationSettings.initial.personal);
@@ -65,10 +65,11 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
     assert.ok(Math.abs(personalRate - junkBase * (1 - 0.25)) < 0.12, `personal junk rate ${personalRate}`);
     assert.ok(Math.abs(workRate - junkBase * (1 - 0.5)) < 0.12, `work junk rate ${workRate}`);
     assert.ok(personalRate > workRate, `personal ${personalRate} vs work ${workRate}`);
+    t.diagnostic(`junk rate over 100 deliveries: new Outlook.com sender ${personalRate}, new work sender ${workRate}`);
     assert.equal(reputationOf(personal), defaultReputationSettings.initial.personal, 'steady volume costs nothing');
   });
 
-  it('falls under a volume spike far above the trailing week, and drifts back to neutral when idle', async () => {
+  it('falls under a volume spike far above the trailing week, and drifts back to neutral when idle', async (t) => {
     const sender = newSender('work');
     // A week of 20 messages a day.
     const history = await junkRate(sender, 140, DAY / 20);
@@ -87,6 +88,10 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
     const reputation = reputationOf(sender);
     assert.ok(reputation > 0.45 && reputation < 0.5, `reputation after 30 idle days ${reputation}`);
     assert.ok(recovered < spikeTail - 0.15, `junk rate ${recovered} after idling vs ${spikeTail} in the spike`);
+    t.diagnostic(
+      `junk rate: ${history} over a 20/day week, ${spikeTail} over the last 100 of a 200-message day ` +
+        `(reputation ${fallen.toFixed(3)}), ${recovered} after 30 idle days (reputation ${reputation.toFixed(3)})`,
+    );
   });
 
   it('costs the sender for each bounced recipient and each copy a recipient moves to Junk Email, once', async () => {
