@@ -191,37 +191,61 @@ function initialItems(mailbox: Mailbox, folder: MailFolder, token: DeltaToken, h
   return items;
 }
 
-/** The changes in (since, high] to this folder, one item per message (its latest state), in change order. */
+/**
+ * The changes in (since, high] to this folder, in change order: per message its latest state, preceded by a
+ * removal for each id it left the folder under that the client may still hold (a message moved out and back in
+ * comes back under a new id).
+ */
 function changedItems(
   ctx: EmulatorContext,
   mailbox: Mailbox,
   folder: MailFolder,
   token: DeltaToken,
   high: number,
+  immutableIds: boolean,
 ): DeltaItem[] {
   const log = changeLogOf(mailbox);
-  const latest = new Map<string, { last: MailChange; created: boolean }>();
+  const latest = new Map<string, { last: MailChange; created: boolean; removals: MailChange[] }>();
   for (let i = firstEntryAfter(log, token.s); i < log.entries.length; i++) {
     const entry = log.entries[i]!;
     if (entry.seq > high) break;
     if (entry.folderId !== folder.id) continue;
-    const seen = latest.get(entry.immutableId);
-    latest.set(entry.immutableId, { last: entry, created: (seen?.created ?? false) || entry.kind === 'created' });
+    const seen = latest.get(entry.immutableId) ?? { last: entry, created: false, removals: [] };
+    seen.last = entry;
+    seen.created ||= entry.kind === 'created';
+    if (entry.kind === 'removed') seen.removals.push(entry);
+    latest.set(entry.immutableId, seen);
   }
   const items: DeltaItem[] = [];
-  for (const { last, created } of latest.values()) {
-    if (last.kind === 'removed') {
-      if (!token.ct || token.ct === 'deleted') items.push({ key: [last.seq, 0], removed: last });
-      continue;
+  const reportRemovals = !token.ct || token.ct === 'deleted';
+  for (const { last, created, removals } of latest.values()) {
+    let current: MailMessage | undefined;
+    if (last.kind !== 'removed') {
+      current = findMessage(ctx, mailbox, last.immutableId);
+      // Moved on after the round's high-water mark: the next round reports where it went.
+      if (current?.parentFolderId !== folder.id) current = undefined;
     }
-    if (token.ct && token.ct !== (created ? 'created' : 'updated')) continue;
-    const message = findMessage(ctx, mailbox, last.immutableId);
-    // Moved on after the round's high-water mark: the next round reports where it went.
-    if (!message || message.parentFolderId !== folder.id) continue;
-    if (!passesReceivedFilter(token, message)) continue;
-    items.push({ key: [last.seq, 0], message });
+    if (reportRemovals) {
+      const reported = new Set([
+        current ? removedId({ id: current.id, immutableId: current.immutableId }, immutableIds) : '',
+      ]);
+      for (const removal of removals) {
+        const id = removedId(removal, immutableIds);
+        if (reported.has(id)) continue;
+        reported.add(id);
+        items.push({ key: [removal.seq, 0], removed: removal });
+      }
+    }
+    if (!current || (token.ct && token.ct !== (created ? 'created' : 'updated'))) continue;
+    if (!passesReceivedFilter(token, current)) continue;
+    items.push({ key: [last.seq, 0], message: current });
   }
   return items.sort((a, b) => compareKeys(a.key, b.key));
+}
+
+/** The id a removal is reported under: the one the client was given (immutable ids when it asks for them). */
+function removedId(change: Pick<MailChange, 'id' | 'immutableId'>, immutableIds: boolean): string {
+  return immutableIds ? change.immutableId : change.id;
 }
 
 function linkFor(call: GraphCall, option: '$skiptoken' | '$deltatoken', token: DeltaToken): string {
@@ -243,7 +267,7 @@ function messageDelta(call: GraphCall) {
   let items =
     token.p === 'i'
       ? initialItems(call.mailbox, folder, token, high).sort((a, b) => compareKeys(a.key, b.key))
-      : changedItems(call.ctx, call.mailbox, folder, token, high);
+      : changedItems(call.ctx, call.mailbox, folder, token, high, call.prefs.immutableIds);
   const after = token.a;
   if (after) items = items.filter((item) => compareKeys(item.key, after) > 0);
   const size = pageSize(call, token);
@@ -254,7 +278,7 @@ function messageDelta(call: GraphCall) {
     if (item.removed) {
       return {
         '@odata.type': '#microsoft.graph.message',
-        id: call.prefs.immutableIds ? item.removed.immutableId : item.removed.id,
+        id: removedId(item.removed, call.prefs.immutableIds),
         '@removed': { reason: 'deleted' },
       };
     }

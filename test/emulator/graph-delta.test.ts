@@ -155,6 +155,26 @@ describe('emulator Graph: messages/delta', () => {
     }
   });
 
+  it('reports a message moved out and back in as the old id removed and the new id present', async () => {
+    const start = await round('/me/mailFolders/inbox/messages/delta?$select=subject');
+    const target = start.items.find((item) => item.subject === 'One')!;
+    const out = await callGraph(emulator.url, alex, 'POST', `/me/messages/${String(target.id)}/move`, {
+      destinationId: 'archive',
+    });
+    const back = await callGraph(emulator.url, alex, 'POST', `/me/messages/${String(out.body?.id)}/move`, {
+      destinationId: 'inbox',
+    });
+    assert.equal(back.status, 201);
+    const next = await round(start.deltaLink);
+    assert.deepEqual(
+      next.items.map((item) => [item.id, item['@removed'] ? 'removed' : item.subject]),
+      [
+        [target.id, 'removed'],
+        [back.body?.id, 'One'],
+      ],
+    );
+  });
+
   it('keeps delta state across a snapshot: an old deltaLink reads the changes made after the restore', async () => {
     const link = (await round('/me/mailFolders/inbox/messages/delta')).deltaLink;
     const restored = await startEmulator({ ctx: restoreSnapshot(takeSnapshot(emulator.ctx)) });
