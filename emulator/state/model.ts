@@ -269,8 +269,8 @@ export interface Mailbox {
   rules: MessageRule[];
   settings: Record<string, unknown>;
   /**
-   * Sender reputation in [0, 1] used by the junk filter: new mailboxes start low; engagement with their mail
-   * (replies, rescues from Junk, marking important) raises it.
+   * Sender reputation in [0, 1] used by the junk filter (the model in graph/reputation.ts): engagement with the
+   * mailbox's mail raises it; volume spikes, bounces and mail filed as junk lower it; idleness drifts it to neutral.
    */
   reputation: number;
   /** Volume history and idle clock of the reputation model; absent until the mailbox first sends. */
