@@ -1,4 +1,5 @@
 import type { EmulatorClock } from './clock.js';
+import { defaultReputationSettings, type ReputationSettings } from './graph/reputation.js';
 import type { GraphRuntime } from './graph/runtime.js';
 import type { EmulatorRandom } from './random.js';
 import type { RecordedErrorName } from './recorded-errors.js';
@@ -36,6 +37,16 @@ export interface DeliverySettings {
   reputationGain: { reply: number; rescue: number; flag: number; important: number };
   /** Custom `x-` headers may be stripped in transit (microsoft.md §3.1 [OBS]): to nobody, to personal accounts, to all. */
   stripCustomHeaders: 'none' | 'personal' | 'all';
+  /** The reputation model's parameters (graph/reputation.ts); absent in snapshots older than the model. */
+  reputation?: ReputationSettings;
+}
+
+/** Delta queries (graph/delta-routes.ts). */
+export interface DeltaSettings {
+  /** Change-log entries kept per mailbox; delta tokens older than the oldest kept answer 410 SyncStateNotFound. */
+  changeLogLimit: number;
+  /** Page size without `Prefer: odata.maxpagesize` or `$top` (10, [OBS] see emulator/README.md). */
+  defaultPageSize: number;
 }
 
 export interface EmulatorSettings {
@@ -49,6 +60,7 @@ export interface EmulatorSettings {
   /** Cap on the request log kept for inspection (oldest entries dropped first). */
   requestLogLimit: number;
   delivery: DeliverySettings;
+  delta: DeltaSettings;
 }
 
 export const defaultSettings: EmulatorSettings = {
@@ -69,7 +81,9 @@ export const defaultSettings: EmulatorSettings = {
     internalBypassesJunk: true,
     reputationGain: { reply: 0.06, rescue: 0.08, flag: 0.02, important: 0.02 },
     stripCustomHeaders: 'none',
+    reputation: defaultReputationSettings,
   },
+  delta: { changeLogLimit: 10_000, defaultPageSize: 10 },
 };
 
 /**

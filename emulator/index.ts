@@ -22,10 +22,12 @@ export interface EmulatorOptions {
 }
 
 export function createEmulatorContext(options: EmulatorOptions = {}): EmulatorContext {
+  // A deep copy: tests and the control API change settings in place, which must not leak into other contexts.
+  const defaults = structuredClone(defaultSettings);
   const settings: EmulatorSettings = {
-    ...defaultSettings,
+    ...defaults,
     ...options.settings,
-    limits: { ...defaultSettings.limits, ...options.settings?.limits },
+    limits: { ...defaults.limits, ...options.settings?.limits },
   };
   return {
     world: emptyWorld(),

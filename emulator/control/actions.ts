@@ -1,4 +1,12 @@
-import type { DeliverySettings, EmulatorContext, EmulatorSettings, FaultRule, SendingLimits } from '../context.js';
+import type {
+  DeliverySettings,
+  DeltaSettings,
+  EmulatorContext,
+  EmulatorSettings,
+  FaultRule,
+  SendingLimits,
+} from '../context.js';
+import { type ReputationSettings, reputationSettings } from '../graph/reputation.js';
 import { RECORDED_ERRORS, type RecordedErrorName } from '../recorded-errors.js';
 import { DEMO_IDS, type DemoSeed, type DemoSeedOptions, seedDemo } from '../seed.js';
 import { addApp, addTenant, addUser, ensureConsumerTenant, newSecret } from '../state/builders.js';
@@ -666,9 +674,11 @@ export interface SettingsPatch {
     outlook?: Partial<SendingLimits>;
     maxRequestBytes?: number;
   };
-  delivery?: Partial<Omit<DeliverySettings, 'reputationGain'>> & {
+  delivery?: Partial<Omit<DeliverySettings, 'reputationGain' | 'reputation'>> & {
     reputationGain?: Partial<DeliverySettings['reputationGain']>;
+    reputation?: Partial<Omit<ReputationSettings, 'initial'>> & { initial?: Partial<ReputationSettings['initial']> };
   };
+  delta?: Partial<DeltaSettings>;
 }
 
 /** Deep-merges into the live settings (mutated in place: handlers read them on every request). */
@@ -699,13 +709,16 @@ export function updateSettings(ctx: EmulatorContext, patch: SettingsPatch): Emul
   }
   const delivery = patch.delivery;
   if (delivery) {
-    const { reputationGain, ...flat } = delivery;
+    const { reputationGain, reputation, ...flat } = delivery;
+    const model = reputationSettings(ctx);
     settings.delivery = {
       ...settings.delivery,
       ...flat,
       reputationGain: { ...settings.delivery.reputationGain, ...reputationGain },
+      reputation: { ...model, ...reputation, initial: { ...model.initial, ...reputation?.initial } },
     };
   }
+  if (patch.delta) settings.delta = { ...settings.delta, ...patch.delta };
   return settings;
 }
 

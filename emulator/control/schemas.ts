@@ -167,6 +167,20 @@ const deliverySettings = z.strictObject({
     })
     .optional(),
   stripCustomHeaders: z.enum(['none', 'personal', 'all']).optional(),
+  /** The reputation model (graph/reputation.ts). */
+  reputation: z
+    .strictObject({
+      initial: z.strictObject({ work: share.optional(), personal: share.optional() }).optional(),
+      neutral: share.optional(),
+      idleAfterHours: z.number().finite().nonnegative().optional(),
+      idleHalfLifeDays: z.number().finite().nonnegative().optional(),
+      volumeSpikeFactor: z.number().finite().nonnegative().optional(),
+      volumeSpikeFloor: z.number().finite().nonnegative().optional(),
+      volumePenalty: share.optional(),
+      bouncePenalty: share.optional(),
+      junkPenalty: share.optional(),
+    })
+    .optional(),
 });
 
 export const settingsBody = z.strictObject({
@@ -185,6 +199,7 @@ export const settingsBody = z.strictObject({
     })
     .optional(),
   delivery: deliverySettings.optional(),
+  delta: z.strictObject({ changeLogLimit: count.optional(), defaultPageSize: count.optional() }).optional(),
 });
 
 const demoFields = z.strictObject({

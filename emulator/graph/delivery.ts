@@ -23,6 +23,7 @@ import {
   touchMessage,
   wellKnownFolderOrThrow,
 } from './mail-store.js';
+import { currentReputation, noteBounces, noteMarkedJunk, noteSent, raiseReputation } from './reputation.js';
 import { findTenantForDomain, findUserByAddress } from './runtime.js';
 
 /**
@@ -41,7 +42,8 @@ import { findTenantForDomain, findUserByAddress } from './runtime.js';
  * Reputation (`mailbox.reputation`, 0..1) rises when recipients engage with a sender's mail: a reply, a rescue
  * from Junk to Inbox, a flag, marking it important. Each kind counts once per delivered copy; the gain is
  * `r += gain × (1 − r)` with the gains in settings.delivery.reputationGain (defaults reply 0.06, rescue 0.08,
- * flag 0.02, important 0.02), so reputation approaches 1 and never exceeds it.
+ * flag 0.02, important 0.02), so reputation approaches 1 and never exceeds it. It falls with volume spikes,
+ * bounces and mail filed as junk, and drifts back when idle: the model is in reputation.ts.
  */
 
 export interface SubmittedMessage {
@@ -82,7 +84,7 @@ export interface DeliveryOutcome {
   sentItem: MailMessage | null;
 }
 
-type EngagementKind = NonNullable<MailMessage['engagement']>[number];
+type EngagementKind = Exclude<NonNullable<MailMessage['engagement']>[number], 'junk'>;
 
 /** The junk probability for mail from a sender of this reputation (clamped to [0, 1]). */
 export function junkProbability(ctx: EmulatorContext, reputation: number): number {
@@ -122,9 +124,9 @@ function sameOrganisation(ctx: EmulatorContext, a: User, b: User): boolean {
   return a.tenantId === b.tenantId && ctx.world.tenants[a.tenantId]?.kind === 'organization';
 }
 
-function senderReputation(ctx: EmulatorContext, submission: Submission): number {
+function senderMailboxOf(ctx: EmulatorContext, submission: Submission): Mailbox | undefined {
   const sender = submission.sender ?? findUserByAddress(ctx, submission.from.address);
-  return sender ? (ctx.world.mailboxes[sender.id]?.reputation ?? 0.5) : 0.5;
+  return sender ? ctx.world.mailboxes[sender.id] : undefined;
 }
 
 function copyRecipients(list: Recipient[]): Recipient[] {
@@ -223,7 +225,9 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
   const placements: DeliveryRecord['placements'] = [];
   const unknown: string[] = [];
   const outside: string[] = [];
-  const reputation = senderReputation(ctx, submission);
+  const reputationMailbox = senderMailboxOf(ctx, submission);
+  if (reputationMailbox) noteSent(ctx, reputationMailbox);
+  const reputation = reputationMailbox ? currentReputation(ctx, reputationMailbox) : 0.5;
   for (const address of recipients) {
     const resolution = resolveRecipient(ctx, address);
     if (resolution.kind === 'unknown') {
@@ -284,6 +288,7 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
   }
 
   if (unknown.length > 0) {
+    if (reputationMailbox) noteBounces(ctx, reputationMailbox, unknown.length);
     const bounceTo = submission.sender ?? findUserByAddress(ctx, submission.from.address) ?? null;
     if (bounceTo) sendNonDeliveryReport(ctx, bounceTo, submission, internetMessageId, unknown);
   }
@@ -410,12 +415,15 @@ export function recordEngagement(ctx: EmulatorContext, message: MailMessage, kin
   const mailbox: Mailbox | undefined = ctx.world.mailboxes[senderId];
   if (!mailbox) return false;
   message.engagement = [...engagement, kind];
-  const gain = ctx.settings.delivery.reputationGain[kind];
-  mailbox.reputation = Math.min(1, mailbox.reputation + gain * (1 - mailbox.reputation));
+  raiseReputation(ctx, mailbox, ctx.settings.delivery.reputationGain[kind]);
   return true;
 }
 
-/** A move by the mailbox owner: a move from Junk Email to Inbox is a rescue (credited to the sender). */
+/**
+ * A move by the mailbox owner: a move from Junk Email to Inbox is a rescue (credited to the sender); a move into
+ * Junk Email from anywhere else files the sender's mail as junk (costs the sender, once per copy, unless the
+ * recipient had rescued that copy before).
+ */
 export function noteOwnerMove(
   ctx: EmulatorContext,
   mailbox: Mailbox,
@@ -426,5 +434,14 @@ export function noteOwnerMove(
   const inbox = findFolder(mailbox, 'inbox');
   if (junk && inbox && fromFolderId === junk.id && message.parentFolderId === inbox.id) {
     recordEngagement(ctx, message, 'rescue');
+  }
+  if (junk && fromFolderId !== junk.id && message.parentFolderId === junk.id && message.senderUserId) {
+    const engagement = message.engagement ?? [];
+    const sender = ctx.world.mailboxes[message.senderUserId];
+    // The recipient's first verdict on a copy counts: a copy already rescued keeps its credit [model choice].
+    if (!engagement.includes('junk') && !engagement.includes('rescue') && sender) {
+      message.engagement = [...engagement, 'junk'];
+      noteMarkedJunk(ctx, sender);
+    }
   }
 }

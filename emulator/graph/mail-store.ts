@@ -3,6 +3,7 @@ import type { EmulatorContext } from '../context.js';
 import { newGraphId } from '../state/builders.js';
 import type { Mailbox, MailFolder, MailMessage, Recipient } from '../state/model.js';
 import { findFolder } from '../state/world.js';
+import { logCreated, logRemoved, logUpdated } from './change-log.js';
 import { itemNotFound } from './graph-error.js';
 import { graphRuntime, nextSequence } from './runtime.js';
 
@@ -118,6 +119,8 @@ export function createMessage(ctx: EmulatorContext, mailbox: Mailbox, fields: Ne
   };
   mailbox.messages[message.id] = message;
   immutableIndexOf(ctx, mailbox).set(message.immutableId, message.id);
+  graphRuntime(ctx).messageOwners.set(message, mailbox);
+  logCreated(ctx, mailbox, message);
   return message;
 }
 
@@ -143,10 +146,35 @@ export function findMessageOrThrow(ctx: EmulatorContext, mailbox: Mailbox, id: s
   return message;
 }
 
-/** Records a change: a new changeKey and lastModifiedDateTime, as Exchange does on every update. */
-export function touchMessage(ctx: EmulatorContext, message: MailMessage): void {
+function stamp(ctx: EmulatorContext, message: MailMessage): void {
   message.changeKey = newChangeKey(ctx);
   message.lastModifiedDateTime = isoNow(ctx);
+}
+
+/**
+ * Records a change: a new changeKey and lastModifiedDateTime, as Exchange does on every update, and an entry in
+ * the mailbox's change log (delta queries report it).
+ */
+export function touchMessage(ctx: EmulatorContext, message: MailMessage): void {
+  stamp(ctx, message);
+  const mailbox = ownerOf(ctx, message);
+  if (mailbox) logUpdated(ctx, mailbox, message);
+}
+
+/**
+ * The mailbox holding a message, in O(1): remembered when this module creates the message; a message it did not
+ * create (a restored snapshot) is found once by a scan, which remembers every message of that mailbox.
+ */
+function ownerOf(ctx: EmulatorContext, message: MailMessage): Mailbox | undefined {
+  const owners = graphRuntime(ctx).messageOwners;
+  const known = owners.get(message);
+  if (known && known.messages[message.id] === message) return known;
+  for (const mailbox of Object.values(ctx.world.mailboxes)) {
+    if (mailbox.messages[message.id] !== message) continue;
+    for (const each of Object.values(mailbox.messages)) owners.set(each, mailbox);
+    return mailbox;
+  }
+  return undefined;
 }
 
 /** Moves a message to another folder; it gets a new id (the old one stops resolving), its immutable id stays. */
@@ -157,16 +185,19 @@ export function moveMessage(
   folder: MailFolder,
 ): MailMessage {
   if (message.parentFolderId === folder.id) return message;
+  logRemoved(ctx, mailbox, { folderId: message.parentFolderId, id: message.id, immutableId: message.immutableId });
   delete mailbox.messages[message.id];
   message.id = newMessageId(ctx);
   message.parentFolderId = folder.id;
-  touchMessage(ctx, message);
+  stamp(ctx, message);
   mailbox.messages[message.id] = message;
   immutableIndexOf(ctx, mailbox).set(message.immutableId, message.id);
+  logCreated(ctx, mailbox, message);
   return message;
 }
 
 export function removeMessage(ctx: EmulatorContext, mailbox: Mailbox, message: MailMessage): void {
+  logRemoved(ctx, mailbox, { folderId: message.parentFolderId, id: message.id, immutableId: message.immutableId });
   delete mailbox.messages[message.id];
   immutableIndexOf(ctx, mailbox).delete(message.immutableId);
 }

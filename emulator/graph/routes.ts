@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { EmulatorContext } from '../context.js';
+import { registerDeltaRoutes } from './delta-routes.js';
 import { registerFolderRoutes } from './folder-routes.js';
 import { GraphError, requestTooLarge, unreadableJson } from './graph-error.js';
 import { registerMeRoutes } from './me-routes.js';
@@ -47,6 +48,7 @@ export function registerGraphRoutes(app: FastifyInstance, ctx: EmulatorContext):
     registerMeRoutes(scope, ctx);
     registerSendRoutes(scope, ctx);
     registerUploadRoutes(scope, ctx);
+    registerDeltaRoutes(scope, ctx);
     registerMessageRoutes(scope, ctx);
     registerFolderRoutes(scope, ctx);
     registerSettingsRoutes(scope, ctx);

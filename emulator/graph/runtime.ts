@@ -1,5 +1,5 @@
 import type { EmulatorContext, MailboxUsage } from '../context.js';
-import type { Mailbox, Tenant, User } from '../state/model.js';
+import type { Mailbox, MailMessage, Tenant, User } from '../state/model.js';
 
 /** An attachment upload in progress (microsoft.md §3.1 createUploadSession). Bytes stay in memory only. */
 export interface UploadSession {
@@ -57,6 +57,8 @@ export interface GraphRuntime {
   usagesScanned: boolean;
   /** Arrival counter for `MailMessage.sequence`. */
   sequence: number;
+  /** The mailbox each message lives in (touchMessage logs changes to it). */
+  messageOwners: WeakMap<MailMessage, Mailbox>;
 }
 
 export function graphRuntime(ctx: EmulatorContext): GraphRuntime {
@@ -78,6 +80,7 @@ export function graphRuntime(ctx: EmulatorContext): GraphRuntime {
       indexedUsages: new WeakSet(),
       usagesScanned: false,
       sequence: 0,
+      messageOwners: new WeakMap(),
     };
   }
   return ctx.graph;

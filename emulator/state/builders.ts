@@ -1,4 +1,5 @@
 import type { EmulatorContext } from '../context.js';
+import { initialReputation } from '../graph/reputation.js';
 import {
   type AppRegistration,
   type ClientSecret,
@@ -107,7 +108,10 @@ export function addUserWithNewAddress(ctx: EmulatorContext, input: NewUser): Use
     createdAt: ctx.clock.now(),
   };
   ctx.world.users[user.id] = user;
-  ctx.world.mailboxes[user.id] = createMailbox(user.id, () => newGraphId(ctx));
+  const mailbox = createMailbox(user.id, () => newGraphId(ctx));
+  // New Outlook.com senders start lower than work ones (the reputation model, graph/reputation.ts).
+  mailbox.reputation = initialReputation(ctx, user);
+  ctx.world.mailboxes[user.id] = mailbox;
   return user;
 }
 

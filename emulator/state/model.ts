@@ -216,11 +216,40 @@ export interface MailMessage {
   /** The emulated user whose send produced this copy (reputation credit for engagement); absent for local items. */
   senderUserId?: string | null;
   /** Engagement already credited to the sender for this copy, so each kind counts once per message. */
-  engagement?: Array<'reply' | 'rescue' | 'flag' | 'important'>;
+  engagement?: Array<'reply' | 'rescue' | 'flag' | 'important' | 'junk'>;
   /** Immutable id of the message a reply draft answers (credits the reply when the draft is sent). */
   replyToImmutableId?: string | null;
   /** Monotonic arrival order inside the emulator: tie-break for equal timestamps when listing. */
   sequence?: number;
+  /** The mailbox change-log sequence number of this message's last change (delta queries, graph/change-log.ts). */
+  changeSeq?: number;
+}
+
+/** One change to a message in one folder, as delta queries report it (graph/change-log.ts). */
+export interface MailChange {
+  seq: number;
+  folderId: string;
+  /** The message's id in that folder at the time (ids change on move). */
+  id: string;
+  immutableId: string;
+  kind: 'created' | 'updated' | 'removed';
+}
+
+export interface MailChangeLog {
+  /** The last sequence number given out in this mailbox. */
+  lastSeq: number;
+  /** Entries up to this sequence number were dropped: older delta tokens are expired. */
+  floor: number;
+  entries: MailChange[];
+}
+
+/** What the reputation model (graph/reputation.ts) remembers of a sender. */
+export interface ReputationState {
+  /** Messages sent per UTC day (epoch day number → count), the last 8 days only. */
+  sendsByDay: Record<string, number>;
+  lastSendAt: number | null;
+  /** When idle drift was last applied. */
+  driftedAt: number;
 }
 
 export interface MailFolder {
@@ -250,10 +279,14 @@ export interface Mailbox {
   rules: MessageRule[];
   settings: Record<string, unknown>;
   /**
-   * Sender reputation in [0, 1] used by the junk filter: new mailboxes start low; engagement with their mail
-   * (replies, rescues from Junk, marking important) raises it.
+   * Sender reputation in [0, 1] used by the junk filter (the model in graph/reputation.ts): engagement with the
+   * mailbox's mail raises it; volume spikes, bounces and mail filed as junk lower it; idleness drifts it to neutral.
    */
   reputation: number;
+  /** Volume history and idle clock of the reputation model; absent until the mailbox first sends. */
+  reputationState?: ReputationState;
+  /** Delta queries' change log; absent until the first change. */
+  changeLog?: MailChangeLog;
 }
 
 /** One accepted submission, as Microsoft's transport would log it. */

@@ -8,6 +8,7 @@ import {
 import { GRAPH_ERROR_CODES, GraphError } from './graph-error.js';
 import type {
   GraphAttachmentItem,
+  GraphDeltaPage,
   GraphFileAttachment,
   GraphMailboxSettings,
   GraphMailFolder,
@@ -341,6 +342,26 @@ export class GraphClient {
   /** `POST /me/messages/{id}/createReply` → 201 draft. Needs Mail.ReadWrite. */
   createReply(token: string, messageId: string, input: GraphReplyInput = {}): Promise<GraphResponse<GraphMessage>> {
     return this.#json(token, 'POST', `/me/messages/${segment(messageId)}/createReply`, input);
+  }
+
+  /**
+   * One page of `GET /me/mailFolders/{folder}/messages/delta`: the first call of a round (query options go only
+   * there; Graph encodes them into the links), or a `nextLink` / `deltaLink` it returned (refused outside
+   * `baseUrl`). `maxPageSize` is sent as `Prefer: odata.maxpagesize`. Rounds: message-delta.ts.
+   * @see docs delta-query-messages.md
+   */
+  messageDeltaPage(
+    token: string,
+    from: { folder: string; odata?: Pick<ODataQuery, 'select' | 'filter' | 'orderby' | 'top'> } | { link: string },
+    options: { maxPageSize?: number; bodyContentType?: BodyContentType } = {},
+  ): Promise<GraphResponse<GraphDeltaPage>> {
+    const target =
+      'link' in from
+        ? this.#checkedNextLink(from.link)
+        : `/me/mailFolders/${segment(from.folder)}/messages/delta${odataQueryString(from.odata)}`;
+    const prefer = bodyContentPrefer(options.bodyContentType);
+    if (options.maxPageSize !== undefined) prefer.push(`odata.maxpagesize=${options.maxPageSize}`);
+    return this.#json(token, 'GET', target, undefined, prefer);
   }
 
   // ---- folders ----

@@ -197,6 +197,19 @@ export interface GraphAttachmentItem {
 }
 
 /** A page of a collection. `nextLink` is Graph's `@odata.nextLink`, absent on the last page. */
+/** A message a delta round reports as gone from the folder (deleted, or moved out). */
+export interface GraphRemovedMessage {
+  id: string;
+  '@removed': { reason: 'deleted' | 'changed' };
+}
+
+/** One page of a delta round, as Graph sends it: `@odata.nextLink` while there is more, then `@odata.deltaLink`. */
+export interface GraphDeltaPage {
+  value: Array<GraphMessage | GraphRemovedMessage>;
+  '@odata.nextLink'?: string;
+  '@odata.deltaLink'?: string;
+}
+
 export interface GraphPage<T> {
   value: T[];
   nextLink?: string;

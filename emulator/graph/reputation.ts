@@ -1,0 +1,132 @@
+import type { EmulatorContext } from '../context.js';
+import type { Mailbox, ReputationState, User } from '../state/model.js';
+
+/**
+ * The emulator's sender-reputation model. A model, not Microsoft's filter (nobody outside knows that one): it
+ * gives warm-up something measurable in both directions. Reputation `r` is in [0, 1]; the junk filter puts a
+ * sender's mail in Junk Email with probability `junkBase × (1 − r)` (delivery.ts).
+ *
+ * - New mailboxes start at `initial.work` or `initial.personal` (Outlook.com senders start lower).
+ * - Engagement raises it: `r += gain × (1 − r)` (delivery.ts `recordEngagement`, settings.delivery.reputationGain).
+ * - Volume far above the sender's history lowers it: once a UTC day's sends exceed
+ *   `max(volumeSpikeFloor, volumeSpikeFactor × the trailing 7-day daily average)`, each further message costs
+ *   `r −= volumePenalty × r`.
+ * - Each bounced recipient costs `r −= bouncePenalty × r`; each copy a recipient moves into Junk Email costs
+ *   `r −= junkPenalty × r` (once per copy).
+ * - Idle mailboxes drift back toward `neutral`: after `idleAfterHours` without a send, the distance to `neutral`
+ *   halves every `idleHalfLifeDays` (applied lazily, on the emulator's clock).
+ * Everything is a pure function of the settings, the clock and the requests, so a seed and a request sequence
+ * give the same reputations every time.
+ */
+
+export interface ReputationSettings {
+  initial: { work: number; personal: number };
+  neutral: number;
+  idleAfterHours: number;
+  idleHalfLifeDays: number;
+  volumeSpikeFactor: number;
+  volumeSpikeFloor: number;
+  volumePenalty: number;
+  bouncePenalty: number;
+  junkPenalty: number;
+}
+
+export const defaultReputationSettings: ReputationSettings = {
+  initial: { work: 0.5, personal: 0.25 },
+  neutral: 0.5,
+  idleAfterHours: 24,
+  idleHalfLifeDays: 7,
+  volumeSpikeFactor: 3,
+  volumeSpikeFloor: 50,
+  volumePenalty: 0.02,
+  bouncePenalty: 0.05,
+  junkPenalty: 0.04,
+};
+
+const DAY_MS = 86_400_000;
+const HISTORY_DAYS = 7;
+
+/** The live settings, completed with the defaults (a snapshot saved before the model existed lacks them). */
+export function reputationSettings(ctx: EmulatorContext): ReputationSettings {
+  const saved = ctx.settings.delivery.reputation;
+  if (saved === undefined) return defaultReputationSettings;
+  return {
+    ...defaultReputationSettings,
+    ...saved,
+    initial: { ...defaultReputationSettings.initial, ...saved.initial },
+  };
+}
+
+/** Where a new mailbox of this user starts. */
+export function initialReputation(ctx: EmulatorContext, user: Pick<User, 'kind'>): number {
+  const initial = reputationSettings(ctx).initial;
+  return user.kind === 'personal' ? initial.personal : initial.work;
+}
+
+function stateOf(ctx: EmulatorContext, mailbox: Mailbox): ReputationState {
+  if (!mailbox.reputationState) {
+    mailbox.reputationState = { sendsByDay: {}, lastSendAt: null, driftedAt: ctx.clock.now() };
+  }
+  return mailbox.reputationState;
+}
+
+/** Applies idle drift up to now and returns the sender's reputation. */
+export function currentReputation(ctx: EmulatorContext, mailbox: Mailbox): number {
+  const settings = reputationSettings(ctx);
+  const state = stateOf(ctx, mailbox);
+  const now = ctx.clock.now();
+  const idleFrom = state.lastSendAt === null ? state.driftedAt : state.lastSendAt + settings.idleAfterHours * 3_600_000;
+  const from = Math.max(idleFrom, state.driftedAt);
+  if (now > from && settings.idleHalfLifeDays > 0) {
+    const halvings = (now - from) / (settings.idleHalfLifeDays * DAY_MS);
+    mailbox.reputation = settings.neutral + (mailbox.reputation - settings.neutral) * 0.5 ** halvings;
+  }
+  state.driftedAt = Math.max(state.driftedAt, now);
+  return mailbox.reputation;
+}
+
+function lower(mailbox: Mailbox, share: number, times = 1): void {
+  mailbox.reputation = Math.max(0, mailbox.reputation * (1 - share) ** times);
+}
+
+/** Raises reputation by `gain × (1 − r)` (engagement), after idle drift. */
+export function raiseReputation(ctx: EmulatorContext, mailbox: Mailbox, gain: number): void {
+  const r = currentReputation(ctx, mailbox);
+  mailbox.reputation = Math.min(1, r + gain * (1 - r));
+}
+
+/**
+ * Counts one sent message in the sender's daily volume; past the spike threshold it costs reputation. Call before
+ * the junk verdict, so a spike already weighs on the message that made it.
+ */
+export function noteSent(ctx: EmulatorContext, mailbox: Mailbox): void {
+  const settings = reputationSettings(ctx);
+  currentReputation(ctx, mailbox);
+  const state = stateOf(ctx, mailbox);
+  const now = ctx.clock.now();
+  const today = Math.floor(now / DAY_MS);
+  let history = 0;
+  for (const key of Object.keys(state.sendsByDay)) {
+    const day = Number(key);
+    if (day < today - HISTORY_DAYS) delete state.sendsByDay[key];
+    else if (day < today) history += state.sendsByDay[key]!;
+  }
+  const sentToday = (state.sendsByDay[today] ?? 0) + 1;
+  state.sendsByDay[today] = sentToday;
+  state.lastSendAt = now;
+  const threshold = Math.max(settings.volumeSpikeFloor, settings.volumeSpikeFactor * (history / HISTORY_DAYS));
+  if (sentToday > threshold) lower(mailbox, settings.volumePenalty);
+}
+
+/** Recipients that bounced (no such mailbox) cost the sender. */
+export function noteBounces(ctx: EmulatorContext, mailbox: Mailbox, count: number): void {
+  if (count <= 0) return;
+  currentReputation(ctx, mailbox);
+  lower(mailbox, reputationSettings(ctx).bouncePenalty, count);
+}
+
+/** A recipient filed the sender's mail as junk. */
+export function noteMarkedJunk(ctx: EmulatorContext, mailbox: Mailbox): void {
+  currentReputation(ctx, mailbox);
+  lower(mailbox, reputationSettings(ctx).junkPenalty);
+}
