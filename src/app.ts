@@ -8,6 +8,7 @@ import { AppError } from './errors/app-error.js';
 import { registerOpsRoutes } from './ops/ops-routes.js';
 import type { ServiceDeps } from './services.js';
 import { registerDashboardRoutes } from './web/dashboard/routes.js';
+import { registerHomePage } from './web/home-page.js';
 import { registerStaticAssets } from './web/static-assets.js';
 
 /**
@@ -69,6 +70,7 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
   app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
   registerOpsRoutes(app, deps);
   registerStaticAssets(app);
+  registerHomePage(app, deps);
   await registerApiRoutes(app, deps);
   await registerConnectRoutes(app, deps);
   await registerDashboardRoutes(app, deps);

@@ -24,11 +24,15 @@ describe('dashboard API keys in headless Chromium', () => {
 
   it('creates a key shown once, lists it without its secret, and revokes it for the API at once', async () => {
     const { page } = browser;
-    await page.goto(`${service.url}/dashboard/settings/api-keys`);
+    // From the bare host, as a newcomer arrives: the home page → Dashboard → sign in → Settings → API keys.
+    await page.goto(`${service.url}/`);
+    await page.click('#home-dashboard');
     await page.waitForURL((url) => url.pathname === '/dashboard/sign-in');
     await page.fill('#email', ADMIN_EMAIL);
     await page.fill('#password', ADMIN_PASSWORD);
     await page.click('#sign-in');
+    await page.click('#nav-settings');
+    await page.click('#settings-api-keys');
     await page.waitForSelector('#create-api-key');
     assert.ok(await page.isVisible('#no-api-keys'));
 

@@ -22,6 +22,16 @@ describe('service app', () => {
     assert.equal(body.error.code, 'NOT_FOUND');
   });
 
+  it('answers GET / with a page that points to the dashboard and the API document', async () => {
+    const response = await fetch(`${service.url}/`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/html/);
+    const page = await response.text();
+    assert.match(page, /href="\/dashboard" id="home-dashboard"/);
+    assert.match(page, /href="\/v1\/openapi.json" id="home-openapi"/);
+    assert.match(page, /id="home-emulator"/, 'the test service runs on the emulator, and the page says so');
+  });
+
   it('sends a strict Content-Security-Policy', async () => {
     const response = await fetch(`${service.url}/healthz`);
     const csp = response.headers.get('content-security-policy') ?? '';
