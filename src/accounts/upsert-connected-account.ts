@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { removeTenantWaiter } from '../connect/admin-approval.js';
+import { connectEndEvent } from '../connect/connect-ends.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
@@ -195,6 +196,13 @@ async function upsertInTransaction(
       .execute();
     // The session's secrets (PKCE verifier, admin-consent state) are spent: crypto-shred them.
     await deps.vault.destroyDataKey(trx, input.connectSessionId);
+    await deps.events.record(
+      trx,
+      connectEndEvent(
+        { id: input.connectSessionId, organization_id: input.organizationId, owner_external_id: input.ownerExternalId },
+        { status: kind, accountId, email: input.identity.email },
+      ),
+    );
   }
   return { kind, accountId };
 }

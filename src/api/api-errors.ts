@@ -60,6 +60,10 @@ export const API_ERRORS = {
   CONNECT_PERMISSION_PROFILE_INVALID: { status: 400, description: 'permissionProfile is `send` or `warmup`.' },
   CONNECT_LOGIN_HINT_INVALID: { status: 400, description: 'loginHint is an email address (or user principal name).' },
   CONNECT_EXPECTED_EMAIL_INVALID: { status: 400, description: 'expectedEmail is an email address.' },
+  CONNECT_SESSION_NOT_FOUND: {
+    status: 404,
+    description: 'No connect session with this id in your organisation.',
+  },
   CONNECT_ORGANIZATION_NOT_FOUND: { status: 404, description: "The API key's organisation no longer exists." },
   WEBHOOK_DELIVERY_NOT_FOUND: {
     status: 404,

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { CONNECT_REASONS, CONNECT_STATUSES } from '../connect/connect-ends.js';
+import { CONNECT_SESSION_STATES } from '../connect/connect-session-view.js';
+import { EVENT_TYPES } from '../events/event-recorder.js';
 import { HEALTH_STATUSES } from '../health/health.js';
 import { hasControlCharacters, MAX_ALLOWED_RETURN_URLS } from '../orgs/organizations.js';
 import { EMAIL_PROVIDERS } from '../owners/owners.js';
@@ -115,6 +118,43 @@ export const connectSessionSchema = z
   })
   .register(apiComponents, { id: 'ConnectSession' });
 
+export const connectOutcomeSchema = z
+  .object({
+    status: z.enum(CONNECT_STATUSES).meta({
+      description:
+        'The `status` the return URL carries: `connected`, `reconnected`, or why not (see the README table, ' +
+        'Connect outcomes).',
+    }),
+    reason: z
+      .enum(CONNECT_REASONS as [string, ...string[]])
+      .nullable()
+      .meta({
+        description:
+          'The `reason` the return URL carries with some statuses (e.g. `sign_in_blocked` + `mfa_required`).',
+      }),
+  })
+  .register(apiComponents, { id: 'ConnectOutcome' });
+
+export const connectSessionStateSchema = z
+  .object({
+    id: z.string(),
+    ownerId: z.string(),
+    permissionProfile: z.string(),
+    state: z.enum(CONNECT_SESSION_STATES).meta({
+      description:
+        '`pending` (not finished yet), `awaiting_approval` (an IT admin must approve; the user finishes later), ' +
+        '`completed`, `failed` (the user may try again until `expiresAt`), `expired`.',
+    }),
+    outcome: connectOutcomeSchema.nullable().meta({ description: 'How the latest attempt ended; null while pending.' }),
+    accountId: z.string().nullable(),
+    expiresAt: timestamp,
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .register(apiComponents, { id: 'ConnectSessionState' });
+
+export const connectSessionParams = z.strictObject({ id: idSchema('cs', 'a connect session') });
+
 // ---------------------------------------------------------------------------------------------------------------
 // Accounts
 // ---------------------------------------------------------------------------------------------------------------
@@ -217,10 +257,8 @@ export const ownerSchema = z
 export const eventSchema = z
   .object({
     id: z.string(),
-    type: z.string().meta({
-      description:
-        '`account.connected`, `account.reconnected`, `account.status_changed`, `account.disconnected`, ' +
-        '`owner.deleted`, `tenant.admin_consent_granted`, `app.misconfigured`, `app.recovered`, `app.secret_expiring`, …',
+    type: z.enum(EVENT_TYPES).meta({
+      description: 'What happened; the README lists each type with its `data` (webhooks carry the same body).',
     }),
     createdAt: timestamp,
     accountId: z.string().nullable(),

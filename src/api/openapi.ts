@@ -9,7 +9,9 @@ import {
   accountParams,
   accountSchema,
   apiComponents,
+  connectSessionParams,
   connectSessionSchema,
+  connectSessionStateSchema,
   createConnectSessionBody,
   eventListSchema,
   listAccountsQuery,
@@ -89,6 +91,19 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       'CONNECT_EXPECTED_EMAIL_INVALID',
       'CONNECT_ORGANIZATION_NOT_FOUND',
     ],
+  },
+  {
+    method: 'get',
+    path: '/v1/connect-sessions/{id}',
+    operationId: 'getConnectSession',
+    summary: 'Where a connect session stands',
+    description:
+      "The session's state and how its latest attempt ended: check here (or on the `connect.*` webhooks) what the " +
+      "browser's return URL claims, since anyone can type a query string.",
+    authenticated: true,
+    params: connectSessionParams,
+    response: { status: 200, description: 'The session.', schema: connectSessionStateSchema },
+    errors: ['REQUEST_INVALID', 'CONNECT_SESSION_NOT_FOUND'],
   },
   {
     method: 'get',

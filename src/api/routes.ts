@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findAccountForOrgOrThrow, listAccounts, toAccountView } from '../accounts/account-view.js';
 import { disconnectAccount } from '../accounts/disconnect-account.js';
-import { createConnectSession } from '../connect/connect-sessions.js';
+import { toConnectSessionView } from '../connect/connect-session-view.js';
+import { createConnectSession, findConnectSession } from '../connect/connect-sessions.js';
 import { AppError } from '../errors/app-error.js';
 import { listEvents } from '../events/event-recorder.js';
 import { registerApiKeyRoutes } from '../orgs/api-key-routes.js';
@@ -14,6 +15,7 @@ import { apiAuthOf, apiKeyAuthHook } from './api-auth.js';
 import { API_ERRORS } from './api-errors.js';
 import {
   accountParams,
+  connectSessionParams,
   createConnectSessionBody,
   listAccountsQuery,
   listEventsQuery,
@@ -79,6 +81,18 @@ function registerSecuredRoutes(api: FastifyInstance, deps: ServiceDeps): void {
       expectedEmail: body.expectedEmail,
     });
     return reply.code(201).send({ id: session.id, url: session.url, expiresAt: session.expiresAt });
+  });
+
+  api.get('/connect-sessions/:id', async (request) => {
+    const { organizationId } = apiAuthOf(request);
+    const { id } = parseRequestOrThrow(connectSessionParams, request.params, 'path');
+    const session = await findConnectSession(deps.db, id);
+    if (!session || session.organization_id !== organizationId) {
+      throw new AppError('CONNECT_SESSION_NOT_FOUND', 'No connect session with this id in your organisation.', {
+        status: 404,
+      });
+    }
+    return toConnectSessionView(session, deps.clock.now());
   });
 
   api.get('/accounts', async (request) => {

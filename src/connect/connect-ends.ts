@@ -1,3 +1,4 @@
+import type { NewEvent } from '../events/event-recorder.js';
 import { ALL_CONNECT_OUTCOME_KEYS, type ConnectOutcomeKey } from '../health/health.js';
 import { CONNECT_OUTCOME_REMEDIATION } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
@@ -46,11 +47,43 @@ export const CONNECT_STATUSES = [
 ] as const;
 export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
 
+/** Every `reason` the return URL can carry beside a `status` (the part after `:` of an outcome key). */
+export const CONNECT_REASONS = [
+  ...new Set(ALL_CONNECT_OUTCOME_KEYS.flatMap((key) => (key.includes(':') ? [key.split(':')[1] as string] : []))),
+];
+
 /** `status` and `reason` of a failure, as the return URL names them. */
 export function failureStatus(failure: ConnectFailure): { status: ConnectStatus; reason?: string } {
   if (failure.kind !== 'outcome') return { status: failure.kind };
   const [status, reason] = failure.key.split(':') as [ConnectStatus, string | undefined];
   return reason === undefined ? { status } : { status, reason };
+}
+
+/**
+ * The event that reports how an attempt ended (in the transaction that records the end): `connect.completed`,
+ * `connect.cancelled` (the user backed out at Microsoft), or `connect.failed` with the status and reason the return
+ * URL carries, so the host learns the outcome from a signed webhook instead of trusting the browser's query string.
+ */
+export function connectEndEvent(
+  session: { id: string; organization_id: string; owner_external_id: string },
+  end: ConnectEnd,
+): NewEvent {
+  const base = { organizationId: session.organization_id, ownerExternalId: session.owner_external_id };
+  const ids = { connectSessionId: session.id, ownerId: session.owner_external_id };
+  if (end.status !== 'failed') {
+    return {
+      ...base,
+      type: 'connect.completed',
+      accountId: end.accountId,
+      data: { ...ids, status: end.status, accountId: end.accountId },
+    };
+  }
+  const { status, reason } = failureStatus(end.failure);
+  return {
+    ...base,
+    type: status === 'cancelled' ? 'connect.cancelled' : 'connect.failed',
+    data: { ...ids, status, reason: reason ?? null },
+  };
 }
 
 /** The session's `outcome` column for an end. */

@@ -23,7 +23,7 @@ import type { ServiceDeps } from '../services.js';
 import { PlaintextSecret } from '../vault/secret-types.js';
 import { type ApprovalHandOff, recordApprovalWait, resolveTenantIdForEmail } from './admin-approval.js';
 import type { ConnectEnd, ConnectFailure } from './connect-ends.js';
-import { storedOutcome } from './connect-ends.js';
+import { connectEndEvent, storedOutcome } from './connect-ends.js';
 import { APPROVAL_WAIT_MS, isSessionExpired, sessionProfile, sha256 } from './connect-sessions.js';
 import { missingPermissions, parseGrantedScopes, requestedScopes } from './permission-profiles.js';
 
@@ -332,6 +332,7 @@ async function endWithOutcome(
         })
         .where('id', '=', session.id)
         .execute();
+      await deps.events.record(trx, connectEndEvent(session, { status: 'failed', failure }));
       return handOff;
     });
     const updated = { ...session, status: 'awaiting_approval', outcome: failure.key };
@@ -356,15 +357,20 @@ async function endWithFailure(
   failure: ConnectFailure,
   detail?: string,
 ): Promise<CallbackAnswer> {
-  const outcome = storedOutcome({ status: 'failed', failure });
+  const end: ConnectEnd = { status: 'failed', failure };
+  const outcome = storedOutcome(end);
   if (failure.kind !== 'outcome') logEnd(deps, session, outcome, undefined, detail);
-  await deps.db
-    .updateTable('connect_sessions')
-    .set({ status: 'failed', outcome, code_verifier: null, updated_at: deps.clock.now() })
-    .where('id', '=', session.id)
-    .where('status', '=', 'callback')
-    .execute();
-  return { kind: 'end', session: { ...session, status: 'failed', outcome }, end: { status: 'failed', failure } };
+  await withTransaction(deps.db, async (trx) => {
+    const ended = await trx
+      .updateTable('connect_sessions')
+      .set({ status: 'failed', outcome, code_verifier: null, updated_at: deps.clock.now() })
+      .where('id', '=', session.id)
+      .where('status', '=', 'callback')
+      .executeTakeFirst();
+    // Only the callback that ended the attempt reports it (a replayed callback changes nothing).
+    if (Number(ended.numUpdatedRows) > 0) await deps.events.record(trx, connectEndEvent(session, end));
+  });
+  return { kind: 'end', session: { ...session, status: 'failed', outcome }, end };
 }
 
 function logEnd(

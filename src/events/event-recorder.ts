@@ -6,22 +6,27 @@ import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
 
 /** Every event type mailbridge emits (stored for `GET /v1/events` and delivered as signed webhooks). */
-export type EventType =
-  | 'account.connected'
-  | 'account.reconnected'
-  | 'account.status_changed'
-  | 'account.disconnected'
-  | 'owner.deleted'
-  | 'tenant.admin_approval_requested'
-  | 'tenant.admin_consent_granted'
-  | 'app.misconfigured'
-  | 'app.recovered'
-  | 'app.secret_expiring'
-  | 'message.sent'
-  | 'message.failed'
-  | 'message.held'
-  | 'message.released'
-  | 'message.canceled';
+export const EVENT_TYPES = [
+  'account.connected',
+  'account.reconnected',
+  'account.status_changed',
+  'account.disconnected',
+  'owner.deleted',
+  'connect.completed',
+  'connect.failed',
+  'connect.cancelled',
+  'tenant.admin_approval_requested',
+  'tenant.admin_consent_granted',
+  'app.misconfigured',
+  'app.recovered',
+  'app.secret_expiring',
+  'message.sent',
+  'message.failed',
+  'message.held',
+  'message.released',
+  'message.canceled',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface NewEvent {
   organizationId: string;

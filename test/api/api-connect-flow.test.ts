@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { accountListSchema, accountSchema, connectSessionSchema } from '../../src/api/api-schemas.js';
-import { Browser, connectThroughMicrosoft, elementAttribute, outcomeStatus } from '../connect/connect-test-kit.js';
+import {
+  Browser,
+  connectThroughMicrosoft,
+  elementAttribute,
+  outcomeStatus,
+  startAtMicrosoft,
+} from '../connect/connect-test-kit.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { type ApiClient, createApiClient, dataKeyRows, tokenRows } from './api-test-support.js';
@@ -109,6 +115,52 @@ for (const dialect of TEST_DIALECTS) {
         .execute();
       assert.deepEqual(left, []);
       assert.deepEqual((await client.call('GET', '/v1/accounts')).body, { data: [], nextCursor: null });
+    });
+
+    it('GET /v1/connect-sessions/{id} and connect.* events say how each session ended', async () => {
+      const created = await client.call('POST', '/v1/connect-sessions', { ownerId: 'user-8', returnUrl: RETURN_URL });
+      const id: string = created.body.id;
+      const pending = await client.call('GET', `/v1/connect-sessions/${id}`);
+      assert.equal(pending.status, 200);
+      assert.deepEqual([pending.body.state, pending.body.outcome, pending.body.ownerId], ['pending', null, 'user-8']);
+
+      const email = service.emulator.seed.users.work.email;
+      await connectThroughMicrosoft(service, new Browser(), id, { email });
+      const done = (await client.call('GET', `/v1/connect-sessions/${id}`)).body;
+      assert.equal(done.state, 'completed');
+      assert.deepEqual(done.outcome, { status: 'connected', reason: null });
+      assert.match(done.accountId, /^acc_/);
+      const completed = (await client.call('GET', '/v1/events?type=connect.completed')).body.data;
+      assert.deepEqual(
+        completed.map((event: { data: Record<string, unknown> }) => event.data),
+        [{ connectSessionId: id, ownerId: 'user-8', status: 'connected', accountId: done.accountId }],
+      );
+
+      // The user backs out at Microsoft: the session reports it, and so does a signed event.
+      const second = (await client.call('POST', '/v1/connect-sessions', { ownerId: 'user-9' })).body.id as string;
+      const browser = new Browser();
+      const authorizeUrl = new URL(await startAtMicrosoft(service, browser, second));
+      await browser.get(
+        `${service.url}/connect/callback?${new URLSearchParams({
+          error: 'access_denied',
+          error_subcode: 'cancel',
+          state: authorizeUrl.searchParams.get('state') ?? '',
+        })}`,
+      );
+      const cancelled = (await client.call('GET', `/v1/connect-sessions/${second}`)).body;
+      assert.deepEqual([cancelled.state, cancelled.outcome], ['failed', { status: 'cancelled', reason: null }]);
+      const events = (await client.call('GET', '/v1/events?type=connect.cancelled')).body.data;
+      assert.deepEqual(
+        events.map((event: { data: Record<string, unknown> }) => event.data),
+        [{ connectSessionId: second, ownerId: 'user-9', status: 'cancelled', reason: null }],
+      );
+
+      // Another organisation's key sees no such session; a malformed id is refused.
+      const stranger = await createApiClient(service, 'Stranger');
+      const hidden = await stranger.call('GET', `/v1/connect-sessions/${id}`);
+      assert.equal(hidden.status, 404);
+      assert.equal(hidden.body.error.code, 'CONNECT_SESSION_NOT_FOUND');
+      assert.equal((await client.call('GET', '/v1/connect-sessions/nope')).status, 400);
     });
   });
 }
