@@ -5,23 +5,24 @@ import type { EmulatorContext } from './context.js';
 import { createEmulatorContext, startEmulator } from './index.js';
 import { DEMO_IDS, DEMO_PASSWORD, DEMO_SECOND_FACTOR_CODE, seedDemo } from './seed.js';
 import { loadSnapshot, saveSnapshot } from './snapshot.js';
+import { startSnapshotAutosave } from './snapshot-autosave.js';
 
 /**
  * `npm run emulator`: a standalone emulator with the demo world, for trying mailbridge by hand and for host-app
  * developers testing their own integration. Environment: EMULATOR_PORT (default 4010), EMULATOR_SEED,
  * EMULATOR_REDIRECT_URIS (comma-separated; default mailbridge's local callbacks), EMULATOR_CLIENT_SECRET,
- * EMULATOR_SNAPSHOT (a file: loaded at start when it exists, instead of seeding; saved on SIGINT/SIGTERM and by
- * `POST /_emulator/snapshot`).
+ * EMULATOR_SNAPSHOT (a file: loaded at start when it exists, instead of seeding; saved as the state changes, on
+ * SIGINT/SIGTERM and by `POST /_emulator/snapshot`).
  */
 export async function runEmulatorCommand(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const port = Number(env.EMULATOR_PORT ?? 4010);
+  const port = emulatorPortOrThrow(env.EMULATOR_PORT);
   const snapshotFile = env.EMULATOR_SNAPSHOT ? resolve(env.EMULATOR_SNAPSHOT) : null;
   const restored = snapshotFile !== null && existsSync(snapshotFile);
   let ctx: EmulatorContext;
   let demoSecret: string | null = null;
   const roles = new Map<string, string>();
   if (restored) {
-    ctx = loadSnapshot(snapshotFile, { snapshotFile });
+    ctx = loadSnapshotOrThrow(snapshotFile);
     if (env.EMULATOR_SEED && env.EMULATOR_SEED !== ctx.random.seed) {
       console.warn(`EMULATOR_SEED is ignored: the snapshot continues its own seed (${ctx.random.seed})`);
     }
@@ -41,6 +42,11 @@ export async function runEmulatorCommand(env: NodeJS.ProcessEnv = process.env): 
     const seed = seedDemo(ctx, { redirectUris, clientSecret: demoSecret });
     for (const [role, user] of Object.entries(seed.users)) roles.set(user.id, role);
   }
+  const autosave = snapshotFile
+    ? startSnapshotAutosave(ctx, snapshotFile, {
+        onError: (error) => console.error(`Could not save the emulator's state to ${snapshotFile} (retrying):`, error),
+      })
+    : undefined;
   const emulator = await startEmulator({ ctx, port, host: '127.0.0.1' });
   console.log(describe(ctx, emulator.url, restored ? snapshotFile : null, demoSecret, roles));
 
@@ -50,6 +56,7 @@ export async function runEmulatorCommand(env: NodeJS.ProcessEnv = process.env): 
     stopping = true;
     let code = 0;
     await emulator.close();
+    await autosave?.stop();
     if (ctx.snapshotFile) {
       try {
         const saved = await saveSnapshot(ctx, ctx.snapshotFile);
@@ -63,6 +70,42 @@ export async function runEmulatorCommand(env: NodeJS.ProcessEnv = process.env): 
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/**
+ * A problem with the emulator's environment: the CLI prints its message alone (no stack trace), as `mailbridge start`
+ * prints a configuration problem.
+ */
+export class EmulatorConfigError extends Error {
+  constructor(variable: string, problem: string, options?: { cause?: unknown }) {
+    super(`mailbridge emulator cannot start: the configuration has 1 problem:\n  - ${variable}: ${problem}`, options);
+    this.name = 'EmulatorConfigError';
+  }
+}
+
+function emulatorPortOrThrow(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return 4010;
+  const port = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || port > 65535) {
+    throw new EmulatorConfigError(
+      'EMULATOR_PORT',
+      `"${value}" is not a port; set EMULATOR_PORT to an integer from 0 to 65535 (default 4010)`,
+    );
+  }
+  return port;
+}
+
+function loadSnapshotOrThrow(file: string): EmulatorContext {
+  try {
+    return loadSnapshot(file, { snapshotFile: file });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new EmulatorConfigError(
+      'EMULATOR_SNAPSHOT',
+      `${file} cannot be restored (${reason}); move it away to start from the demo world`,
+      { cause: error },
+    );
+  }
 }
 
 function describe(
