@@ -118,11 +118,14 @@ describe('the demo survives a crash: connect, SIGKILL, restart, send', () => {
       () => {
         if (!existsSync(snapshotFile)) return undefined;
         const saved = JSON.parse(readFileSync(snapshotFile, 'utf8')) as {
-          world: { refreshTokens: Record<string, unknown>; users: Record<string, { email: string }> };
+          world: {
+            refreshTokens: Record<string, { userId: string; revoked: boolean }>;
+            users: Record<string, { id: string; email: string }>;
+          };
         };
         const alex = Object.values(saved.world.users).find((user) => user.email === 'alex@outlook.com');
-        const tokens = Object.values(saved.world.refreshTokens) as Array<{ userId?: string }>;
-        return alex && tokens.length > 0 ? true : undefined;
+        const grants = Object.values(saved.world.refreshTokens);
+        return alex && grants.some((grant) => grant.userId === alex.id && !grant.revoked) ? true : undefined;
       },
       { timeoutMs: 15_000, intervalMs: 50 },
     );
