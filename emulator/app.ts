@@ -23,6 +23,10 @@ export async function buildEmulatorApp(ctx: EmulatorContext): Promise<FastifyIns
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   registerRequestLog(app, ctx);
+  // After the answer, not before: a save then holds what the client was told (snapshot-autosave.ts).
+  app.addHook('onResponse', async () => {
+    ctx.onStateChange?.();
+  });
   registerIdentityRoutes(app, ctx);
   registerGraphRoutes(app, ctx);
   registerControlRoutes(app, ctx);

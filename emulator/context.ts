@@ -171,6 +171,11 @@ export interface EmulatorContext {
   usage: Record<string, MailboxUsage>;
   /** Where `POST /_emulator/snapshot` saves (and `emulator/main.ts` loads from); unset: snapshots disabled. */
   snapshotFile?: string | null;
+  /**
+   * Called after anything that may have changed the state: each answered (or dropped) request and each SMTP
+   * submission. `snapshot-autosave.ts` listens here; unset: nobody does.
+   */
+  onStateChange?: (() => void) | undefined;
   /** Graph's in-memory helpers (indexes, open upload sessions), created on first use; never part of a snapshot. */
   graph?: GraphRuntime;
 }

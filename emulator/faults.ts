@@ -57,6 +57,8 @@ export function dropConnection(ctx: EmulatorContext, request: FastifyRequest, re
   logUnanswered(ctx, request);
   reply.hijack();
   request.raw.socket.destroy();
+  // No onResponse for a dropped request, yet `timeoutAfterAccept` did its work (a send was accepted).
+  ctx.onStateChange?.();
 }
 
 /**

@@ -7,6 +7,7 @@ import { createEmulatorContext, startEmulator } from './index.js';
 import { MICROSOFT_ORIGINS } from './microsoft-hosts.js';
 import { DEMO_IDS, DEMO_PASSWORD, DEMO_SECOND_FACTOR_CODE, seedDemo } from './seed.js';
 import { loadSnapshot, saveSnapshot } from './snapshot.js';
+import { startSnapshotAutosave } from './snapshot-autosave.js';
 
 /**
  * `npm run emulator [-- --port P] [--as-microsoft]`: a standalone emulator with the demo world, for trying
@@ -17,8 +18,8 @@ import { loadSnapshot, saveSnapshot } from './snapshot.js';
  * discovery, `@odata.nextLink`, upload URLs), for clients whose fetch routes those hosts to the emulator, so that an
  * unmodified SDK that follows absolute links stays on "Microsoft". Environment: EMULATOR_SEED,
  * EMULATOR_REDIRECT_URIS (comma-separated; default mailbridge's local callbacks), EMULATOR_CLIENT_SECRET,
- * EMULATOR_SNAPSHOT (a file: loaded at start when it exists, instead of seeding; saved on SIGINT/SIGTERM and by
- * `POST /_emulator/snapshot`).
+ * EMULATOR_SNAPSHOT (a file: loaded at start when it exists, instead of seeding; saved as the state changes, on
+ * SIGINT/SIGTERM and by `POST /_emulator/snapshot`).
  */
 export async function runEmulatorCommand(
   env: NodeJS.ProcessEnv = process.env,
@@ -39,7 +40,7 @@ export async function runEmulatorCommand(
   let demoSecret: string | null = null;
   const roles = new Map<string, string>();
   if (restored) {
-    ctx = loadSnapshot(snapshotFile, { snapshotFile, urls });
+    ctx = loadSnapshotOrThrow(snapshotFile, urls);
     if (env.EMULATOR_SEED && env.EMULATOR_SEED !== ctx.random.seed) {
       console.warn(`EMULATOR_SEED is ignored: the snapshot continues its own seed (${ctx.random.seed})`);
     }
@@ -59,6 +60,11 @@ export async function runEmulatorCommand(
     const seed = seedDemo(ctx, { redirectUris, clientSecret: demoSecret });
     for (const [role, user] of Object.entries(seed.users)) roles.set(user.id, role);
   }
+  const autosave = snapshotFile
+    ? startSnapshotAutosave(ctx, snapshotFile, {
+        onError: (error) => console.error(`Could not save the emulator's state to ${snapshotFile} (retrying):`, error),
+      })
+    : undefined;
   const emulator = await startEmulator({ ctx, port, host: '127.0.0.1' });
   console.log(describe(ctx, emulator.url, restored ? snapshotFile : null, demoSecret, roles));
 
@@ -68,6 +74,7 @@ export async function runEmulatorCommand(
     stopping = true;
     let code = 0;
     await emulator.close();
+    await autosave?.stop();
     if (ctx.snapshotFile) {
       try {
         const saved = await saveSnapshot(ctx, ctx.snapshotFile);
@@ -98,12 +105,50 @@ export function parseEmulatorArgs(args: readonly string[], env: NodeJS.ProcessEn
   } catch (error) {
     return { problem: (error as Error).message };
   }
-  const rawPort = parsed.values.port ?? env.EMULATOR_PORT ?? '4010';
-  const where = parsed.values.port === undefined ? 'EMULATOR_PORT' : '--port';
+  const asMicrosoft = parsed.values['as-microsoft'] ?? false;
+  const rawPort = parsed.values.port;
+  // A bad flag is a usage error (exit 2); a bad EMULATOR_PORT is a configuration problem (EmulatorConfigError).
+  if (rawPort === undefined) return { port: emulatorPortOrThrow(env.EMULATOR_PORT), asMicrosoft };
   if (!/^\d{1,5}$/.test(rawPort) || Number(rawPort) > 65_535) {
-    return { problem: `${where} must be a port number from 0 to 65535 (0: any free port), not "${rawPort}"` };
+    return { problem: `--port must be a port number from 0 to 65535 (0: any free port), not "${rawPort}"` };
   }
-  return { port: Number(rawPort), asMicrosoft: parsed.values['as-microsoft'] ?? false };
+  return { port: Number(rawPort), asMicrosoft };
+}
+
+/**
+ * A problem with the emulator's environment: the CLI prints its message alone (no stack trace), as `mailbridge start`
+ * prints a configuration problem.
+ */
+export class EmulatorConfigError extends Error {
+  constructor(variable: string, problem: string, options?: { cause?: unknown }) {
+    super(`mailbridge emulator cannot start: the configuration has 1 problem:\n  - ${variable}: ${problem}`, options);
+    this.name = 'EmulatorConfigError';
+  }
+}
+
+function emulatorPortOrThrow(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return 4010;
+  const port = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || port > 65535) {
+    throw new EmulatorConfigError(
+      'EMULATOR_PORT',
+      `"${value}" is not a port; set EMULATOR_PORT to an integer from 0 to 65535 (default 4010)`,
+    );
+  }
+  return port;
+}
+
+function loadSnapshotOrThrow(file: string, urls: Partial<EmulatorContext['urls']>): EmulatorContext {
+  try {
+    return loadSnapshot(file, { snapshotFile: file, urls });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new EmulatorConfigError(
+      'EMULATOR_SNAPSHOT',
+      `${file} cannot be restored (${reason}); move it away to start from the demo world`,
+      { cause: error },
+    );
+  }
 }
 
 function describe(

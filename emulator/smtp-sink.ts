@@ -37,6 +37,7 @@ export async function startSmtpSink(
       simpleParser(stream)
         .then((parsed) => {
           deliverSubmission(ctx, envelopeSubmission(session, submittedFromMime(ctx, parsed), parsed.from?.value[0]));
+          ctx.onStateChange?.();
           callback();
         })
         .catch((error: unknown) => callback(error instanceof Error ? error : new Error(String(error))));

@@ -68,7 +68,8 @@ export function takeSnapshot(ctx: EmulatorContext): EmulatorSnapshot {
 
 /**
  * Writes the snapshot atomically: to a temporary file in the same directory, flushed to disk, then renamed over
- * `file`, so that a crash mid-write leaves the previous snapshot intact. Returns the bytes written.
+ * `file`, so that a crash mid-write leaves the previous snapshot intact, and the directory flushed so the rename
+ * itself survives a power loss. Returns the bytes written.
  */
 export async function saveSnapshot(ctx: EmulatorContext, file: string): Promise<{ file: string; bytes: number }> {
   // Serialise synchronously, before any await, so that the file is one consistent moment of the world.
@@ -88,6 +89,13 @@ export async function saveSnapshot(ctx: EmulatorContext, file: string): Promise<
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+  // The rename is durable only once the directory entry is: fsync the directory (POSIX; Linux and macOS allow it).
+  const directory = await open(dir, 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
   }
   return { file, bytes: Buffer.byteLength(json) };
 }

@@ -42,6 +42,8 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
     },
     // The connect flow redirects to Microsoft and back: a strict referrer policy keeps codes out of Referer.
     referrerPolicy: { policy: 'no-referrer' },
+    // `frame-ancestors 'none'` for browsers without CSP level 2 (helmet's default here is SAMEORIGIN).
+    xFrameOptions: { action: 'deny' },
   });
 
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {

@@ -76,4 +76,17 @@ async function run(): Promise<void> {
   process.exitCode = 2;
 }
 
-await run();
+try {
+  await run();
+} catch (error) {
+  // A problem the service explains (a configuration error, a key ring that cannot open the data, a bad emulator
+  // snapshot): its message says what to fix, and a stack trace would bury it. Anything else is a bug: Node prints it
+  // in full.
+  const [{ AppError }, { EmulatorConfigError }] = await Promise.all([
+    import('./errors/app-error.js'),
+    import('../emulator/main.js'),
+  ]);
+  if (!(error instanceof AppError) && !(error instanceof EmulatorConfigError)) throw error;
+  console.error(error.message);
+  process.exitCode = 1;
+}

@@ -35,7 +35,11 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
   let embedded: EmbeddedEmulator | undefined;
   let microsoft: MicrosoftApp;
   if (config.microsoft.mode === 'emulator') {
-    embedded = await startEmbeddedEmulator({ dataDir: config.dataDir, publicUrl: config.publicUrl });
+    embedded = await startEmbeddedEmulator({
+      dataDir: config.dataDir,
+      publicUrl: config.publicUrl,
+      onSaveError: (error) => logger.error({ err: error }, 'could not save the built-in emulator’s world (retrying)'),
+    });
     microsoft = {
       clientId: embedded.clientId,
       clientSecret: embedded.clientSecret,

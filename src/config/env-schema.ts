@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseIsoDateTime } from '../platform/iso-date-time.js';
 import { type KeyRing, parseKeyRing } from '../vault/key-ring.js';
 import { MAKE_KEY_HINT } from '../vault/vault-error.js';
 import type { DatabaseConfig, LogLevel } from './config.js';
@@ -34,7 +35,6 @@ const rawText = z
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/i;
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -171,15 +171,16 @@ export const envSchema = z.object({
   }),
   MICROSOFT_CLIENT_SECRET_EXPIRES_AT: text.transform((value, ctx) => {
     if (value === undefined) return undefined;
-    const time = ISO_DATE.test(value) ? Date.parse(value) : Number.NaN;
-    if (Number.isNaN(time)) {
+    const parsed = parseIsoDateTime(value, { timeRequired: false });
+    if (!parsed.ok && parsed.kind === 'shape') {
       return fail(
         ctx,
         `"${value}" is not an ISO date; use the "Expires" date of the client secret, e.g. 2027-03-31 or ` +
           '2027-03-31T12:00:00Z',
       );
     }
-    return time;
+    if (!parsed.ok) return fail(ctx, `"${value}" is not a real date: ${parsed.why}`);
+    return parsed.time;
   }),
   MICROSOFT_LOGIN_URL: text.transform((value, ctx) =>
     httpUrl(

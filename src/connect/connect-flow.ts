@@ -40,9 +40,26 @@ import { missingPermissions, parseGrantedScopes, requestedScopes } from './permi
 
 type FlowDeps = ServiceDeps;
 
-/** The browser-binding cookie of a session (one per session, so several tabs can connect at once). */
-export function bindingCookieName(sessionId: string): string {
-  return `mb_connect_${sessionId}`;
+/**
+ * The browser-binding cookie of a session (one per session, so several tabs can connect at once). On https it takes
+ * the `__Secure-` prefix: the browser then accepts it only when set Secure from an https page, so nothing on plain
+ * http (a network attacker, a sibling site) can plant one. Not `__Host-`: the cookie is scoped to `/connect`.
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-4.1.3.1
+ */
+export function bindingCookieName(publicUrl: string, sessionId: string): string {
+  return `${publicUrl.startsWith('https://') ? '__Secure-' : ''}mb_connect_${sessionId}`;
+}
+
+/** Whether the request comes from the browser that started this session's sign-in (its binding cookie matches). */
+export function isBoundBrowser(
+  deps: Pick<FlowDeps, 'config'>,
+  session: ConnectSessionsTable,
+  cookies: Record<string, string | undefined>,
+): boolean {
+  const binding = cookies[bindingCookieName(deps.config.publicUrl, session.id)];
+  return (
+    binding !== undefined && session.browser_binding_hash !== null && sha256(binding) === session.browser_binding_hash
+  );
 }
 
 export interface AuthorizationStart {
@@ -135,10 +152,7 @@ export async function completeCallback(
   if (!session) return { kind: 'problem', problem: 'state_unknown' };
   // Login CSRF / code injection: the answer must come back to the browser that started this sign-in. A mismatch
   // leaves the state unspent, so the right browser can still finish.
-  const binding = cookies[bindingCookieName(session.id)];
-  if (!binding || session.browser_binding_hash === null || sha256(binding) !== session.browser_binding_hash) {
-    return { kind: 'problem', problem: 'browser_mismatch', session };
-  }
+  if (!isBoundBrowser(deps, session, cookies)) return { kind: 'problem', problem: 'browser_mismatch', session };
   const now = deps.clock.now();
   if (isSessionExpired(session, now)) return { kind: 'problem', problem: 'session_expired', session };
   // Single use: only one request moves the session from `started` to `callback` for this state.

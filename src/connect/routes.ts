@@ -4,7 +4,13 @@ import type { ServiceDeps } from '../services.js';
 import { adminConsentResultPage, type ConnectProblem, problemPage, providerChoicePage } from '../web/connect-pages.js';
 import { findApprovalHandOff, handleAdminConsentCallback } from './admin-approval.js';
 import { type ConnectEnd, failureFromStored } from './connect-ends.js';
-import { bindingCookieName, type CallbackAnswer, completeCallback, startAuthorization } from './connect-flow.js';
+import {
+  bindingCookieName,
+  type CallbackAnswer,
+  completeCallback,
+  isBoundBrowser,
+  startAuthorization,
+} from './connect-flow.js';
 import { findConnectSession, isSessionExpired, sessionProfile } from './connect-sessions.js';
 import { renderEnd } from './connect-views.js';
 import { permissionLines } from './permission-profiles.js';
@@ -39,7 +45,7 @@ function registerRoutes(app: FastifyInstance, deps: ServiceDeps): void {
   app.get<{ Params: { sessionId: string } }>('/connect/:sessionId', async (request, reply) => {
     const session = await findConnectSession(deps.db, request.params.sessionId);
     if (!session) return sendProblem(reply, 404, 'session_not_found');
-    return sendHtml(reply, 200, await sessionPage(deps, session));
+    return sendHtml(reply, 200, await sessionPage(deps, session, request.cookies));
   });
 
   app.post<{ Params: { sessionId: string } }>('/connect/:sessionId/start', async (request, reply) => {
@@ -57,7 +63,7 @@ function registerRoutes(app: FastifyInstance, deps: ServiceDeps): void {
       request.log.warn({ err: error, connectSessionId: session.id }, 'could not start the Microsoft sign-in');
       return sendProblem(reply, 503, 'microsoft_unavailable', { retryUrl: `/connect/${session.id}` });
     }
-    reply.setCookie(bindingCookieName(session.id), start.binding, {
+    reply.setCookie(bindingCookieName(deps.config.publicUrl, session.id), start.binding, {
       httpOnly: true,
       sameSite: 'lax',
       secure: secureCookies,
@@ -71,6 +77,12 @@ function registerRoutes(app: FastifyInstance, deps: ServiceDeps): void {
     const params = callbackParams(request);
     const answer = await completeCallback(deps, params, request.cookies);
     if (answer.kind === 'problem') return sendCallbackProblem(reply, answer);
+    if (answer.end.status !== 'failed') {
+      // Connected: on to the session's own page (Post/Redirect/Get), so the spent code leaves the address bar and
+      // history, and a reload shows "Connected" again instead of replaying the code ("already used"). Failures are
+      // shown here: their page has details the session row does not keep (connect-ends.ts failureFromStored).
+      return reply.header('cache-control', 'no-store').redirect(`/connect/${answer.session.id}`, 303);
+    }
     // The binding cookie stays until the session expires: a replay in this browser is then told "already used".
     return sendHtml(reply, 200, renderEnd(deps, answer.session, answer.end, answer.approval));
   };
@@ -86,9 +98,21 @@ function registerRoutes(app: FastifyInstance, deps: ServiceDeps): void {
   });
 }
 
-/** The page of a session as it stands now (also what the user sees coming back to the link later). */
-async function sessionPage(deps: ServiceDeps, session: ConnectSessionsTable): Promise<string> {
+/**
+ * The page of a session as it stands now (also what the user sees coming back to the link later). Which mailbox a
+ * completed session connected is shown only to the browser that connected it (its binding cookie), and only while
+ * the session lives: the link itself may travel (a shared screen, a forwarded mail, browser history on another
+ * person's machine), and whoever holds it learns nothing but that it was used.
+ */
+async function sessionPage(
+  deps: ServiceDeps,
+  session: ConnectSessionsTable,
+  cookies: Record<string, string | undefined>,
+): Promise<string> {
   const expired = isSessionExpired(session, deps.clock.now());
+  if (session.status === 'completed' && (expired || !isBoundBrowser(deps, session, cookies))) {
+    return problemPage('session_finished');
+  }
   if (session.status === 'completed' && session.account_id) {
     const account = await deps.db
       .selectFrom('accounts')

@@ -4,35 +4,40 @@ import type { Database } from '../db/schema.js';
 import type { Clock } from '../platform/clock.js';
 
 /**
- * The per-email side of sign-in throttling (the per-IP side is @fastify/rate-limit on the sign-in route). After
- * `SIGN_IN_FAILURE_LIMIT` failures within `SIGN_IN_FAILURE_WINDOW_MS`, the address is locked for
- * `SIGN_IN_LOCK_MS`: every attempt is refused without checking the password, including a right one (otherwise a
- * lock-out would confirm a guess). Unknown addresses are counted and locked the same way, so a lock-out reveals
- * nothing about which addresses have accounts. In the database, so all processes share one counter.
+ * The per-account side of sign-in throttling (the per-IP side is @fastify/rate-limit on the sign-in route). After
+ * `SIGN_IN_FAILURE_LIMIT` failures within `SIGN_IN_FAILURE_WINDOW_MS`, a key is locked for `SIGN_IN_LOCK_MS`: every
+ * attempt under it is refused without checking the password, including a right one (otherwise a lock-out would
+ * confirm a guess). A key is either an address (`emailThrottleKey`), for browsers the account has never signed in
+ * from, or one known device (`deviceThrottleKey`, known-devices.ts), so a stranger's failures lock strangers out and
+ * never the user's own browser. Unknown addresses are counted and locked the same way, so a lock-out reveals nothing
+ * about which addresses have accounts. In the database, so all processes share one counter.
  * @see https://cheatsheetseries.owasp.org/cheatsheets/Authentication_Cheat_Sheet.html#protect-against-automated-attacks
+ * @see https://owasp.org/www-community/Slow_Down_Online_Guessing_Attacks_with_Device_Cookies
  */
 export const SIGN_IN_FAILURE_LIMIT = 5;
 export const SIGN_IN_FAILURE_WINDOW_MS = 15 * 60_000;
 export const SIGN_IN_LOCK_MS = 15 * 60_000;
 
-export function signInEmailKey(email: string): string {
+/** The counter of sign-ins to an address from browsers it has not signed in from. */
+export function emailThrottleKey(email: string): string {
   return createHash('sha256').update(normalizeSignInEmail(email), 'utf8').digest('base64url');
+}
+
+/** The counter of one known device (its cookie's hash): a base64url SHA-256 never starts with `device:`. */
+export function deviceThrottleKey(deviceIdHash: string): string {
+  return `device:${deviceIdHash}`;
 }
 
 export function normalizeSignInEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** Until when the address is locked (epoch ms), or undefined when it may try. */
-export async function signInLockedUntil(
-  db: Kysely<Database>,
-  clock: Clock,
-  email: string,
-): Promise<number | undefined> {
+/** Until when the key is locked (epoch ms), or undefined when it may try. */
+export async function signInLockedUntil(db: Kysely<Database>, clock: Clock, key: string): Promise<number | undefined> {
   const row = await db
     .selectFrom('dashboard_sign_in_failures')
     .select('locked_until')
-    .where('email_key', '=', signInEmailKey(email))
+    .where('email_key', '=', key)
     .executeTakeFirst();
   const lockedUntil =
     row?.locked_until === null || row?.locked_until === undefined ? undefined : Number(row.locked_until);
@@ -40,12 +45,11 @@ export async function signInLockedUntil(
 }
 
 /**
- * Counts a failed attempt; returns whether the address is now locked. One upsert, so concurrent failures from
- * several processes are all counted (no read-modify-write race).
+ * Counts a failed attempt; returns whether the key is now locked. One upsert, so concurrent failures from several
+ * processes are all counted (no read-modify-write race).
  */
-export async function recordSignInFailure(db: Kysely<Database>, clock: Clock, email: string): Promise<boolean> {
+export async function recordSignInFailure(db: Kysely<Database>, clock: Clock, key: string): Promise<boolean> {
   const now = clock.now();
-  const key = signInEmailKey(email);
   const windowStart = now - SIGN_IN_FAILURE_WINDOW_MS;
   const row = await db
     .insertInto('dashboard_sign_in_failures')
@@ -68,6 +72,6 @@ export async function recordSignInFailure(db: Kysely<Database>, clock: Clock, em
   return true;
 }
 
-export async function clearSignInFailures(db: Kysely<Database>, email: string): Promise<void> {
-  await db.deleteFrom('dashboard_sign_in_failures').where('email_key', '=', signInEmailKey(email)).execute();
+export async function clearSignInFailures(db: Kysely<Database>, key: string): Promise<void> {
+  await db.deleteFrom('dashboard_sign_in_failures').where('email_key', '=', key).execute();
 }

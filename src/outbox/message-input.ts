@@ -1,3 +1,4 @@
+import { parseIsoDateTime } from '../platform/iso-date-time.js';
 import { outboxError } from './outbox-errors.js';
 
 /**
@@ -93,7 +94,6 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 // RFC 5322 field-name: printable US-ASCII except colon. @see https://www.rfc-editor.org/rfc/rfc5322#section-3.6.8
 const HEADER_NAME = /^[\u0021-\u0039\u003b-\u007e]+$/;
 const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(\s*;.*)?$/i;
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /**
  * RFC 5321 mailbox syntax as Exchange resolves it: a dot-atom local part (no leading, trailing or double dot) and a
@@ -310,14 +310,22 @@ function readAttachments(value: unknown): ValidatedAttachment[] {
 
 function readSendAt(value: unknown, now: number): number | undefined {
   if (value === undefined || value === null) return undefined;
-  const time = typeof value === 'string' && ISO_DATE_TIME.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(time)) {
+  const parsed = typeof value === 'string' ? parseIsoDateTime(value, { timeRequired: true }) : undefined;
+  if (parsed === undefined || (!parsed.ok && parsed.kind === 'shape')) {
     throw outboxError(
       'OUTBOX_SEND_AT_INVALID',
       'sendAt must be an ISO 8601 date-time with a time zone, e.g. 2030-01-01T09:00:00Z.',
       { field: 'sendAt' },
     );
   }
+  // An impossible date is refused before the range checks: it is not "in the past" or "too far", it is no day.
+  if (!parsed.ok) {
+    throw outboxError('OUTBOX_SEND_AT_IMPOSSIBLE', `sendAt is not a real date-time: ${parsed.why}.`, {
+      field: 'sendAt',
+      reason: parsed.kind,
+    });
+  }
+  const time = parsed.time;
   if (time < now - SEND_AT_SKEW_MS) {
     throw outboxError('OUTBOX_SEND_AT_IN_PAST', `sendAt (${value}) is in the past; omit it to send now.`, {
       field: 'sendAt',

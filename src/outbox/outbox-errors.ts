@@ -86,6 +86,12 @@ export const OUTBOX_ERRORS = {
     status: 400,
     description: '`sendAt` must be an ISO 8601 date-time with a time zone, e.g. `2030-01-01T09:00:00Z`.',
   },
+  OUTBOX_SEND_AT_IMPOSSIBLE: {
+    status: 400,
+    description:
+      '`sendAt` is well formed but names a date or time that does not exist (`2027-02-30`, hour `24`, minute `60`; ' +
+      '`details.reason` = `no_such_date` or `no_such_time`). It is refused, never moved to another day.',
+  },
   OUTBOX_SEND_AT_IN_PAST: { status: 400, description: '`sendAt` is in the past; omit it to send now.' },
   OUTBOX_SEND_AT_TOO_FAR: { status: 400, description: '`sendAt` is more than 365 days ahead.' },
   OUTBOX_IDEMPOTENCY_KEY_INVALID: {

@@ -197,6 +197,29 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses a client secret expiry date that does not exist instead of moving it to another day', () => {
+    const app = {
+      MICROSOFT_CLIENT_ID: CLIENT_ID,
+      MICROSOFT_CLIENT_SECRET: 'abc~secret~value',
+      MAILBRIDGE_KEYS: `k1:${key()}`,
+    };
+    assert.deepEqual(problemsOf({ ...app, MICROSOFT_CLIENT_SECRET_EXPIRES_AT: '2027-02-30' }), [
+      {
+        variable: 'MICROSOFT_CLIENT_SECRET_EXPIRES_AT',
+        message: '"2027-02-30" is not a real date: 2027-02-30 does not exist (February 2027 has 28 days)',
+      },
+    ]);
+    assert.deepEqual(problemsOf({ ...app, MICROSOFT_CLIENT_SECRET_EXPIRES_AT: '2027-03-31T24:00:00Z' }), [
+      {
+        variable: 'MICROSOFT_CLIENT_SECRET_EXPIRES_AT',
+        message: '"2027-03-31T24:00:00Z" is not a real date: hour 24 does not exist (hours are 00 to 23)',
+      },
+    ]);
+    const leapDay = loadConfig({ ...app, MICROSOFT_CLIENT_SECRET_EXPIRES_AT: '2028-02-29T12:30:00+02:00' });
+    assert.ok(leapDay.microsoft.mode === 'microsoft');
+    assert.equal(leapDay.microsoft.clientSecretExpiresAt, Date.parse('2028-02-29T10:30:00Z'));
+  });
+
   it('refuses a client id without a secret, a secret without an id, and a Microsoft app without keys', () => {
     assert.deepEqual(
       problemsOf({ MICROSOFT_CLIENT_ID: CLIENT_ID, MAILBRIDGE_KEYS: `k1:${key()}` }).map((p) => p.variable),

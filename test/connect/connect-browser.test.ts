@@ -58,11 +58,17 @@ describe('hosted connect flow in headless Chromium', () => {
     assert.ok(permissions.includes('Send mail as you'));
     await page.click('#accept');
 
-    // Back on our outcome page.
+    // Back on our outcome page, at the session's clean URL (303 after the callback): the spent code and state are
+    // not in the address bar or history, and a reload shows the outcome again instead of replaying the code.
     await page.waitForSelector('#connected-email');
-    assert.equal(new URL(page.url()).pathname, '/connect/callback');
+    assert.equal(page.url(), session.url);
     assert.equal((await page.locator('#connected-email').textContent())?.trim(), 'alex@outlook.com');
     assert.equal(await page.locator('#outcome').getAttribute('data-status'), 'connected');
+    const reloaded = await page.reload();
+    assert.equal(reloaded?.status(), 200);
+    assert.equal(reloaded?.headers()['x-frame-options'], 'DENY');
+    assert.equal((await page.locator('#connected-email').textContent())?.trim(), 'alex@outlook.com');
+    assert.doesNotMatch((await page.textContent('body')) ?? '', /already used/i);
     // A string, evaluated in the page (this file is compiled without DOM types).
     const stylesheetApplied = await page.evaluate("getComputedStyle(document.querySelector('.card')).borderRadius");
     assert.equal(stylesheetApplied, '8px', 'the external stylesheet loads under the CSP');
@@ -80,5 +86,12 @@ describe('hosted connect flow in headless Chromium', () => {
       .executeTakeFirstOrThrow();
     assert.equal(params.get('account_id'), account.id);
     assert.deepEqual(violations, []);
+
+    // Someone else holding the link (no binding cookie of this browser) learns only that it was used.
+    await browser.context.clearCookies();
+    await page.goto(session.url);
+    const stranger = (await page.textContent('body')) ?? '';
+    assert.match(stranger, /Link already used/);
+    assert.doesNotMatch(stranger, /alex@outlook\.com/);
   });
 });

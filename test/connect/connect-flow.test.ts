@@ -282,6 +282,40 @@ describe('hosted connect flow (SQLite)', () => {
     assert.equal((await accountsOf('adele@contoso.com')).length, 1);
   });
 
+  it('a connected callback goes (303) to the clean session URL; the address is shown only to the browser that connected', async () => {
+    // Megan's mailbox is already this owner's (connected above): this is a reconnect.
+    const session = await newSession(service, organizationId, { ownerExternalId: 'owner-megan' });
+    const browser = new Browser();
+    const authorizeUrl = await startAtMicrosoft(service, browser, session.id);
+    const callback = await new SignInDriver().signIn(authorizeUrl, {
+      email: service.emulator.seed.users.work.email,
+      password: 'demo-password',
+    });
+    const answered = await browser.get(`${callback.url}?${callback.params}`);
+    assert.equal(answered.status, 303);
+    assert.equal(answered.location, `/connect/${session.id}`, 'no code or state in the URL the browser keeps');
+    // The clean URL shows the outcome, and so does a reload of it (no replay of a spent code, no "already used").
+    for (let load = 0; load < 2; load++) {
+      const page = await browser.get(session.url);
+      assert.equal(page.status, 200);
+      assert.equal(outcomeStatus(page.html), 'reconnected');
+      assert.equal(textOf(page.html, 'connected-email'), 'megan@contoso.com');
+    }
+    // Whoever else holds the link learns only that it was used.
+    const stranger = await new Browser().get(session.url);
+    assert.equal(problemOf(stranger.html), 'session_finished');
+    assert.doesNotMatch(stranger.html, /megan@contoso\.com/);
+    // Once the session has expired, not even the browser that connected sees the address again.
+    await service.deps.db
+      .updateTable('connect_sessions')
+      .set({ expires_at: Date.now() - 1000 })
+      .where('id', '=', session.id)
+      .execute();
+    const later = await browser.get(session.url);
+    assert.equal(problemOf(later.html), 'session_finished');
+    assert.doesNotMatch(later.html, /megan@contoso\.com/);
+  });
+
   it('an answer brought to another browser is refused; the right browser still finishes', async () => {
     const session = await newSession(service, organizationId, { ownerExternalId: 'owner-browser' });
     const starter = new Browser();
@@ -520,5 +554,47 @@ describe('hosted connect flow (SQLite)', () => {
     assert.ok(!hasElement(page.html, 'continue'));
     const [account] = await accountsOf('admin@contoso.com');
     assert.equal(account!.permission_profile, 'warmup');
+  });
+});
+
+describe('connect flow on an https PUBLIC_URL', () => {
+  let service: TestService;
+  let organizationId: string;
+
+  before(async () => {
+    service = await startTestService({ env: { PUBLIC_URL: 'https://mail.example.com' } });
+    organizationId = await createTestOrganization(service);
+  });
+  after(() => service.close());
+
+  it('names the binding cookie __Secure-… (Secure, on /connect) and only that name binds the browser', async () => {
+    const session = await newSession(service, organizationId, { ownerExternalId: 'owner-https' });
+    const response = await fetch(`${service.url}/connect/${session.id}/start`, { method: 'POST', redirect: 'manual' });
+    assert.equal(response.status, 303);
+    const cookie = response.headers.getSetCookie().find((c) => c.startsWith(`__Secure-mb_connect_${session.id}=`));
+    assert.ok(cookie, response.headers.getSetCookie().join(' | '));
+    assert.match(cookie, /; Secure/i);
+    assert.match(cookie, /Path=\/connect/i);
+    const binding = cookie.split(';')[0]!.split('=')[1]!;
+    const state = new URL(response.headers.get('location') ?? '').searchParams.get('state') ?? '';
+    const callbackWith = (cookieHeader: string) =>
+      fetch(`${service.url}/connect/callback?${new URLSearchParams({ state, error: 'access_denied' })}`, {
+        headers: { cookie: cookieHeader },
+        redirect: 'manual',
+      });
+    // The same value without the prefix is another cookie: not the binding.
+    const unprefixed = await callbackWith(`mb_connect_${session.id}=${binding}`);
+    assert.equal(unprefixed.status, 403);
+    assert.equal(problemOf(await unprefixed.text()), 'browser_mismatch');
+    const bound = await callbackWith(`__Secure-mb_connect_${session.id}=${binding}`);
+    assert.notEqual(problemOf(await bound.text()), 'browser_mismatch');
+  });
+
+  it("answers X-Frame-Options: DENY, matching frame-ancestors 'none'", async () => {
+    for (const path of ['/dashboard/sign-in', '/connect/cs_00000000000000000000000000', '/v1/openapi.json']) {
+      const response = await fetch(`${service.url}${path}`);
+      assert.equal(response.headers.get('x-frame-options'), 'DENY', path);
+      assert.match(response.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, path);
+    }
   });
 });

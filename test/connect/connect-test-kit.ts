@@ -89,10 +89,16 @@ export async function startAtMicrosoft(service: TestService, browser: Browser, s
   return location;
 }
 
-/** Delivers Microsoft's answer (as the emulator addressed it) to our callback, in this browser. */
+/**
+ * Delivers Microsoft's answer (as the emulator addressed it) to our callback, in this browser, and follows the 303
+ * to the session's own page that a connected answer gets (as a browser does).
+ */
 export async function deliverCallback(browser: Browser, callback: DriverCallback): Promise<Page> {
   assert.equal(callback.responseMode, 'query');
-  return browser.get(`${callback.url}?${callback.params}`);
+  const answer = await browser.get(`${callback.url}?${callback.params}`);
+  if (answer.status !== 303) return answer;
+  assert.match(answer.location ?? '', /^\/connect\/cs_[0-9a-z]{26}$/, 'a clean URL: no code, no state');
+  return browser.get(new URL(answer.location ?? '', callback.url).href);
 }
 
 /** Session page → provider → Microsoft sign-in (scripted) → our callback: the outcome page and the callback. */

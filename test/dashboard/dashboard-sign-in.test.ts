@@ -131,6 +131,73 @@ for (const dialect of TEST_DIALECTS) {
       assert.ok(later.cookies.has('mailbridge_session'));
     });
 
+    it('a stranger’s failures lock strangers out, not the user’s own browser (known-device cookie), across processes', async () => {
+      const email = 'dos@example.com';
+      await ensureFirstAdmin(service.deps, { email, password: new Secret(ADMIN_PASSWORD) });
+      // The admin signs in once from their browser, which becomes known, and signs out.
+      const adminBrowser = await freshClient();
+      const first = await adminBrowser.signIn(email, ADMIN_PASSWORD);
+      assert.equal(first.statusCode, 303);
+      const deviceCookie = setCookieHeaders(first).find((cookie) => cookie.startsWith('mailbridge_device='));
+      assert.ok(deviceCookie, 'a known-device cookie is set');
+      assert.match(deviceCookie, /; HttpOnly/);
+      assert.match(deviceCookie, /; SameSite=Lax/);
+      assert.match(deviceCookie, /; Max-Age=7776000/);
+      const firstDevice = adminBrowser.cookies.get('mailbridge_device') ?? '';
+      const devices = await service.deps.db.selectFrom('dashboard_known_devices').selectAll().execute();
+      assert.ok(
+        devices.some((row) => row.id_hash === sha256(firstDevice)),
+        'stored as its hash',
+      );
+      assert.ok(!devices.some((row) => row.id_hash === firstDevice), 'never the cookie value itself');
+      assert.equal((await adminBrowser.post('/dashboard/sign-out', {})).statusCode, 303);
+      assert.equal(adminBrowser.cookies.has('mailbridge_device'), true, 'sign-out keeps the browser known');
+
+      // A stranger (another process: its own per-IP memory) fails twice the limit (all within the per-IP limit), then
+      // tries the right password.
+      const attacker = await freshClient();
+      for (let i = 0; i < SIGN_IN_FAILURE_LIMIT * 2; i++) {
+        const answer = await attacker.signIn(email, `guess-${i}`);
+        assert.equal(answer.statusCode, i < SIGN_IN_FAILURE_LIMIT ? 401 : 429, `attempt ${i + 1}`);
+      }
+      const attackerRight = await (await freshClient()).signIn(email, ADMIN_PASSWORD);
+      assert.equal(attackerRight.statusCode, 429, 'an unknown browser stays locked out, even with the right password');
+      assert.match(errorText(attackerRight.body) ?? '', /Too many failed sign-ins for this address/);
+      const lock = await service.deps.db
+        .selectFrom('dashboard_sign_in_failures')
+        .select('locked_until')
+        .where('email_key', '=', sha256(email))
+        .executeTakeFirstOrThrow();
+      assert.ok(Number(lock.locked_until) > clock.now(), 'the lock-out is in the database, for every process');
+
+      // The admin, from their known browser and through yet another process, gets in at once.
+      const known = new DashboardClient((await freshClient()).app);
+      known.cookies.set('mailbridge_device', firstDevice);
+      const admin = await known.signIn(email, ADMIN_PASSWORD);
+      assert.equal(admin.statusCode, 303, 'the known browser is not locked out');
+      assert.ok(known.cookies.has('mailbridge_session'));
+      const rotated = known.cookies.get('mailbridge_device') ?? '';
+      assert.ok(rotated !== '' && rotated !== firstDevice, 'each sign-in replaces the device cookie');
+      assert.equal((await known.get('/dashboard')).statusCode, 200);
+
+      // The replaced value is an unknown browser again: locked out like the stranger.
+      const copied = new DashboardClient((await freshClient()).app);
+      copied.cookies.set('mailbridge_device', firstDevice);
+      assert.equal((await copied.signIn(email, ADMIN_PASSWORD)).statusCode, 429);
+      // The address's lock-out still holds strangers after the admin's sign-in.
+      assert.equal((await (await freshClient()).signIn(email, ADMIN_PASSWORD)).statusCode, 429);
+
+      // A known device has its own counter: guessing from it (a stolen cookie) is throttled too.
+      const guesser = new DashboardClient((await freshClient()).app);
+      guesser.cookies.set('mailbridge_device', rotated);
+      for (let i = 0; i < SIGN_IN_FAILURE_LIMIT; i++) {
+        assert.equal((await guesser.signIn(email, `device-guess-${i}`)).statusCode, 401);
+      }
+      assert.equal((await guesser.signIn(email, ADMIN_PASSWORD)).statusCode, 429, 'the device is locked now');
+      clock.advance(SIGN_IN_LOCK_MS + 1000);
+      assert.equal((await guesser.signIn(email, ADMIN_PASSWORD)).statusCode, 303, 'until its lock ends');
+    });
+
     it(`rate-limits sign-in POSTs to ${SIGN_IN_RATE_LIMIT.max} a minute per client IP, and only sign-in`, async () => {
       const client = await freshClient();
       await client.get('/dashboard/sign-in');

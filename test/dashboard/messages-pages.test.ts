@@ -216,6 +216,12 @@ for (const dialect of TEST_DIALECTS) {
         { fields: { reply_to: 'replies@' }, status: 400, field: 'replyTo', message: /^replyTo: "replies@" is not/ },
         { fields: { cc: 'Eve\u0007 <eve@example.org>' }, status: 400, field: 'cc', message: /control character/ },
         { fields: { send_at: '2001-01-01T09:00' }, status: 400, field: 'sendAt', message: /is in the past/ },
+        {
+          fields: { send_at: '2027-02-30T09:00' },
+          status: 400,
+          field: 'sendAt',
+          message: /^sendAt is not a real date-time: 2027-02-30 does not exist \(February 2027 has 28 days\)\.$/,
+        },
       ];
       for (const each of cases) {
         const fields = await composeFields(each.fields);

@@ -8,9 +8,11 @@ import { addFault, grantUserConsent, resolveUserOrThrow, updateSettings } from '
 import { createEmulatorContext, type RunningEmulator, startEmulator } from '../../emulator/index.js';
 import { DEMO_IDS, seedDemo } from '../../emulator/seed.js';
 import { loadSnapshot, saveSnapshot, takeSnapshot } from '../../emulator/snapshot.js';
+import { startSnapshotAutosave } from '../../emulator/snapshot-autosave.js';
 import { issueRefreshToken } from '../../emulator/state/tokens.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { callGraph, mintGraphToken } from '../support/graph-token.js';
+import { waitFor } from '../support/wait.js';
 
 // Snapshots over real HTTP: save through POST /_emulator/snapshot, load into a new emulator, compare what the
 // control API shows of both.
@@ -195,5 +197,63 @@ describe('emulator snapshots', () => {
     const partial = join(dir, 'partial.json');
     writeFileSync(partial, JSON.stringify(noUsers));
     assert.throws(() => loadSnapshot(partial), /world\.users/);
+  });
+});
+
+describe('emulator snapshot autosave', () => {
+  let dir: string;
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('saves what the control API changed without being asked, coalesces a burst, and stops when told', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mailbridge-autosave-'));
+    const file = join(dir, 'world.json');
+    const ctx = createEmulatorContext({ seed: 'autosave' });
+    seedDemo(ctx, { redirectUris: ['http://localhost:3000/connect/callback'], clientSecret: 'emu~autosave' });
+    const errors: unknown[] = [];
+    const autosave = startSnapshotAutosave(ctx, file, { onError: (error) => errors.push(error) });
+    const emulator = await startEmulator({ ctx });
+    const addUser = async (email: string) => {
+      const response = await fetch(`${emulator.url}/_emulator/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: 'pw-autosave-1' }),
+      });
+      assert.equal(response.status, 201, await response.text());
+    };
+    const savedEmails = (): string[] => {
+      try {
+        return Object.values(loadSnapshot(file).world.users).map((user) => user.email);
+      } catch {
+        return []; // not written yet
+      }
+    };
+    try {
+      // One change: on disk soon after, with no save requested.
+      await addUser('first@autosave.example');
+      await waitFor(
+        'the change to be saved',
+        () => (savedEmails().includes('first@autosave.example') ? true : undefined),
+        {
+          timeoutMs: 10_000,
+          intervalMs: 20,
+        },
+      );
+      // A burst: after flush, the file holds every change of it.
+      const burst = Array.from({ length: 20 }, (_, i) => `burst${i}@autosave.example`);
+      for (const email of burst) await addUser(email);
+      await autosave.flush();
+      const saved = savedEmails();
+      for (const email of burst) assert.ok(saved.includes(email), email);
+      assert.deepEqual(errors, []);
+      // Stopped: changes are no longer noted (the caller saves last, as mailbridge does on a graceful stop).
+      await autosave.stop();
+      assert.equal(ctx.onStateChange, undefined);
+      await addUser('late@autosave.example');
+      await autosave.flush();
+      assert.ok(!savedEmails().includes('late@autosave.example'));
+    } finally {
+      await autosave.stop();
+      await emulator.close();
+    }
   });
 });

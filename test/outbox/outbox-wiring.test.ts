@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadSnapshot } from '../../emulator/snapshot.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { startEmbeddedEmulator, withEmulatorRelay } from '../../src/dev/embedded-emulator.js';
 import { createSmtpProvider } from '../../src/providers/smtp-provider.js';
@@ -42,7 +43,12 @@ describe('outbox wiring: the demo relays the default provider into the embedded 
   });
 
   it('starts an SMTP sink with the embedded emulator; without SMTP_URL the default provider uses it', async () => {
-    const embedded = await startEmbeddedEmulator({ dataDir, publicUrl: 'http://localhost:3999' });
+    const saveErrors: unknown[] = [];
+    const embedded = await startEmbeddedEmulator({
+      dataDir,
+      publicUrl: 'http://localhost:3999',
+      onSaveError: (error) => saveErrors.push(error),
+    });
     try {
       const config = withEmulatorRelay(loadConfig({ MAILBRIDGE_DATA_DIR: dataDir }), embedded.smtpSink);
       assert.equal(config.smtp?.port, embedded.smtpSink.port);
@@ -69,6 +75,11 @@ describe('outbox wiring: the demo relays the default provider into the embedded 
       );
       assert.equal(outside.length, 1);
       assert.equal(outside[0]!.subject, 'Demo relay');
+      // Saved as it happened, not only at close: the snapshot on disk already holds the relayed message.
+      await embedded.flush();
+      const saved = loadSnapshot(join(dataDir, 'emulator.json'));
+      assert.equal(saved.world.outside.filter((each) => each.internetMessageId === '<mb.demo@localhost>').length, 1);
+      assert.deepEqual(saveErrors, []);
       // An operator's own relay wins.
       const configured = loadConfig({
         MAILBRIDGE_DATA_DIR: dataDir,

@@ -176,10 +176,12 @@ describe('secrets scan: the whole account life on SQLite', () => {
     const code = callback.params.get('code');
     assert.ok(code, 'the emulator answered with an authorization code');
     secrets.push({ name: 'authorization code (callback URL)', value: code });
-    const binding = client.cookies.get(bindingCookieName(session.body.id));
+    const binding = client.cookies.get(bindingCookieName(service.url, session.body.id));
     if (binding) secrets.push({ name: 'connect browser-binding cookie', value: binding });
     else missing.push('connect browser-binding cookie (not found under bindingCookieName())');
-    const outcome = await client.request('GET', `${callback.url}?${callback.params}`);
+    const answered = await client.request('GET', `${callback.url}?${callback.params}`);
+    assert.equal(answered.status, 303, 'connected: on to the session page, the code out of the address bar');
+    const outcome = await client.request('GET', answered.location ?? '');
     assert.equal(elementAttribute(outcome.text, 'outcome', 'data-status'), 'connected', pageText(outcome.text));
     const back = new URL(elementAttribute(outcome.text, 'continue', 'href') ?? '');
     const accountId = back.searchParams.get('account_id') ?? '';

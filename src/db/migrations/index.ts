@@ -7,6 +7,7 @@ import * as m0005outbox from './0005-outbox.js';
 import * as m0006webhooks from './0006-webhooks-delivery-log.js';
 import * as m0007leases from './0007-accounts-refresh-leases.js';
 import * as m0009alerts from './0009-operator-alerts-credentials.js';
+import * as m0010devices from './0010-dashboard-known-devices.js';
 import * as m0011apiKeys from './0011-orgs-api-key-scopes.js';
 
 /**
@@ -23,5 +24,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0006-webhooks-delivery-log': m0006webhooks,
   '0007-accounts-refresh-leases': m0007leases,
   '0009-operator-alerts-credentials': m0009alerts,
+  '0010-dashboard-known-devices': m0010devices,
   '0011-orgs-api-key-scopes': m0011apiKeys,
 };

@@ -1,9 +1,10 @@
 /**
  * Tables of the dashboard's sign-in (src/dashboard-auth/), beyond `dashboard_users` / `dashboard_sessions` (0002).
- * Created by migration 0003-dashboard-sign-in-failures. Timestamps are epoch ms.
+ * Created by migrations 0003-dashboard-sign-in-failures and 0010-dashboard-known-devices. Timestamps are epoch ms.
  */
 export interface DashboardTables {
   dashboard_sign_in_failures: DashboardSignInFailuresTable;
+  dashboard_known_devices: DashboardKnownDevicesTable;
 }
 
 /**
@@ -12,9 +13,23 @@ export interface DashboardTables {
  * lock-out says nothing about whether an address has an account.
  */
 export interface DashboardSignInFailuresTable {
-  /** SHA-256 (base64url) of the lower-cased email: typed addresses of strangers are not stored. */
+  /**
+   * What is counted: SHA-256 (base64url) of the lower-cased email (typed addresses of strangers are not stored), or
+   * `device:<id_hash>` for a known device's own counter (sign-in-throttle.ts).
+   */
   email_key: string;
   failures: number;
   window_started_at: number;
   locked_until: number | null;
+}
+
+/**
+ * A browser a user signed in from: the `mailbridge_device` cookie's random value, stored as its SHA-256 like a
+ * session. A sign-in from it is judged by its own failure counter, not the address's lock-out (known-devices.ts).
+ */
+export interface DashboardKnownDevicesTable {
+  id_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
 }

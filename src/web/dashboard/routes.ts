@@ -12,6 +12,7 @@ import {
   SESSION_MAX_MS,
 } from '../../dashboard-auth/dashboard-sessions.js';
 import { dashboardOwnerExternalId } from '../../dashboard-auth/dashboard-users.js';
+import { KNOWN_DEVICE_MS } from '../../dashboard-auth/known-devices.js';
 import { AppError } from '../../errors/app-error.js';
 import { toEventView } from '../../events/event-recorder.js';
 import { type EmailProvider, ensureOwner, SENDING_STATUSES, setOwnerEmailProvider } from '../../owners/owners.js';
@@ -223,7 +224,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
         );
       }
       const password = stringField(request, 'password', 1024) ?? '';
-      const result = await signInWithPassword(deps, email, password);
+      const result = await signInWithPassword(deps, email, password, request.cookies[cookies.device]);
       if (!result.ok) {
         return sendHtml(
           reply,
@@ -233,6 +234,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
       }
       // A new session id at every sign-in (no fixation), and the pre-session secret is spent.
       reply.setCookie(cookies.session, result.session.token, cookies.options({ maxAge: SESSION_MAX_MS / 1000 }));
+      reply.setCookie(cookies.device, result.device.token, cookies.options({ maxAge: KNOWN_DEVICE_MS / 1000 }));
       reply.clearCookie(cookies.preSession, cookies.options());
       return reply.redirect(next ?? '/dashboard', 303);
     },
@@ -449,6 +451,8 @@ interface DashboardCookies {
   session: string;
   preSession: string;
   connect: string;
+  /** The known-device cookie (known-devices.ts): outlives sessions and sign-out, so the browser stays known. */
+  device: string;
   options(extra?: Partial<CookieSerializeOptions>): CookieSerializeOptions;
 }
 
@@ -465,6 +469,7 @@ export function dashboardCookies(publicUrl: string): DashboardCookies {
     session: `${prefix}mailbridge_session`,
     preSession: `${prefix}mailbridge_signin`,
     connect: `${prefix}mailbridge_connect`,
+    device: `${prefix}mailbridge_device`,
     options: (extra = {}) => ({ httpOnly: true, sameSite: 'lax', secure, path: '/', ...extra }),
   };
 }

@@ -14,7 +14,7 @@ import { Secret } from '../../../src/config/secret.js';
 import { type DatabaseHandle, openDatabase } from '../../../src/db/open-database.js';
 import type { DbDialect } from '../../../src/db/schema.js';
 import { MICROSOFT_GRAPH_ORIGIN, MICROSOFT_LOGIN_ORIGIN } from '../../../src/microsoft/microsoft-routes.js';
-import { Browser } from '../../connect/connect-test-kit.js';
+import { Browser, deliverCallback } from '../../connect/connect-test-kit.js';
 import { openTestDatabase, type TestDatabase } from '../../support/databases.js';
 import { type SeededEmulator, startSeededEmulator } from '../../support/emulator.js';
 import { freePort } from '../../support/ports.js';
@@ -203,7 +203,7 @@ export class AcceptanceWorld {
     const authorizeUrl = started.location ?? '';
     assert.ok(authorizeUrl.startsWith(this.emulator.url), `sent to ${authorizeUrl}`);
     const callback = await new SignInDriver().signIn(authorizeUrl, { email, password: DEMO_PASSWORD });
-    const outcome = await browser.get(`${callback.url}?${callback.params}`);
+    const outcome = await deliverCallback(browser, callback);
     const status = elementAttribute(outcome.html, 'outcome', 'data-status');
     assert.ok(
       status === 'connected' || status === 'reconnected',
