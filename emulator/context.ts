@@ -21,6 +21,11 @@ export interface EmulatorLimits {
   outlook: SendingLimits;
   /** The largest JSON request Graph accepts for inline sends (about 4 MB, [GUESS] in microsoft.md). */
   maxRequestBytes: number;
+  /**
+   * Opt-in fault: answer sends over the per-minute or 24-hour limits with errors (429 `ErrorSubmissionQuotaExceeded`,
+   * 403 `ErrorExceededMessageLimit`) instead of what Microsoft does (delay; a 5.1.90 non-delivery report).
+   */
+  rejectOverLimitSends: boolean;
 }
 
 /**
@@ -61,6 +66,7 @@ export const defaultSettings: EmulatorSettings = {
     exchange: { messagesPerMinute: 30, recipientsPer24h: 10_000, recipientsPerMessage: 500 },
     outlook: { messagesPerMinute: 30, recipientsPer24h: 5_000, recipientsPerMessage: 500 },
     maxRequestBytes: 4 * 1024 * 1024,
+    rejectOverLimitSends: false,
   },
   requestLogLimit: 50_000,
   delivery: {
