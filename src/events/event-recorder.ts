@@ -20,7 +20,8 @@ export type EventType =
   | 'message.failed'
   | 'message.held'
   | 'message.released'
-  | 'message.canceled';
+  | 'message.canceled'
+  | 'message.bounced';
 
 export interface NewEvent {
   organizationId: string;

@@ -75,6 +75,8 @@ export const MAILBOX_UNUSABLE_REASONS = [
   'quota_exceeded',
   /** ErrorMessageSubmissionBlocked: a restricted sender; only an admin (or Microsoft) can unblock. */
   'sending_blocked',
+  /** A non-delivery report 550 5.1.8 "Access denied, bad outbound sender" (src/bounces/): a restricted user. */
+  'restricted_sender',
 ] as const;
 
 export type DegradedReason = (typeof DEGRADED_REASONS)[number];

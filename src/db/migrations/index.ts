@@ -6,6 +6,7 @@ import * as m0004connect from './0004-connect-approval-requests.js';
 import * as m0005outbox from './0005-outbox.js';
 import * as m0006webhooks from './0006-webhooks-delivery-log.js';
 import * as m0007leases from './0007-accounts-refresh-leases.js';
+import * as m0008bounces from './0008-outbox-bounces.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -20,4 +21,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0005-outbox': m0005outbox,
   '0006-webhooks-delivery-log': m0006webhooks,
   '0007-accounts-refresh-leases': m0007leases,
+  '0008-outbox-bounces': m0008bounces,
 };
