@@ -62,11 +62,13 @@ export const BOUNCE_REMEDIATION: Readonly<Record<BounceReason, Remediation>> = {
   mailbox_full: {
     title: "Recipient's mailbox is full",
     user: "The recipient's mailbox is full. Try again later or contact the recipient another way.",
-    operator: 'Non-delivery report 5.2.2 (mailbox full). mailbridge does not retry a bounce; the host may resend later.',
+    operator:
+      'Non-delivery report 5.2.2 (mailbox full). mailbridge does not retry a bounce; the host may resend later.',
   },
   rejected: {
     title: 'Not delivered',
     user: "The recipient's mail system refused this message. See the report's status code for why.",
-    operator: 'A non-delivery report with a permanent status code mailbridge has no specific handling for; see `bounce.status`.',
+    operator:
+      'A non-delivery report with a permanent status code mailbridge has no specific handling for; see `bounce.status`.',
   },
 };

@@ -25,7 +25,11 @@ export interface NonDeliveryReport {
 }
 
 /** Exchange Online's system mailbox that sends NDRs (GD/message-move.md), and the classic postmaster names. */
-const NDR_SENDER_LOCAL_PARTS = new Set(['microsoftexchange329e71ec88ae4615bbc36ab6ce41109e', 'postmaster', 'mailer-daemon']);
+const NDR_SENDER_LOCAL_PARTS = new Set([
+  'microsoftexchange329e71ec88ae4615bbc36ab6ce41109e',
+  'postmaster',
+  'mailer-daemon',
+]);
 
 const SUBJECT = /^\s*undeliverable\s*:/i;
 const MESSAGE_ID_HEADER = /^message-id:\s*(<[^<>\s]+>)\s*$/im;
@@ -67,7 +71,7 @@ export function parseNonDeliveryReport(
   const originalMessageId = MESSAGE_ID_HEADER.exec(text.slice(headersAt))?.[1];
   if (!originalMessageId) return null;
   const diagnosticAt = text.search(/^diagnostic information for administrators:?\s*$/im);
-  const diagnostic = text.slice(diagnosticAt >= 0 ? diagnosticAt : 0, headersAt);
+  const diagnostic = text.slice(Math.max(diagnosticAt, 0), headersAt);
   const status = PERMANENT_STATUS.exec(diagnostic)?.[1];
   if (!status) return null;
   const line = diagnostic.split('\n').find((each) => each.includes(status)) ?? status;
