@@ -30,7 +30,9 @@ function settingsView(mailbox: Mailbox): Record<string, unknown> {
   return {
     archiveFolder: findFolder(mailbox, 'archive')?.id ?? null,
     timeZone: 'UTC',
-    delegateMeetingMessageDeliveryOptions: 'sendToDelegateOutlookAndInformationToPrincipal',
+    // A value of Graph's delegateMeetingMessageDeliveryOptions enum (sendToDelegateAndInformationToPrincipal,
+    // sendToDelegateAndPrincipal, sendToDelegateOnly): microsoft-graph-types, checked by graph-schema-conformance.
+    delegateMeetingMessageDeliveryOptions: 'sendToDelegateOnly',
     userPurpose: 'user',
     ...mailbox.settings,
   };
