@@ -112,9 +112,12 @@ export async function runBounceScans(
     } catch (error) {
       // Token and Graph failures are recorded on the account by the provider; the look is tried again later.
       deps.logger.warn({ err: error, accountId: scan.account_id }, 'bounce scan failed; trying again later');
+      const later = deps.clock.now();
+      // Within the active window only: an account that stays broken is not retried forever.
+      const next = later < Number(scan.active_until) ? later + LOOK_INTERVAL_MS : null;
       await deps.db
         .updateTable('bounce_scans')
-        .set({ next_scan_at: deps.clock.now() + LOOK_INTERVAL_MS, updated_at: deps.clock.now() })
+        .set({ next_scan_at: next, updated_at: later })
         .where('account_id', '=', scan.account_id)
         .execute();
     }
