@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
+import { checkAccountHealth } from '../../src/health/health-check.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
 import { jobHandlers } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
@@ -187,6 +188,9 @@ for (const dialect of TEST_DIALECTS) {
       const data = JSON.parse(changed.data) as { status: string; remediation: { operator: string } };
       assert.equal(data.status, 'mailbox_unusable');
       assert.match(data.remediation.operator, /5\.1\.8/);
+      // The periodic health check (/me and the mailbox answer fine) does not undo what only sending can show.
+      await checkAccountHealth(h.service.deps, provider, megan);
+      assert.equal((await accountRow(megan)).status_reason, 'restricted_sender');
       // The account now refuses new messages (mailbox_unusable), with a precise 4xx.
       const refused = await h.send(`/v1/accounts/${megan}/messages`, { to: 'x@example.org', subject: 's', text: 'x' });
       assert.ok(refused.status >= 400 && refused.status < 500, String(refused.status));
