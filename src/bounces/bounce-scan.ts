@@ -140,6 +140,17 @@ async function scanAccount(
     await deps.db.deleteFrom('bounce_scans').where('account_id', '=', accountId).execute();
     return 0;
   }
+  if (await laneBusy(deps, accountId)) {
+    // Outlook allows 4 concurrent requests per app + mailbox and the outbox may be using them all (pacing.ts): a
+    // look never competes with sends; it comes back shortly, when the mailbox's sends have finished.
+    const now = deps.clock.now();
+    await deps.db
+      .updateTable('bounce_scans')
+      .set({ next_scan_at: now + FIRST_LOOK_DELAY_MS, updated_at: now })
+      .where('account_id', '=', accountId)
+      .execute();
+    return 0;
+  }
   let newest = watermark;
   let bounced = 0;
   let backlog = false;
@@ -174,6 +185,19 @@ async function scanAccount(
     .where('account_id', '=', accountId)
     .execute();
   return bounced;
+}
+
+/** Whether the outbox has a message of this mailbox in flight (a live lease; the lane index answers it). */
+async function laneBusy(deps: ServiceDeps, accountId: string): Promise<boolean> {
+  const row = await deps.db
+    .selectFrom('outbox_messages')
+    .select('id')
+    .where('lane', '=', accountId)
+    .where('status', '=', 'sending')
+    .where('lease_until', '>=', deps.clock.now())
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Fetches a candidate's text body and applies it if it is a report about one of this account's messages. */

@@ -88,6 +88,35 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(account.status, 'connected', 'a bad recipient says nothing against the account');
     });
 
+    it('a look waits while the mailbox has sends in flight (Outlook’s 4 concurrent requests are the outbox’s)', async () => {
+      const id = await sendAndDispatch(megan, ['nobody@contoso.com'], 'While busy');
+      // Fixture: another message of the mailbox is being sent right now (a live lease).
+      const busy = await h.send(`/v1/accounts/${megan}/messages`, { to: 'x@example.org', subject: 'busy', text: 'x' });
+      const busyId = busy.body.id as string;
+      await h.service.deps.db
+        .updateTable('outbox_messages')
+        .set({ status: 'sending', lease_owner: 'someone-else', lease_until: h.clock.now() + 3_600_000 })
+        .where('id', '=', busyId)
+        .execute();
+      const listingsBefore = inboxListings();
+      await scanInboxes();
+      assert.equal((await h.message(id)).status, 'sent', 'not read yet');
+      assert.equal(inboxListings(), listingsBefore, 'no Graph request while the mailbox is busy');
+      await h.service.deps.db
+        .updateTable('outbox_messages')
+        .set({ status: 'canceled', lease_owner: null, lease_until: null })
+        .where('id', '=', busyId)
+        .execute();
+      await scanInboxes();
+      assert.equal((await h.message(id)).status, 'bounced');
+      assert.ok(inboxListings() > listingsBefore, 'the look then listed the Inbox');
+    });
+
+    /** Inbox listings the emulator served (its request log). */
+    function inboxListings(): number {
+      return h.ctx.requestLog.filter((entry) => entry.path.startsWith('/v1.0/me/mailFolders/inbox/messages?')).length;
+    }
+
     it('ignores mail dressed as a report from anyone but Exchange, and modifies nothing', async () => {
       const id = await sendAndDispatch(megan, ['adele@contoso.com'], 'Real message');
       const internetMessageId = (await h.message(id)).internet_message_id;
