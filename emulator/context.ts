@@ -135,7 +135,7 @@ export interface MailboxUsage {
   recentRequests: number[];
   /** Accepted sends inside the last 24 hours: when, and how many recipients. */
   recentSends: Array<{ at: number; recipients: number }>;
-  /** How often each limit answered 429 (or a sending-limit error) for this pair. */
+  /** How often each limit was reached for this pair: a 429 (or sending-limit error), a held send, a 5.1.90 report. */
   throttled: { concurrency: number; requestRate: number; messagesPerMinute: number; recipientsPer24h: number };
 }
 
