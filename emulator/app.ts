@@ -2,6 +2,7 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { EmulatorContext } from './context.js';
 import { registerControlRoutes } from './control/routes.js';
+import { deliverDueMail } from './graph/delivery.js';
 import { registerGraphRoutes } from './graph/routes.js';
 import { registerIdentityRoutes } from './identity/routes.js';
 import { registerRequestLog } from './request-log.js';
@@ -23,6 +24,11 @@ export async function buildEmulatorApp(ctx: EmulatorContext): Promise<FastifyIns
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   registerRequestLog(app, ctx);
+  // Mail the transport held (over the per-minute rate) is delivered once the emulator clock reaches it, before any
+  // request looks at the world.
+  app.addHook('onRequest', async () => {
+    deliverDueMail(ctx);
+  });
   // After the answer, not before: a save then holds what the client was told (snapshot-autosave.ts).
   app.addHook('onResponse', async () => {
     ctx.onStateChange?.();

@@ -23,6 +23,11 @@ export interface EmulatorLimits {
   outlook: SendingLimits;
   /** The largest JSON request Graph accepts for inline sends (about 4 MB, [GUESS] in microsoft.md). */
   maxRequestBytes: number;
+  /**
+   * Opt-in fault: answer sends over the per-minute or 24-hour limits with errors (429 `ErrorSubmissionQuotaExceeded`,
+   * 403 `ErrorExceededMessageLimit`) instead of what Microsoft does (delay; a 5.1.90 non-delivery report).
+   */
+  rejectOverLimitSends: boolean;
 }
 
 /**
@@ -74,6 +79,7 @@ export const defaultSettings: EmulatorSettings = {
     exchange: { messagesPerMinute: 30, recipientsPer24h: 10_000, recipientsPerMessage: 500 },
     outlook: { messagesPerMinute: 30, recipientsPer24h: 5_000, recipientsPerMessage: 500 },
     maxRequestBytes: 4 * 1024 * 1024,
+    rejectOverLimitSends: false,
   },
   requestLogLimit: 50_000,
   delivery: {
@@ -153,7 +159,7 @@ export interface MailboxUsage {
   recentRequests: number[];
   /** Accepted sends inside the last 24 hours: when, and how many recipients. */
   recentSends: Array<{ at: number; recipients: number }>;
-  /** How often each limit answered 429 (or a sending-limit error) for this pair. */
+  /** How often each limit was reached for this pair: a 429 (or sending-limit error), a held send, a 5.1.90 report. */
   throttled: { concurrency: number; requestRate: number; messagesPerMinute: number; recipientsPer24h: number };
 }
 

@@ -228,6 +228,8 @@ export interface UserPatch {
   conditionalAccessBlocked?: boolean;
   /** true: refresh tokens issued until now need a fresh MFA sign-in (AADSTS50076); false: drop that demand. */
   mfaRequired?: boolean;
+  /** A restricted sender (Exchange blocked it for spam): its mail is accepted and bounced with 5.1.8. */
+  restrictedSender?: boolean;
 }
 
 export function updateUser(ctx: EmulatorContext, user: User, patch: UserPatch): User {
@@ -244,6 +246,7 @@ export function updateUser(ctx: EmulatorContext, user: User, patch: UserPatch): 
   if (patch.conditionalAccessBlocked !== undefined)
     setConditionalAccessBlocked(ctx, user, patch.conditionalAccessBlocked);
   if (patch.mfaRequired !== undefined) setMfaRequired(ctx, user, patch.mfaRequired);
+  if (patch.restrictedSender !== undefined) user.restrictedSender = patch.restrictedSender;
   return user;
 }
 

@@ -54,6 +54,7 @@ import {
   mailboxView,
   messageView,
   outsideView,
+  pendingDeliveryView,
   requestLogView,
   tenantView,
   usageView,
@@ -353,7 +354,15 @@ export function registerControlRoutes(app: FastifyInstance, ctx: EmulatorContext
             (!recipient || record.recipients.some((address) => address.toLowerCase() === recipient)) &&
             (!query.internetMessageId || record.internetMessageId === query.internetMessageId),
         );
-        return { deliveries: deliveries.map((record) => deliveryView(ctx, record)) };
+        const pending = (ctx.world.pendingDeliveries ?? [])
+          .map((each) => pendingDeliveryView(ctx, each))
+          .filter(
+            (view) =>
+              (!sender || view.senderUserId === senderId || view.from.toLowerCase() === sender) &&
+              (!recipient || view.recipients.includes(recipient)) &&
+              (!query.internetMessageId || view.internetMessageId === query.internetMessageId),
+          );
+        return { deliveries: deliveries.map((record) => deliveryView(ctx, record)), pending };
       });
 
       control.get('/usage', async (request) => {

@@ -90,6 +90,7 @@ export const updateUserBody = z.strictObject({
   mailboxEnabled: z.boolean().optional(),
   conditionalAccessBlocked: z.boolean().optional(),
   mfaRequired: z.boolean().optional(),
+  restrictedSender: z.boolean().optional(),
 });
 
 export const passwordBody = z.strictObject({
@@ -196,6 +197,7 @@ export const settingsBody = z.strictObject({
       exchange: sendingLimits.optional(),
       outlook: sendingLimits.optional(),
       maxRequestBytes: count.optional(),
+      rejectOverLimitSends: z.boolean().optional(),
     })
     .optional(),
   delivery: deliverySettings.optional(),

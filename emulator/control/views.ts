@@ -7,6 +7,7 @@ import type {
   MailFolder,
   MailMessage,
   OutsideMessage,
+  PendingDelivery,
   Tenant,
   User,
   UserConsent,
@@ -56,6 +57,7 @@ export function userView(user: User) {
     disabled: user.disabled,
     mailboxEnabled: user.mailboxEnabled,
     conditionalAccessBlocked: user.conditionalAccessBlocked,
+    restrictedSender: user.restrictedSender === true,
     mfaRequiredFrom: isoOrNull(user.mfaRequiredFrom),
     tokensValidFrom: isoOrNull(user.tokensValidFrom),
     createdAt: iso(user.createdAt),
@@ -181,7 +183,28 @@ export function deliveryView(ctx: EmulatorContext, record: DeliveryRecord) {
   return {
     ...record,
     at: iso(record.at),
+    // Records saved before delays existed were delivered when submitted.
+    submittedAt: iso(record.submittedAt ?? record.at),
     senderEmail: record.senderUserId ? (ctx.world.users[record.senderUserId]?.email ?? null) : null,
+  };
+}
+
+/** A submission the transport holds (over the per-minute rate): when it was accepted and when it will go. */
+export function pendingDeliveryView(ctx: EmulatorContext, pending: PendingDelivery) {
+  const message = pending.message;
+  return {
+    id: pending.id,
+    submittedAt: iso(pending.submittedAt),
+    dueAt: iso(pending.dueAt),
+    senderUserId: pending.senderUserId,
+    senderEmail: pending.senderUserId ? (ctx.world.users[pending.senderUserId]?.email ?? null) : null,
+    from: pending.from.address,
+    subject: message.subject,
+    internetMessageId: message.internetMessageId ?? null,
+    recipients: [...message.toRecipients, ...message.ccRecipients, ...message.bccRecipients].map((each) =>
+      each.emailAddress.address.toLowerCase(),
+    ),
+    via: pending.via,
   };
 }
 

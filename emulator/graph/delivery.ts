@@ -7,6 +7,7 @@ import type {
   Mailbox,
   MailMessage,
   OutsideMessage,
+  PendingDelivery,
   Recipient,
   User,
 } from '../state/model.js';
@@ -24,6 +25,7 @@ import {
   wellKnownFolderOrThrow,
 } from './mail-store.js';
 import { currentReputation, noteBounces, noteMarkedJunk, noteSent, raiseReputation } from './reputation.js';
+import { deliverNonDeliveryReport, NDR_REASONS, type NdrReason } from './non-delivery.js';
 import { findTenantForDomain, findUserByAddress } from './runtime.js';
 
 /**
@@ -35,7 +37,10 @@ import { findTenantForDomain, findUserByAddress } from './runtime.js';
  *   never on request order. Mail inside one organisation, and mail to oneself, skips the filter.
  * - Inbox rules then file Inbox mail; junk mail is not processed by rules.
  * - An address in an emulated domain (a tenant's verified domain, outlook.com, hotmail.com, live.com) without
- *   such a user bounces: one non-delivery report to the sender's Inbox (`550 5.1.10 RESOLVER.ADR.RecipientNotFound`).
+ *   such a user bounces: one non-delivery report to the sender's Inbox (`550 5.1.10 RESOLVER.ADR.RecipientNotFound`,
+ *   non-delivery.ts).
+ * - Mail over the sender's per-minute rate is held and delivered later; a restricted sender's mail and mail over
+ *   the daily recipient limit is reported undeliverable (`TransportOptions`).
  * - Any other address leaves the world: one `OutsideMessage` per submission in `world.outside`.
  * - Every submission appends exactly one `DeliveryRecord` to `world.deliveries`.
  *
@@ -79,7 +84,8 @@ export interface Submission {
 }
 
 export interface DeliveryOutcome {
-  record: DeliveryRecord;
+  /** What the transport did; null while the recipients' copies are held for later (`deliverAt`). */
+  record: DeliveryRecord | null;
   /** The copy in the sender's Sent Items, if one was kept. */
   sentItem: MailMessage | null;
 }
@@ -124,9 +130,9 @@ function sameOrganisation(ctx: EmulatorContext, a: User, b: User): boolean {
   return a.tenantId === b.tenantId && ctx.world.tenants[a.tenantId]?.kind === 'organization';
 }
 
-function senderMailboxOf(ctx: EmulatorContext, submission: Submission): Mailbox | undefined {
-  const sender = submission.sender ?? findUserByAddress(ctx, submission.from.address);
-  return sender ? ctx.world.mailboxes[sender.id] : undefined;
+function senderMailboxOf(ctx: EmulatorContext, sender: User | null, from: EmailAddress): Mailbox | undefined {
+  const owner = sender ?? findUserByAddress(ctx, from.address);
+  return owner ? ctx.world.mailboxes[owner.id] : undefined;
 }
 
 function copyRecipients(list: Recipient[]): Recipient[] {
@@ -152,8 +158,27 @@ function transportHeaders(internetMessageId: string, inReplyTo: string | null | 
   return headers;
 }
 
-/** Hands an accepted message to the emulated transport. Synchronous: placement is immediate. */
-export function deliverSubmission(ctx: EmulatorContext, submission: Submission): DeliveryOutcome {
+/**
+ * How the transport treats an accepted submission (the sending limits decide, see limits.ts):
+ * - `deliverAt` later than now: Exchange holds it and delivers it then (mail over 30 a minute is delayed into the
+ *   following minutes, microsoft.md §3.3); `deliverDueMail` hands it on once the emulator clock gets there;
+ * - `report`: it is never delivered; the sender gets a non-delivery report for every recipient (a restricted
+ *   sender's 5.1.8, the daily recipient limit's 5.1.90).
+ */
+export interface TransportOptions {
+  deliverAt?: number;
+  report?: NdrReason;
+}
+
+/**
+ * Hands an accepted message to the emulated transport: the sender's copy is filed at once (Sent Items), the
+ * recipients' copies now, later (`deliverAt`), or never (`report`).
+ */
+export function deliverSubmission(
+  ctx: EmulatorContext,
+  submission: Submission,
+  options: TransportOptions = {},
+): DeliveryOutcome {
   const message = submission.message;
   const senderMailbox = submission.sender ? ctx.world.mailboxes[submission.sender.id] : undefined;
   const internetMessageId =
@@ -212,6 +237,55 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
     if (original) recordEngagement(ctx, original, 'reply');
   }
 
+  const pending: PendingDelivery = {
+    id: ctx.random.guid(),
+    submittedAt: ctx.clock.now(),
+    dueAt: Math.max(ctx.clock.now(), options.deliverAt ?? 0),
+    senderUserId: submission.sender?.id ?? null,
+    from: { ...submission.from },
+    via: submission.via,
+    message: { ...message, internetMessageId, conversationId },
+  };
+  if (!options.report && pending.dueAt > ctx.clock.now()) {
+    holdForLater(ctx, pending);
+    return { record: null, sentItem };
+  }
+  return { record: transport(ctx, pending, options.report), sentItem };
+}
+
+/** Keeps a delayed submission in `world.pendingDeliveries`, ordered by when it is due (FIFO among equals). */
+function holdForLater(ctx: EmulatorContext, pending: PendingDelivery): void {
+  ctx.world.pendingDeliveries ??= [];
+  const list = ctx.world.pendingDeliveries;
+  let index = list.length;
+  while (index > 0 && list[index - 1]!.dueAt > pending.dueAt) index -= 1;
+  list.splice(index, 0, pending);
+}
+
+/**
+ * Delivers every held submission whose time has come on the emulator clock, in order. Called before each request
+ * the emulator serves (app.ts), so whoever looks (a Graph client, the control API) sees the world as of now.
+ */
+export function deliverDueMail(ctx: EmulatorContext): number {
+  const list = ctx.world.pendingDeliveries;
+  if (!list || list.length === 0) return 0;
+  const now = ctx.clock.now();
+  let due = 0;
+  while (due < list.length && list[due]!.dueAt <= now) due += 1;
+  if (due === 0) return 0;
+  for (const pending of list.splice(0, due)) transport(ctx, pending);
+  return due;
+}
+
+/** The recipients' side of a submission: placement, bounces, the outside sink, and one delivery record. */
+function transport(ctx: EmulatorContext, pending: PendingDelivery, report?: NdrReason): DeliveryRecord {
+  const message = pending.message;
+  const internetMessageId = message.internetMessageId!;
+  const conversationId = message.conversationId!;
+  const sender = pending.senderUserId ? (ctx.world.users[pending.senderUserId] ?? null) : null;
+  const fromRecipient: Recipient = { emailAddress: { ...pending.from } };
+  const sentDateTime = new Date(pending.submittedAt).toISOString();
+
   const seen = new Set<string>();
   const recipients: string[] = [];
   for (const each of [...message.toRecipients, ...message.ccRecipients, ...message.bccRecipients]) {
@@ -225,14 +299,15 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
   const placements: DeliveryRecord['placements'] = [];
   const unknown: string[] = [];
   const outside: string[] = [];
-  const reputationMailbox = senderMailboxOf(ctx, submission);
-  if (reputationMailbox) noteSent(ctx, reputationMailbox);
+  const reputationMailbox = senderMailboxOf(ctx, sender, pending.from);
+  // Mail the transport refuses to send (a restricted sender, the daily limit) is not volume the filter sees.
+  if (reputationMailbox && !report) noteSent(ctx, reputationMailbox);
   const reputation = reputationMailbox ? currentReputation(ctx, reputationMailbox) : 0.5;
-  for (const address of recipients) {
+  for (const address of report ? [] : recipients) {
     const resolution = resolveRecipient(ctx, address);
     if (resolution.kind === 'unknown') {
       unknown.push(address);
-      placements.push({ address, outcome: 'ndr' });
+      placements.push({ address, outcome: 'ndr', status: NDR_REASONS.recipientNotFound.status });
       continue;
     }
     if (resolution.kind === 'outside') {
@@ -244,14 +319,12 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
     const mailbox = ctx.world.mailboxes[recipient.id];
     if (!mailbox || !recipient.mailboxEnabled) {
       unknown.push(address);
-      placements.push({ address, outcome: 'ndr' });
+      placements.push({ address, outcome: 'ndr', status: NDR_REASONS.recipientNotFound.status });
       continue;
     }
     const skipFilter =
-      (submission.sender !== null && submission.sender.id === recipient.id) ||
-      (ctx.settings.delivery.internalBypassesJunk &&
-        submission.sender !== null &&
-        sameOrganisation(ctx, submission.sender, recipient));
+      (sender !== null && sender.id === recipient.id) ||
+      (ctx.settings.delivery.internalBypassesJunk && sender !== null && sameOrganisation(ctx, sender, recipient));
     const junk = !skipFilter && isJunkVerdict(ctx, internetMessageId, address, reputation);
     const folder = wellKnownFolderOrThrow(mailbox, junk ? 'junkemail' : 'inbox');
     const copy = createMessage(ctx, mailbox, {
@@ -275,9 +348,9 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
       isRead: false,
       importance: message.importance,
       inferenceClassification: junk ? 'other' : 'focused',
-      sentDateTime: now,
+      sentDateTime,
       inReplyTo: message.inReplyTo ?? null,
-      senderUserId: submission.sender?.id ?? null,
+      senderUserId: sender?.id ?? null,
     });
     if (junk) {
       placements.push({ address, outcome: 'junkemail' });
@@ -286,18 +359,36 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
     const ruled = applyInboxRules(ctx, mailbox, copy, recipient.email);
     placements.push({ address, outcome: ruled === 'inbox' ? 'inbox' : 'folder' });
   }
+  if (report) {
+    for (const address of recipients) placements.push({ address, outcome: 'ndr', status: report.status });
+  }
 
-  if (unknown.length > 0) {
-    if (reputationMailbox) noteBounces(ctx, reputationMailbox, unknown.length);
-    const bounceTo = submission.sender ?? findUserByAddress(ctx, submission.from.address) ?? null;
-    if (bounceTo) sendNonDeliveryReport(ctx, bounceTo, submission, internetMessageId, unknown);
+  if (reputationMailbox && unknown.length > 0) noteBounces(ctx, reputationMailbox, unknown.length);
+  const failed = report ? recipients : unknown;
+  if (failed.length > 0) {
+    const bounceTo = sender ?? findUserByAddress(ctx, pending.from.address) ?? null;
+    if (bounceTo) {
+      deliverNonDeliveryReport(
+        ctx,
+        bounceTo,
+        {
+          from: pending.from,
+          subject: message.subject,
+          internetMessageId,
+          to: message.toRecipients.map((each) => each.emailAddress.address),
+          submittedAt: pending.submittedAt,
+        },
+        failed,
+        report ?? NDR_REASONS.recipientNotFound,
+      );
+    }
   }
 
   if (outside.length > 0) {
     const copy: OutsideMessage = {
       id: ctx.random.guid(),
       at: ctx.clock.now(),
-      from: submission.from.address,
+      from: pending.from.address,
       to: message.toRecipients.map((each) => each.emailAddress.address),
       cc: message.ccRecipients.map((each) => each.emailAddress.address),
       bcc: message.bccRecipients
@@ -313,94 +404,27 @@ export function deliverSubmission(ctx: EmulatorContext, submission: Submission):
         contentType: each.contentType,
         size: each.size,
       })),
-      via: submission.via,
+      via: pending.via,
       envelopeTo: outside,
     };
     ctx.world.outside.push(copy);
   }
 
   const record: DeliveryRecord = {
-    id: ctx.random.guid(),
+    id: pending.id,
     at: ctx.clock.now(),
-    senderUserId: submission.sender?.id ?? null,
-    from: submission.from.address,
+    submittedAt: pending.submittedAt,
+    senderUserId: pending.senderUserId,
+    from: pending.from.address,
     replyTo: message.replyTo.map((each) => each.emailAddress.address),
     recipients,
     subject: message.subject,
     internetMessageId,
-    via: submission.via,
+    via: pending.via,
     placements,
   };
   ctx.world.deliveries.push(record);
-  return { record, sentItem };
-}
-
-/**
- * Exchange's non-delivery report for recipients that do not exist, in the sender's Inbox. Generated by the
- * sender's own mail system, hence from `postmaster@<sender's domain>`.
- */
-function sendNonDeliveryReport(
-  ctx: EmulatorContext,
-  sender: User,
-  submission: Submission,
-  internetMessageId: string,
-  failed: string[],
-): void {
-  const mailbox = ctx.world.mailboxes[sender.id];
-  if (!mailbox) return;
-  const postmaster: Recipient = {
-    emailAddress: { name: 'Microsoft Outlook', address: `postmaster@${domainOf(sender.email)}` },
-  };
-  const subject = submission.message.subject;
-  const lines = [
-    "Your message to the following recipients couldn't be delivered:",
-    '',
-    ...failed,
-    '',
-    "The email address you entered couldn't be found. Please check the recipient's email address and try to resend the message.",
-    '',
-    'Diagnostic information for administrators:',
-    '',
-    `Generating server: ${domainOf(sender.email)}`,
-    '',
-    ...failed.map(
-      (address) =>
-        `${address}\r\nRemote server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'`,
-    ),
-    '',
-    'Original message headers:',
-    '',
-    `From: ${submission.from.name ? `${submission.from.name} <${submission.from.address}>` : submission.from.address}`,
-    `Subject: ${subject}`,
-    `Message-ID: ${internetMessageId}`,
-  ];
-  const ndrId = newInternetMessageId(ctx, sender.kind === 'personal');
-  const report = createMessage(ctx, mailbox, {
-    folder: wellKnownFolderOrThrow(mailbox, 'inbox'),
-    subject: `Undeliverable: ${subject}`,
-    body: { contentType: 'text', content: lines.join('\r\n') },
-    from: postmaster,
-    sender: postmaster,
-    toRecipients: [{ emailAddress: { name: sender.displayName, address: sender.email } }],
-    ccRecipients: [],
-    bccRecipients: [],
-    replyTo: [],
-    internetMessageHeaders: [
-      { name: 'Message-ID', value: ndrId },
-      { name: 'In-Reply-To', value: internetMessageId },
-      { name: 'X-MS-Exchange-Message-Is-Ndr', value: '' },
-    ],
-    attachments: [],
-    internetMessageId: ndrId,
-    conversationId: conversationIdFor(internetMessageId),
-    isDraft: false,
-    isRead: false,
-    importance: 'normal',
-    sentDateTime: isoNow(ctx),
-    inReplyTo: internetMessageId,
-    senderUserId: null,
-  });
-  applyInboxRules(ctx, mailbox, report, sender.email);
+  return record;
 }
 
 /**

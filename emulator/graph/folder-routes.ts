@@ -22,6 +22,7 @@ import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES } from './pipeline.
  * or well-known name, create (409 ErrorFolderExists for a sibling with the same name), rename, delete.
  */
 
+/** v1.0 mailFolder's properties ([DOC] GD resources/mailfolder.md; `sizeInBytes` exists in beta only). */
 const FOLDER_PROPERTIES = [
   'id',
   'displayName',
@@ -29,7 +30,6 @@ const FOLDER_PROPERTIES = [
   'childFolderCount',
   'unreadItemCount',
   'totalItemCount',
-  'sizeInBytes',
   'isHidden',
 ];
 

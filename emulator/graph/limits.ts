@@ -1,5 +1,6 @@
 import type { EmulatorContext, MailboxUsage, SendingLimits } from '../context.js';
 import type { User } from '../state/model.js';
+import { NDR_REASONS, type NdrReason } from './non-delivery.js';
 import { type GraphRuntime, graphRuntime, type SendWindow } from './runtime.js';
 
 /**
@@ -169,32 +170,78 @@ function roundUpSeconds(ms: number): number {
 }
 
 /**
+ * What the sending limits make of one submission (microsoft.md §3.3):
+ * - `deliver`: 202; the transport hands it on at `deliverAt` (now, or later when the mailbox is over its messages per
+ *   minute: Exchange delays the excess into the following minutes instead of refusing it);
+ * - `report`: 202; never delivered, the sender gets a non-delivery report (a restricted sender: 5.1.8; over the
+ *   rolling 24-hour recipient limit: 5.1.90);
+ * - `reject`: an error answer (too many recipients in one message, and every limit when the opt-in setting
+ *   `limits.rejectOverLimitSends` asks for the errors some clients were written against).
+ */
+export type SendingVerdict =
+  | { outcome: 'deliver'; deliverAt: number; delayed: boolean }
+  | { outcome: 'report'; kind: 'restrictedSender' | 'recipientsPer24h'; reason: NdrReason }
+  | ({ outcome: 'reject' } & Extract<LimitVerdict, { ok: false }>);
+
+/**
+ * The earliest time, not before any send already counted (held mail goes first, in order), at which the mailbox has
+ * sent fewer than `perMinute` messages in the minute before. Only the sends of the last minute before that time are
+ * read, so the cost is bounded by the per-minute limit, not by the day's volume.
+ */
+function nextMinuteSlot(ctx: EmulatorContext, userId: string, now: number, perMinute: number): number {
+  const runtime = graphRuntime(ctx);
+  const usages = mailboxUsages(ctx, userId);
+  let candidate = now;
+  for (const each of usages) {
+    const window = sendWindowOf(runtime, each, now);
+    const last = window.sends[window.sends.length - 1];
+    if (last && window.sends.length > window.head) candidate = Math.max(candidate, last.at);
+  }
+  const times: number[] = [];
+  for (const each of usages) {
+    const sends = each.recentSends;
+    for (let i = firstAfter(sends.length, (index) => sends[index]!.at, candidate - MINUTE_MS); i < sends.length; i++) {
+      times.push(sends[i]!.at);
+    }
+  }
+  if (times.length < perMinute) return candidate;
+  times.sort((a, b) => a - b);
+  // The send at this index must leave the minute for the count to drop below the limit.
+  return times[times.length - perMinute]! + MINUTE_MS;
+}
+
+/**
  * Checks a submission of `recipients` recipients against the sending limits of the mailbox (microsoft.md §3.3).
- * Error choices:
+ * Error answers (`reject`):
  * - recipients per message: 400 `ErrorExceededMaxRecipientLimit` (the Outlook.com/WASCL code in EWS's list; Exchange
  *   Online would NDR 5.5.3 later, [GUESS] that answering at once is the useful, stricter model);
- * - messages per minute: 429 `ErrorSubmissionQuotaExceeded` with Retry-After (EWS: "the sender's submission quota
- *   was exceeded. Please try again later"; Exchange delays rather than rejects, a client must pace itself);
- * - work accounts, recipients per 24 h: 429 `ErrorSubmissionQuotaExceeded`, Retry-After until the rolling window
- *   frees (Exchange blocks until then, microsoft.md §3.3);
- * - personal accounts, recipients per 24 h: 403 `ErrorExceededMessageLimit` "Cannot send mail. Daily
- *   Message/Recipient limit exceeded…" [OBS, client code matching Outlook.com answers], no Retry-After.
+ * - with `limits.rejectOverLimitSends` only (an opt-in fault, not Microsoft's default behaviour):
+ *   messages per minute: 429 `ErrorSubmissionQuotaExceeded` with Retry-After; work accounts over the recipients per
+ *   24 h: 429 `ErrorSubmissionQuotaExceeded`, Retry-After until the rolling window frees; personal accounts: 403
+ *   `ErrorExceededMessageLimit` "Cannot send mail. Daily Message/Recipient limit exceeded…" [OBS, client code
+ *   matching Outlook.com answers], no Retry-After.
  */
 export function checkSendingLimits(
   ctx: EmulatorContext,
   user: User,
   usage: MailboxUsage,
   recipients: number,
-): LimitVerdict {
+): SendingVerdict {
   const limits = sendingLimitsFor(ctx, user);
+  const rejectOverLimit = ctx.settings.limits.rejectOverLimitSends;
   if (recipients > limits.recipientsPerMessage) {
     return {
+      outcome: 'reject',
       ok: false,
       kind: 'recipientsPerMessage',
       status: 400,
       code: 'ErrorExceededMaxRecipientLimit',
       message: `The message exceeds the maximum number of recipients per message (${limits.recipientsPerMessage}).`,
     };
+  }
+  // A restricted sender's submissions are accepted and reported undeliverable ([DOC] NDR 5.1.8, microsoft.md §3.3).
+  if (user.restrictedSender) {
+    return { outcome: 'report', kind: 'restrictedSender', reason: NDR_REASONS.restrictedSender };
   }
   const now = ctx.clock.now();
   const runtime = graphRuntime(ctx);
@@ -211,22 +258,14 @@ export function checkSendingLimits(
     lastMinute += sends.length - start;
     if (start < sends.length) oldestInMinute = Math.min(oldestInMinute, sends[start]!.at);
   }
-  if (lastMinute >= limits.messagesPerMinute) {
-    usage.throttled.messagesPerMinute += 1;
-    return {
-      ok: false,
-      kind: 'messagesPerMinute',
-      status: 429,
-      code: 'ErrorSubmissionQuotaExceeded',
-      message:
-        "The message couldn't be sent because the sender's submission quota was exceeded. Please try again later.",
-      retryAfterSeconds: roundUpSeconds(oldestInMinute + MINUTE_MS - now),
-    };
-  }
   if (dayRecipients + recipients > limits.recipientsPer24h) {
     usage.throttled.recipientsPer24h += 1;
+    if (!rejectOverLimit) {
+      return { outcome: 'report', kind: 'recipientsPer24h', reason: NDR_REASONS.dailyRecipientLimit };
+    }
     if (user.kind === 'personal') {
       return {
+        outcome: 'reject',
         ok: false,
         kind: 'recipientsPer24h',
         status: 403,
@@ -236,6 +275,7 @@ export function checkSendingLimits(
       };
     }
     return {
+      outcome: 'reject',
       ok: false,
       kind: 'recipientsPer24h',
       status: 429,
@@ -245,13 +285,32 @@ export function checkSendingLimits(
       retryAfterSeconds: roundUpSeconds((Number.isFinite(oldestInDay) ? oldestInDay : now) + DAY_MS - now),
     };
   }
-  return { ok: true };
+  if (lastMinute >= limits.messagesPerMinute) {
+    usage.throttled.messagesPerMinute += 1;
+    if (rejectOverLimit) {
+      return {
+        outcome: 'reject',
+        ok: false,
+        kind: 'messagesPerMinute',
+        status: 429,
+        code: 'ErrorSubmissionQuotaExceeded',
+        message:
+          "The message couldn't be sent because the sender's submission quota was exceeded. Please try again later.",
+        retryAfterSeconds: roundUpSeconds(oldestInMinute + MINUTE_MS - now),
+      };
+    }
+  }
+  const deliverAt = nextMinuteSlot(ctx, user.id, now, limits.messagesPerMinute);
+  return { outcome: 'deliver', deliverAt, delayed: deliverAt > now };
 }
 
-/** Counts an accepted submission in the sender's 1-minute and 24-hour windows. */
-export function recordSend(ctx: EmulatorContext, usage: MailboxUsage, recipients: number): void {
+/**
+ * Counts an accepted submission in the sender's 1-minute and 24-hour windows, at the time the transport hands it on
+ * (`at`, never before a send already counted, so each window stays sorted).
+ */
+export function recordSend(ctx: EmulatorContext, usage: MailboxUsage, recipients: number, at?: number): void {
   const now = ctx.clock.now();
   const window = sendWindowOf(graphRuntime(ctx), usage, now);
-  window.sends.push({ at: now, recipients });
+  window.sends.push({ at: at ?? now, recipients });
   window.recipients += recipients;
 }

@@ -166,7 +166,6 @@ export const HIDDEN_WELL_KNOWN = new Set(['recoverableitemsdeletions', 'searchfo
 export interface FolderStats {
   total: number;
   unread: number;
-  size: number;
   children: number;
 }
 
@@ -176,7 +175,7 @@ export function folderStats(mailbox: Mailbox): Map<string, FolderStats> {
   const of = (id: string) => {
     let entry = stats.get(id);
     if (!entry) {
-      entry = { total: 0, unread: 0, size: 0, children: 0 };
+      entry = { total: 0, unread: 0, children: 0 };
       stats.set(id, entry);
     }
     return entry;
@@ -185,7 +184,6 @@ export function folderStats(mailbox: Mailbox): Map<string, FolderStats> {
     const entry = of(message.parentFolderId);
     entry.total++;
     if (!message.isRead) entry.unread++;
-    entry.size += message.body.content.length + message.attachments.reduce((sum, each) => sum + each.size, 0);
   }
   for (const folder of Object.values(mailbox.folders)) if (folder.parentFolderId) of(folder.parentFolderId).children++;
   return stats;
@@ -197,7 +195,7 @@ export function renderFolder(
   context?: string,
   stats: Map<string, FolderStats> = folderStats(mailbox),
 ): Record<string, unknown> {
-  const entry = stats.get(folder.id) ?? { total: 0, unread: 0, size: 0, children: 0 };
+  const entry = stats.get(folder.id) ?? { total: 0, unread: 0, children: 0 };
   const view: Record<string, unknown> = {};
   if (context) view['@odata.context'] = context;
   Object.assign(view, {
@@ -207,7 +205,6 @@ export function renderFolder(
     childFolderCount: entry.children,
     unreadItemCount: entry.unread,
     totalItemCount: entry.total,
-    sizeInBytes: entry.size,
     isHidden: folder.wellKnownName !== null && HIDDEN_WELL_KNOWN.has(folder.wellKnownName),
   });
   return view;

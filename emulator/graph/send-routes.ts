@@ -49,22 +49,32 @@ export function submitOrThrow(
   const recipients = allRecipients(message);
   validateRecipientsOrThrow(recipients);
   const verdict = checkSendingLimits(call.ctx, call.user, call.usage, recipients.length);
-  if (!verdict.ok) {
+  if (verdict.outcome === 'reject') {
     call.request.emulatorNote = `limit:${verdict.kind}`;
     throw new GraphError(verdict.status, verdict.code, verdict.message, {
       ...(verdict.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: verdict.retryAfterSeconds }),
     });
   }
-  recordSend(call.ctx, call.usage, recipients.length);
-  return deliverSubmission(call.ctx, {
-    via,
-    sender: call.user,
-    from: { name: call.user.displayName, address: call.user.email },
-    message,
-    saveToSentItems: options.saveToSentItems,
-    ...(options.draft ? { draft: options.draft } : {}),
-    replyToImmutableId: options.replyToImmutableId ?? null,
-  });
+  if (verdict.outcome === 'deliver') {
+    if (verdict.delayed) call.request.emulatorNote = 'limit:messagesPerMinute:delayed';
+    recordSend(call.ctx, call.usage, recipients.length, verdict.deliverAt);
+  } else {
+    call.request.emulatorNote = `limit:${verdict.kind}:ndr`;
+  }
+  const transport = verdict.outcome === 'deliver' ? { deliverAt: verdict.deliverAt } : { report: verdict.reason };
+  return deliverSubmission(
+    call.ctx,
+    {
+      via,
+      sender: call.user,
+      from: { name: call.user.displayName, address: call.user.email },
+      message,
+      saveToSentItems: options.saveToSentItems,
+      ...(options.draft ? { draft: options.draft } : {}),
+      replyToImmutableId: options.replyToImmutableId ?? null,
+    },
+    transport,
+  );
 }
 
 function submittedFromInput(input: MessageInput): SubmittedMessage {

@@ -59,6 +59,11 @@ export interface User {
   mfaRequiredFrom: number | null;
   /** Conditional Access blocks this user's token requests: AADSTS53003. */
   conditionalAccessBlocked: boolean;
+  /**
+   * Exchange made this sender a "restricted user" (too much spam, usually a compromised account): Graph still
+   * accepts its mail and every message bounces with NDR 550 5.1.8 (microsoft.md §3.3). Absent: not restricted.
+   */
+  restrictedSender?: boolean;
   createdAt: number;
 }
 
@@ -292,7 +297,10 @@ export interface Mailbox {
 /** One accepted submission, as Microsoft's transport would log it. */
 export interface DeliveryRecord {
   id: string;
+  /** When the transport handed it on (later than `submittedAt` when Exchange delayed it, microsoft.md §3.3). */
   at: number;
+  /** When Graph (or the SMTP sink) accepted it. */
+  submittedAt: number;
   /** The sending mailbox's user id, or null for mail that came in through the SMTP sink. */
   senderUserId: string | null;
   from: string;
@@ -301,7 +309,24 @@ export interface DeliveryRecord {
   subject: string;
   internetMessageId: string;
   via: 'sendMail' | 'sendMailMime' | 'draftSend' | 'reply' | 'smtp';
-  placements: Array<{ address: string; outcome: 'inbox' | 'junkemail' | 'folder' | 'outside' | 'ndr' }>;
+  /** `status`: the enhanced status code of the non-delivery report, for `ndr`. */
+  placements: Array<{
+    address: string;
+    outcome: 'inbox' | 'junkemail' | 'folder' | 'outside' | 'ndr';
+    status?: string;
+  }>;
+}
+
+/** An accepted submission the transport holds until `dueAt` (emulator clock): mail over the per-minute rate. */
+export interface PendingDelivery {
+  id: string;
+  submittedAt: number;
+  dueAt: number;
+  senderUserId: string | null;
+  from: EmailAddress;
+  via: DeliveryRecord['via'];
+  /** The message as submitted, its internetMessageId and conversationId fixed. */
+  message: import('../graph/delivery.js').SubmittedMessage;
 }
 
 /** A message that left the emulated world (its recipient is not an emulated domain). */
@@ -401,6 +426,8 @@ export interface WorldState {
   /** Keyed by user id. */
   mailboxes: Record<string, Mailbox>;
   deliveries: DeliveryRecord[];
+  /** Submissions held for later delivery, by `dueAt` (absent in worlds saved before they existed). */
+  pendingDeliveries?: PendingDelivery[];
   outside: OutsideMessage[];
   /** Browser sessions at the sign-in pages, keyed by cookie digest. */
   browserSessions: Record<string, BrowserSession>;
@@ -425,6 +452,7 @@ export function emptyWorld(): WorldState {
     adminApprovalRequests: {},
     mailboxes: {},
     deliveries: [],
+    pendingDeliveries: [],
     outside: [],
     browserSessions: {},
     signInFlows: {},

@@ -25,6 +25,7 @@ export const EVENT_TYPES = [
   'message.held',
   'message.released',
   'message.canceled',
+  'message.bounced',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -100,6 +100,15 @@ export async function checkAccountHealth(
     // Graph answered, but refreshing is still failing (the token used was an older, still valid one): the refresh
     // side decides until a refresh succeeds.
     if (health.status === 'connected' && row.refresh_failures > 0) return;
+    // A restricted sender shows only when sending (a 5.1.8 report, src/bounces/): a working /me says nothing about it.
+    // The user reconnects once an admin has unblocked the mailbox.
+    if (
+      health.status === 'connected' &&
+      row.status === 'mailbox_unusable' &&
+      row.status_reason === 'restricted_sender'
+    ) {
+      return;
+    }
     await recordAccountHealth(trx, deps, row, health);
   });
   return { health };

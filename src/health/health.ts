@@ -86,6 +86,8 @@ export const MAILBOX_UNUSABLE_REASONS = [
   'api_access_blocked',
   /** 404 ResourceNotFound "Resource could not be discovered." on a mailbox call: no mailbox (or no licence). */
   'mailbox_not_found',
+  /** A non-delivery report 550 5.1.8 "Access denied, bad outbound sender" (src/bounces/): a restricted user. */
+  'restricted_sender',
 ] as const;
 
 export type DegradedReason = (typeof DEGRADED_REASONS)[number];

@@ -269,6 +269,12 @@ export const HEALTH_REMEDIATION: Readonly<Record<HealthKey, Remediation>> = {
     operator:
       'Graph answered ErrorMessageSubmissionBlocked: the sender is restricted (for example after exceeding limits or a spam suspicion). Only a tenant admin (Microsoft 365 Defender → Restricted entities) or Microsoft can unblock it.',
   },
+  'mailbox_unusable:restricted_sender': {
+    title: 'Microsoft blocked this mailbox from sending',
+    user: "Microsoft has blocked sending from this mailbox (usually after a spam suspicion). For a work or school account ask your IT admin to unblock it; for Outlook.com, sign in at outlook.com and follow Microsoft's instructions.",
+    operator:
+      'A non-delivery report 550 5.1.8 "Access denied, bad outbound sender" arrived: Exchange made the mailbox a restricted user (too much spam, usually a compromised account). Check the account for compromise, then a tenant admin unblocks it (Microsoft Defender portal → Restricted entities); Outlook.com users follow Microsoft\'s instructions at outlook.com. Reconnect the account afterwards.',
+  },
 };
 
 export const CONNECT_OUTCOME_REMEDIATION: Readonly<Record<ConnectOutcomeKey, Remediation>> = {

@@ -48,6 +48,8 @@ export const JOBS = {
   keepaliveSweep: 'keepalive-sweep',
   /** As `keepaliveSweep`, for health checks. */
   healthSweep: 'health-sweep',
+  /** Once a minute (fanned out as `keepaliveSweep`): Inbox looks for non-delivery reports that are due. */
+  bounceSweep: 'bounce-sweep',
   /** Hourly: accounts without a schedule get one; client secret expiry warnings. */
   hourlyMaintenance: 'hourly-maintenance',
 } as const;

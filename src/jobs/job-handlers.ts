@@ -1,3 +1,4 @@
+import { runBounceScans } from '../bounces/bounce-scan.js';
 import { runHealthChecks } from '../health/health-check.js';
 import { checkClientSecretExpiry } from '../health/secret-expiry.js';
 import { dispatchLane } from '../outbox/dispatcher.js';
@@ -85,6 +86,12 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
     [JOBS.healthSweep]: async () => {
       await sweepDueAccounts(deps, JOBS.healthSweep, sweepBudgetMs, options.signal, async () => {
         return (await runHealthChecks(deps, provider, { batchSize: ACCOUNT_BATCH })).claimed;
+      });
+    },
+
+    [JOBS.bounceSweep]: async () => {
+      await sweepDueAccounts(deps, JOBS.bounceSweep, sweepBudgetMs, options.signal, async () => {
+        return (await runBounceScans(deps, provider, { batchSize: ACCOUNT_BATCH })).claimed;
       });
     },
 

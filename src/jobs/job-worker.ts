@@ -35,6 +35,7 @@ const DEFAULT_CONCURRENCY: Record<JobName, number> = {
   [JOBS.webhookDelivery]: 8,
   [JOBS.keepaliveSweep]: 2,
   [JOBS.healthSweep]: 2,
+  [JOBS.bounceSweep]: 2,
   [JOBS.hourlyMaintenance]: 1,
 };
 
@@ -44,6 +45,7 @@ const DEFAULT_POLL_MS: Record<JobName, number> = {
   [JOBS.webhookDelivery]: 1_000,
   [JOBS.keepaliveSweep]: 2_000,
   [JOBS.healthSweep]: 2_000,
+  [JOBS.bounceSweep]: 2_000,
   [JOBS.hourlyMaintenance]: 5_000,
 };
 
@@ -55,6 +57,7 @@ const SCHEDULES: ReadonlyArray<[JobName, string]> = [
   [JOBS.outboxSweep, '* * * * *'],
   [JOBS.keepaliveSweep, '* * * * *'],
   [JOBS.healthSweep, '* * * * *'],
+  [JOBS.bounceSweep, '* * * * *'],
   [JOBS.hourlyMaintenance, '7 * * * *'],
 ];
 
@@ -131,6 +134,7 @@ export async function startJobWorker(
       await sweepOutbox(deps);
       await handlers[JOBS.keepaliveSweep]({});
       await handlers[JOBS.healthSweep]({});
+      await handlers[JOBS.bounceSweep]({});
     },
     /**
      * Stops fetching, tells the running jobs to take no new work (a lane pass finishes its sends in flight and hands

@@ -46,6 +46,7 @@ const QUEUE_SETTINGS: Record<JobName, QueueSettings> = {
   'webhook-delivery': { policy: 'short', expireInSeconds: 300, retryLimit: 5, retryDelay: 10, retryBackoff: true },
   'keepalive-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
   'health-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
+  'bounce-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
   'hourly-maintenance': { policy: 'short', expireInSeconds: 600, retryLimit: 2, retryDelay: 60 },
 };
 

@@ -57,6 +57,8 @@ export interface ErrorEvidence {
   clientRequestId?: string;
   /** `Retry-After`, converted to milliseconds (Graph sends fractional seconds). */
   retryAfterMs?: number;
+  /** The enhanced status code (`5.1.8`) of a non-delivery report found in the mailbox (src/bounces/). */
+  ndrStatus?: string;
   /** `ECONNREFUSED`, `ECONNRESET`, `UND_ERR_SOCKET`, `TIMEOUT`, `ABORTED`… for `network` evidence. */
   networkCode?: string;
   requestSent: RequestSent;

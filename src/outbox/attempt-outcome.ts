@@ -1,4 +1,5 @@
 import { type QueryCreator, sql } from 'kysely';
+import { scheduleBounceScan } from '../bounces/bounce-scan.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
@@ -223,6 +224,8 @@ export async function finishAttempt(
           from: updated.from_address,
           ...(attempt.outcome === 'found' ? { confirmedBy: 'sent_items_lookup' } : {}),
         });
+        // Reports of non-delivery arrive in the sender's Inbox: read it for a while (accounts that can read mail).
+        if (updated.provider === 'microsoft' && claim.account) await scheduleBounceScan(trx, now, claim.account);
         break;
       case 'failed':
         await recordMessageEvent(trx, deps, updated, 'message.failed', {

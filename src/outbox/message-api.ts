@@ -101,7 +101,8 @@ export const messageSchema = z
       description:
         '`queued` → `sending` → `sent`; `failed` (see `failure`); `outcome_unknown` (the request left and no answer ' +
         'came: not sent again, see the README "Delivery guarantees"); `held` (the account needs reconnecting or ' +
-        'admin approval; released automatically); `canceled`.',
+        'admin approval; released automatically); `canceled`; `bounced` (after `sent`: a non-delivery report for it ' +
+        "arrived in the sender's Inbox, see `bounce` and `failure`; only for accounts that can read mail).",
     }),
     provider: z.enum(['microsoft', 'default']),
     accountId: z.string().nullable(),
@@ -131,8 +132,16 @@ export const messageSchema = z
       .meta({
         description:
           '`reason`: `rejected_by_microsoft`, `rejected_by_relay`, `mailbox_unusable`, `account_disconnected`, ' +
-          '`account_deleted`, `held_expired`, `retries_exhausted`, `outcome_unknown`.',
+          '`account_deleted`, `held_expired`, `retries_exhausted`, `outcome_unknown`; for `bounced`: ' +
+          '`recipient_unknown` (5.1.1, 5.1.10), `restricted_sender` (5.1.8), `daily_limit` (5.1.90), `mailbox_full` ' +
+          '(5.2.2), `rejected` (another permanent code).',
       }),
+    bounce: z
+      .object({
+        status: z.string().meta({ description: "The report's enhanced status code, e.g. `5.1.90`." }),
+        at: timestamp.meta({ description: 'When mailbridge found the report.' }),
+      })
+      .nullable(),
     held: z
       .object({
         reason: z.string(),
@@ -241,7 +250,7 @@ const SEND_DESCRIPTION =
   'it is `409 IDEMPOTENCY_KEY_REUSED` (keys are per organisation). Every bad input is refused with its own code ' +
   "before anything is stored. Delivery: paced per mailbox under Microsoft's limits, retried only where it cannot " +
   'duplicate; see the README "Delivery guarantees". Events: `message.sent`, `message.failed`, `message.held`, ' +
-  '`message.released`, `message.canceled`.';
+  '`message.released`, `message.canceled`, `message.bounced`.';
 
 export const MESSAGE_API_OPERATIONS: readonly ApiOperation[] = [
   {

@@ -29,6 +29,7 @@ export const MESSAGE_STATUSES: readonly MessageStatus[] = [
   'held',
   'canceled',
   'outcome_unknown',
+  'bounced',
 ];
 
 /**
@@ -153,6 +154,8 @@ export async function acceptMessage(
     held_expires_at: null,
     sent_at: null,
     canceled_at: null,
+    bounced_at: null,
+    bounce_status: null,
     created_at: now,
     updated_at: now,
     ...(held && account ? heldColumns(deps, now, account.status, account.status_reason) : {}),
@@ -235,6 +238,8 @@ export interface MessageView {
   canceledAt: string | null;
   failure: { reason: string; message: string | null; remediation: unknown } | null;
   held: { reason: string; detail: string | null; since: string | null; expiresAt: string | null } | null;
+  /** A non-delivery report for it arrived (status `bounced`): its enhanced status code and when it was found. */
+  bounce: { status: string; at: string } | null;
   createdAt: string;
   updatedAt: string;
   /** The attempt log (only on `GET /v1/messages/{id}`). */
@@ -297,6 +302,10 @@ export function toMessageView(
             message: row.failure_message,
             remediation: parseJson(row.failure_remediation),
           },
+    bounce:
+      row.status === 'bounced' && row.bounce_status !== null && row.bounced_at !== null
+        ? { status: row.bounce_status, at: iso(row.bounced_at) as string }
+        : null,
     held:
       row.status === 'held' && row.held_reason !== null
         ? {

@@ -1,3 +1,4 @@
+import { runBounceScans } from '../bounces/bounce-scan.js';
 import { runHealthChecks } from '../health/health-check.js';
 import { checkClientSecretExpiry } from '../health/secret-expiry.js';
 import { InProcessJobEngine } from '../jobs/in-process-engine.js';
@@ -74,6 +75,14 @@ export function builtInTasks(
     { name: 'keepalive', run: async () => void (await runKeepalive(deps, provider, { random })) },
     { name: 'health-check', run: async () => void (await runHealthChecks(deps, provider, { random })) },
     { name: 'secret-expiry', run: async () => void (await checkClientSecretExpiry(deps)) },
+    // Non-delivery reports in the Inbox of accounts that sent recently and can read mail (src/bounces/).
+    {
+      name: 'bounce-scan',
+      run: async () =>
+        (await runBounceScans(deps, provider, { batchSize: BOUNCE_BATCH })).claimed >= BOUNCE_BATCH
+          ? 'more'
+          : undefined,
+    },
     {
       name: 'outbox',
       run: async () => ((await runOutboxRounds(deps, { tokens: provider })) ? 'more' : undefined),
@@ -82,6 +91,9 @@ export function builtInTasks(
     { name: 'webhook-delivery', run: async () => void (await deliverWebhookBatches(deps, { batches: 4, limit: 50 })) },
   ];
 }
+
+/** Accounts whose Inbox one tick reads for non-delivery reports; a full batch asks for another right after. */
+const BOUNCE_BATCH = 20;
 
 /** Which of the loop's tasks does what a job of each name asks for (the in-process engine's nudges). */
 const TASKS_BY_JOB: Partial<Record<JobName, readonly string[]>> = {

@@ -85,6 +85,8 @@ for (const dialect of TEST_DIALECTS) {
         held_expires_at: null,
         sent_at: now,
         canceled_at: null,
+        bounced_at: null,
+        bounce_status: null,
         created_at: now,
         updated_at: now,
       };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { disconnectAccount } from '../../src/accounts/disconnect-account.js';
+import { recordBounce } from '../../src/bounces/record-bounce.js';
 import { dashboardOwnerExternalId } from '../../src/dashboard-auth/dashboard-users.js';
 import { createOrganization, ensureDefaultOrganization } from '../../src/orgs/organizations.js';
 import { dispatchDueMessages } from '../../src/outbox/dispatcher.js';
@@ -328,6 +329,40 @@ for (const dialect of TEST_DIALECTS) {
       assert.match(text(failed.body, 'status-text') ?? '', /disconnected before the message could be sent/);
       assert.match(text(failed.body, 'what-to-do') ?? '', /Connect it again/);
       assert.doesNotMatch(failed.body, /id="cancel-message"|id="reconnect"/);
+    });
+
+    it('a bounced message shows its badge, the report’s status code and what to do', async () => {
+      const { deps } = harness.service;
+      const submitted = await submitMessage(
+        deps,
+        organizationId,
+        { accountId: sam.id },
+        { to: 'gone@example.org', text: 'x' },
+      );
+      // Fixture: Microsoft accepted it (the Graph path to `sent` is covered in test/outbox and test/bounces).
+      const sent = await deps.db
+        .updateTable('outbox_messages')
+        .set({ status: 'sent', sent_at: deps.clock.now(), next_attempt_at: null })
+        .where('id', '=', submitted.message.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const account = await deps.db
+        .selectFrom('accounts')
+        .selectAll()
+        .where('id', '=', sent.account_id!)
+        .executeTakeFirstOrThrow();
+      const detail = "Remote server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found'";
+      assert.equal(
+        await recordBounce(deps, account, { originalMessageId: sent.internet_message_id, status: '5.1.10', detail }),
+        'bounced',
+      );
+      const page = await get(`/dashboard/messages/${sent.id}`);
+      assert.match(page.body, /class="badge bounced" data-status="bounced">Bounced</);
+      assert.match(text(page.body, 'status-text') ?? '', /non-delivery report \(5\.1\.10\)/);
+      assert.equal(text(page.body, 'status-reason'), 'recipient_unknown');
+      assert.match(text(page.body, 'what-to-do') ?? '', /Check the address/);
+      const filtered = await get('/dashboard/messages?status=bounced');
+      assert.match(filtered.body, new RegExp(`<tr data-message-id="${sent.id}">`));
     });
 
     it('lists messages newest first with status badges, filters by status and pages', async () => {

@@ -131,12 +131,12 @@ describe('conformance: Graph under control API faults, limits and delivery setti
     );
   });
 
-  it('sending limits set through PATCH /_emulator/settings apply per mailbox type', async () => {
+  it('sending limits set through PATCH /_emulator/settings apply per mailbox type (errors opted into)', async () => {
     const work = await newUser('contoso.com');
     const personal = await newUser('outlook.com');
     const three = ['a@partner.example', 'b@partner.example', 'c@partner.example'];
     await controlOrThrow('PATCH', '/settings', {
-      limits: { outlook: { recipientsPerMessage: 2 }, exchange: { messagesPerMinute: 1 } },
+      limits: { outlook: { recipientsPerMessage: 2 }, exchange: { messagesPerMinute: 1 }, rejectOverLimitSends: true },
     });
     try {
       const tooMany = await callGraph(emulator.url, personal.token, 'POST', '/me/sendMail', mail('p', three));
@@ -157,7 +157,11 @@ describe('conformance: Graph under control API faults, limits and delivery setti
       assert.equal(usage[0]?.throttled.messagesPerMinute, 1);
     } finally {
       await controlOrThrow('PATCH', '/settings', {
-        limits: { outlook: { recipientsPerMessage: 500 }, exchange: { messagesPerMinute: 30 } },
+        limits: {
+          outlook: { recipientsPerMessage: 500 },
+          exchange: { messagesPerMinute: 30 },
+          rejectOverLimitSends: false,
+        },
       });
     }
   });
@@ -239,7 +243,7 @@ describe('conformance: Graph under control API faults, limits and delivery setti
     const sent = await callGraph(emulator.url, sender.token, 'POST', '/me/sendMail', mail('hello', [owner.user.email]));
     assert.equal(sent.status, 202, '202 is acceptance, not delivery');
     assert.deepEqual((await deliveriesFrom(sender.user.email))[0]?.placements, [
-      { address: owner.user.email, outcome: 'ndr' },
+      { address: owner.user.email, outcome: 'ndr', status: '5.1.10' },
     ]);
     const inbox = (await controlOrThrow('GET', `/mailboxes/${sender.user.email}/folders/inbox/messages`))
       .messages as Array<{ subject: string; body: { content: string } }>;

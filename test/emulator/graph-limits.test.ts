@@ -88,10 +88,11 @@ describe('emulator Graph: limits and injected faults', () => {
     }
   });
 
-  it('limits messages per minute per mailbox, across apps, with 429 and a fractional Retry-After', async () => {
+  it('opt-in errors (rejectOverLimitSends): messages per minute per mailbox, across apps, 429 with a fractional Retry-After', async () => {
     const exchange = emulator.ctx.settings.limits.exchange;
     const saved = exchange.messagesPerMinute;
     exchange.messagesPerMinute = 3;
+    emulator.ctx.settings.limits.rejectOverLimitSends = true;
     const megan = emulator.seed.users.work;
     const appA = mintGraphToken(emulator.ctx, megan);
     const appB = mintGraphToken(emulator.ctx, megan, MAIL_SCOPES, OTHER_APP);
@@ -126,12 +127,14 @@ describe('emulator Graph: limits and injected faults', () => {
       );
     } finally {
       exchange.messagesPerMinute = saved;
+      emulator.ctx.settings.limits.rejectOverLimitSends = false;
     }
   });
 
-  it('limits recipients per rolling 24 hours: 429 for work accounts, 403 ErrorExceededMessageLimit for personal ones', async () => {
+  it('opt-in errors (rejectOverLimitSends): recipients per rolling 24 hours, 429 for work accounts, 403 ErrorExceededMessageLimit for personal ones', async () => {
     const { exchange, outlook } = emulator.ctx.settings.limits;
     const saved = [exchange.recipientsPer24h, outlook.recipientsPer24h];
+    emulator.ctx.settings.limits.rejectOverLimitSends = true;
     exchange.recipientsPer24h = 5;
     outlook.recipientsPer24h = 2;
     const lee = mintGraphToken(emulator.ctx, emulator.seed.users.approvalRequired);
@@ -177,6 +180,7 @@ describe('emulator Graph: limits and injected faults', () => {
       assert.equal(usage.throttled.recipientsPer24h, 1);
     } finally {
       [exchange.recipientsPer24h, outlook.recipientsPer24h] = saved as [number, number];
+      emulator.ctx.settings.limits.rejectOverLimitSends = false;
     }
   });
 

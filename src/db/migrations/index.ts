@@ -6,6 +6,7 @@ import * as m0004connect from './0004-connect-approval-requests.js';
 import * as m0005outbox from './0005-outbox.js';
 import * as m0006webhooks from './0006-webhooks-delivery-log.js';
 import * as m0007leases from './0007-accounts-refresh-leases.js';
+import * as m0008bounces from './0008-outbox-bounces.js';
 import * as m0009alerts from './0009-operator-alerts-credentials.js';
 import * as m0010devices from './0010-dashboard-known-devices.js';
 import * as m0011apiKeys from './0011-orgs-api-key-scopes.js';
@@ -23,6 +24,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0005-outbox': m0005outbox,
   '0006-webhooks-delivery-log': m0006webhooks,
   '0007-accounts-refresh-leases': m0007leases,
+  '0008-outbox-bounces': m0008bounces,
   '0009-operator-alerts-credentials': m0009alerts,
   '0010-dashboard-known-devices': m0010devices,
   '0011-orgs-api-key-scopes': m0011apiKeys,

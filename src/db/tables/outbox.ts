@@ -7,13 +7,23 @@ export interface OutboxTables {
   outbox_attachments: OutboxAttachmentsTable;
   outbox_attempts: OutboxAttemptsTable;
   outbox_pacing: OutboxPacingTable;
+  bounce_scans: BounceScansTable;
 }
 
 /**
  * `queued` → `sending` → `sent` | `failed` | `outcome_unknown`; `queued` ⇄ `held` (the account needs attention);
- * `queued` | `held` → `canceled`. Terminal: sent, failed, outcome_unknown, canceled.
+ * `queued` | `held` → `canceled`; `sent` | `outcome_unknown` → `bounced` (a non-delivery report for it arrived in the
+ * sender's Inbox, src/bounces/). Terminal: failed, canceled, bounced; sent and outcome_unknown only until a report.
  */
-export type MessageStatus = 'queued' | 'sending' | 'sent' | 'failed' | 'held' | 'canceled' | 'outcome_unknown';
+export type MessageStatus =
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'failed'
+  | 'held'
+  | 'canceled'
+  | 'outcome_unknown'
+  | 'bounced';
 
 /** `microsoft`: through Graph from a connected account; `default`: the operator's SMTP relay. */
 export type MessageProvider = 'microsoft' | 'default';
@@ -70,6 +80,9 @@ export interface OutboxMessagesTable {
   held_expires_at: number | null;
   sent_at: number | null;
   canceled_at: number | null;
+  /** When the non-delivery report was found (status `bounced`), and its enhanced status code (`5.1.90`). */
+  bounced_at: number | null;
+  bounce_status: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -125,5 +138,17 @@ export interface OutboxPacingTable {
   paced_until: number | null;
   /** Round-robin: lanes served longest ago go first. */
   last_claimed_at: number | null;
+  updated_at: number;
+}
+
+/** The non-delivery-report reader's state per account (src/bounces/bounce-scan.ts). Created by migration 0008. */
+export interface BounceScansTable {
+  account_id: string;
+  /** Epoch ms of the newest `receivedDateTime` examined: the next look asks Graph for mail received since. */
+  watermark: number;
+  /** When the next look is due (indexed); null when none is planned. */
+  next_scan_at: number | null;
+  /** Looks continue until then; every Graph send moves it on. */
+  active_until: number;
   updated_at: number;
 }

@@ -329,6 +329,8 @@ export function describeEvent(event: EventView): string {
       return 'Message released';
     case 'message.canceled':
       return 'Message canceled';
+    case 'message.bounced':
+      return 'Message bounced (non-delivery report)';
     default:
       return event.type;
   }

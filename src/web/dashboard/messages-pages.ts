@@ -15,6 +15,7 @@ export const MESSAGE_STATUS_LABELS: Readonly<Record<MessageStatus, string>> = {
   held: 'Held',
   canceled: 'Canceled',
   outcome_unknown: 'Outcome unknown',
+  bounced: 'Bounced',
 };
 
 const CANCELABLE: ReadonlySet<MessageStatus> = new Set(['queued', 'held']);
@@ -198,6 +199,13 @@ function summarize(model: MessagePageModel): StatusSummary {
           `fixed; if it is not fixed by ${formatTime(message.held?.expiresAt)}, it fails.`,
         remediation: model.heldRemediation,
         reason: [message.held?.reason, message.held?.detail].filter(Boolean).join(': ') || undefined,
+      };
+    case 'bounced':
+      return {
+        title: remediation?.title ?? 'Bounced',
+        text: `Microsoft accepted it, then a non-delivery report (${message.bounce?.status ?? 'unknown status'}) arrived at ${formatInstant(message.bounce?.at ?? null)}: ${failure?.message ?? 'not delivered'}.`,
+        remediation,
+        reason: failure?.reason,
       };
     case 'failed':
     case 'outcome_unknown':
