@@ -24,8 +24,8 @@ import {
   touchMessage,
   wellKnownFolderOrThrow,
 } from './mail-store.js';
-import { currentReputation, noteBounces, noteMarkedJunk, noteSent, raiseReputation } from './reputation.js';
 import { deliverNonDeliveryReport, NDR_REASONS, type NdrReason } from './non-delivery.js';
+import { currentReputation, noteBounces, noteMarkedJunk, noteSent, raiseReputation } from './reputation.js';
 import { findTenantForDomain, findUserByAddress } from './runtime.js';
 
 /**
