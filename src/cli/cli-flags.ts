@@ -1,4 +1,5 @@
 import { AppError } from '../errors/app-error.js';
+import { parseIsoDateTime } from '../platform/iso-date-time.js';
 
 export interface CliFlagSpec {
   /** Printed after every argument error. */
@@ -44,19 +45,13 @@ export function parseCliFlagsOrThrow(args: readonly string[], spec: CliFlagSpec)
   };
 }
 
-/** An ISO 8601 date-time with a zone (`2027-01-31T00:00:00Z`), as epoch milliseconds. */
+/** An ISO 8601 date-time with a zone (`2027-01-31T00:00:00Z`) that exists, as epoch milliseconds. */
 export function parseCliDateTimeOrThrow(flag: string, value: string, usage: string): number {
-  const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value)
-    ? Date.parse(value)
-    : Number.NaN;
-  if (Number.isNaN(time)) {
-    throw new AppError(
-      'CLI_ARGUMENT_INVALID',
-      `${flag} must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z\n${usage}`,
-      {
-        status: 400,
-      },
-    );
-  }
-  return time;
+  const parsed = parseIsoDateTime(value, { timeRequired: true });
+  if (parsed.ok) return parsed.time;
+  const why =
+    parsed.kind === 'shape'
+      ? 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z'
+      : `is impossible: ${parsed.why}`;
+  throw new AppError('CLI_ARGUMENT_INVALID', `${flag} ${why}\n${usage}`, { status: 400 });
 }

@@ -179,6 +179,10 @@ for (const dialect of TEST_DIALECTS) {
         () => parseApiKeysCreateArgsOrThrow(['--org', 'Keyring Ltd', '--expires-at', 'tomorrow']),
         refusal(/--expires-at must be an ISO 8601 date-time/),
       );
+      assert.throws(
+        () => parseApiKeysCreateArgsOrThrow(['--org', 'Keyring Ltd', '--expires-at', '2031-02-30T00:00:00Z']),
+        refusal(/--expires-at is impossible: 2031-02-30 does not exist/),
+      );
     });
 
     it('refuses bad arguments with a usage message and exit code 2, printing no key', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors/app-error.js';
 import { type ApiKeyScope, createApiKey, findApiKey, listApiKeys, revokeApiKey } from '../../orgs/api-keys.js';
+import { parseIsoDateTime } from '../../platform/iso-date-time.js';
 import type { ServiceDeps } from '../../services.js';
 import { renderApiKeysPage } from './api-keys-page.js';
 import { formField } from './form-fields.js';
@@ -97,7 +98,6 @@ export function registerApiKeyPages(
 /** `YYYY-MM-DD` → the last millisecond of that UTC day, or undefined for a date that does not exist. */
 function endOfUtcDay(value: string): number | undefined {
   if (!DATE.test(value)) return undefined;
-  const start = Date.parse(`${value}T00:00:00Z`);
-  if (Number.isNaN(start) || new Date(start).toISOString().slice(0, 10) !== value) return undefined;
-  return start + 86_400_000 - 1;
+  const parsed = parseIsoDateTime(value, { timeRequired: false });
+  return parsed.ok ? parsed.time + 86_400_000 - 1 : undefined;
 }
