@@ -230,6 +230,8 @@ export interface UserPatch {
   mfaRequired?: boolean;
   /** A restricted sender (Exchange blocked it for spam): its mail is accepted and bounced with 5.1.8. */
   restrictedSender?: boolean;
+  /** A full mailbox: mail to it bounces to the sender with 5.2.2. */
+  mailboxFull?: boolean;
 }
 
 export function updateUser(ctx: EmulatorContext, user: User, patch: UserPatch): User {
@@ -247,6 +249,7 @@ export function updateUser(ctx: EmulatorContext, user: User, patch: UserPatch): 
     setConditionalAccessBlocked(ctx, user, patch.conditionalAccessBlocked);
   if (patch.mfaRequired !== undefined) setMfaRequired(ctx, user, patch.mfaRequired);
   if (patch.restrictedSender !== undefined) user.restrictedSender = patch.restrictedSender;
+  if (patch.mailboxFull !== undefined) user.mailboxFull = patch.mailboxFull;
   return user;
 }
 

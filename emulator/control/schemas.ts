@@ -91,6 +91,7 @@ export const updateUserBody = z.strictObject({
   conditionalAccessBlocked: z.boolean().optional(),
   mfaRequired: z.boolean().optional(),
   restrictedSender: z.boolean().optional(),
+  mailboxFull: z.boolean().optional(),
 });
 
 export const passwordBody = z.strictObject({

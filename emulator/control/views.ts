@@ -58,6 +58,7 @@ export function userView(user: User) {
     mailboxEnabled: user.mailboxEnabled,
     conditionalAccessBlocked: user.conditionalAccessBlocked,
     restrictedSender: user.restrictedSender === true,
+    mailboxFull: user.mailboxFull === true,
     mfaRequiredFrom: isoOrNull(user.mfaRequiredFrom),
     tokensValidFrom: isoOrNull(user.tokensValidFrom),
     createdAt: iso(user.createdAt),

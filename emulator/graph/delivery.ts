@@ -298,6 +298,8 @@ function transport(ctx: EmulatorContext, pending: PendingDelivery, report?: NdrR
 
   const placements: DeliveryRecord['placements'] = [];
   const unknown: string[] = [];
+  /** Recipients whose mailbox is over quota: a report of their own (5.2.2), and no mark on the sender. */
+  const full: string[] = [];
   const outside: string[] = [];
   const reputationMailbox = senderMailboxOf(ctx, sender, pending.from);
   // Mail the transport refuses to send (a restricted sender, the daily limit) is not volume the filter sees.
@@ -320,6 +322,11 @@ function transport(ctx: EmulatorContext, pending: PendingDelivery, report?: NdrR
     if (!mailbox || !recipient.mailboxEnabled) {
       unknown.push(address);
       placements.push({ address, outcome: 'ndr', status: NDR_REASONS.recipientNotFound.status });
+      continue;
+    }
+    if (recipient.mailboxFull) {
+      full.push(address);
+      placements.push({ address, outcome: 'ndr', status: NDR_REASONS.mailboxFull.status });
       continue;
     }
     const skipFilter =
@@ -364,24 +371,20 @@ function transport(ctx: EmulatorContext, pending: PendingDelivery, report?: NdrR
   }
 
   if (reputationMailbox && unknown.length > 0) noteBounces(ctx, reputationMailbox, unknown.length);
+  const bounceTo = sender ?? findUserByAddress(ctx, pending.from.address) ?? null;
+  const rejected = {
+    from: pending.from,
+    subject: message.subject,
+    internetMessageId,
+    to: message.toRecipients.map((each) => each.emailAddress.address),
+    submittedAt: pending.submittedAt,
+  };
   const failed = report ? recipients : unknown;
-  if (failed.length > 0) {
-    const bounceTo = sender ?? findUserByAddress(ctx, pending.from.address) ?? null;
-    if (bounceTo) {
-      deliverNonDeliveryReport(
-        ctx,
-        bounceTo,
-        {
-          from: pending.from,
-          subject: message.subject,
-          internetMessageId,
-          to: message.toRecipients.map((each) => each.emailAddress.address),
-          submittedAt: pending.submittedAt,
-        },
-        failed,
-        report ?? NDR_REASONS.recipientNotFound,
-      );
-    }
+  if (bounceTo && failed.length > 0) {
+    deliverNonDeliveryReport(ctx, bounceTo, rejected, failed, report ?? NDR_REASONS.recipientNotFound);
+  }
+  if (bounceTo && full.length > 0) {
+    deliverNonDeliveryReport(ctx, bounceTo, rejected, full, NDR_REASONS.mailboxFull);
   }
 
   if (outside.length > 0) {

@@ -57,6 +57,18 @@ export const NDR_REASONS = {
       "550 5.1.90 Your message can't be sent because you've reached your daily limit for message recipients",
     userText: "Your message can't be sent because you've reached your daily limit for message recipients.",
   },
+  /**
+   * [OBS] Exchange's report for a recipient over quota, as recorded in the wild: "The recipient's mailbox is full and
+   * can't accept messages now. Please try resending this message later, or contact the recipient directly." with
+   * "Remote Server returned '554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException…'".
+   */
+  mailboxFull: {
+    status: '5.2.2',
+    smtpResponse:
+      '554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded; Failed to process message due to a permanent exception',
+    userText:
+      "The recipient's mailbox is full and can't accept messages now. Please try resending this message later, or contact the recipient directly.",
+  },
 } as const satisfies Record<string, NdrReason>;
 
 /** The fixed local part of Exchange Online's system mailbox that sends NDRs ([DOC] GD/message-move.md). */

@@ -64,6 +64,11 @@ export interface User {
    * accepts its mail and every message bounces with NDR 550 5.1.8 (microsoft.md §3.3). Absent: not restricted.
    */
   restrictedSender?: boolean;
+  /**
+   * The mailbox is over its quota: mail to it is refused with NDR 554 5.2.2 to the sender (the emulator's answer to
+   * "the recipient's mailbox is full"; see non-delivery.ts). Absent: not full.
+   */
+  mailboxFull?: boolean;
   createdAt: number;
 }
 

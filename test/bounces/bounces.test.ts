@@ -88,6 +88,23 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(account.status, 'connected', 'a bad recipient says nothing against the account');
     });
 
+    it('a full recipient mailbox: 5.2.2 report → bounced (mailbox_full), the sender untouched', async () => {
+      await controlOrThrow('PATCH', '/users/adele@contoso.com', { mailboxFull: true });
+      try {
+        const id = await sendAndDispatch(megan, ['adele@contoso.com'], 'To a full mailbox');
+        await scanInboxes();
+        const view = await h.client.call('GET', `/v1/messages/${id}`);
+        assert.equal(view.body.status, 'bounced');
+        assert.equal(view.body.bounce.status, '5.2.2');
+        assert.equal(view.body.failure.reason, 'mailbox_full');
+        const events = await eventsOf(h, id);
+        assert.equal(events.find((event) => event.type === 'message.bounced')?.data.bounceStatus, '5.2.2');
+        assert.equal((await accountRow(megan)).status, 'connected', "someone else's full mailbox is not the sender's");
+      } finally {
+        await controlOrThrow('PATCH', '/users/adele@contoso.com', { mailboxFull: false });
+      }
+    });
+
     it('a look waits while the mailbox has sends in flight (Outlook’s 4 concurrent requests are the outbox’s)', async () => {
       const id = await sendAndDispatch(megan, ['nobody@contoso.com'], 'While busy');
       // Fixture: another message of the mailbox is being sent right now (a live lease).
