@@ -71,12 +71,8 @@ export function connectEndEvent(
   const base = { organizationId: session.organization_id, ownerExternalId: session.owner_external_id };
   const ids = { connectSessionId: session.id, ownerId: session.owner_external_id };
   if (end.status !== 'failed') {
-    return {
-      ...base,
-      type: 'connect.completed',
-      accountId: end.accountId,
-      data: { ...ids, status: end.status, accountId: end.accountId },
-    };
+    // No account_id on the row: the account's own timeline already has account.connected for this moment.
+    return { ...base, type: 'connect.completed', data: { ...ids, status: end.status, accountId: end.accountId } };
   }
   const { status, reason } = failureStatus(end.failure);
   return {

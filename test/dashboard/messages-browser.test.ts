@@ -59,7 +59,12 @@ describe('dashboard messages in headless Chromium', () => {
   /** Sends the filled form and waits for the message page; returns the message id and its Message-ID. */
   async function send(page: Page, click: 'click' | 'dblclick' = 'click') {
     await page[click]('#send');
-    await page.waitForURL((address) => /^\/dashboard\/messages\/msg_[0-9a-z]{26}$/.test(address.pathname));
+    const atMessage = (address: URL) => /^\/dashboard\/messages\/msg_[0-9a-z]{26}$/.test(address.pathname);
+    // A double click posts twice: Chromium aborts the first navigation for the second (ERR_ABORTED); wait for that one.
+    await page.waitForURL(atMessage).catch(async (error: unknown) => {
+      if (click !== 'dblclick' || !/ERR_ABORTED/.test(String(error))) throw error;
+      await page.waitForURL(atMessage);
+    });
     await page.waitForSelector('#message-internet-id');
     const id = new URL(page.url()).pathname.split('/').at(-1) ?? '';
     const internetMessageId = ((await page.textContent('#message-internet-id')) ?? '').trim();

@@ -313,8 +313,6 @@ export function describeEvent(event: EventView): string {
     }
     case 'account.disconnected':
       return 'Disconnected: tokens and their encryption key destroyed';
-    case 'connect.completed':
-      return 'Connected through a connect session';
     case 'tenant.admin_approval_requested':
       return 'Approval requested from the organisation’s IT admin';
     case 'tenant.admin_consent_granted':
