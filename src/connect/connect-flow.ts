@@ -111,8 +111,10 @@ export async function startAuthorization(deps: FlowDeps, session: ConnectSession
     // Entra's metadata does not advertise PKCE, yet it works: send it anyway. @see microsoft.md §1.1
     code_challenge_method: 'S256',
   };
-  // `select_account` cannot be combined with `login_hint`. @see microsoft.md §1.2
-  if (session.login_hint) parameters.login_hint = session.login_hint;
+  // `select_account` cannot be combined with `login_hint`. @see microsoft.md §1.2 Finishing after an approval, the
+  // mailbox the host expects is the one waiting: name it, so Microsoft does not ask which account.
+  const hint = session.login_hint ?? (session.status === 'awaiting_approval' ? session.expected_email : null);
+  if (hint) parameters.login_hint = hint;
   // Finishing after an IT admin approved: the user signed in moments ago and was stopped only by the approval, so
   // Microsoft's session carries on without asking to pick the account again (the "one click" of issue 3).
   else if (session.status !== 'awaiting_approval') parameters.prompt = 'select_account';

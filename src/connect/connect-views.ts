@@ -67,6 +67,8 @@ function renderApproval(
     permissionLines: lines,
     justification: justificationText(deps.microsoft.clientId, lines, approval.adminConsentUrl),
     granted: approval.status === 'granted',
+    mailbox: session.login_hint ?? session.expected_email,
+    purpose: sessionProfile(session) === 'warmup' ? 'sending mail and warm-up' : 'sending mail',
     backUrl: returnUrlWithResult(session, { status: 'failed', failure }),
     reference: referenceOf(failure.evidence),
   });

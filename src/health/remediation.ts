@@ -166,7 +166,8 @@ export const HEALTH_REMEDIATION: Readonly<Record<HealthKey, Remediation>> = {
   },
   'admin_approval_pending:approval_requested': {
     title: 'Approval requested',
-    user: 'You asked your IT admin to approve this service. You will be able to finish connecting once they approve.',
+    // Microsoft showed its "request approval" form (AADSTS90095); whether the user sent it is not known to us.
+    user: 'Your organisation asks its IT admin to approve apps like this one. If you sent a request at Microsoft, your admin will find it there; you can also send them the approval link shown here. Once they approve, you can finish connecting in one click.',
     operator:
       "The user requested approval through the tenant's admin consent workflow (AADSTS90095). The tenant admin approves it in Entra admin center → Enterprise applications → Admin consent requests.",
   },

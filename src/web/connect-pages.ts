@@ -140,30 +140,43 @@ export interface ApprovalView {
   permissionLines: string[];
   justification: string;
   granted: boolean;
+  /** The mailbox waiting, when the host named it (login hint or expected email); null when nobody told us. */
+  mailbox: string | null;
+  /** What the connection is for, in plain words (the permission profile). */
+  purpose: string;
   backUrl: string | null;
   reference?: ReferenceView | undefined;
 }
 
 export function approvalPage(view: ApprovalView): string {
-  const granted = view.granted
-    ? html`<div class="notice" id="admin-approved" role="status">
-<p><strong>Your IT admin approved — Finish connecting.</strong> Microsoft will not ask for approval again.</p>
+  const waiting = html`<p id="approval-subject">${
+    view.mailbox ? html`Mailbox <strong id="approval-mailbox">${view.mailbox}</strong>, ` : ''
+  }for ${view.purpose}.</p>`;
+  // Once approved, only what is true now: the approval and the one click; the hand-off to the admin is spent.
+  if (view.granted) {
+    return renderPublicPage(
+      { title: 'Approved', pageId: 'connect-approval' },
+      html`<section class="card" id="outcome" data-status="approval_required">
+<h1 id="outcome-title">Your IT admin approved</h1>
+${waiting}
+<div class="notice" id="admin-approved" role="status">
+<p><strong>Finish connecting.</strong> Microsoft will not ask for approval again.</p>
 <form method="post" action="/connect/${view.sessionId}/start" id="finish-form"><button type="submit" id="finish-connecting">Finish connecting</button></form>
-</div>`
-    : '';
-  return renderPublicPage(
-    { title: view.granted ? 'Approved' : view.title, pageId: 'connect-approval' },
-    html`<section class="card" id="outcome" data-status="approval_required">
-<h1 id="outcome-title">${view.granted ? 'Your IT admin approved' : view.title}</h1>
-${granted}
-<p id="outcome-message">${view.message}</p>
-<p id="approval-status" data-approval="${view.granted ? 'granted' : 'pending'}">${
-      view.granted
-        ? 'Approved by your organisation.'
-        : html`Waiting for your IT admin. Once they approve, come back here: <a id="check-again" href="/connect/${view.sessionId}">check again</a>.`
-    }</p>
+</div>
+<p id="approval-status" data-approval="granted">Approved by your organisation.</p>
 </section>
-<section class="card">
+${view.backUrl ? html`<div class="actions"><a class="button secondary" id="back-to-app" href="${view.backUrl}">Back to the app</a></div>` : ''}`,
+    );
+  }
+  return renderPublicPage(
+    { title: view.title, pageId: 'connect-approval' },
+    html`<section class="card" id="outcome" data-status="approval_required">
+<h1 id="outcome-title">${view.title}</h1>
+${waiting}
+<p id="outcome-message">${view.message}</p>
+<p id="approval-status" data-approval="pending">Not approved yet. Once your IT admin approves, come back here: <a id="check-again" href="/connect/${view.sessionId}">check again</a>.</p>
+</section>
+<section class="card" id="admin-hand-off">
 <h2>What to send your IT admin</h2>
 <dl class="facts">
 <dt>Application (client) ID</dt><dd><code id="client-id">${view.clientId}</code></dd>

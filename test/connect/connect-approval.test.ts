@@ -72,6 +72,11 @@ describe('connect flow: admin approval required', () => {
     assert.equal(outcomeStatus(page.html), 'approval_required');
     assert.equal(textOf(page.html, 'client-id'), service.emulator.seed.app.clientId);
     assert.equal(elementAttribute(page.html, 'approval-status', 'data-approval'), 'pending');
+    // Only what is known: the mailbox and purpose waiting; whether lee sent Microsoft's request form is not known.
+    assert.equal(textOf(page.html, 'approval-mailbox'), lee.email);
+    assert.match(textOf(page.html, 'approval-subject'), /for sending mail\.$/);
+    assert.doesNotMatch(textOf(page.html, 'outcome-message'), /You asked/);
+    assert.ok(hasElement(page.html, 'admin-hand-off'));
     const link = new URL(elementAttribute(page.html, 'admin-consent-link', 'href')!);
     assert.equal(elementAttribute(page.html, 'admin-consent-url', 'value'), link.href);
     assert.equal(link.origin, service.emulator.url, 'routed to where Microsoft is served');
@@ -142,12 +147,19 @@ describe('connect flow: admin approval required', () => {
     // Lee's page now says the admin approved, with one button.
     const waitingPage = await browser.get(session.url);
     assert.equal(elementAttribute(waitingPage.html, 'approval-status', 'data-approval'), 'granted');
-    assert.match(textOf(waitingPage.html, 'admin-approved'), /Your IT admin approved — Finish connecting/);
+    assert.equal(textOf(waitingPage.html, 'outcome-title'), 'Your IT admin approved');
+    assert.match(textOf(waitingPage.html, 'admin-approved'), /Finish connecting\./);
+    assert.equal(textOf(waitingPage.html, 'approval-mailbox'), lee.email);
+    // Nothing stale once approved: no waiting text, no hand-off card for the admin.
+    assert.ok(!hasElement(waitingPage.html, 'check-again'));
+    assert.ok(!hasElement(waitingPage.html, 'admin-hand-off'));
+    assert.ok(!hasElement(waitingPage.html, 'outcome-message'));
     assert.ok(hasElement(waitingPage.html, 'finish-connecting'));
     assert.equal(elementAttribute(waitingPage.html, 'finish-form', 'action'), `/connect/${session.id}/start`);
     // One click: Microsoft remembers lee and the organisation's consent covers the permissions, so no page asks
     // anything before the answer comes back.
     const authorizeUrl = await startAtMicrosoft(service, browser, session.id);
+    assert.equal(new URL(authorizeUrl).searchParams.get('login_hint'), lee.email, 'the finish step names the mailbox');
     const opened = await leeAtMicrosoft.open(authorizeUrl);
     assert.equal(opened.kind, 'callback', 'no consent or approval page after the admin consented');
     if (opened.kind !== 'callback') return;
