@@ -3,6 +3,7 @@ import type { Database, DbDialect } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
+import { isPersonalAccountTenant } from '../microsoft/tenants.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { DEFAULT_LANE } from './message-target.js';
@@ -21,9 +22,6 @@ import { DEFAULT_LANE } from './message-target.js';
  * PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers), reads the counts, and moves the chosen messages to `sending` with a
  * lease (`FOR UPDATE SKIP LOCKED` on the messages), so two processes can never both spend the last slot.
  */
-
-/** Microsoft's consumer tenant: Outlook.com accounts, with the lower daily recipient limit. @see microsoft.md §3.3 */
-export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
 
 /** Attempt outcomes that may have counted against the mailbox's sending limits. */
 const COUNTED_OUTCOMES = ['claimed', 'started', 'accepted', 'unknown'] as const;
@@ -51,7 +49,8 @@ function laneLimits(config: ServiceDeps['config'], account: Pick<AccountsTable, 
     concurrency: outbox.mailboxConcurrency,
     messagesPerMinute: outbox.messagesPerMinute,
     recipientsPerDay:
-      account.tenant_id === CONSUMER_TENANT_ID ? outbox.personalRecipientsPerDay : outbox.recipientsPerDay,
+      // Outlook.com accounts have the lower daily recipient limit. @see microsoft.md §3.3
+      isPersonalAccountTenant(account.tenant_id) ? outbox.personalRecipientsPerDay : outbox.recipientsPerDay,
   };
 }
 
