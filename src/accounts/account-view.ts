@@ -12,6 +12,7 @@ import {
 } from '../health/health.js';
 import { type Remediation, remediationFor } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+import { isoTime, isoTimeOrNull } from '../platform/clock.js';
 
 /** A refresh token unused for 90 days dies. @see microsoft.md §1 (refresh token lifetime) */
 export const REFRESH_TOKEN_INACTIVITY_MS = 90 * 24 * 60 * 60 * 1000;
@@ -61,16 +62,16 @@ export function toAccountView(row: AccountWithOwner, now: number): AccountView {
     reason: row.status_reason,
     remediation: remediationFor(healthOf(row, evidence, now)),
     evidence,
-    connectedAt: iso(row.connected_at),
-    lastRefreshedAt: isoOrNull(row.last_refreshed_at),
-    accessTokenExpiresAt: isoOrNull(row.access_token_expires_at),
+    connectedAt: isoTime(row.connected_at),
+    lastRefreshedAt: isoTimeOrNull(row.last_refreshed_at),
+    accessTokenExpiresAt: isoTimeOrNull(row.access_token_expires_at),
     expiresIfUnusedBy:
       row.status === 'disconnected' || row.refresh_token_issued_at === null
         ? null
-        : iso(Number(row.refresh_token_issued_at) + REFRESH_TOKEN_INACTIVITY_MS),
-    statusChangedAt: iso(row.status_changed_at),
-    createdAt: iso(row.created_at),
-    updatedAt: iso(row.updated_at),
+        : isoTime(Number(row.refresh_token_issued_at) + REFRESH_TOKEN_INACTIVITY_MS),
+    statusChangedAt: isoTime(row.status_changed_at),
+    createdAt: isoTime(row.created_at),
+    updatedAt: isoTime(row.updated_at),
   };
 }
 
@@ -202,12 +203,4 @@ function parseEvidence(text: string | null): ErrorEvidence | null {
     // Evidence is for diagnosis only; unreadable evidence is shown as none rather than failing the whole view.
     return null;
   }
-}
-
-function iso(epochMs: number): string {
-  return new Date(Number(epochMs)).toISOString();
-}
-
-function isoOrNull(epochMs: number | null): string | null {
-  return epochMs === null ? null : iso(epochMs);
 }

@@ -1,4 +1,5 @@
 import type { ConnectSessionsTable } from '../db/tables/accounts.js';
+import { isoTime } from '../platform/clock.js';
 import { type ConnectStatus, failureFromStored, failureStatus } from './connect-ends.js';
 import { isSessionExpired } from './connect-sessions.js';
 
@@ -30,9 +31,9 @@ export function toConnectSessionView(session: ConnectSessionsTable, now: number)
     permissionProfile: session.permission_profile,
     ...stateOf(session, now),
     accountId: session.account_id,
-    expiresAt: iso(session.expires_at),
-    createdAt: iso(session.created_at),
-    updatedAt: iso(session.updated_at),
+    expiresAt: isoTime(session.expires_at),
+    createdAt: isoTime(session.created_at),
+    updatedAt: isoTime(session.updated_at),
   };
 }
 
@@ -56,8 +57,4 @@ function endOf(outcome: string, expectedEmail: string | null): { status: Connect
   if (outcome === 'connected' || outcome === 'reconnected') return { status: outcome, reason: null };
   const { status, reason } = failureStatus(failureFromStored(outcome, expectedEmail));
   return { status, reason: reason ?? null };
-}
-
-function iso(epochMs: number): string {
-  return new Date(Number(epochMs)).toISOString();
 }

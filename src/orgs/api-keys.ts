@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import type { Clock } from '../platform/clock.js';
+import { type Clock, isoTime, isoTimeOrNull } from '../platform/clock.js';
 import { newId, randomToken } from '../platform/ids.js';
 
 /**
@@ -204,11 +204,11 @@ function toSummary(row: SummaryRow, now: number): ApiKeySummary {
     prefix: row.key_prefix,
     scope: scopeOf(row.scope),
     status: statusOf(row, now),
-    createdAt: iso(row.created_at),
+    createdAt: isoTime(row.created_at),
     createdBy: row.created_by,
-    lastUsedAt: row.last_used_at === null ? null : iso(row.last_used_at),
-    expiresAt: row.expires_at === null ? null : iso(row.expires_at),
-    revokedAt: row.revoked_at === null ? null : iso(row.revoked_at),
+    lastUsedAt: isoTimeOrNull(row.last_used_at),
+    expiresAt: isoTimeOrNull(row.expires_at),
+    revokedAt: isoTimeOrNull(row.revoked_at),
   };
 }
 
@@ -225,8 +225,4 @@ function scopeOf(value: string): ApiKeyScope {
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('base64url');
-}
-
-function iso(epochMs: number): string {
-  return new Date(Number(epochMs)).toISOString();
 }

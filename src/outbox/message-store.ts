@@ -9,6 +9,7 @@ import type {
 } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+import { isoTimeOrNull } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { dropAttachmentContent } from './attachment-content.js';
@@ -246,10 +247,6 @@ export interface MessageView {
   attempts?: MessageAttemptView[];
 }
 
-function iso(value: number | null): string | null {
-  return value === null ? null : new Date(Number(value)).toISOString();
-}
-
 function parseJson(text: string | null): unknown {
   if (text === null) return null;
   try {
@@ -289,11 +286,11 @@ export function toMessageView(
     sizeBytes: Number(row.size_bytes),
     internetMessageId: row.internet_message_id,
     idempotencyKey: row.idempotency_key,
-    sendAt: iso(row.send_at),
-    nextAttemptAt: row.status === 'queued' ? iso(row.next_attempt_at) : null,
+    sendAt: isoTimeOrNull(row.send_at),
+    nextAttemptAt: row.status === 'queued' ? isoTimeOrNull(row.next_attempt_at) : null,
     attemptCount: row.attempts,
-    sentAt: iso(row.sent_at),
-    canceledAt: iso(row.canceled_at),
+    sentAt: isoTimeOrNull(row.sent_at),
+    canceledAt: isoTimeOrNull(row.canceled_at),
     failure:
       row.failure_reason === null
         ? null
@@ -304,19 +301,19 @@ export function toMessageView(
           },
     bounce:
       row.status === 'bounced' && row.bounce_status !== null && row.bounced_at !== null
-        ? { status: row.bounce_status, at: iso(row.bounced_at) as string }
+        ? { status: row.bounce_status, at: isoTimeOrNull(row.bounced_at) as string }
         : null,
     held:
       row.status === 'held' && row.held_reason !== null
         ? {
             reason: row.held_reason,
             detail: row.held_detail,
-            since: iso(row.held_since),
-            expiresAt: iso(row.held_expires_at),
+            since: isoTimeOrNull(row.held_since),
+            expiresAt: isoTimeOrNull(row.held_expires_at),
           }
         : null,
-    createdAt: iso(row.created_at) ?? '',
-    updatedAt: iso(row.updated_at) ?? '',
+    createdAt: isoTimeOrNull(row.created_at) ?? '',
+    updatedAt: isoTimeOrNull(row.updated_at) ?? '',
     ...(attempts === undefined ? {} : { attempts: attempts.map(toAttemptView) }),
   };
 }
@@ -326,9 +323,9 @@ function toAttemptView(row: OutboxAttemptsTable): MessageAttemptView {
     number: row.number,
     outcome: row.outcome,
     step: row.step,
-    claimedAt: iso(row.claimed_at) ?? '',
-    startedAt: iso(row.started_at),
-    finishedAt: iso(row.finished_at),
+    claimedAt: isoTimeOrNull(row.claimed_at) ?? '',
+    startedAt: isoTimeOrNull(row.started_at),
+    finishedAt: isoTimeOrNull(row.finished_at),
     durationMs: row.duration_ms,
     httpStatus: row.http_status,
     graphCode: row.graph_code,

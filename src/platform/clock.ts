@@ -26,3 +26,12 @@ export class ManualClock implements Clock {
     this.#now = epochMs;
   }
 }
+
+/** An epoch-milliseconds column as ISO 8601 UTC (`Number` because PostgreSQL's bigint may arrive as a string). */
+export function isoTime(epochMs: number): string {
+  return new Date(Number(epochMs)).toISOString();
+}
+
+export function isoTimeOrNull(epochMs: number | null): string | null {
+  return epochMs === null ? null : isoTime(epochMs);
+}

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import type { Clock } from '../platform/clock.js';
+import { type Clock, isoTimeOrNull } from '../platform/clock.js';
 
 /** The delivery log as the host API shows it (`GET /v1/webhook-deliveries`). */
 export interface WebhookDeliveryView {
@@ -55,7 +55,6 @@ function baseQuery(db: Kysely<Database>, organizationId: string) {
 type Row = Awaited<ReturnType<ReturnType<typeof baseQuery>['executeTakeFirstOrThrow']>>;
 
 function toView(row: Row): WebhookDeliveryView {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: row.id,
     eventId: row.event_id,
@@ -63,11 +62,11 @@ function toView(row: Row): WebhookDeliveryView {
     url: row.url,
     status: row.status as WebhookDeliveryStatus,
     attempts: row.attempts,
-    nextAttemptAt: row.status === 'pending' ? iso(row.next_attempt_at) : null,
+    nextAttemptAt: row.status === 'pending' ? isoTimeOrNull(row.next_attempt_at) : null,
     lastStatusCode: row.last_status_code,
     lastError: row.last_error,
     createdAt: new Date(row.created_at).toISOString(),
-    deliveredAt: iso(row.delivered_at),
+    deliveredAt: isoTimeOrNull(row.delivered_at),
   };
 }
 
