@@ -32,7 +32,7 @@ import { missingPermissions, parseGrantedScopes, requestedScopes } from './permi
  * browser, `nonce`) and the callback (state checks, the code exchange through openid-client with the id_token
  * verified, identity from the back channel, granted-scope and expected-email checks, then one transaction that stores
  * the account). Every failure becomes a `ConnectEnd` with its page; nothing here throws for Microsoft's answers.
- * @see issue 3 items 3–4; microsoft.md §1.2–1.6
+ * @see issue 3 items 3–4; docs/entra.md §1.2–1.6
  *
  * Never logged, rendered or stored in plaintext: the code, tokens, `state`, the PKCE verifier, the client secret.
  * `state` and the browser-binding cookie are stored as SHA-256; the verifier sealed under the session's data key.
@@ -44,7 +44,7 @@ type FlowDeps = ServiceDeps;
  * The browser-binding cookie of a session (one per session, so several tabs can connect at once). On https it takes
  * the `__Secure-` prefix: the browser then accepts it only when set Secure from an https page, so nothing on plain
  * http (a network attacker, a sibling site) can plant one. Not `__Host-`: the cookie is scoped to `/connect`.
- * @see https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-4.1.3.1
+ * @see docs/standards.md §4
  */
 export function bindingCookieName(publicUrl: string, sessionId: string): string {
   return `${publicUrl.startsWith('https://') ? '__Secure-' : ''}mb_connect_${sessionId}`;
@@ -108,10 +108,10 @@ export async function startAuthorization(deps: FlowDeps, session: ConnectSession
     state,
     nonce,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    // Entra's metadata does not advertise PKCE, yet it works: send it anyway. @see microsoft.md §1.1
+    // Entra's metadata does not advertise PKCE, yet it works: send it anyway. @see docs/entra.md §1.1
     code_challenge_method: 'S256',
   };
-  // `select_account` cannot be combined with `login_hint`. @see microsoft.md §1.2 Finishing after an approval, the
+  // `select_account` cannot be combined with `login_hint`. @see docs/entra.md §1.2 Finishing after an approval, the
   // mailbox the host expects is the one waiting: name it, so Microsoft does not ask which account.
   const hint = session.login_hint ?? (session.status === 'awaiting_approval' ? session.expected_email : null);
   if (hint) parameters.login_hint = hint;
@@ -224,7 +224,7 @@ async function exchangeAndStore(
   }
 
   // The address comes from Graph with the new token (back channel), never from the browser or the id_token's
-  // mutable claims. @see microsoft.md §1.6
+  // mutable claims. @see docs/entra.md §1.6
   const graph = new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
   let me: { id: string; mail?: string | null; userPrincipalName?: string; displayName?: string | null };
   try {
@@ -239,12 +239,12 @@ async function exchangeAndStore(
     return endWithOutcome(deps, session, outcome);
   }
   // Work accounts: Microsoft makes Graph's user id the oid, so a different one means the token is not the
-  // id_token's user. Personal accounts: Graph answers a 16-hex-digit CID that is not the oid (microsoft.md §1.6), so
+  // id_token's user. Personal accounts: Graph answers a 16-hex-digit CID that is not the oid (docs/entra.md §1.6), so
   // there is nothing to compare; the identity stays tid + oid from the verified id_token.
   if (!isPersonalAccountTenant(tenantId) && me.id.toLowerCase() !== objectId.toLowerCase()) {
     return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me is not the id_token user');
   }
-  // Personal accounts answer `mail: null` and carry the address in `userPrincipalName`. @see microsoft.md §1.6
+  // Personal accounts answer `mail: null` and carry the address in `userPrincipalName`. @see docs/entra.md §1.6
   const email = (me.mail || me.userPrincipalName || '').trim();
   if (!email) return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me has no address');
   if (session.expected_email && session.expected_email.toLowerCase() !== email.toLowerCase()) {

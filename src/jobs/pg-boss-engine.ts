@@ -7,7 +7,7 @@ import type { Logger } from '../platform/logger.js';
 import { type EnqueueOptions, JOB_NAMES, type JobData, type JobEngine, type JobName } from './job-engine.js';
 
 /**
- * The job engine on PostgreSQL: pg-boss 10 in the same database (engineering.md "Jobs across processes"), so a job is
+ * The job engine on PostgreSQL: pg-boss 10 in the same database (docs/engineering.md §J), so a job is
  * a row written in the transaction of the change that causes it (`send(…, { db })` runs through the caller's Kysely
  * transaction) and any number of worker processes share the queues (`FOR UPDATE SKIP LOCKED` fetches).
  *

@@ -2,7 +2,7 @@
  * The AADSTS numbers and Graph error codes mailbridge acts on, as named constants, each with its documented
  * meaning. Microsoft says codes may change and should not be hard-coded by clients; we still need them to tell a
  * user-fixable problem from an operator-fixable one, so they live here, in one place, with their sources.
- * @see microsoft.md §2 (error catalogue), §1.7 (admin consent), §3.2 (Graph errors); EP/reference-error-codes.md
+ * @see docs/entra.md §2 (error catalogue), §1.7 (admin consent); docs/graph.md §3.2 (Graph errors)
  */
 export const AADSTS = {
   /** Grant revoked: password changed or reset, sessions revoked. */
@@ -115,13 +115,13 @@ export const AADSTS = {
   RETRYABLE_ERROR: 50033,
   /**
    * LoopDetected: the token endpoint throttles a client that asks too often. Comes back with HTTP 400 (not 429),
-   * possibly beside `invalid_grant`: a pause, never a dead grant. @see microsoft.md §3.3 [OBS
+   * possibly beside `invalid_grant`: a pause, never a dead grant. @see docs/graph.md §3.3 [OBS
    * AzureAD/microsoft-authentication-library-for-dotnet#2353]
    */
   CLIENT_REQUEST_LOOP: 50196,
 } as const;
 
-/** Graph `error.code` values we act on. @see microsoft.md §3.1, §3.2 */
+/** Graph `error.code` values we act on. @see docs/graph.md §3.1, §3.2 */
 export const GRAPH_CODE = {
   INVALID_AUTHENTICATION_TOKEN: 'InvalidAuthenticationToken',
   ACCESS_DENIED: 'ErrorAccessDenied',
