@@ -14,7 +14,7 @@ import {
 import { HOLDING_STATUSES, REFUSING_STATUSES, resolveOwnerTargetOrThrow } from '../../outbox/message-target.js';
 import { outboxError } from '../../outbox/outbox-errors.js';
 import { submitMessage } from '../../outbox/submit-message.js';
-import { ensureOwner, getOwner } from '../../owners/owners.js';
+import { getOwner } from '../../owners/owners.js';
 import { randomToken } from '../../platform/ids.js';
 import type { ServiceDeps } from '../../services.js';
 import type { PageNotice } from './accounts-pages.js';
@@ -30,7 +30,7 @@ import {
   readComposeForm,
 } from './compose-form.js';
 import { type ComposeAccount, type ComposeModel, type PreferredProvider, renderComposePage } from './compose-page.js';
-import { type DashboardContext, type DashboardContextOf, sendHtml } from './dashboard-context.js';
+import { type DashboardContext, type DashboardContextOf, ensureSignedInOwner, sendHtml } from './dashboard-context.js';
 import { renderMessagePage, renderMessagesPage } from './messages-pages.js';
 
 export const MESSAGES_PAGE_SIZE = 25;
@@ -68,11 +68,21 @@ export function registerMessagePages(scope: FastifyInstance, deps: ServiceDeps, 
     );
   });
 
-  scope.get('/messages/new', async (request, reply) =>
+  // The signed-in user is their own owner: the row exists from their first look at where their mail would go, before
+  // the compose form reads their preferred provider or sends through it. Ensured here, once per request.
+  const withOwnOwner = {
+    preHandler: async (request: FastifyRequest) => {
+      await ensureSignedInOwner(deps, contextOf(request));
+    },
+  };
+
+  scope.get('/messages/new', withOwnOwner, async (request, reply) =>
     sendHtml(reply, renderComposePage(await composeModel(deps, contextOf(request), undefined))),
   );
 
-  scope.post('/messages/new', async (request, reply) => sendComposeForm(deps, contextOf(request), request, reply));
+  scope.post('/messages/new', withOwnOwner, async (request, reply) =>
+    sendComposeForm(deps, contextOf(request), request, reply),
+  );
 
   scope.get('/messages/:id', async (request, reply) => {
     const context = contextOf(request);
@@ -136,7 +146,6 @@ async function sendComposeForm(
   const accountId = chosenAccountId(fields.from);
   let destination: { accountId: string } | { ownerId: string };
   if (fields.from === FROM_PREFERRED) {
-    await ensureOwner(deps.db, deps.clock, context.organizationId, context.signedIn.ownerExternalId);
     destination = { ownerId: context.signedIn.ownerExternalId };
   } else if (
     accountId !== undefined &&
@@ -194,8 +203,6 @@ async function ownAccounts(deps: ServiceDeps, context: DashboardContext): Promis
 /** Where the user's preferred provider sends from now: the outbox's own decision, read without sending. */
 async function preferredProvider(deps: ServiceDeps, context: DashboardContext): Promise<PreferredProvider> {
   const ownerId = context.signedIn.ownerExternalId;
-  // The signed-in user is their own owner: it exists from their first look at where their mail would go.
-  await ensureOwner(deps.db, deps.clock, context.organizationId, ownerId);
   try {
     const target = await resolveOwnerTargetOrThrow(deps, context.organizationId, ownerId);
     if (target.provider === 'microsoft') return { kind: 'microsoft', email: target.fromAddress };
