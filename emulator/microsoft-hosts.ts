@@ -8,7 +8,7 @@ import type { EmulatorUrls } from './context.js';
 export const MICROSOFT_ORIGINS: Readonly<EmulatorUrls> = Object.freeze({
   login: 'https://login.microsoftonline.com',
   graph: 'https://graph.microsoft.com',
-  // Upload sessions' `uploadUrl` lives here, not on Graph [OBS msgraph-sdk-java#409, msgraph-sdk-java#1380].
+  // Upload sessions' `uploadUrl` lives here, not on Graph [OBS] (docs/graph.md §3.1).
   outlook: 'https://outlook.office.com',
 });
 

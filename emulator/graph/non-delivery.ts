@@ -136,7 +136,7 @@ export function deliverNonDeliveryReport(
     body: { contentType: 'text', content: lines.join('\r\n') },
     from,
     sender: from,
-    // Graph lists the failed recipients here, not the NDR's addressee ([OBS] msgraph-sdk-java#807).
+    // Graph lists the failed recipients here, not the NDR's addressee ([OBS] docs/graph.md §3.5).
     toRecipients: failed.map((address) => ({ emailAddress: { name: address, address } })),
     ccRecipients: [],
     bccRecipients: [],

@@ -179,7 +179,7 @@ export const aadsts = {
     description: `The grant requires admin permission. Only an administrator of '${tenant.displayName}' can consent to ${app.displayName} for the organization.`,
   }),
   personalAccountAdminConsent: (): AadErrorInput => ({
-    // [OBS] MicrosoftDocs/azure-docs#37288: what the legacy admin consent endpoint redirects with for an MSA.
+    // [OBS] docs/entra.md §1.7: what the legacy admin consent endpoint redirects with for an MSA.
     error: 'access_denied',
     code: 500201,
     description:
@@ -282,7 +282,7 @@ export const aadsts = {
   }),
   refreshTokenInactive: (issuedAt: number, inactivitySeconds: number): AadErrorInput => ({
     // [OBS] "…was inactive for 90.00:00:00." and `suberror: bad_token` as recorded from real answers
-    // (microsoft/foundry-dev-tools#707; docs/entra.md §2).
+    // (docs/entra.md §2).
     error: 'invalid_grant',
     code: 700082,
     description: `The refresh token has expired due to inactivity. The token was issued on ${iso(issuedAt)} and was inactive for ${timeSpan(inactivitySeconds)}.`,

@@ -33,8 +33,8 @@ export interface User {
    */
   id: string;
   /**
-   * Personal accounts only: Graph's `user.id`, a 16-hex-digit CID such as `fde926f844473904` [OBS
-   * OfficeDev/outlook-dev-docs#918, microsoft/quick-authentication#31]. Absent for work accounts (Graph's id is
+   * Personal accounts only: Graph's `user.id`, a 16-hex-digit CID such as `fde926f844473904` [OBS]
+   * (docs/entra.md §1.6). Absent for work accounts (Graph's id is
    * the oid); `graphUserId()` reads it.
    */
   graphId?: string;

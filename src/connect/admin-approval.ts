@@ -301,7 +301,7 @@ export async function removeTenantWaiter(
  * What went wrong at `/adminconsent`, for the page: the account that signed in is not an admin (90094/90093), is
  * not of this organisation (50020, 500208: a guest or personal account), the admin declined or backed out, or
  * something else. Read through `classifyConnectOutcome`, so the same codes mean the same everywhere.
- * @see issue 15 case 9 (AADSTS50020 recorded at /adminconsent: MicrosoftDocs/azure-docs#114009)
+ * @see issue 15 case 9 (AADSTS50020 recorded at /adminconsent: docs/entra.md §1.7)
  */
 export type AdminConsentProblem = 'not_an_admin' | 'wrong_account' | 'declined' | 'other';
 

@@ -122,10 +122,10 @@ export const TRANSIENT_CODES: ReadonlySet<number> = new Set([
 export const MAILBOX_UNUSABLE_BY_GRAPH_CODE: ReadonlyMap<string, MailboxUnusableReason> = new Map([
   [GRAPH_CODE.MAILBOX_NOT_ENABLED_FOR_REST, 'not_rest_enabled'],
   [GRAPH_CODE.SEND_AS_DENIED, 'send_as_denied'],
-  // "Mailbox has exceeded maximum mailbox size." [OBS] microsoftgraph/microsoft-graph-docs#2927; the named-property
+  // "Mailbox has exceeded maximum mailbox size." [OBS] docs/graph.md §3.2; the named-property
   // quota shares the code and is told apart by `graphDetail` first (GRAPH_DETAIL_HEALTH).
   [GRAPH_CODE.QUOTA_EXCEEDED, 'quota_exceeded'],
-  // 507 "Target mailbox quota exceeded." [OBS] microsoftgraph/microsoft-graph-docs-contrib#6177: read before the
+  // 507 "Target mailbox quota exceeded." [OBS] docs/graph.md §3.2: read before the
   // generic 5xx rule, because a person must free space; waiting does not help.
   [GRAPH_CODE.QUOTA_EXCEEDED_EXCEPTION, 'quota_exceeded'],
   [GRAPH_CODE.MESSAGE_SUBMISSION_BLOCKED, 'sending_blocked'],

@@ -17,7 +17,7 @@ import { type EnqueueOptions, JOB_NAMES, type JobData, type JobEngine, type JobN
  * job merges into it, moving it earlier if it asked for earlier; the merge updates that job's row, so until the
  * caller commits the row is locked and no worker can fetch it (their fetch skips locked rows) and then miss what the
  * caller is committing. Not `stately`/`singleton`: those refuse to activate a second job of a key while one is
- * active, and pg-boss then fails the whole fetch (timgit/pg-boss#535).
+ * active, and pg-boss then fails the whole fetch (docs/engineering.md §J).
  *
  * pg-boss's own statements (install, fetch, complete, maintenance, cron) also go through the service's pool: no
  * second pool per process. Its tables live in the `pgboss` schema, or, when the service's database user works in a

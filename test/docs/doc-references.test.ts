@@ -70,8 +70,12 @@ const SECTION = String.raw`§[A-Z0-9]+(?:\.[0-9]+)*(?:[–-][0-9]+(?:\.[0-9]+)*)
 const NOTE_CITATION = new RegExp(String.raw`docs/([\w-]+\.md)((?:(?:\s*,\s*|\s+and\s+|\s+)${SECTION})*)`, 'g');
 const MARKDOWN_NAME = /(?<![\w/.-])((?:\.\.?\/)*[\w./-]*[\w-]+\.md)\b/g;
 const URL_IN_TEXT = /https?:\/\/([^/\s'"`)\]>]+)/g;
-/** Shorthands for outside sources (Microsoft's doc repositories, MSAL source): they belong in the notes. */
-const OUTSIDE_SHORTHAND = /(?<![\w/])(?:EP|GD|MC|MN)\/|(?<![\w/.-])concepts\/[\w-]+\.md/;
+/**
+ * Shorthands for outside sources (Microsoft's doc repositories, MSAL source) and public issue threads
+ * (an owner, a repository and an issue number): they belong in the notes.
+ */
+const OUTSIDE_SHORTHAND =
+  /(?<![\w/])(?:EP|GD|MC|MN)\/|(?<![\w/.-])concepts\/[\w-]+\.md|(?<![\w/.-])[\w.-]+\/[\w.-]+#\d+|(?<![\w/.#-])[a-z][\w.]*-[\w.-]+#\d+/;
 
 /** The notes' names as other documents knew them before they moved into docs/. */
 const FORMER_NOTE = /^(microsoft|engineering|product|warmup)\.md$/;
@@ -155,6 +159,9 @@ describe('documentation references', () => {
     assert.equal(citationProblems('@see docs/nowhere.md', here).length, 1);
     assert.equal(citationProblems('@see EP/v2-admin-consent.md', here).length, 1);
     assert.equal(citationProblems('@see https://owasp.org/www-community/x', here).length, 1);
+    assert.equal(citationProblems('[OBS microsoftgraph/msgraph-sdk-java#409]', here).length, 1);
+    assert.equal(citationProblems('[OBS msgraph-sdk-java#409]', here).length, 1);
+    assert.deepEqual(citationProblems('issue 3 item 4; color #123456', here), []);
     assert.deepEqual(citationProblems('issuer `https://login.microsoftonline.com/{tid}/v2.0`', here), []);
     assert.deepEqual(
       commentLines('const a = 1; // see x\n/**\n * y\n */\nconst b = 2;').map((c) => c.line),
