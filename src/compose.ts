@@ -1,8 +1,11 @@
+import { bounceSweepWork } from './bounces/bounce-work.js';
 import type { Config } from './config/config.js';
 import type { Secret } from './config/secret.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
+import { healthSweepWork } from './health/health-work.js';
+import { BackgroundRegistry } from './jobs/background-registry.js';
 import { InProcessJobEngine } from './jobs/in-process-engine.js';
 import type { JobEngine } from './jobs/job-engine.js';
 import { PgBossJobEngine } from './jobs/pg-boss-engine.js';
@@ -12,11 +15,14 @@ import { createServiceMetrics, type ServiceMetrics } from './metrics/service-met
 import { createMicrosoftFetch, type MicrosoftRoutes } from './microsoft/microsoft-routes.js';
 import { createMicrosoftOAuthSource } from './microsoft/oauth-client.js';
 import type { ProcessRole } from './ops/process-role.js';
+import { outboxMailboxWork, outboxSweepWork } from './outbox/outbox-work.js';
 import { type Clock, systemClock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
 import type { MicrosoftConnection, ServiceDeps } from './services.js';
+import { hourlyMaintenanceWork, keepaliveSweepWork } from './tokens/keepalive-work.js';
 import type { KeyRing } from './vault/key-ring.js';
 import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
+import { webhookDeliveryWork } from './webhooks/webhook-work.js';
 
 export interface MicrosoftApp {
   clientId: string;
@@ -46,6 +52,22 @@ export interface ComposeOptions {
 }
 
 /**
+ * Every kind of background work (ARCHITECTURE.md, "Background work"): a feature declares its kinds in its own folder
+ * and they are registered here. The order is the job worker's and the `runOnce()` sweeps' order.
+ */
+function backgroundRegistry(): BackgroundRegistry {
+  return new BackgroundRegistry([
+    outboxMailboxWork,
+    outboxSweepWork,
+    webhookDeliveryWork,
+    keepaliveSweepWork,
+    healthSweepWork,
+    bounceSweepWork,
+    hourlyMaintenanceWork,
+  ]);
+}
+
+/**
  * Assembles the service's dependencies: the database (migrated), the vault (refusing a key ring that cannot open
  * the stored data), the event recorder and the Microsoft connection. The one place that wires them; main.ts and
  * integration tests both come through here.
@@ -60,11 +82,17 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     if (!options.database) await database.close();
     throw error;
   }
+  const background = backgroundRegistry();
   let jobs: JobEngine;
   try {
     jobs =
       database.dialect === 'postgres' && options.jobs !== 'in-process'
-        ? await PgBossJobEngine.start({ db: database.db, logger: options.logger, role: options.role ?? 'all' })
+        ? await PgBossJobEngine.start({
+            db: database.db,
+            logger: options.logger,
+            role: options.role ?? 'all',
+            queues: background.kinds,
+          })
         : new InProcessJobEngine({ clock });
   } catch (error) {
     if (!options.database) await database.close();
@@ -100,6 +128,7 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     microsoft,
     metrics,
     jobs,
+    background,
   };
   return {
     deps,

@@ -4,6 +4,7 @@ import type { Config } from './config/config.js';
 import type { Secret } from './config/secret.js';
 import type { Database, DbDialect } from './db/schema.js';
 import type { EventRecorder } from './events/event-recorder.js';
+import type { BackgroundRegistry } from './jobs/background-registry.js';
 import type { JobEngine } from './jobs/job-engine.js';
 import type { ServiceMetrics } from './metrics/service-metrics.js';
 import type { MicrosoftRoutes } from './microsoft/microsoft-routes.js';
@@ -49,4 +50,6 @@ export interface ServiceDeps {
    * transaction), the in-process loop's nudges on SQLite.
    */
   readonly jobs: JobEngine;
+  /** Every kind of background work, as the features declared it (src/jobs/background-kind.ts); both runners read it. */
+  readonly background: BackgroundRegistry;
 }
