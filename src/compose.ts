@@ -4,6 +4,7 @@ import type { Secret } from './config/secret.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
+import { GraphClient } from './graph/graph-client.js';
 import { healthSweepWork } from './health/health-work.js';
 import { BackgroundRegistry } from './jobs/background-registry.js';
 import { InProcessJobEngine } from './jobs/in-process-engine.js';
@@ -14,11 +15,14 @@ import { instrumentMicrosoftFetch } from './metrics/microsoft-fetch-metrics.js';
 import { createServiceMetrics, type ServiceMetrics } from './metrics/service-metrics.js';
 import { createMicrosoftFetch, type MicrosoftRoutes } from './microsoft/microsoft-routes.js';
 import { createMicrosoftOAuthSource } from './microsoft/oauth-client.js';
+import { ServiceLifecycle } from './ops/lifecycle.js';
 import type { ProcessRole } from './ops/process-role.js';
 import { outboxMailboxWork, outboxSweepWork } from './outbox/outbox-work.js';
 import { type Clock, systemClock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
+import { createSmtpProvider } from './providers/smtp-provider.js';
 import type { MicrosoftConnection, ServiceDeps } from './services.js';
+import { AccessTokenProvider } from './tokens/access-token-provider.js';
 import { hourlyMaintenanceWork, keepaliveSweepWork } from './tokens/keepalive-work.js';
 import type { KeyRing } from './vault/key-ring.js';
 import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
@@ -69,7 +73,8 @@ function backgroundRegistry(): BackgroundRegistry {
 
 /**
  * Assembles the service's dependencies: the database (migrated), the vault (refusing a key ring that cannot open
- * the stored data), the event recorder and the Microsoft connection. The one place that wires them; main.ts and
+ * the stored data), the event recorder, the Microsoft connection, and each long-lived service once (token provider,
+ * Graph client, SMTP relay, lifecycle, the registry of background work). The one place that wires them; main.ts and
  * integration tests both come through here.
  */
 export async function composeService(options: ComposeOptions): Promise<{ deps: ServiceDeps; close(): Promise<void> }> {
@@ -129,7 +134,15 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     metrics,
     jobs,
     background,
+    graph: new GraphClient({ baseUrl: microsoft.graphBaseUrl, fetch: microsoft.fetch }),
+    smtp: options.config.smtp ? createSmtpProvider(options.config.smtp) : undefined,
+    lifecycle: new ServiceLifecycle(),
+    // The provider is built on the deps it belongs to (read once every other service above is in place).
+    get tokens() {
+      return tokens;
+    },
   };
+  const tokens = new AccessTokenProvider(deps);
   return {
     deps,
     close: async () => {

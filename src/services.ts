@@ -4,12 +4,16 @@ import type { Config } from './config/config.js';
 import type { Secret } from './config/secret.js';
 import type { Database, DbDialect } from './db/schema.js';
 import type { EventRecorder } from './events/event-recorder.js';
+import type { GraphClient } from './graph/graph-client.js';
 import type { BackgroundRegistry } from './jobs/background-registry.js';
 import type { JobEngine } from './jobs/job-engine.js';
 import type { ServiceMetrics } from './metrics/service-metrics.js';
 import type { MicrosoftRoutes } from './microsoft/microsoft-routes.js';
+import type { ServiceLifecycle } from './ops/lifecycle.js';
 import type { Clock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
+import type { SmtpProvider } from './providers/smtp-provider.js';
+import type { AccessTokenProvider } from './tokens/access-token-provider.js';
 import type { TokenVault } from './vault/token-vault.js';
 
 /** How this service reaches Microsoft (or the emulator standing in for it). */
@@ -52,4 +56,14 @@ export interface ServiceDeps {
   readonly jobs: JobEngine;
   /** Every kind of background work, as the features declared it (src/jobs/background-kind.ts); both runners read it. */
   readonly background: BackgroundRegistry;
+  /**
+   * The long-lived services, built once by the composition root (src/compose.ts) and shared by every caller: the
+   * token provider (one per service, so its single-flight refresh covers the outbox, the workers and the routes),
+   * the Graph client, the default provider's SMTP relay (undefined without SMTP_URL), and where the service is in its
+   * life (readiness, shutdown).
+   */
+  readonly tokens: AccessTokenProvider;
+  readonly graph: GraphClient;
+  readonly smtp: SmtpProvider | undefined;
+  readonly lifecycle: ServiceLifecycle;
 }

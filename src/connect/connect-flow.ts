@@ -2,7 +2,6 @@ import * as oidc from 'openid-client';
 import { upsertConnectedAccount } from '../accounts/upsert-connected-account.js';
 import type { ConnectSessionsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
-import { GraphClient } from '../graph/graph-client.js';
 import { GraphError } from '../graph/graph-error.js';
 import { storableEvidence } from '../health/account-health.js';
 import { raiseAppMisconfiguredAlert, resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
@@ -225,7 +224,7 @@ async function exchangeAndStore(
 
   // The address comes from Graph with the new token (back channel), never from the browser or the id_token's
   // mutable claims. @see microsoft.md §1.6
-  const graph = new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
+  const graph = deps.graph;
   let me: { id: string; mail?: string | null; userPrincipalName?: string; displayName?: string | null };
   try {
     me = (await graph.getMe(tokens.access_token)).data;

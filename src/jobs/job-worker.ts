@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceDeps } from '../services.js';
-import { AccessTokenProvider } from '../tokens/access-token-provider.js';
+import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import type { BackgroundWork } from '../worker/background-work.js';
 import type { BackgroundKind, JobContext } from './background-kind.js';
 import type { JobName } from './job-engine.js';
@@ -24,7 +24,7 @@ export interface JobWorkerOptions {
   concurrency?: Partial<Record<JobName, number>>;
   /** Poll interval of an empty queue, per queue (ms, at least 500; default: the kind's declaration). */
   pollMs?: Partial<Record<JobName, number>>;
-  /** The token provider the handlers share (default: a new one on `deps`). */
+  /** The token provider the handlers share (default: the service's, `deps.tokens`). */
   provider?: AccessTokenProvider;
   /** How long one lane pass may claim (default 20 s). */
   laneBudgetMs?: number;
@@ -38,7 +38,7 @@ export async function startJobWorker(
   engine: PgBossJobEngine,
   options: JobWorkerOptions = {},
 ): Promise<BackgroundWork> {
-  const provider = options.provider ?? new AccessTokenProvider(deps);
+  const provider = options.provider ?? deps.tokens;
   const stopping = new AbortController();
   const context: JobContext = jobContext(deps, {
     provider,

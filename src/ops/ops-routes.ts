@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceDeps } from '../services.js';
-import { serviceLifecycle } from './lifecycle.js';
 import { checkReadiness } from './readiness.js';
 
 /**
@@ -46,7 +45,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ServiceDeps, liste
 
   app.get('/readyz', async (request, reply) => {
     if (!allowed(request, reply)) return reply;
-    const readiness = await checkReadiness(deps, serviceLifecycle(deps));
+    const readiness = await checkReadiness(deps, deps.lifecycle);
     reply.header('cache-control', 'no-store');
     if (readiness.ready) return reply.code(200).send({ status: 'ready', checks: readiness.checks });
     return reply.code(503).send({ status: 'not_ready', failed: readiness.failed, checks: readiness.checks });

@@ -16,7 +16,7 @@ export interface WorkerTimers {
 export interface BackgroundWorkOptions {
   /** Pause between the end of one tick and the start of the next. Default 5 s. */
   intervalMs?: number;
-  /** The token provider to share (default: a new one on `deps`). */
+  /** The token provider to share (default: the service's, `deps.tokens`, or one with `random` when given). */
   provider?: AccessTokenProvider;
   /** Tasks added after the registered ones (tests). */
   extraTasks?: readonly BackgroundTask[];
@@ -72,7 +72,9 @@ const NUDGE_DELAY_MS = 25;
  * the tick in progress, so shutdown never cuts a refresh between the token request and storing its result.
  */
 export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOptions = {}): BackgroundWork {
-  const provider = options.provider ?? new AccessTokenProvider(deps, { random: options.random });
+  // A test's own jitter needs a provider of its own; otherwise the service's.
+  const provider =
+    options.provider ?? (options.random ? new AccessTokenProvider(deps, { random: options.random }) : deps.tokens);
   const loop = loopOf(deps, provider, options);
   const tasks: BackgroundTask[] = [...loop.tasks, ...(options.extraTasks ?? [])];
   const timers: WorkerTimers = options.timers ?? {
