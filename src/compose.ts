@@ -1,11 +1,12 @@
+import { createAccountListeners } from './accounts/account-listeners.js';
+import { scheduleBounceScan } from './bounces/bounce-scan.js';
 import { bounceSweepWork } from './bounces/bounce-work.js';
 import type { Config } from './config/config.js';
-import type { Secret } from './config/secret.js';
+import { completeConnect } from './connect/connect-completion.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
 import { GraphClient } from './graph/graph-client.js';
-import { healthSweepWork } from './health/health-work.js';
 import { BackgroundRegistry } from './jobs/background-registry.js';
 import { InProcessJobEngine } from './jobs/in-process-engine.js';
 import type { JobEngine } from './jobs/job-engine.js';
@@ -17,12 +18,16 @@ import { createMicrosoftFetch, type MicrosoftRoutes } from './microsoft/microsof
 import { createMicrosoftOAuthSource } from './microsoft/oauth-client.js';
 import { ServiceLifecycle } from './ops/lifecycle.js';
 import type { ProcessRole } from './ops/process-role.js';
+import { releaseHeldMessages } from './outbox/held-messages.js';
+import { createOutboxListeners } from './outbox/outbox-listeners.js';
 import { outboxMailboxWork, outboxSweepWork } from './outbox/outbox-work.js';
 import { type Clock, systemClock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
+import type { Secret } from './platform/secret.js';
 import { createSmtpProvider } from './providers/smtp-provider.js';
 import type { MicrosoftConnection, ServiceDeps } from './services.js';
 import { AccessTokenProvider } from './tokens/access-token-provider.js';
+import { healthSweepWork } from './tokens/health-work.js';
 import { hourlyMaintenanceWork, keepaliveSweepWork } from './tokens/keepalive-work.js';
 import type { KeyRing } from './vault/key-ring.js';
 import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
@@ -69,6 +74,23 @@ function backgroundRegistry(): BackgroundRegistry {
     bounceSweepWork,
     hourlyMaintenanceWork,
   ]);
+}
+
+/**
+ * Who reacts to whose changes, in the changing transaction (ARCHITECTURE.md, "Listeners"). Order matters where two
+ * record events: on a connection, held messages are released before the connect session's end is recorded.
+ */
+function registerListeners(deps: ServiceDeps): void {
+  // An account that can send again (recovered, reconnected) gets the messages held for it.
+  deps.accountListeners.statusChanged.add((trx, change) =>
+    releaseHeldMessages(trx, deps, change.accountId).then(() => {}),
+  );
+  deps.accountListeners.connected.add((trx, connected) =>
+    releaseHeldMessages(trx, deps, connected.accountId).then(() => {}),
+  );
+  deps.accountListeners.connected.add((trx, connected) => completeConnect(trx, deps, connected));
+  // A Graph send: non-delivery reports arrive in the sender's Inbox, so it is read for a while.
+  deps.outboxListeners.sentThroughGraph.add((trx, sent) => scheduleBounceScan(trx, sent.at, sent.account));
 }
 
 /**
@@ -137,12 +159,15 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     graph: new GraphClient({ baseUrl: microsoft.graphBaseUrl, fetch: microsoft.fetch }),
     smtp: options.config.smtp ? createSmtpProvider(options.config.smtp) : undefined,
     lifecycle: new ServiceLifecycle(),
+    accountListeners: createAccountListeners(),
+    outboxListeners: createOutboxListeners(),
     // The provider is built on the deps it belongs to (read once every other service above is in place).
     get tokens() {
       return tokens;
     },
   };
   const tokens = new AccessTokenProvider(deps);
+  registerListeners(deps);
   return {
     deps,
     close: async () => {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type * as oidc from 'openid-client';
+import type { AccountListeners } from './accounts/account-listeners.js';
 import type { Config } from './config/config.js';
-import type { Secret } from './config/secret.js';
 import type { Database, DbDialect } from './db/schema.js';
 import type { EventRecorder } from './events/event-recorder.js';
 import type { GraphClient } from './graph/graph-client.js';
@@ -10,8 +10,10 @@ import type { JobEngine } from './jobs/job-engine.js';
 import type { ServiceMetrics } from './metrics/service-metrics.js';
 import type { MicrosoftRoutes } from './microsoft/microsoft-routes.js';
 import type { ServiceLifecycle } from './ops/lifecycle.js';
+import type { OutboxListeners } from './outbox/outbox-listeners.js';
 import type { Clock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
+import type { Secret } from './platform/secret.js';
 import type { SmtpProvider } from './providers/smtp-provider.js';
 import type { AccessTokenProvider } from './tokens/access-token-provider.js';
 import type { TokenVault } from './vault/token-vault.js';
@@ -66,4 +68,10 @@ export interface ServiceDeps {
   readonly graph: GraphClient;
   readonly smtp: SmtpProvider | undefined;
   readonly lifecycle: ServiceLifecycle;
+  /**
+   * Who hears of a change inside its transaction (src/platform/listeners.ts), registered at composition: the
+   * account's status and connections (owned by src/accounts/), the outbox's Graph sends.
+   */
+  readonly accountListeners: AccountListeners;
+  readonly outboxListeners: OutboxListeners;
 }

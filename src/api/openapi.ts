@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { accountParams, apiComponents, ownerParams } from '../http/common-schemas.js';
 import { API_KEY_API_OPERATIONS } from '../orgs/api-key-api.js';
 import { MESSAGE_API_OPERATIONS } from '../outbox/message-api.js';
 import { OUTBOX_ERRORS } from '../outbox/outbox-errors.js';
@@ -6,9 +7,7 @@ import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
 import { API_ERRORS, BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
 import {
   accountListSchema,
-  accountParams,
   accountSchema,
-  apiComponents,
   connectSessionParams,
   connectSessionSchema,
   connectSessionStateSchema,
@@ -18,7 +17,6 @@ import {
   listEventsQuery,
   organizationSchema,
   ownerEmailProviderSchema,
-  ownerParams,
   ownerSchema,
   setEmailProviderBody,
   updateOrganizationBody,

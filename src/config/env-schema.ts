@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { parseIsoDateTime } from '../platform/iso-date-time.js';
+import { Secret } from '../platform/secret.js';
 import { type KeyRing, parseKeyRing } from '../vault/key-ring.js';
 import { MAKE_KEY_HINT } from '../vault/vault-error.js';
 import type { DatabaseConfig, LogLevel } from './config.js';
-import { Secret } from './secret.js';
 
 /**
  * One zod field per environment variable. Each field either yields its typed value (or undefined when unset) or

@@ -3,7 +3,6 @@ import { upsertConnectedAccount } from '../accounts/upsert-connected-account.js'
 import type { ConnectSessionsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphError } from '../graph/graph-error.js';
-import { storableEvidence } from '../health/account-health.js';
 import { raiseAppMisconfiguredAlert, resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
 import { classifyConnectOutcome } from '../health/classify-connect-outcome.js';
 import { classifyHealth } from '../health/classify-health.js';
@@ -14,6 +13,7 @@ import {
   evidenceFromNetworkError,
   evidenceFromRedirectError,
   evidenceFromTokenErrorResponse,
+  storableEvidence,
 } from '../microsoft/error-evidence.js';
 import { routeMicrosoftUrl } from '../microsoft/microsoft-routes.js';
 import { isPersonalAccountTenant } from '../microsoft/tenants.js';

@@ -55,7 +55,10 @@ export interface DeliveryContext {
   maxAttempts: number;
 }
 
-type DeliveryDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;
+type DeliveryDeps = Pick<
+  ServiceDeps,
+  'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics' | 'outboxListeners'
+>;
 
 function recipients(addresses: MailAddress[]): GraphRecipient[] {
   return addresses.map((each) => ({

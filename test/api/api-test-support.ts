@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { storeAccountTokens } from '../../src/accounts/account-tokens.js';
 import type { AccountStatus, AccountsTable } from '../../src/db/tables/accounts.js';
 import { withTransaction } from '../../src/db/transaction.js';
 import { createApiKey } from '../../src/orgs/api-keys.js';
 import { createOrganization, type Organization } from '../../src/orgs/organizations.js';
 import { ensureOwner } from '../../src/owners/owners.js';
 import { newId } from '../../src/platform/ids.js';
+import { storeAccountTokens } from '../../src/vault/account-tokens.js';
 import { PlaintextSecret } from '../../src/vault/secret-types.js';
 import type { TestService } from '../support/service.js';
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
-import { checkAccountHealth } from '../../src/health/health-check.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
 import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
+import { checkAccountHealth } from '../../src/tokens/health-check.js';
 import { builtInTasks } from '../../src/worker/background-work.js';
 import { eventsOf, type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
 import { TEST_DIALECTS } from '../support/databases.js';

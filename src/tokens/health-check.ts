@@ -1,15 +1,15 @@
+import { recordAccountHealth } from '../accounts/account-health.js';
 import { withTransaction } from '../db/transaction.js';
 import type { GraphClient } from '../graph/graph-client.js';
 import { GraphError } from '../graph/graph-error.js';
+import { classifyHealth } from '../health/classify-health.js';
+import type { Health } from '../health/health.js';
 import { evidenceFromNetworkError } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
-import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
-import { claimDueAccounts } from '../tokens/due-accounts.js';
-import { isHealthCheckedStatus, nextHealthCheckAt, type RandomSource } from '../tokens/lifecycle-policy.js';
-import { TokenError } from '../tokens/token-error.js';
-import { recordAccountHealth } from './account-health.js';
-import { classifyHealth } from './classify-health.js';
-import type { Health } from './health.js';
+import type { AccessTokenProvider } from './access-token-provider.js';
+import { claimDueAccounts } from './due-accounts.js';
+import { isHealthCheckedStatus, nextHealthCheckAt, type RandomSource } from './lifecycle-policy.js';
+import { TokenError } from './token-error.js';
 
 export interface HealthCheckOptions {
   /** How many due accounts one run claims. Default 20. */
