@@ -2,10 +2,19 @@ import { CompiledQuery, type Kysely, sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
 import type { ProcessRole } from '../ops/process-role.js';
 import type { Logger } from '../platform/logger.js';
 import type { BackgroundKind } from './background-kind.js';
 import type { EnqueueOptions, JobData, JobEngine, JobName } from './job-engine.js';
+
+/** The job engine's codes (src/errors/error-table.ts). */
+export const JOB_ERRORS = {
+  JOBS_ENQUEUE_FAILED: {
+    status: 503,
+    description: 'A job could neither be inserted nor merged into the waiting one of its key (three attempts).',
+  },
+} as const satisfies ErrorTable;
 
 /**
  * The job engine on PostgreSQL: pg-boss 10 in the same database (engineering.md "Jobs across processes"), so a job is

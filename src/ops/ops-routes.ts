@@ -1,6 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorTable } from '../errors/error-table.js';
 import type { ServiceDeps } from '../services.js';
 import { checkReadiness } from './readiness.js';
+
+/** The ops listener's codes (src/errors/error-table.ts). */
+export const OPS_ERRORS = {
+  OPS_UNAUTHORIZED: {
+    status: 401,
+    description: '`/metrics` and `/readyz` need `Authorization: Bearer <MAILBRIDGE_METRICS_TOKEN>`.',
+  },
+} as const satisfies ErrorTable;
 
 /**
  * `/readyz` and `/metrics`, which tell an outsider more than a public endpoint should (queue depths, account
