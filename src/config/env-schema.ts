@@ -309,7 +309,5 @@ export const envSchema = z.object({
   }),
 });
 
-export type ParsedEnv = z.output<typeof envSchema>;
-
 /** The variables mailbridge reads; an unknown MAILBRIDGE_* variable is probably a typo of one of these. */
 export const KNOWN_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
