@@ -61,7 +61,7 @@ export interface ComposeOptions {
 }
 
 /**
- * Every kind of background work (ARCHITECTURE.md, "Background work"): a feature declares its kinds in its own folder
+ * Every kind of background work (ARCHITECTURE.md): a feature declares its kinds in its own folder
  * and they are registered here. The order is the job worker's and the `runOnce()` sweeps' order.
  */
 function backgroundRegistry(): BackgroundRegistry {
@@ -77,7 +77,7 @@ function backgroundRegistry(): BackgroundRegistry {
 }
 
 /**
- * Who reacts to whose changes, in the changing transaction (ARCHITECTURE.md, "Listeners"). Order matters where two
+ * Who reacts to whose changes, in the changing transaction (ARCHITECTURE.md). Order matters where two
  * record events: on a connection, held messages are released before the connect session's end is recorded.
  */
 function registerListeners(deps: ServiceDeps): void {

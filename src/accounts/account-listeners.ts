@@ -2,7 +2,7 @@ import type { AccountStatus } from '../db/tables/accounts.js';
 import { Listeners } from '../platform/listeners.js';
 
 /**
- * What other modules hear of an account's state (ARCHITECTURE.md, "Listeners"), inside the transaction that changed
+ * What other modules hear of an account's state (ARCHITECTURE.md), inside the transaction that changed
  * it: its status changed (`recordAccountHealth`), or it was connected or reconnected (`upsertConnectedAccount`). The
  * modules that react register at composition (src/compose.ts): the outbox releases the messages it held, the connect
  * flow completes the connect session; this folder imports neither.

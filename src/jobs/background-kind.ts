@@ -8,7 +8,7 @@ import type { JobData } from './job-engine.js';
  * composition (src/compose.ts). Both runners read the same declaration: the pg-boss job worker on PostgreSQL
  * (src/jobs/job-worker.ts: a queue named `name`, `concurrency` jobs at once, polled every `pollMs`, cron for a
  * `schedule` or `due-rows` trigger) and the embedded loop on SQLite (src/worker/background-work.ts: the kind's
- * `loopTasks`, run every tick and nudged by an enqueue of `name`). See ARCHITECTURE.md, "Background work".
+ * `loopTasks`, run every tick and nudged by an enqueue of `name`). See ARCHITECTURE.md.
  *
  * A job only says where to look (issue 5 item 2): every handler reads what is due from the database and works under
  * its leases and fences, so a job that runs twice, late, or alongside another of the same key does no harm (pg-boss

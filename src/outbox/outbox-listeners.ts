@@ -2,7 +2,7 @@ import type { AccountsTable } from '../db/tables/accounts.js';
 import { Listeners } from '../platform/listeners.js';
 
 /**
- * What other modules hear of the outbox (ARCHITECTURE.md, "Listeners"), inside the transaction that records it:
+ * What other modules hear of the outbox (ARCHITECTURE.md), inside the transaction that records it:
  * Microsoft accepted a message sent through Graph from `account`. The bounce reader registers at composition
  * (src/compose.ts) to read that mailbox's Inbox for non-delivery reports; the outbox does not import it.
  */

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 /**
- * What one module tells others inside its own transaction without importing them (ARCHITECTURE.md, "Listeners"):
+ * What one module tells others inside its own transaction without importing them (ARCHITECTURE.md):
  * the owner of a state change calls `emit(trx, change)` in the transaction that made it; the modules that react
  * (the outbox releasing held messages when an account recovers) register a listener at composition
  * (src/compose.ts). Listeners run in registration order, in the caller's transaction: what they write commits or
