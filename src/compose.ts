@@ -1,8 +1,13 @@
+import { createAccountListeners } from './accounts/account-listeners.js';
+import { scheduleBounceScan } from './bounces/bounce-scan.js';
+import { bounceSweepWork } from './bounces/bounce-work.js';
 import type { Config } from './config/config.js';
-import type { Secret } from './config/secret.js';
+import { completeConnect } from './connect/connect-completion.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
+import { GraphClient } from './graph/graph-client.js';
+import { BackgroundRegistry } from './jobs/background-registry.js';
 import { InProcessJobEngine } from './jobs/in-process-engine.js';
 import type { JobEngine } from './jobs/job-engine.js';
 import { PgBossJobEngine } from './jobs/pg-boss-engine.js';
@@ -11,12 +16,22 @@ import { instrumentMicrosoftFetch } from './metrics/microsoft-fetch-metrics.js';
 import { createServiceMetrics, type ServiceMetrics } from './metrics/service-metrics.js';
 import { createMicrosoftFetch, type MicrosoftRoutes } from './microsoft/microsoft-routes.js';
 import { createMicrosoftOAuthSource } from './microsoft/oauth-client.js';
+import { ServiceLifecycle } from './ops/lifecycle.js';
 import type { ProcessRole } from './ops/process-role.js';
+import { releaseHeldMessages } from './outbox/held-messages.js';
+import { createOutboxListeners } from './outbox/outbox-listeners.js';
+import { outboxMailboxWork, outboxSweepWork } from './outbox/outbox-work.js';
 import { type Clock, systemClock } from './platform/clock.js';
 import type { Logger } from './platform/logger.js';
+import type { Secret } from './platform/secret.js';
+import { createSmtpProvider } from './providers/smtp-provider.js';
 import type { MicrosoftConnection, ServiceDeps } from './services.js';
+import { AccessTokenProvider } from './tokens/access-token-provider.js';
+import { healthSweepWork } from './tokens/health-work.js';
+import { hourlyMaintenanceWork, keepaliveSweepWork } from './tokens/keepalive-work.js';
 import type { KeyRing } from './vault/key-ring.js';
 import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
+import { webhookDeliveryWork } from './webhooks/webhook-work.js';
 
 export interface MicrosoftApp {
   clientId: string;
@@ -46,8 +61,42 @@ export interface ComposeOptions {
 }
 
 /**
+ * Every kind of background work (ARCHITECTURE.md): a feature declares its kinds in its own folder
+ * and they are registered here. The order is the job worker's and the `runOnce()` sweeps' order.
+ */
+function backgroundRegistry(): BackgroundRegistry {
+  return new BackgroundRegistry([
+    outboxMailboxWork,
+    outboxSweepWork,
+    webhookDeliveryWork,
+    keepaliveSweepWork,
+    healthSweepWork,
+    bounceSweepWork,
+    hourlyMaintenanceWork,
+  ]);
+}
+
+/**
+ * Who reacts to whose changes, in the changing transaction (ARCHITECTURE.md). Order matters where two
+ * record events: on a connection, held messages are released before the connect session's end is recorded.
+ */
+function registerListeners(deps: ServiceDeps): void {
+  // An account that can send again (recovered, reconnected) gets the messages held for it.
+  deps.accountListeners.statusChanged.add((trx, change) =>
+    releaseHeldMessages(trx, deps, change.accountId).then(() => {}),
+  );
+  deps.accountListeners.connected.add((trx, connected) =>
+    releaseHeldMessages(trx, deps, connected.accountId).then(() => {}),
+  );
+  deps.accountListeners.connected.add((trx, connected) => completeConnect(trx, deps, connected));
+  // A Graph send: non-delivery reports arrive in the sender's Inbox, so it is read for a while.
+  deps.outboxListeners.sentThroughGraph.add((trx, sent) => scheduleBounceScan(trx, sent.at, sent.account));
+}
+
+/**
  * Assembles the service's dependencies: the database (migrated), the vault (refusing a key ring that cannot open
- * the stored data), the event recorder and the Microsoft connection. The one place that wires them; main.ts and
+ * the stored data), the event recorder, the Microsoft connection, and each long-lived service once (token provider,
+ * Graph client, SMTP relay, lifecycle, the registry of background work). The one place that wires them; main.ts and
  * integration tests both come through here.
  */
 export async function composeService(options: ComposeOptions): Promise<{ deps: ServiceDeps; close(): Promise<void> }> {
@@ -60,11 +109,17 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     if (!options.database) await database.close();
     throw error;
   }
+  const background = backgroundRegistry();
   let jobs: JobEngine;
   try {
     jobs =
       database.dialect === 'postgres' && options.jobs !== 'in-process'
-        ? await PgBossJobEngine.start({ db: database.db, logger: options.logger, role: options.role ?? 'all' })
+        ? await PgBossJobEngine.start({
+            db: database.db,
+            logger: options.logger,
+            role: options.role ?? 'all',
+            queues: background.kinds,
+          })
         : new InProcessJobEngine({ clock });
   } catch (error) {
     if (!options.database) await database.close();
@@ -100,7 +155,19 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     microsoft,
     metrics,
     jobs,
+    background,
+    graph: new GraphClient({ baseUrl: microsoft.graphBaseUrl, fetch: microsoft.fetch }),
+    smtp: options.config.smtp ? createSmtpProvider(options.config.smtp) : undefined,
+    lifecycle: new ServiceLifecycle(),
+    accountListeners: createAccountListeners(),
+    outboxListeners: createOutboxListeners(),
+    // The provider is built on the deps it belongs to (read once every other service above is in place).
+    get tokens() {
+      return tokens;
+    },
   };
+  const tokens = new AccessTokenProvider(deps);
+  registerListeners(deps);
   return {
     deps,
     close: async () => {

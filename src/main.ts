@@ -5,7 +5,6 @@ import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { ensureFirstAdmin, type FirstAdminResult } from './dashboard-auth/first-admin.js';
 import { type EmbeddedEmulator, startEmbeddedEmulator, withEmulatorRelay } from './dev/embedded-emulator.js';
-import { startBackgroundForRole } from './jobs/background-role.js';
 import { REAL_MICROSOFT_ROUTES } from './microsoft/microsoft-routes.js';
 import { shutdownGracefully } from './ops/graceful-shutdown.js';
 import { METRICS_TOKEN_HINT } from './ops/ops-routes.js';
@@ -13,6 +12,7 @@ import { startOpsServer } from './ops/ops-server.js';
 import type { ProcessRole } from './ops/process-role.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { resolveKeyRing } from './vault/resolve-key-ring.js';
+import { startBackgroundForRole } from './worker/background-role.js';
 
 export interface RunningService {
   app: FastifyInstance | undefined;

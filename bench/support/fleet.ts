@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { storeAccountTokens } from '../../src/accounts/account-tokens.js';
 import { type ComposeOptions, composeService } from '../../src/compose.js';
 import type { Config } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -14,6 +13,7 @@ import { newId } from '../../src/platform/ids.js';
 import { createLogger } from '../../src/platform/logger.js';
 import type { ServiceDeps } from '../../src/services.js';
 import { type LifecycleColumns, lifecycleColumnsAfterGrant } from '../../src/tokens/lifecycle-policy.js';
+import { storeAccountTokens } from '../../src/vault/account-tokens.js';
 import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { PlaintextSecret } from '../../src/vault/secret-types.js';
 import type { FleetEmulatorReady, MintedUser } from '../fixtures/fleet-emulator-process.js';

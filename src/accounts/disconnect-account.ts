@@ -1,7 +1,7 @@
 import { withTransaction } from '../db/transaction.js';
 import { ownerHasMicrosoftAccount } from '../owners/owners.js';
 import type { ServiceDeps } from '../services.js';
-import { destroyAccountTokens } from './account-tokens.js';
+import { destroyAccountTokens } from '../vault/account-tokens.js';
 import { type AccountView, accountNotFound, findAccountForOrgOrThrow, toAccountView } from './account-view.js';
 
 export const DISCONNECT_REASON = 'user_disconnected';

@@ -1,16 +1,13 @@
 import { randomInt } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { removeTenantWaiter } from '../connect/admin-approval.js';
-import { connectEndEvent } from '../connect/connect-ends.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
-import { releaseHeldMessages } from '../outbox/held-messages.js';
 import { ensureOwner } from '../owners/owners.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
+import { storeAccountTokens } from '../vault/account-tokens.js';
 import type { PlaintextSecret } from '../vault/secret-types.js';
-import { storeAccountTokens } from './account-tokens.js';
 
 /** Keep-alive: refresh an idle account weekly, well inside the 90-day inactivity window. @see docs/entra.md §1.5 */
 export const KEEPALIVE_INTERVAL_MS = 7 * 86_400_000;
@@ -44,13 +41,14 @@ export type ConnectedAccountResult =
   /** The mailbox is another owner's account in this organisation: nothing changed. */
   | { kind: 'already_connected_elsewhere'; accountId: string };
 
-type UpsertDeps = Pick<ServiceDeps, 'db' | 'vault' | 'clock' | 'events' | 'dialect'>;
+type UpsertDeps = Pick<ServiceDeps, 'db' | 'vault' | 'clock' | 'events' | 'dialect' | 'accountListeners'>;
 
 /**
  * Stores a freshly connected mailbox in ONE transaction: the account (the same organisation + `tid` + `oid` is the
  * same account: a reconnect keeps its id and goes back to `connected`), its tokens sealed under the account's data
- * key, the refresh/keep-alive/health schedule, `account.connected` or `account.reconnected`, the owner's place in
- * the tenant's admin-approval wait cleared, and the connect session completed. An account belongs to one owner: the
+ * key, the refresh/keep-alive/health schedule, `account.connected` or `account.reconnected`, and what the `connected`
+ * listeners do (src/accounts/account-listeners.ts: held messages released, the owner's place in the tenant's
+ * admin-approval wait cleared, the connect session completed). An account belongs to one owner: the
  * same mailbox connected by another owner of the organisation is refused (`already_connected_elsewhere`), unless
  * that owner disconnected it (then nothing of theirs is left on it, and it starts afresh for the new owner).
  *
@@ -171,39 +169,19 @@ async function upsertInTransaction(
     },
   });
 
-  await removeTenantWaiter(trx, deps.dialect, input.organizationId, input.identity.tenantId, owner.id);
-  // Messages held while the account needed reconnecting go out now. @see src/outbox/held-messages.ts
-  await releaseHeldMessages(trx, deps, accountId);
-
-  if (input.connectSessionId) {
-    await trx
-      .updateTable('connect_sessions')
-      .set({
-        status: 'completed',
-        outcome: kind,
-        account_id: accountId,
-        tenant_id: input.identity.tenantId,
-        code_verifier: null,
-        updated_at: now,
-      })
-      .where('id', '=', input.connectSessionId)
-      .execute();
-    await trx
-      .updateTable('connect_approval_requests')
-      .set({ status: 'granted', resolved_at: now })
-      .where('session_id', '=', input.connectSessionId)
-      .where('status', '=', 'pending')
-      .execute();
-    // The session's secrets (PKCE verifier, admin-consent state) are spent: crypto-shred them.
-    await deps.vault.destroyDataKey(trx, input.connectSessionId);
-    await deps.events.record(
-      trx,
-      connectEndEvent(
-        { id: input.connectSessionId, organization_id: input.organizationId, owner_external_id: input.ownerExternalId },
-        { status: kind, accountId, email: input.identity.email },
-      ),
-    );
-  }
+  // Messages held while the account needed reconnecting go out now (the outbox's listener), and the connect session
+  // that produced the tokens is completed (the connect flow's). @see src/compose.ts
+  await deps.accountListeners.connected.emit(trx, {
+    kind,
+    accountId,
+    organizationId: input.organizationId,
+    ownerId: owner.id,
+    ownerExternalId: input.ownerExternalId,
+    tenantId: input.identity.tenantId,
+    email: input.identity.email,
+    ...(input.connectSessionId ? { connectSessionId: input.connectSessionId } : {}),
+    at: now,
+  });
   return { kind, accountId };
 }
 

@@ -3,68 +3,27 @@ import { CONNECT_REASONS, CONNECT_STATUSES } from '../connect/connect-ends.js';
 import { CONNECT_SESSION_STATES } from '../connect/connect-session-view.js';
 import { EVENT_TYPES } from '../events/event-recorder.js';
 import { HEALTH_STATUSES } from '../health/health.js';
-import { hasControlCharacters, MAX_ALLOWED_RETURN_URLS } from '../orgs/organizations.js';
+import {
+  accountIdSchema,
+  apiComponents,
+  cursorSchema,
+  hasControlCharacters,
+  idSchema,
+  limitSchema,
+  ownerIdSchema,
+  timestamp,
+} from '../http/common-schemas.js';
+import { MAX_ALLOWED_RETURN_URLS } from '../orgs/organizations.js';
 import { EMAIL_PROVIDERS } from '../owners/owners.js';
 
 /**
  * The host API's request and response shapes, in zod: requests are parsed with them at the edge, and the OpenAPI
  * document (`openapi.ts`) is generated from them, so the document cannot drift from what the API accepts. Schemas
- * registered in `apiComponents` become `#/components/schemas/<id>`.
+ * registered in `apiComponents` become `#/components/schemas/<id>`; the shared pieces are in
+ * src/http/common-schemas.ts.
  */
-export const apiComponents = z.registry<{ id: string; description?: string }>();
 
-const PAGE_LIMIT_MAX = 200;
-const PAGE_LIMIT_DEFAULT = 50;
-
-/** The host product's id for a user: 1 to 255 printable characters, used as given (case-sensitive). */
-export const ownerIdSchema = z
-  .string()
-  .min(1)
-  .max(255)
-  .refine((value) => !hasControlCharacters(value), { message: 'must not contain control characters' })
-  .meta({ description: "The host product's id for the user who owns mailboxes (1 to 255 characters)." });
-
-/** Our ids are `<prefix>_<26 lower-case base32>`; anything else cannot name a row, so it is rejected as invalid. */
-export const idSchema = (prefix: string, what: string) =>
-  z
-    .string()
-    .regex(new RegExp(`^${prefix}_[0-9a-z]{26}$`), { message: `must be ${what} id (${prefix}_…)` })
-    .meta({ description: `${what[0]?.toUpperCase()}${what.slice(1)} id, \`${prefix}_…\`.` });
-
-export const accountIdSchema = idSchema('acc', 'an account');
-
-const cursorSchema = (what: string) =>
-  z
-    .string()
-    .min(1)
-    .max(64)
-    .regex(/^[0-9a-z_]+$/, { message: 'must be a nextCursor value from a previous page' })
-    .meta({ description: `Return ${what} after this cursor: the \`nextCursor\` of the previous page.` });
-
-export const limitSchema = z.coerce
-  .number()
-  .int()
-  .min(1)
-  .max(PAGE_LIMIT_MAX)
-  .default(PAGE_LIMIT_DEFAULT)
-  .meta({ description: `Page size, 1 to ${PAGE_LIMIT_MAX} (default ${PAGE_LIMIT_DEFAULT}).` });
-
-export const timestamp = z.iso.datetime().meta({ description: 'ISO 8601, UTC.' });
 const nullableTimestamp = z.iso.datetime().nullable();
-
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------------------------
-
-export const errorSchema = z
-  .object({
-    error: z.object({
-      code: z.string().meta({ description: 'Stable, UPPER_SNAKE; branch on it (the message may change).' }),
-      message: z.string().meta({ description: 'What went wrong and what to fix, for a developer.' }),
-      details: z.record(z.string(), z.unknown()).optional(),
-    }),
-  })
-  .register(apiComponents, { id: 'Error', description: 'Every error answer of the API.' });
 
 /**
  * An address as the user signs in at Microsoft. Deliberately loose (`local@domain`, printable, ≤ 320): Microsoft
@@ -212,8 +171,6 @@ export const accountListSchema = z
   })
   .register(apiComponents, { id: 'AccountList' });
 
-export const accountParams = z.strictObject({ id: accountIdSchema });
-
 export const listAccountsQuery = z.strictObject({
   ownerId: ownerIdSchema.optional(),
   status: accountStatusSchema.optional(),
@@ -224,8 +181,6 @@ export const listAccountsQuery = z.strictObject({
 // ---------------------------------------------------------------------------------------------------------------
 // Owners
 // ---------------------------------------------------------------------------------------------------------------
-
-export const ownerParams = z.strictObject({ ownerId: ownerIdSchema });
 
 export const setEmailProviderBody = z
   .strictObject({

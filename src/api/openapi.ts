@@ -1,14 +1,12 @@
 import { z } from 'zod';
+import { accountParams, apiComponents, ownerParams } from '../http/common-schemas.js';
 import { API_KEY_API_OPERATIONS } from '../orgs/api-key-api.js';
 import { MESSAGE_API_OPERATIONS } from '../outbox/message-api.js';
-import { OUTBOX_ERRORS } from '../outbox/outbox-errors.js';
 import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
-import { API_ERRORS, BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
+import { BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
 import {
   accountListSchema,
-  accountParams,
   accountSchema,
-  apiComponents,
   connectSessionParams,
   connectSessionSchema,
   connectSessionStateSchema,
@@ -18,11 +16,11 @@ import {
   listEventsQuery,
   organizationSchema,
   ownerEmailProviderSchema,
-  ownerParams,
   ownerSchema,
   setEmailProviderBody,
   updateOrganizationBody,
 } from './api-schemas.js';
+import { ERROR_REGISTRY } from './error-registry.js';
 
 /**
  * The OpenAPI 3.1 description of the host API, generated from the zod schemas the routes parse with (so it cannot
@@ -227,9 +225,12 @@ export function allApiOperations(): readonly ApiOperation[] {
   return [...API_OPERATIONS, ...WEBHOOK_API_OPERATIONS, ...MESSAGE_API_OPERATIONS, ...API_KEY_API_OPERATIONS];
 }
 
-/** Every error code the API may answer with: the API's own, and the catalogues of modules serving `/v1` routes. */
+/**
+ * Every error code of mailbridge (src/api/error-registry.ts): the API's own, the modules serving `/v1` routes, and
+ * those of the other modules (an operator meets them in logs and CLI output), so the document lists them all.
+ */
 export function apiErrorCatalogue(): Readonly<Record<string, { status: number; description: string }>> {
-  return { ...API_ERRORS, ...OUTBOX_ERRORS };
+  return ERROR_REGISTRY;
 }
 
 let cached: { publicUrl: string; document: JsonObject } | undefined;

@@ -5,26 +5,25 @@ import { toConnectSessionView } from '../connect/connect-session-view.js';
 import { createConnectSession, findConnectSession } from '../connect/connect-sessions.js';
 import { AppError } from '../errors/app-error.js';
 import { listEvents } from '../events/event-recorder.js';
+import { accountParams, ownerParams } from '../http/common-schemas.js';
+import { parseRequestOrThrow } from '../http/request-validation.js';
+import { apiAuthOf, apiKeyAuthHook } from '../orgs/api-auth.js';
 import { registerApiKeyRoutes } from '../orgs/api-key-routes.js';
 import { findOrganizationOrThrow, isReturnUrlAllowed, updateOrganization } from '../orgs/organizations.js';
 import { registerMessageRoutes } from '../outbox/message-routes.js';
 import { deleteOwner, getOwnerOrThrow, setOwnerEmailProvider, toOwnerView } from '../owners/owners.js';
 import type { ServiceDeps } from '../services.js';
 import { registerWebhookRoutes } from '../webhooks/webhook-routes.js';
-import { apiAuthOf, apiKeyAuthHook } from './api-auth.js';
 import { API_ERRORS } from './api-errors.js';
 import {
-  accountParams,
   connectSessionParams,
   createConnectSessionBody,
   listAccountsQuery,
   listEventsQuery,
-  ownerParams,
   setEmailProviderBody,
   updateOrganizationBody,
 } from './api-schemas.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { parseRequestOrThrow } from './request-validation.js';
 
 /** The API's JSON bodies are small; a larger one is a mistake (or an attack), refused before it is parsed. */
 const API_BODY_LIMIT = 64 * 1024;

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
-import { GraphClient } from '../graph/graph-client.js';
+import type { GraphClient } from '../graph/graph-client.js';
 import type { GraphMessage } from '../graph/graph-types.js';
 import { canUseDrafts } from '../outbox/message-target.js';
 import type { ServiceDeps } from '../services.js';
@@ -85,7 +85,7 @@ export async function runBounceScans(
   provider: AccessTokenProvider,
   options: BounceScanOptions = {},
 ): Promise<BounceScanRun> {
-  const graph = options.graph ?? new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
+  const graph = options.graph ?? deps.graph;
   const now = deps.clock.now();
   const claimed = await deps.db
     .updateTable('bounce_scans')

@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely';
+import { recordAccountHealth } from '../accounts/account-health.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
-import { recordAccountHealth } from '../health/account-health.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import { recordMessageEvent } from '../outbox/message-events.js';
 import type { ServiceDeps } from '../services.js';

@@ -1,5 +1,21 @@
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
 import { parseIsoDateTime } from '../platform/iso-date-time.js';
+
+/** The command line's codes (src/errors/error-table.ts); the status is what the code would answer over HTTP. */
+export const CLI_ERRORS = {
+  CLI_ARGUMENT_UNKNOWN: { status: 400, description: 'An argument the command does not know; the usage follows.' },
+  CLI_ARGUMENT_MISSING: { status: 400, description: 'A required argument, or the value of a flag, is missing.' },
+  CLI_ARGUMENT_INVALID: {
+    status: 400,
+    description: "A flag's value is not what the command accepts; the usage follows.",
+  },
+  CLI_ORGANIZATION_NOT_FOUND: { status: 404, description: 'No organisation has this name.' },
+  CLI_ORGANIZATION_AMBIGUOUS: {
+    status: 409,
+    description: 'Several organisations have this name; the message lists their ids.',
+  },
+} as const satisfies ErrorTable;
 
 export interface CliFlagSpec {
   /** Printed after every argument error. */

@@ -1,5 +1,5 @@
+import type { Secret } from '../platform/secret.js';
 import type { KeyRing } from '../vault/key-ring.js';
-import type { Secret } from './secret.js';
 
 /** The parsed, frozen configuration. Built once by `loadConfig()` in the composition root and passed down. */
 export interface Config {

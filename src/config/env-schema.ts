@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { parseIsoDateTime } from '../platform/iso-date-time.js';
+import { Secret } from '../platform/secret.js';
 import { type KeyRing, parseKeyRing } from '../vault/key-ring.js';
 import { MAKE_KEY_HINT } from '../vault/vault-error.js';
 import type { DatabaseConfig, LogLevel } from './config.js';
-import { Secret } from './secret.js';
 
 /**
  * One zod field per environment variable. Each field either yields its typed value (or undefined when unset) or
@@ -308,8 +308,6 @@ export const envSchema = z.object({
     return level;
   }),
 });
-
-export type ParsedEnv = z.output<typeof envSchema>;
 
 /** The variables mailbridge reads; an unknown MAILBRIDGE_* variable is probably a typo of one of these. */
 export const KNOWN_VARIABLES: readonly string[] = Object.keys(envSchema.shape);

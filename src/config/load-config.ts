@@ -1,8 +1,17 @@
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
 import { MAKE_KEY_HINT } from '../vault/vault-error.js';
 import type { Config, DatabaseConfig, MicrosoftConfig } from './config.js';
 import { envSchema, KNOWN_VARIABLES } from './env-schema.js';
+
+/** The configuration's codes (src/errors/error-table.ts). */
+export const CONFIG_ERRORS = {
+  CONFIG_INVALID: {
+    status: 500,
+    description: 'The environment has problems; the process stops with one message listing each and how to fix it.',
+  },
+} as const satisfies ErrorTable;
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

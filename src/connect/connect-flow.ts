@@ -2,9 +2,7 @@ import * as oidc from 'openid-client';
 import { upsertConnectedAccount } from '../accounts/upsert-connected-account.js';
 import type { ConnectSessionsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
-import { GraphClient } from '../graph/graph-client.js';
 import { GraphError } from '../graph/graph-error.js';
-import { storableEvidence } from '../health/account-health.js';
 import { raiseAppMisconfiguredAlert, resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
 import { classifyConnectOutcome } from '../health/classify-connect-outcome.js';
 import { classifyHealth } from '../health/classify-health.js';
@@ -15,6 +13,7 @@ import {
   evidenceFromNetworkError,
   evidenceFromRedirectError,
   evidenceFromTokenErrorResponse,
+  storableEvidence,
 } from '../microsoft/error-evidence.js';
 import { routeMicrosoftUrl } from '../microsoft/microsoft-routes.js';
 import { isPersonalAccountTenant } from '../microsoft/tenants.js';
@@ -291,7 +290,7 @@ async function mailboxOfToken(
   accessToken: string,
   identity: { tenantId: string; objectId: string },
 ): Promise<{ email: string; displayName: string | null } | { answer: CallbackAnswer }> {
-  const graph = new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
+  const graph = deps.graph;
   let me: { id: string; mail?: string | null; userPrincipalName?: string; displayName?: string | null };
   try {
     me = (await graph.getMe(accessToken)).data;

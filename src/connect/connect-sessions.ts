@@ -25,8 +25,6 @@ export const CONNECT_SESSION_TTL_MS = 30 * 60_000;
 /** How long a session waiting for an IT admin (and its admin-consent link) stays usable. */
 export const APPROVAL_WAIT_MS = 7 * 86_400_000;
 
-export type ConnectSessionStatus = 'created' | 'started' | 'callback' | 'completed' | 'failed' | 'awaiting_approval';
-
 export interface CreateConnectSessionInput {
   organizationId: string;
   ownerExternalId: string;

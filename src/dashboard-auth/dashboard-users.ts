@@ -33,15 +33,6 @@ export async function findDashboardUserRowByEmail(
     .executeTakeFirst();
 }
 
-export async function findDashboardUser(db: Kysely<Database>, userId: string): Promise<DashboardUser | undefined> {
-  const row = await db
-    .selectFrom('dashboard_users')
-    .select(['id', 'organization_id', 'email'])
-    .where('id', '=', userId)
-    .executeTakeFirst();
-  return row ? toDashboardUser(row) : undefined;
-}
-
 /**
  * Creates a user unless one has the address already (race-safe on both dialects: two processes starting at once
  * create it once). Returns the user and whether this call created it.

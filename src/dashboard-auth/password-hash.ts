@@ -1,5 +1,11 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
+
+/** The dashboard sign-in's codes (src/errors/error-table.ts). */
+export const DASHBOARD_AUTH_ERRORS = {
+  DASHBOARD_PASSWORD_HASH_INVALID: { status: 500, description: 'A stored dashboard password hash is malformed.' },
+} as const satisfies ErrorTable;
 
 /**
  * Dashboard password hashes: scrypt (RFC 7914), a memory-hard KDF, with a 16-byte random salt per user, stored as

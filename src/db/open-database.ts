@@ -16,8 +16,15 @@ import {
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
 import { CurrentSchemaPostgresDialect } from './current-schema-introspector.js';
 import type { Database, DbDialect } from './schema.js';
+
+/** The database's codes (src/errors/error-table.ts). */
+export const DB_ERRORS = {
+  DB_UNAVAILABLE: { status: 503, description: 'The configured database cannot be opened (DATABASE_URL).' },
+  DB_MIGRATION_FAILED: { status: 500, description: 'A schema migration failed; `details.migration` names it.' },
+} as const satisfies ErrorTable;
 
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;

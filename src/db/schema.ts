@@ -1,4 +1,3 @@
-import type { Kysely, Transaction } from 'kysely';
 import type { AccountTables } from './tables/accounts.js';
 import type { ConnectTables } from './tables/connect.js';
 import type { DashboardTables } from './tables/dashboard.js';
@@ -11,8 +10,4 @@ import type { VaultTables } from './tables/vault.js';
  * `extends` list here; its migrations go in `src/db/migrations/` and are listed in `migrations/index.ts`.
  */
 export interface Database extends VaultTables, AccountTables, DashboardTables, ConnectTables, OutboxTables {}
-
-/** A connection or a transaction: what data functions take, so callers choose the transaction boundary. */
-export type DbExecutor = Kysely<Database>;
-export type DbTransaction = Transaction<Database>;
 export type DbDialect = 'sqlite' | 'postgres';

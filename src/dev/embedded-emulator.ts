@@ -7,8 +7,8 @@ import { startSmtpSink } from '../../emulator/smtp-sink.js';
 import { loadSnapshot, saveSnapshot } from '../../emulator/snapshot.js';
 import { startSnapshotAutosave } from '../../emulator/snapshot-autosave.js';
 import type { Config } from '../config/config.js';
-import { Secret } from '../config/secret.js';
 import { MICROSOFT_GRAPH_ORIGIN, MICROSOFT_LOGIN_ORIGIN } from '../microsoft/microsoft-routes.js';
+import { Secret } from '../platform/secret.js';
 
 export interface EmbeddedEmulator {
   emulator: RunningEmulator;

@@ -1,4 +1,5 @@
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 
 /**
@@ -30,6 +31,36 @@ export const GRAPH_ERROR_CODES = {
 
 export type GraphErrorCode = (typeof GRAPH_ERROR_CODES)[keyof typeof GRAPH_ERROR_CODES];
 
+/** The Graph client's codes (src/errors/error-table.ts): 503 when throttled (retry later), else 502 (upstream). */
+export const GRAPH_ERRORS = {
+  GRAPH_THROTTLED: { status: 503, description: 'Graph answered 429: throttled; `retryAfterMs` says how long to wait.' },
+  GRAPH_UNAUTHORIZED: { status: 502, description: 'Graph answered 401: the access token was refused.' },
+  GRAPH_FORBIDDEN: {
+    status: 502,
+    description: 'Graph answered 403: missing permission, send-as denied, blocked sender…',
+  },
+  GRAPH_NOT_FOUND: {
+    status: 502,
+    description: 'Graph answered 404: the item (or the REST-enabled mailbox) does not exist.',
+  },
+  GRAPH_SERVICE_UNAVAILABLE: { status: 502, description: 'Graph answered 5xx.' },
+  GRAPH_REQUEST_FAILED: { status: 502, description: 'Graph answered another non-2xx status.' },
+  GRAPH_NETWORK_ERROR: {
+    status: 502,
+    description:
+      'No answer from Graph (connection refused or reset, DNS, socket closed); `requestSent` says whether it left.',
+  },
+  GRAPH_TIMEOUT: { status: 502, description: 'No answer from Graph in time; the request may have been processed.' },
+  GRAPH_INVALID_RESPONSE: {
+    status: 502,
+    description: 'A 2xx whose body is not what Graph promises. The request was accepted.',
+  },
+  GRAPH_UNTRUSTED_URL: {
+    status: 502,
+    description: 'A `@odata.nextLink` or upload URL refused (another origin, not http(s)); nothing was sent.',
+  },
+} as const satisfies Record<GraphErrorCode, ErrorTable[string]>;
+
 function codeForStatus(status: number): GraphErrorCode {
   if (status === 429) return GRAPH_ERROR_CODES.THROTTLED;
   if (status === 401) return GRAPH_ERROR_CODES.UNAUTHORIZED;
@@ -57,7 +88,7 @@ export class GraphError extends AppError {
     options: { cause?: unknown } = {},
   ) {
     super(code, message, {
-      status: code === GRAPH_ERROR_CODES.THROTTLED ? 503 : 502,
+      status: GRAPH_ERRORS[code].status,
       details: {
         graphCode: evidence.graphCode,
         httpStatus: evidence.httpStatus,

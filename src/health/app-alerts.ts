@@ -3,9 +3,10 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { withTransaction } from '../db/transaction.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+import { storableEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
-import { raiseOperatorAlert, storableEvidence } from './account-health.js';
 import type { AppMisconfiguredReason } from './health.js';
+import { raiseOperatorAlert } from './operator-alerts.js';
 import type { Remediation } from './remediation.js';
 
 /**

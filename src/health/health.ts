@@ -205,8 +205,6 @@ export type ConnectOutcome =
   | { outcome: 'try_again'; reason: TryAgainReason; evidence: ErrorEvidence }
   | { outcome: 'unknown'; evidence: ErrorEvidence };
 
-export type ConnectOutcomeKind = ConnectOutcome['outcome'];
-
 export type ConnectOutcomeKey =
   | 'cancelled'
   | 'declined'

@@ -1,5 +1,5 @@
 import type { ServiceDeps } from '../services.js';
-import { raiseOperatorAlert, resolveOperatorAlerts } from './account-health.js';
+import { raiseOperatorAlert, resolveOperatorAlerts } from './operator-alerts.js';
 
 const DAY = 86_400_000;
 

@@ -34,8 +34,9 @@ export interface EnqueueOptions {
 export type JobData = Readonly<Record<string, string>>;
 
 /**
- * The queues. Each says "look at" something; its handler (src/jobs/job-handlers.ts) reads what is due from the
- * database.
+ * The names of the built-in queues (stable: deployments hold jobs and schedules under them), for the code that
+ * enqueues them. Each says "look at" something; what it does is declared by the feature that owns it (a
+ * `BackgroundKind`, src/jobs/background-kind.ts), registered at composition.
  */
 export const JOBS = {
   /** One mailbox (outbox lane): dispatch its due messages under the DB pacing, then wake again when work remains. */
@@ -54,6 +55,5 @@ export const JOBS = {
   hourlyMaintenance: 'hourly-maintenance',
 } as const;
 
-export type JobName = (typeof JOBS)[keyof typeof JOBS];
-
-export const JOB_NAMES: readonly JobName[] = Object.values(JOBS);
+/** A queue's name: a built-in one of `JOBS`, or the name of any registered `BackgroundKind`. */
+export type JobName = string;

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceDeps } from '../services.js';
-import { AccessTokenProvider } from '../tokens/access-token-provider.js';
+import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import type { BackgroundWork } from '../worker/background-work.js';
-import { JOB_NAMES, JOBS, type JobName } from './job-engine.js';
-import { type JobHandler, jobHandlers, sweepOutbox } from './job-handlers.js';
+import type { BackgroundKind, JobContext } from './background-kind.js';
+import type { JobName } from './job-engine.js';
+import { jobContext } from './job-handlers.js';
 import type { FetchedJob, PgBossJobEngine } from './pg-boss-engine.js';
 
 /**
@@ -19,70 +20,44 @@ import type { FetchedJob, PgBossJobEngine } from './pg-boss-engine.js';
  */
 
 export interface JobWorkerOptions {
-  /** Jobs of each queue running at once in this process. */
+  /** Jobs of each queue running at once in this process (default: the kind's declaration). */
   concurrency?: Partial<Record<JobName, number>>;
-  /** Poll interval of an empty queue, per queue (ms, at least 500). */
+  /** Poll interval of an empty queue, per queue (ms, at least 500; default: the kind's declaration). */
   pollMs?: Partial<Record<JobName, number>>;
-  /** The token provider the handlers share (default: a new one on `deps`). */
+  /** The token provider the handlers share (default: the service's, `deps.tokens`). */
   provider?: AccessTokenProvider;
   /** How long one lane pass may claim (default 20 s). */
   laneBudgetMs?: number;
 }
 
-const DEFAULT_CONCURRENCY: Record<JobName, number> = {
-  [JOBS.outboxMailbox]: 16,
-  [JOBS.outboxSweep]: 1,
-  [JOBS.webhookDelivery]: 8,
-  [JOBS.keepaliveSweep]: 2,
-  [JOBS.healthSweep]: 2,
-  [JOBS.bounceSweep]: 2,
-  [JOBS.hourlyMaintenance]: 1,
-};
-
-const DEFAULT_POLL_MS: Record<JobName, number> = {
-  [JOBS.outboxMailbox]: 500,
-  [JOBS.outboxSweep]: 2_000,
-  [JOBS.webhookDelivery]: 1_000,
-  [JOBS.keepaliveSweep]: 2_000,
-  [JOBS.healthSweep]: 2_000,
-  [JOBS.bounceSweep]: 2_000,
-  [JOBS.hourlyMaintenance]: 5_000,
-};
-
 /** pg-boss's own floor for polling (docs/engineering.md §J: polling ≥ 0.5 s). */
 const MIN_POLL_MS = 500;
-
-/** Cron schedules (UTC). Sweeps every minute cost one index probe each when nothing is due. */
-const SCHEDULES: ReadonlyArray<[JobName, string]> = [
-  [JOBS.outboxSweep, '* * * * *'],
-  [JOBS.keepaliveSweep, '* * * * *'],
-  [JOBS.healthSweep, '* * * * *'],
-  [JOBS.bounceSweep, '* * * * *'],
-  [JOBS.hourlyMaintenance, '7 * * * *'],
-];
 
 export async function startJobWorker(
   deps: ServiceDeps,
   engine: PgBossJobEngine,
   options: JobWorkerOptions = {},
 ): Promise<BackgroundWork> {
-  const provider = options.provider ?? new AccessTokenProvider(deps);
+  const provider = options.provider ?? deps.tokens;
   const stopping = new AbortController();
-  const handlers = jobHandlers(deps, {
+  const context: JobContext = jobContext(deps, {
     provider,
     signal: stopping.signal,
     ...(options.laneBudgetMs === undefined ? {} : { laneBudgetMs: options.laneBudgetMs }),
   });
-  for (const [name, cron] of SCHEDULES) await engine.schedule(name, cron);
+  const { kinds } = deps.background;
+  for (const { name, trigger } of kinds) if (trigger.kind !== 'enqueue') await engine.schedule(name, trigger.cron);
   // A first look at once rather than at the next minute: a worker starting after an outage finds what is due.
-  await engine.enqueue(deps.db, JOBS.outboxSweep, {}, { singletonKey: 'start' });
-  await engine.enqueue(deps.db, JOBS.hourlyMaintenance, {}, { singletonKey: 'start' });
+  for (const { name, trigger } of kinds) {
+    if (trigger.kind !== 'enqueue' && trigger.atStart)
+      await engine.enqueue(deps.db, name, {}, { singletonKey: 'start' });
+  }
 
   let stopped: Promise<void> | undefined;
 
-  const runJob = async (job: FetchedJob, handler: JobHandler): Promise<void> => {
+  const runJob = async (job: FetchedJob, kind: BackgroundKind): Promise<void> => {
     try {
-      await handler(job.data);
+      await kind.handle(context, job.data);
     } catch (error) {
       deps.logger.error({ err: error, job: job.name, jobId: job.id }, 'job failed; pg-boss retries it');
       await engine.fail(job.name, job.id, error instanceof Error ? error.message : String(error)).catch(() => {
@@ -96,10 +71,10 @@ export async function startJobWorker(
     });
   };
 
-  const loop = async (name: JobName): Promise<void> => {
-    const concurrency = Math.max(1, options.concurrency?.[name] ?? DEFAULT_CONCURRENCY[name]);
-    const pollMs = Math.max(MIN_POLL_MS, options.pollMs?.[name] ?? DEFAULT_POLL_MS[name]);
-    const handler = handlers[name];
+  const loop = async (kind: BackgroundKind): Promise<void> => {
+    const { name } = kind;
+    const concurrency = Math.max(1, options.concurrency?.[name] ?? kind.concurrency);
+    const pollMs = Math.max(MIN_POLL_MS, options.pollMs?.[name] ?? kind.pollMs);
     const running = new Set<Promise<void>>();
     while (!stopping.signal.aborted) {
       const room = concurrency - running.size;
@@ -109,7 +84,7 @@ export async function startJobWorker(
           const jobs = await engine.fetch(name, room);
           fetched = jobs.length;
           for (const job of jobs) {
-            const run: Promise<void> = runJob(job, handler).finally(() => running.delete(run));
+            const run: Promise<void> = runJob(job, kind).finally(() => running.delete(run));
             running.add(run);
           }
         } catch (error) {
@@ -124,17 +99,14 @@ export async function startJobWorker(
     await Promise.allSettled(running);
   };
 
-  const loops = JOB_NAMES.map((name) => loop(name));
+  const loops = kinds.map((kind) => loop(kind));
   deps.logger.info({ engine: engine.kind, schema: engine.schema }, 'job worker started');
 
   return {
     tasks: [],
-    /** The periodic sweeps, once, now (tests and diagnostics; production runs them on cron). */
+    /** The sweeps of due rows, once, now (tests and diagnostics; production runs them on cron). */
     runOnce: async () => {
-      await sweepOutbox(deps);
-      await handlers[JOBS.keepaliveSweep]({});
-      await handlers[JOBS.healthSweep]({});
-      await handlers[JOBS.bounceSweep]({});
+      for (const kind of kinds) if (kind.trigger.kind === 'due-rows') await kind.handle(context, {});
     },
     /**
      * Stops fetching, tells the running jobs to take no new work (a lane pass finishes its sends in flight and hands

@@ -2,9 +2,19 @@ import { CompiledQuery, type Kysely, sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
 import type { ProcessRole } from '../ops/process-role.js';
 import type { Logger } from '../platform/logger.js';
-import { type EnqueueOptions, JOB_NAMES, type JobData, type JobEngine, type JobName } from './job-engine.js';
+import type { BackgroundKind } from './background-kind.js';
+import type { EnqueueOptions, JobData, JobEngine, JobName } from './job-engine.js';
+
+/** The job engine's codes (src/errors/error-table.ts). */
+export const JOB_ERRORS = {
+  JOBS_ENQUEUE_FAILED: {
+    status: 503,
+    description: 'A job could neither be inserted nor merged into the waiting one of its key (three attempts).',
+  },
+} as const satisfies ErrorTable;
 
 /**
  * The job engine on PostgreSQL: pg-boss 10 in the same database (docs/engineering.md §J), so a job is
@@ -32,23 +42,13 @@ export interface PgBossEngineOptions {
   role: ProcessRole;
   /** Default: `resolveJobsSchema(db)`. */
   schema?: string;
+  /**
+   * The queues to create, with their settings (the registered background work, `BackgroundRegistry.kinds`): how long
+   * a job may stay active before pg-boss takes it for dead (its worker was killed) and retries it, and how failures
+   * retry. Expiry is a backstop only: the database leases under the handlers end much sooner.
+   */
+  queues: readonly Pick<BackgroundKind, 'name' | 'queue'>[];
 }
-
-type QueueSettings = Omit<PgBoss.Queue, 'name'>;
-
-/**
- * Per queue: how long a job may stay active before pg-boss takes it for dead (its worker was killed) and retries it,
- * and how failures retry. Expiry is a backstop only: the database leases under the handlers end much sooner.
- */
-const QUEUE_SETTINGS: Record<JobName, QueueSettings> = {
-  'outbox-mailbox': { policy: 'short', expireInSeconds: 300, retryLimit: 5, retryDelay: 5, retryBackoff: true },
-  'outbox-sweep': { policy: 'short', expireInSeconds: 120, retryLimit: 1, retryDelay: 15 },
-  'webhook-delivery': { policy: 'short', expireInSeconds: 300, retryLimit: 5, retryDelay: 10, retryBackoff: true },
-  'keepalive-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
-  'health-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
-  'bounce-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
-  'hourly-maintenance': { policy: 'short', expireInSeconds: 600, retryLimit: 2, retryDelay: 60 },
-};
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,49}$/;
 
@@ -136,11 +136,11 @@ export class PgBossJobEngine implements JobEngine {
       await sql`select pg_advisory_lock(hashtext(${`mailbridge-jobs:${schema}`}))`.execute(connection);
       try {
         await engine.#boss.start();
-        for (const name of JOB_NAMES) {
+        for (const { name, queue } of options.queues) {
           // pg-boss requires a queue before its first send; createQueue is idempotent, updateQueue applies changed
           // settings to a queue an older version created.
-          await engine.#boss.createQueue(name, { name, ...QUEUE_SETTINGS[name] });
-          await engine.#boss.updateQueue(name, { name, ...QUEUE_SETTINGS[name] });
+          await engine.#boss.createQueue(name, { name, ...queue });
+          await engine.#boss.updateQueue(name, { name, ...queue });
         }
       } finally {
         await sql`select pg_advisory_unlock(hashtext(${`mailbridge-jobs:${schema}`}))`.execute(connection);

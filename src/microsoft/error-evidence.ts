@@ -319,3 +319,12 @@ export function evidenceFromNetworkError(err: unknown): ErrorEvidence {
     ),
   });
 }
+
+/**
+ * What is kept of evidence on the account row and in events: the structured fields only. The free-text description
+ * is dropped: Microsoft's text is not ours to vouch for (it may echo a request value), and nothing decides on it.
+ */
+export function storableEvidence(evidence: ErrorEvidence): Omit<ErrorEvidence, 'description'> {
+  const { description: _description, ...structured } = evidence;
+  return structured;
+}

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
-import type { Secret } from '../config/secret.js';
 import type { Clock } from '../platform/clock.js';
+import type { Secret } from '../platform/secret.js';
 import { MICROSOFT_LOGIN_ORIGIN } from './microsoft-routes.js';
 
 export interface MicrosoftOAuthOptions {

@@ -4,7 +4,6 @@ import { settleWithin } from '../platform/settle-within.js';
 import type { ServiceDeps } from '../services.js';
 import type { BackgroundWork } from '../worker/background-work.js';
 import { releaseClaimedMessages } from './lease-release.js';
-import { serviceLifecycle } from './lifecycle.js';
 
 /**
  * The order in which a process stops on SIGTERM/SIGINT (issue 5 item 4), bounded by `graceMs` in total:
@@ -61,7 +60,7 @@ export async function shutdownGracefully(parts: ShutdownParts): Promise<Shutdown
   const started = performance.now();
   const remaining = () => parts.graceMs - (performance.now() - started);
   const fail = (step: string) => (error: unknown) => logger.error({ err: error, step }, 'shutdown step failed');
-  serviceLifecycle(deps).beginDrain();
+  deps.lifecycle.beginDrain();
   logger.info({ graceMs: parts.graceMs }, 'shutting down: not ready any more, finishing requests and the current tick');
 
   const [httpDone, workerDone] = await Promise.all([

@@ -1,7 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorTable } from '../errors/error-table.js';
 import type { ServiceDeps } from '../services.js';
-import { serviceLifecycle } from './lifecycle.js';
 import { checkReadiness } from './readiness.js';
+
+/** The ops listener's codes (src/errors/error-table.ts). */
+export const OPS_ERRORS = {
+  OPS_UNAUTHORIZED: {
+    status: 401,
+    description: '`/metrics` and `/readyz` need `Authorization: Bearer <MAILBRIDGE_METRICS_TOKEN>`.',
+  },
+} as const satisfies ErrorTable;
 
 /**
  * `/readyz` and `/metrics`, which tell an outsider more than a public endpoint should (queue depths, account
@@ -46,7 +54,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: ServiceDeps, liste
 
   app.get('/readyz', async (request, reply) => {
     if (!allowed(request, reply)) return reply;
-    const readiness = await checkReadiness(deps, serviceLifecycle(deps));
+    const readiness = await checkReadiness(deps, deps.lifecycle);
     reply.header('cache-control', 'no-store');
     if (readiness.ready) return reply.code(200).send({ status: 'ready', checks: readiness.checks });
     return reply.code(503).send({ status: 'not_ready', failed: readiness.failed, checks: readiness.checks });

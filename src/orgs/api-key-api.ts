@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { apiComponents, idSchema, timestamp } from '../api/api-schemas.js';
 import type { ApiOperation } from '../api/openapi.js';
+import { apiComponents, idSchema, timestamp } from '../http/common-schemas.js';
 import { API_KEY_SCOPES, API_KEY_STATUSES } from './api-keys.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { apiAuthOf } from '../api/api-auth.js';
-import { parseRequestOrThrow } from '../api/request-validation.js';
 import { AppError } from '../errors/app-error.js';
+import { parseRequestOrThrow } from '../http/request-validation.js';
 import type { ServiceDeps } from '../services.js';
+import { apiAuthOf } from './api-auth.js';
 import { apiKeyParams, createApiKeyBody } from './api-key-api.js';
 import { type ApiKeyAuth, createApiKey, findApiKey, listApiKeys, revokeApiKey } from './api-keys.js';
 

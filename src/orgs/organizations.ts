@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { OrganizationsTable } from '../db/tables/accounts.js';
 import { AppError } from '../errors/app-error.js';
+import { hasControlCharacters } from '../http/common-schemas.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
 
@@ -222,13 +223,4 @@ function parseAllowList(text: string): string[] {
     // A corrupt allow-list allows nothing: failing closed is the safe reading for a redirect check.
     return [];
   }
-}
-
-/** C0 controls and DEL (a regex literal for them trips Biome's noControlCharactersInRegex). */
-export function hasControlCharacters(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code <= 0x1f || code === 0x7f) return true;
-  }
-  return false;
 }

@@ -1,13 +1,13 @@
 import { type QueryCreator, sql } from 'kysely';
-import { scheduleBounceScan } from '../bounces/bounce-scan.js';
+import { recordAccountHealth } from '../accounts/account-health.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
-import { recordAccountHealth, storableEvidence } from '../health/account-health.js';
 import type { Health } from '../health/health.js';
 import type { Remediation } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
+import { storableEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
 import { dropAttachmentContent } from './attachment-content.js';
 import { heldColumns, heldEventData } from './held-messages.js';
@@ -20,7 +20,10 @@ import type { Claim } from './pacing.js';
  * overwrite the newer attempt's state. @see docs/engineering.md §9
  */
 
-type OutcomeDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;
+type OutcomeDeps = Pick<
+  ServiceDeps,
+  'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics' | 'outboxListeners'
+>;
 
 /** The lease was lost (expired and taken by another worker, or the message changed): stop without sending. */
 export class LeaseLostError extends Error {
@@ -224,8 +227,10 @@ export async function finishAttempt(
           from: updated.from_address,
           ...(attempt.outcome === 'found' ? { confirmedBy: 'sent_items_lookup' } : {}),
         });
-        // Reports of non-delivery arrive in the sender's Inbox: read it for a while (accounts that can read mail).
-        if (updated.provider === 'microsoft' && claim.account) await scheduleBounceScan(trx, now, claim.account);
+        // Reports of non-delivery arrive in the sender's Inbox: the bounce reader's listener reads it for a while.
+        if (updated.provider === 'microsoft' && claim.account) {
+          await deps.outboxListeners.sentThroughGraph.emit(trx, { at: now, account: claim.account });
+        }
         break;
       case 'failed':
         await recordMessageEvent(trx, deps, updated, 'message.failed', {

@@ -1,10 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { SmtpConfig } from '../config/config.js';
-import { GraphClient } from '../graph/graph-client.js';
 import { newLeaseOwnerId } from '../platform/ids.js';
-import { createSmtpProvider, type SmtpProvider } from '../providers/smtp-provider.js';
 import type { ServiceDeps } from '../services.js';
-import { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { type AccessTokenSource, deliverThroughGraph } from './graph-delivery.js';
 import { sweepHeldMessages } from './held-messages.js';
 import { DEFAULT_LANE } from './message-target.js';
@@ -36,64 +32,23 @@ export interface DispatchOptions {
   lookupDelayMs?: number;
   /** A message is failed (`retries_exhausted`) after this many attempts (default 50). */
   maxAttempts?: number;
-  /** The token provider (default: one `AccessTokenProvider` shared per `deps`). */
+  /** The token provider (default: the service's, `deps.tokens`). */
   tokens?: AccessTokenSource;
-  /** Per Graph request (default 30 s). */
-  graphTimeoutMs?: number;
 }
 
-const sharedTokens = new WeakMap<ServiceDeps, AccessTokenSource>();
-const sharedGraph = new WeakMap<ServiceDeps, Map<number, GraphClient>>();
-const sharedSmtp = new WeakMap<SmtpConfig, SmtpProvider>();
-
-/** The process's token provider for these deps (one, so its single-flight refresh covers every worker). */
-export function outboxTokenSource(deps: ServiceDeps): AccessTokenSource {
-  let tokens = sharedTokens.get(deps);
-  if (!tokens) {
-    tokens = new AccessTokenProvider(deps);
-    sharedTokens.set(deps, tokens);
-  }
-  return tokens;
-}
-
-function graphClient(deps: ServiceDeps, timeoutMs: number): GraphClient {
-  let byTimeout = sharedGraph.get(deps);
-  if (!byTimeout) {
-    byTimeout = new Map();
-    sharedGraph.set(deps, byTimeout);
-  }
-  let client = byTimeout.get(timeoutMs);
-  if (!client) {
-    client = new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch, timeoutMs });
-    byTimeout.set(timeoutMs, client);
-  }
-  return client;
-}
-
-function smtpProvider(deps: ServiceDeps): SmtpProvider | undefined {
-  const config = deps.config.smtp;
-  if (!config) return undefined;
-  let provider = sharedSmtp.get(config);
-  if (!provider) {
-    provider = createSmtpProvider(config);
-    sharedSmtp.set(config, provider);
-  }
-  return provider;
-}
-
-/** How one claimed message is carried out: its provider, the shared clients, the attempt limits. */
+/** How one claimed message is carried out: its provider, the service's clients, the attempt limits. */
 function claimDelivery(
   deps: ServiceDeps,
-  options: Pick<DispatchOptions, 'tokens' | 'graphTimeoutMs' | 'lookupDelayMs' | 'maxAttempts'>,
+  options: Pick<DispatchOptions, 'tokens' | 'lookupDelayMs' | 'maxAttempts'>,
 ): (claim: Claim) => Promise<void> {
   const maxAttempts = options.maxAttempts ?? 50;
   const graphContext = {
-    tokens: options.tokens ?? outboxTokenSource(deps),
-    graph: graphClient(deps, options.graphTimeoutMs ?? 30_000),
+    tokens: options.tokens ?? deps.tokens,
+    graph: deps.graph,
     lookupDelayMs: options.lookupDelayMs ?? 30_000,
     maxAttempts,
   };
-  const smtpContext = { provider: smtpProvider(deps), maxAttempts };
+  const smtpContext = { provider: deps.smtp, maxAttempts };
   return async (claim) => {
     try {
       if (claim.message.lane === DEFAULT_LANE) await deliverThroughSmtp(deps, claim, smtpContext);
@@ -129,7 +84,7 @@ export async function dispatchDueMessages(deps: ServiceDeps, options: DispatchOp
   return claims.length;
 }
 
-export interface LanePassOptions extends Pick<DispatchOptions, 'tokens' | 'graphTimeoutMs' | 'lookupDelayMs'> {
+export interface LanePassOptions extends Pick<DispatchOptions, 'tokens' | 'lookupDelayMs'> {
   /** Who holds the leases (default: this process's lease owner, `processWorkerId`). */
   workerId?: string;
   /** Stop claiming after this long and hand the rest of the lane to a new job (default 20 s). */

@@ -7,6 +7,7 @@ import { classifyHealth } from '../health/classify-health.js';
 import type { Health } from '../health/health.js';
 import { MESSAGE_REFUSAL_REMEDIATION, remediationFor } from '../health/remediation.js';
 import { isRetryable } from '../health/retry-policy.js';
+import { exponentialDelayMs, withJitter } from '../platform/backoff.js';
 import type { ServiceDeps } from '../services.js';
 import { TokenError } from '../tokens/token-error.js';
 import type { PlaintextSecret } from '../vault/secret-types.js';
@@ -55,7 +56,10 @@ export interface DeliveryContext {
   maxAttempts: number;
 }
 
-type DeliveryDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;
+type DeliveryDeps = Pick<
+  ServiceDeps,
+  'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics' | 'outboxListeners'
+>;
 
 function recipients(addresses: MailAddress[]): GraphRecipient[] {
   return addresses.map((each) => ({
@@ -108,8 +112,7 @@ function fitsInline(payload: StoredPayload, attachments: OutboxAttachmentsTable[
 
 /** `5 s × 2^(n-1)`, at most 10 minutes, ±20 % jitter so retried messages spread out. */
 export function retryDelayMs(attemptNumber: number): number {
-  const base = Math.min(600_000, 5_000 * 2 ** Math.max(0, attemptNumber - 1));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
+  return Math.round(withJitter(exponentialDelayMs(attemptNumber, 5_000, 600_000), 0.2, Math.random));
 }
 
 interface Progress {

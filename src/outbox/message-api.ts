@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ApiErrorCode } from '../api/api-errors.js';
-import { accountParams, apiComponents, ownerIdSchema, ownerParams } from '../api/api-schemas.js';
 import type { ApiOperation } from '../api/openapi.js';
+import { accountParams, apiComponents, ownerIdSchema, ownerParams } from '../http/common-schemas.js';
 import { MAX_ATTACHMENTS, MAX_HEADERS, MAX_REPLY_TO } from './message-input.js';
 import { MESSAGE_STATUSES } from './message-store.js';
 import type { OutboxErrorCode } from './outbox-errors.js';

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { apiAuthOf } from '../api/api-auth.js';
-import { accountParams, ownerIdSchema, ownerParams } from '../api/api-schemas.js';
-import { parseRequestOrThrow } from '../api/request-validation.js';
 import { AppError } from '../errors/app-error.js';
+import { accountParams, ownerIdSchema, ownerParams } from '../http/common-schemas.js';
+import { parseRequestOrThrow } from '../http/request-validation.js';
+import { apiAuthOf } from '../orgs/api-auth.js';
 import type { ServiceDeps } from '../services.js';
 import { MAX_REQUEST_BODY_BYTES, readIdempotencyKeyOrThrow } from './message-input.js';
 import { cancelMessage, getMessageViewOrThrow, listMessageViews, MESSAGE_STATUSES } from './message-store.js';

@@ -11,7 +11,10 @@ import { retryDelayMs } from './graph-delivery.js';
 import type { StoredPayload } from './message-input.js';
 import type { Claim } from './pacing.js';
 
-type DeliveryDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;
+type DeliveryDeps = Pick<
+  ServiceDeps,
+  'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics' | 'outboxListeners'
+>;
 
 /**
  * Sends one claimed message through the default provider (the SMTP relay). The same guarantees as Graph: a

@@ -1,5 +1,4 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
-import { destroyAccountTokens } from '../accounts/account-tokens.js';
 import type { Database } from '../db/schema.js';
 import type { AccountStatus, OwnersTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
@@ -7,6 +6,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
+import { destroyAccountTokens } from '../vault/account-tokens.js';
 
 /**
  * Owners: the host product's users, known by the host's own id (`externalId`, the API's `ownerId`). An owner has

@@ -1,21 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
-import { storeAccountTokens } from '../accounts/account-tokens.js';
+import { recordAccountHealth } from '../accounts/account-health.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphError } from '../graph/graph-error.js';
-import {
-  raiseOperatorAlert,
-  recordAccountHealth,
-  resolveOperatorAlerts,
-  storableEvidence,
-} from '../health/account-health.js';
 import { resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
 import { classifyHealth } from '../health/classify-health.js';
 import type { Health } from '../health/health.js';
+import { raiseOperatorAlert, resolveOperatorAlerts } from '../health/operator-alerts.js';
 import { remediationFor } from '../health/remediation.js';
+import { storableEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
+import { storeAccountTokens } from '../vault/account-tokens.js';
 import type { PlaintextSecret } from '../vault/secret-types.js';
 import {
   backoffDelayMs,

@@ -1,4 +1,5 @@
 import type { AccountStatus, AccountsTable } from '../db/tables/accounts.js';
+import { exponentialDelayMs } from '../platform/backoff.js';
 
 /**
  * The token lifecycle's numbers and the pure functions that turn them into schedule columns. One place, so the token
@@ -96,8 +97,7 @@ export function backoffDelayMs(
   policy: LifecyclePolicy,
   random: RandomSource,
 ): number {
-  const exponent = Math.max(0, Math.min(failures - 1, 20));
-  const ceiling = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** exponent);
+  const ceiling = exponentialDelayMs(failures, policy.backoffBaseMs, policy.backoffMaxMs);
   const jittered = ceiling / 2 + Math.floor((random() * ceiling) / 2);
   return Math.max(retryAfterMs, jittered);
 }

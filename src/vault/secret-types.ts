@@ -1,4 +1,4 @@
-import { Secret } from '../config/secret.js';
+import { Secret } from '../platform/secret.js';
 
 /**
  * A secret in plaintext (a refresh token, an access token) while it is in memory. It redacts itself wherever it

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
+import type { ErrorTable } from '../errors/error-table.js';
 
 /**
  * Signed webhooks, Stripe-style. Every delivery carries
@@ -20,11 +21,26 @@ export const DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300;
 const MAX_HEADER_LENGTH = 4096;
 const HEX_SHA256 = /^[0-9a-f]{64}$/i;
 
-export type WebhookSignatureFailureCode =
-  | 'WEBHOOK_SIGNATURE_MISSING'
-  | 'WEBHOOK_SIGNATURE_MALFORMED'
-  | 'WEBHOOK_SIGNATURE_MISMATCH'
-  | 'WEBHOOK_SIGNATURE_TIMESTAMP_OUT_OF_TOLERANCE';
+/**
+ * The codes of signing and verifying (src/errors/error-table.ts). The signature failures are what `verifyWebhook`
+ * returns and `verifyWebhookOrThrow` throws (status 401) in a receiver.
+ */
+export const WEBHOOK_SIGNATURE_ERRORS = {
+  WEBHOOK_SIGNATURE_MISSING: { status: 401, description: 'The request has no signature header.' },
+  WEBHOOK_SIGNATURE_MALFORMED: { status: 401, description: 'The signature header cannot be parsed.' },
+  WEBHOOK_SIGNATURE_MISMATCH: { status: 401, description: 'No signature matches the body and a known secret.' },
+  WEBHOOK_SIGNATURE_TIMESTAMP_OUT_OF_TOLERANCE: {
+    status: 401,
+    description: "The signature's timestamp is too far from the receiver's clock (a replay, or a clock off).",
+  },
+  WEBHOOK_SECRET_INVALID: { status: 500, description: 'A webhook secret must be a non-empty string.' },
+  WEBHOOK_TIMESTAMP_INVALID: { status: 500, description: 'A signing timestamp must be whole Unix seconds.' },
+} as const satisfies ErrorTable;
+
+export type WebhookSignatureFailureCode = Exclude<
+  keyof typeof WEBHOOK_SIGNATURE_ERRORS,
+  'WEBHOOK_SECRET_INVALID' | 'WEBHOOK_TIMESTAMP_INVALID'
+>;
 
 export type WebhookVerification =
   | { ok: true; timestampSeconds: number }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { apiComponents, idSchema, limitSchema, timestamp } from '../api/api-schemas.js';
 import type { ApiOperation } from '../api/openapi.js';
+import { apiComponents, idSchema, limitSchema, timestamp } from '../http/common-schemas.js';
 import { WEBHOOK_DELIVERY_STATUSES } from './webhook-deliveries.js';
 import { WEBHOOK_MAX_ATTEMPTS } from './webhook-dispatcher.js';
 

@@ -4,6 +4,7 @@ import type { WebhookDeliveriesTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { toEventView } from '../events/event-recorder.js';
 import { JOBS } from '../jobs/job-engine.js';
+import { withJitter } from '../platform/backoff.js';
 import type { ServiceDeps } from '../services.js';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
 
@@ -324,7 +325,7 @@ function parseRetryAfterMs(header: string | null): number | undefined {
 export function retryDelayMs(attempts: number, retryAfterMs?: number, random: () => number = Math.random): number {
   const index = Math.min(Math.max(attempts, 1), WEBHOOK_RETRY_DELAYS_MS.length) - 1;
   const base = WEBHOOK_RETRY_DELAYS_MS[index] ?? 0;
-  const jittered = Math.round(base * (1 - WEBHOOK_RETRY_JITTER + 2 * WEBHOOK_RETRY_JITTER * random()));
+  const jittered = Math.round(withJitter(base, WEBHOOK_RETRY_JITTER, random));
   const longest = Math.max(...WEBHOOK_RETRY_DELAYS_MS);
   return Math.min(Math.max(jittered, retryAfterMs ?? 0), longest);
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { apiAuthOf } from '../api/api-auth.js';
-import { parseRequestOrThrow } from '../api/request-validation.js';
+import { parseRequestOrThrow } from '../http/request-validation.js';
+import { apiAuthOf } from '../orgs/api-auth.js';
 import type { ServiceDeps } from '../services.js';
 import { listWebhookDeliveriesQuery, webhookDeliveryParams } from './webhook-api.js';
 import { listWebhookDeliveries, retryWebhookDeliveryOrThrow } from './webhook-deliveries.js';

@@ -1,25 +1,11 @@
-import { runBounceScans } from '../bounces/bounce-scan.js';
-import { runHealthChecks } from '../health/health-check.js';
-import { checkClientSecretExpiry } from '../health/secret-expiry.js';
+import type { LoopTask } from '../jobs/background-kind.js';
 import { InProcessJobEngine } from '../jobs/in-process-engine.js';
-import { JOBS, type JobName } from '../jobs/job-engine.js';
-import { runOutboxRounds } from '../outbox/dispatcher.js';
 import type { ServiceDeps } from '../services.js';
 import { AccessTokenProvider } from '../tokens/access-token-provider.js';
-import { runKeepalive, scheduleUnscheduledAccounts } from '../tokens/keepalive.js';
 import type { RandomSource } from '../tokens/lifecycle-policy.js';
-import { deliverWebhookBatches } from '../webhooks/webhook-dispatcher.js';
 
-/**
- * One named piece of background work, run once per tick. It should do a bounded batch and return; `'more'` when it
- * stopped with work still waiting (the loop then runs it again right after the tick, as if nudged, instead of
- * leaving a backlog for the next interval).
- */
-export interface BackgroundTask {
-  name: string;
-  // biome-ignore lint/suspicious/noConfusingVoidType: a task written `async () => {}` returns Promise<void>.
-  run(): Promise<void | 'more'>;
-}
+/** One named piece of background work, run once per tick (a registered kind's `LoopTask`, or a test's own). */
+export type BackgroundTask = Pick<LoopTask, 'name' | 'run'>;
 
 /** Timers, injectable so tests drive ticks themselves. */
 export interface WorkerTimers {
@@ -30,9 +16,9 @@ export interface WorkerTimers {
 export interface BackgroundWorkOptions {
   /** Pause between the end of one tick and the start of the next. Default 5 s. */
   intervalMs?: number;
-  /** The token provider to share (default: a new one on `deps`). */
+  /** The token provider to share (default: the service's, `deps.tokens`, or one with `random` when given). */
   provider?: AccessTokenProvider;
-  /** Tasks added after the built-in ones (the webhook dispatcher goes here). */
+  /** Tasks added after the registered ones (tests). */
   extraTasks?: readonly BackgroundTask[];
   /** false: no timer; only `runOnce()` runs ticks (tests). Default true. */
   autoStart?: boolean;
@@ -51,55 +37,29 @@ export interface BackgroundWork {
 }
 
 /**
- * The built-in tasks, in the order a tick runs them. To add work (the webhook dispatcher), pass it in
- * `extraTasks`, or add it to this list: each task is `{ name, run }` and is isolated from the others' failures.
+ * The registered kinds' loop tasks (`deps.background`), in the order a tick runs them. Each task is `{ name, run }`
+ * and is isolated from the others' failures; a kind's declaration (src/jobs/background-kind.ts) says which.
  */
 export function builtInTasks(
   deps: ServiceDeps,
   provider: AccessTokenProvider,
   options: Pick<BackgroundWorkOptions, 'random' | 'scheduleRepairIntervalMs'> = {},
 ): BackgroundTask[] {
-  const random = options.random ?? Math.random;
-  const repairEvery = options.scheduleRepairIntervalMs ?? 3_600_000;
-  let lastRepairAt: number | undefined;
-  return [
-    {
-      name: 'schedule-repair',
-      run: async () => {
-        const now = deps.clock.now();
-        if (lastRepairAt !== undefined && now - lastRepairAt < repairEvery) return;
-        lastRepairAt = now;
-        await scheduleUnscheduledAccounts(deps, { policy: provider.policy, random });
-      },
-    },
-    { name: 'keepalive', run: async () => void (await runKeepalive(deps, provider, { random })) },
-    { name: 'health-check', run: async () => void (await runHealthChecks(deps, provider, { random })) },
-    { name: 'secret-expiry', run: async () => void (await checkClientSecretExpiry(deps)) },
-    // Non-delivery reports in the Inbox of accounts that sent recently and can read mail (src/bounces/).
-    {
-      name: 'bounce-scan',
-      run: async () =>
-        (await runBounceScans(deps, provider, { batchSize: BOUNCE_BATCH })).claimed >= BOUNCE_BATCH
-          ? 'more'
-          : undefined,
-    },
-    {
-      name: 'outbox',
-      run: async () => ((await runOutboxRounds(deps, { tokens: provider })) ? 'more' : undefined),
-    },
-    // Up to 4 batches of 50 per tick, so a burst of events does not hold up the other tasks for long.
-    { name: 'webhook-delivery', run: async () => void (await deliverWebhookBatches(deps, { batches: 4, limit: 50 })) },
-  ];
+  return loopOf(deps, provider, options).tasks;
 }
 
-/** Accounts whose Inbox one tick reads for non-delivery reports; a full batch asks for another right after. */
-const BOUNCE_BATCH = 20;
-
-/** Which of the loop's tasks does what a job of each name asks for (the in-process engine's nudges). */
-const TASKS_BY_JOB: Partial<Record<JobName, readonly string[]>> = {
-  [JOBS.outboxMailbox]: ['outbox'],
-  [JOBS.webhookDelivery]: ['webhook-delivery'],
-};
+function loopOf(
+  deps: ServiceDeps,
+  provider: AccessTokenProvider,
+  options: Pick<BackgroundWorkOptions, 'random' | 'scheduleRepairIntervalMs'>,
+) {
+  return deps.background.loop({
+    deps,
+    provider,
+    random: options.random ?? Math.random,
+    scheduleRepairIntervalMs: options.scheduleRepairIntervalMs ?? 3_600_000,
+  });
+}
 
 /** Nudges arriving together (a burst of accepted messages) make one early tick. */
 const NUDGE_DELAY_MS = 25;
@@ -108,12 +68,15 @@ const NUDGE_DELAY_MS = 25;
  * The background loop of the embedded SQLite default (roles `all` and, alone, `worker`), and of tests on either
  * dialect: every `intervalMs` after the previous tick ended (ticks never overlap), runs each task in turn; a task
  * that throws is logged and the others still run. An enqueue on the in-process job engine (`deps.jobs`) nudges it:
- * the tasks that do that work run after a short debounce instead of at the end of the interval. `stop()` waits for
+ * the enqueued kind's tasks run after a short debounce instead of at the end of the interval. `stop()` waits for
  * the tick in progress, so shutdown never cuts a refresh between the token request and storing its result.
  */
 export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOptions = {}): BackgroundWork {
-  const provider = options.provider ?? new AccessTokenProvider(deps, { random: options.random });
-  const tasks = [...builtInTasks(deps, provider, options), ...(options.extraTasks ?? [])];
+  // A test's own jitter needs a provider of its own; otherwise the service's.
+  const provider =
+    options.provider ?? (options.random ? new AccessTokenProvider(deps, { random: options.random }) : deps.tokens);
+  const loop = loopOf(deps, provider, options);
+  const tasks: BackgroundTask[] = [...loop.tasks, ...(options.extraTasks ?? [])];
   const timers: WorkerTimers = options.timers ?? {
     // Not unref'd: in the `worker` role this loop is what keeps the process alive until stop().
     setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -177,7 +140,7 @@ export function startBackgroundWork(deps: ServiceDeps, options: BackgroundWorkOp
 
   const unsubscribe =
     deps.jobs instanceof InProcessJobEngine && autoStart
-      ? deps.jobs.onDue((name) => nudge(TASKS_BY_JOB[name] ?? []))
+      ? deps.jobs.onDue((name) => nudge(loop.nudged.get(name) ?? []))
       : undefined;
 
   if (autoStart) schedule(intervalMs);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { loadAccountTokens } from '../../src/accounts/account-tokens.js';
 import { accountListSchema, accountSchema, eventListSchema } from '../../src/api/api-schemas.js';
 import { remediationFor } from '../../src/health/remediation.js';
 import { ManualClock } from '../../src/platform/clock.js';
+import { loadAccountTokens } from '../../src/vault/account-tokens.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { type ApiClient, createApiClient, dataKeyRows, seedAccount, tokenRows } from './api-test-support.js';

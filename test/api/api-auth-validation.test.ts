@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { errorSchema } from '../../src/api/api-schemas.js';
+import { errorSchema } from '../../src/http/common-schemas.js';
 import { LAST_USED_WRITE_INTERVAL_MS, revokeApiKey } from '../../src/orgs/api-keys.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { TEST_DIALECTS } from '../support/databases.js';

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { storeAccountTokens } from '../../src/accounts/account-tokens.js';
-import type { AccountStatus, AccountsTable } from '../../src/db/tables/accounts.js';
-import { withTransaction } from '../../src/db/transaction.js';
+import { upsertConnectedAccount } from '../../src/accounts/upsert-connected-account.js';
+import type { AccountStatus } from '../../src/db/tables/accounts.js';
+import { CONSUMER_TENANT_ID } from '../../src/microsoft/tenants.js';
 import { createApiKey } from '../../src/orgs/api-keys.js';
 import { createOrganization, type Organization } from '../../src/orgs/organizations.js';
-import { ensureOwner } from '../../src/owners/owners.js';
 import { newId } from '../../src/platform/ids.js';
 import { PlaintextSecret } from '../../src/vault/secret-types.js';
 import type { TestService } from '../support/service.js';
@@ -66,8 +65,9 @@ export interface SeededAccount {
 }
 
 /**
- * Seeds a connected account the way the connect flow stores one (owner row, account row, sealed tokens in one
- * transaction), so the API can be tested on accounts without driving Microsoft sign-ins for each.
+ * Seeds a connected account through the connect flow's own store (`upsertConnectedAccount`: owner, account, sealed
+ * tokens and `account.connected` in one transaction), so the API can be tested on accounts without driving
+ * Microsoft sign-ins for each; a `status` other than connected is then set on the row, as a test fixture.
  */
 export async function seedAccount(
   service: TestService,
@@ -81,54 +81,41 @@ export async function seedAccount(
     tenantId?: string;
   },
 ): Promise<SeededAccount> {
-  const { db, clock, vault } = service.deps;
-  const now = clock.now();
-  const id = newId('acc', clock);
-  const accessToken = `at-${id}-${Math.random().toString(36).slice(2)}`;
-  const refreshToken = `rt-${id}-${Math.random().toString(36).slice(2)}`;
-  const ownerRowId = await withTransaction(db, async (trx) => {
-    const owner = await ensureOwner(trx, clock, input.organizationId, input.ownerId);
-    const row: AccountsTable = {
-      id,
-      organization_id: input.organizationId,
-      owner_id: owner.id,
-      provider: 'microsoft',
-      tenant_id: input.tenantId ?? '9188040d-6c67-4c5b-b112-36a304b66dad',
-      object_id: newId('oid', clock),
+  const { db, clock } = service.deps;
+  const accessToken = `at-${newId('tok', clock)}-${Math.random().toString(36).slice(2)}`;
+  const refreshToken = `rt-${newId('tok', clock)}-${Math.random().toString(36).slice(2)}`;
+  const result = await upsertConnectedAccount(service.deps, {
+    organizationId: input.organizationId,
+    ownerExternalId: input.ownerId,
+    permissionProfile: 'send',
+    grantedScopes: ['openid', 'profile', 'email', 'offline_access', 'User.Read', 'Mail.Send'],
+    identity: {
+      tenantId: input.tenantId ?? CONSUMER_TENANT_ID,
+      objectId: newId('oid', clock),
       email: input.email,
-      display_name: `Display ${input.email}`,
-      permission_profile: 'send',
-      granted_scopes: JSON.stringify(['openid', 'profile', 'email', 'offline_access', 'User.Read', 'Mail.Send']),
-      status: input.status ?? 'connected',
-      status_reason: input.reason ?? null,
-      status_evidence: input.evidence ? JSON.stringify(input.evidence) : null,
-      status_changed_at: now,
-      connected_at: now,
-      last_refreshed_at: now,
-      access_token_expires_at: now + 3600_000,
-      refresh_token_issued_at: now,
-      next_keepalive_at: now + 7 * 86_400_000,
-      next_health_check_at: now + 86_400_000,
-      refresh_failures: 0,
-      refresh_retry_at: null,
-      created_at: now,
-      updated_at: now,
-    };
-    await trx.insertInto('accounts').values(row).execute();
-    await storeAccountTokens(trx, vault, clock, id, {
+      displayName: `Display ${input.email}`,
+    },
+    tokens: {
       accessToken: PlaintextSecret.from(accessToken),
       refreshToken: PlaintextSecret.from(refreshToken),
-    });
-    await service.deps.events.record(trx, {
-      organizationId: input.organizationId,
-      type: 'account.connected',
-      accountId: id,
-      ownerExternalId: input.ownerId,
-      data: { accountId: id, ownerId: input.ownerId, email: input.email },
-    });
-    return owner.id;
+      expiresInSeconds: 3600,
+    },
   });
-  return { id, ownerRowId, accessToken, refreshToken };
+  assert.notEqual(result.kind, 'already_connected_elsewhere', `${input.email} is another owner's account`);
+  const id = result.accountId;
+  if (input.status !== undefined && input.status !== 'connected') {
+    await db
+      .updateTable('accounts')
+      .set({
+        status: input.status,
+        status_reason: input.reason ?? null,
+        status_evidence: input.evidence ? JSON.stringify(input.evidence) : null,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+  const account = await db.selectFrom('accounts').select('owner_id').where('id', '=', id).executeTakeFirstOrThrow();
+  return { id, ownerRowId: account.owner_id, accessToken, refreshToken };
 }
 
 /**

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
-import { checkAccountHealth } from '../../src/health/health-check.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
-import { jobHandlers } from '../../src/jobs/job-handlers.js';
+import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
+import { checkAccountHealth } from '../../src/tokens/health-check.js';
 import { builtInTasks } from '../../src/worker/background-work.js';
 import { eventsOf, type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
 import { TEST_DIALECTS } from '../support/databases.js';
@@ -49,7 +49,7 @@ for (const dialect of TEST_DIALECTS) {
     async function scanInboxes() {
       h.advance(61);
       if (dialect === 'postgres') {
-        await jobHandlers(h.service.deps, { provider })[JOBS.bounceSweep]({});
+        await jobHandler(h.service.deps, { provider })(JOBS.bounceSweep, {});
       } else {
         const task = builtInTasks(h.service.deps, provider).find((each) => each.name === 'bounce-scan');
         assert.ok(task, 'the in-process loop has a bounce-scan task');

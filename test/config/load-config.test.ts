@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { loadConfig } from '../../src/config/load-config.js';
-import { Secret } from '../../src/config/secret.js';
 import { AppError } from '../../src/errors/app-error.js';
+import { Secret } from '../../src/platform/secret.js';
 
 const CLIENT_ID = '5f3c2d1e-8a4b-4c6d-9e7f-0a1b2c3d4e5f';
 const key = (): string => randomBytes(32).toString('base64');

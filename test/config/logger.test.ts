@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { Secret } from '../../src/config/secret.js';
 import { AppError } from '../../src/errors/app-error.js';
 import { createLogger, isSensitiveKey, redactLogLine } from '../../src/platform/logger.js';
+import { Secret } from '../../src/platform/secret.js';
 import { PlaintextSecret } from '../../src/vault/secret-types.js';
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: () => string[] } {

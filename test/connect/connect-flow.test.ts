@@ -3,11 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { setConditionalAccessBlocked } from '../../emulator/control/actions.js';
 import { SignInDriver } from '../../emulator/identity/sign-in-driver.js';
 import { CONSUMER_TENANT_ID } from '../../emulator/state/model.js';
-import { loadAccountTokens } from '../../src/accounts/account-tokens.js';
 import { createConnectSession } from '../../src/connect/connect-sessions.js';
 import { AppError } from '../../src/errors/app-error.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { createApiKey } from '../../src/orgs/api-keys.js';
+import { loadAccountTokens } from '../../src/vault/account-tokens.js';
 import { describeFindings, scanForSecrets } from '../security/secret-scanner.js';
 import { startTestService, type TestService } from '../support/service.js';
 import {

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { SignInDriver } from '../../emulator/identity/sign-in-driver.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
-import { Secret } from '../../src/config/secret.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { raiseAppMisconfiguredAlert } from '../../src/health/app-alerts.js';
 import { HEALTH_REMEDIATION } from '../../src/health/remediation.js';
 import { evidenceFromTokenErrorResponse } from '../../src/microsoft/error-evidence.js';
+import { Secret } from '../../src/platform/secret.js';
 import { aadTokenError } from '../microsoft/fixtures.js';
 import { startTestService, type TestService } from '../support/service.js';
 import {

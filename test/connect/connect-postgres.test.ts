@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { loadAccountTokens } from '../../src/accounts/account-tokens.js';
 import { listEvents } from '../../src/events/event-recorder.js';
+import { loadAccountTokens } from '../../src/vault/account-tokens.js';
 import { describeFindings, scanForSecrets } from '../security/secret-scanner.js';
 import { startTestService, type TestService } from '../support/service.js';
 import {

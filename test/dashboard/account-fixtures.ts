@@ -1,10 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { upsertConnectedAccount } from '../../src/accounts/upsert-connected-account.js';
 import type { AccountStatus } from '../../src/db/tables/accounts.js';
+import { CONSUMER_TENANT_ID } from '../../src/microsoft/tenants.js';
 import type { ServiceDeps } from '../../src/services.js';
 import { PlaintextSecret } from '../../src/vault/secret-types.js';
-
-export const CONSUMER_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad';
 
 export interface SeededAccount {
   id: string;
@@ -36,7 +35,7 @@ export async function seedConnectedAccount(
     permissionProfile: input.profile ?? 'send',
     grantedScopes: input.scopes ?? ['User.Read', 'Mail.Send', 'profile', 'openid', 'email'],
     identity: {
-      tenantId: input.tenantId ?? CONSUMER_TENANT,
+      tenantId: input.tenantId ?? CONSUMER_TENANT_ID,
       objectId: randomUUID(),
       email: input.email,
       displayName: null,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Secret } from '../../src/config/secret.js';
 import { ensureFirstAdmin } from '../../src/dashboard-auth/first-admin.js';
+import { Secret } from '../../src/platform/secret.js';
 import { callApi } from '../api/api-test-support.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
 import { startTestService, type TestService } from '../support/service.js';

@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { Secret } from '../../src/config/secret.js';
 import { ensureFirstAdmin } from '../../src/dashboard-auth/first-admin.js';
+import { Secret } from '../../src/platform/secret.js';
 import type { ServiceDeps } from '../../src/services.js';
 
 /**

@@ -4,13 +4,13 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PostgresIntrospector, sql } from 'kysely';
-import { Secret } from '../../src/config/secret.js';
 import { CurrentSchemaIntrospector } from '../../src/db/current-schema-introspector.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { openDatabase } from '../../src/db/open-database.js';
 import { withTransaction } from '../../src/db/transaction.js';
 import { AppError } from '../../src/errors/app-error.js';
+import { Secret } from '../../src/platform/secret.js';
 import { forEachDatabase, openTestDatabase, TEST_DIALECTS } from '../support/databases.js';
 
 const execFileAsync = promisify(execFile);

@@ -7,17 +7,17 @@
 import assert from 'node:assert/strict';
 import { beforeEach, it } from 'node:test';
 import pino from 'pino';
-import { Secret } from '../../src/config/secret.js';
+import { recordAccountHealth } from '../../src/accounts/account-health.js';
 import type { DbDialect } from '../../src/db/schema.js';
 import type { AccountsTable } from '../../src/db/tables/accounts.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
-import { raiseOperatorAlert, recordAccountHealth } from '../../src/health/account-health.js';
 import {
   appCredentialsFingerprint,
   raiseAppMisconfiguredAlert,
   resolveAppMisconfiguredAlerts,
 } from '../../src/health/app-alerts.js';
 import { classifyHealth } from '../../src/health/classify-health.js';
+import { raiseOperatorAlert } from '../../src/health/operator-alerts.js';
 import { remediationFor } from '../../src/health/remediation.js';
 import {
   evidenceFromGraphError,
@@ -28,6 +28,7 @@ import { createOrganization, ensureDefaultOrganization } from '../../src/orgs/or
 import { ensureOwner } from '../../src/owners/owners.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { newId } from '../../src/platform/ids.js';
+import { Secret } from '../../src/platform/secret.js';
 import type { ServiceDeps } from '../../src/services.js';
 import { forEachDatabase, type TestDatabase } from '../support/databases.js';
 

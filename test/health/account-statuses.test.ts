@@ -21,9 +21,9 @@ import {
 } from '../../emulator/control/actions.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import type { User } from '../../emulator/state/model.js';
-import { checkAccountHealth, runHealthChecks } from '../../src/health/health-check.js';
 import { remediationFor } from '../../src/health/remediation.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
+import { checkAccountHealth, runHealthChecks } from '../../src/tokens/health-check.js';
 import { TokenError, type TokenErrorCode } from '../../src/tokens/token-error.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { type LifecycleHarness, startLifecycleHarness } from '../tokens/support/lifecycle-harness.js';

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MIGRATION_TABLE, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { Secret } from '../../src/config/secret.js';
 import { openDatabase } from '../../src/db/open-database.js';
 import type { Database } from '../../src/db/schema.js';
-import { ServiceLifecycle, serviceLifecycle } from '../../src/ops/lifecycle.js';
+import { ServiceLifecycle } from '../../src/ops/lifecycle.js';
 import { startOpsServer } from '../../src/ops/ops-server.js';
 import { checkReadiness } from '../../src/ops/readiness.js';
+import { Secret } from '../../src/platform/secret.js';
 import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { TokenVault } from '../../src/vault/token-vault.js';
 import { TEST_DIALECTS, testPostgresUrl } from '../support/databases.js';
@@ -181,7 +181,7 @@ for (const dialect of TEST_DIALECTS) {
       // A service of its own: draining cannot be undone.
       const draining = await startTestService({ dialect, env: { MAILBRIDGE_METRICS_TOKEN: TOKEN } });
       try {
-        serviceLifecycle(draining.deps).beginDrain();
+        draining.deps.lifecycle.beginDrain();
         const answer = await get(`${draining.url}/readyz`, TOKEN);
         assert.equal(answer.status, 503);
         const body = answer.body as ReadyBody;

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import pg from 'pg';
 import type { DatabaseConfig } from '../../src/config/config.js';
-import { Secret } from '../../src/config/secret.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { type DatabaseHandle, openDatabase } from '../../src/db/open-database.js';
 import type { DbDialect } from '../../src/db/schema.js';
+import { Secret } from '../../src/platform/secret.js';
 
 /**
  * Real databases for tests: a SQLite file in a fresh temp directory, and PostgreSQL in a fresh schema (so test

@@ -8,12 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import { createUser, deleteAccessTokens } from '../../emulator/control/actions.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import type { User } from '../../emulator/state/model.js';
-import { loadAccountTokens } from '../../src/accounts/account-tokens.js';
 import { GraphClient } from '../../src/graph/graph-client.js';
 import { GraphError } from '../../src/graph/graph-error.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
 import { expiresIfUnusedBy, REFRESH_TOKEN_INACTIVITY_MS } from '../../src/tokens/lifecycle-policy.js';
 import { TokenError } from '../../src/tokens/token-error.js';
+import { loadAccountTokens } from '../../src/vault/account-tokens.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { type LifecycleHarness, startLifecycleHarness } from './support/lifecycle-harness.js';
 

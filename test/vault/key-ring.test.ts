@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { Secret } from '../../src/config/secret.js';
+import { Secret } from '../../src/platform/secret.js';
 import { generateKeyRingText, parseKeyRing, parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { resolveKeyRing } from '../../src/vault/resolve-key-ring.js';
 import { PlaintextSecret } from '../../src/vault/secret-types.js';

@@ -9,7 +9,6 @@ import { upsertConnectedAccount } from '../../../src/accounts/upsert-connected-a
 import { composeService } from '../../../src/compose.js';
 import type { Config } from '../../../src/config/config.js';
 import { loadConfig } from '../../../src/config/load-config.js';
-import { Secret } from '../../../src/config/secret.js';
 import {
   type PermissionProfile,
   parseGrantedScopes,
@@ -25,6 +24,7 @@ import {
 import { ensureDefaultOrganization } from '../../../src/orgs/organizations.js';
 import type { Clock } from '../../../src/platform/clock.js';
 import { createLogger } from '../../../src/platform/logger.js';
+import { Secret } from '../../../src/platform/secret.js';
 import type { ServiceDeps } from '../../../src/services.js';
 import { parseKeyRingOrThrow } from '../../../src/vault/key-ring.js';
 import { PlaintextSecret } from '../../../src/vault/secret-types.js';

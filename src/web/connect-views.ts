@@ -1,13 +1,19 @@
+import type { ApprovalHandOff } from '../connect/admin-approval.js';
+import {
+  type ConnectEnd,
+  type ConnectFailure,
+  failureStatus,
+  failureText,
+  fromFrontChannel,
+} from '../connect/connect-ends.js';
+import { isSessionExpired, sessionProfile } from '../connect/connect-sessions.js';
+import { PERMISSION_DESCRIPTIONS, permissionLines } from '../connect/permission-profiles.js';
+import { returnUrlWithResult } from '../connect/return-url.js';
 import type { ConnectSessionsTable } from '../db/tables/accounts.js';
 import { CONNECT_OUTCOME_REMEDIATION } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
-import { approvalPage, connectedPage, failurePage, type ReferenceView } from '../web/connect-pages.js';
-import type { ApprovalHandOff } from './admin-approval.js';
-import { type ConnectEnd, type ConnectFailure, failureStatus, failureText, fromFrontChannel } from './connect-ends.js';
-import { isSessionExpired, sessionProfile } from './connect-sessions.js';
-import { PERMISSION_DESCRIPTIONS, permissionLines } from './permission-profiles.js';
-import { returnUrlWithResult } from './return-url.js';
+import { approvalPage, connectedPage, failurePage, type ReferenceView } from './connect-pages.js';
 
 /** Turns how an attempt ended into its page (the routes add status codes and cookies). */
 

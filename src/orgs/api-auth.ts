@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app-error.js';
-import { type ApiKeyAuth, authenticateApiKey } from '../orgs/api-keys.js';
 import type { ServiceDeps } from '../services.js';
+import { type ApiKeyAuth, authenticateApiKey } from './api-keys.js';
 
 const authenticated = new WeakMap<FastifyRequest, ApiKeyAuth>();
 

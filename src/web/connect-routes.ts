@@ -1,20 +1,20 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ConnectSessionsTable } from '../db/tables/accounts.js';
-import type { ServiceDeps } from '../services.js';
-import { adminConsentResultPage, type ConnectProblem, problemPage, providerChoicePage } from '../web/connect-pages.js';
-import { findApprovalHandOff, handleAdminConsentCallback } from './admin-approval.js';
-import { type ConnectEnd, failureFromStored } from './connect-ends.js';
+import { findApprovalHandOff, handleAdminConsentCallback } from '../connect/admin-approval.js';
+import { type ConnectEnd, failureFromStored } from '../connect/connect-ends.js';
 import {
   bindingCookieName,
   type CallbackAnswer,
   completeCallback,
   isBoundBrowser,
   startAuthorization,
-} from './connect-flow.js';
-import { findConnectSession, isSessionExpired, sessionProfile } from './connect-sessions.js';
+} from '../connect/connect-flow.js';
+import { findConnectSession, isSessionExpired, sessionProfile } from '../connect/connect-sessions.js';
+import { permissionLines } from '../connect/permission-profiles.js';
+import { returnUrlWithStatus } from '../connect/return-url.js';
+import type { ConnectSessionsTable } from '../db/tables/accounts.js';
+import type { ServiceDeps } from '../services.js';
+import { adminConsentResultPage, type ConnectProblem, problemPage, providerChoicePage } from './connect-pages.js';
 import { renderEnd } from './connect-views.js';
-import { permissionLines } from './permission-profiles.js';
-import { returnUrlWithStatus } from './return-url.js';
 
 /**
  * The hosted connect flow (issue 3 items 3–4):

@@ -1,8 +1,8 @@
+import { startJobWorker } from '../jobs/job-worker.js';
+import { PgBossJobEngine } from '../jobs/pg-boss-engine.js';
 import type { ProcessRole } from '../ops/process-role.js';
 import type { ServiceDeps } from '../services.js';
-import { type BackgroundWork, startBackgroundWork } from '../worker/background-work.js';
-import { startJobWorker } from './job-worker.js';
-import { PgBossJobEngine } from './pg-boss-engine.js';
+import { type BackgroundWork, startBackgroundWork } from './background-work.js';
 
 /** Said at start by `mailbridge api` and `mailbridge worker` on SQLite. */
 export const SQLITE_SPLIT_WARNING =

@@ -1,15 +1,15 @@
+import { recordAccountHealth } from '../accounts/account-health.js';
 import { withTransaction } from '../db/transaction.js';
-import { GraphClient } from '../graph/graph-client.js';
+import type { GraphClient } from '../graph/graph-client.js';
 import { GraphError } from '../graph/graph-error.js';
+import { classifyHealth } from '../health/classify-health.js';
+import type { Health } from '../health/health.js';
 import { evidenceFromNetworkError } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
-import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
-import { claimDueAccounts } from '../tokens/due-accounts.js';
-import { isHealthCheckedStatus, nextHealthCheckAt, type RandomSource } from '../tokens/lifecycle-policy.js';
-import { TokenError } from '../tokens/token-error.js';
-import { recordAccountHealth } from './account-health.js';
-import { classifyHealth } from './classify-health.js';
-import type { Health } from './health.js';
+import type { AccessTokenProvider } from './access-token-provider.js';
+import { claimDueAccounts } from './due-accounts.js';
+import { isHealthCheckedStatus, nextHealthCheckAt, type RandomSource } from './lifecycle-policy.js';
+import { TokenError } from './token-error.js';
 
 export interface HealthCheckOptions {
   /** How many due accounts one run claims. Default 20. */
@@ -56,7 +56,7 @@ export async function checkAccountHealth(
   accountId: string,
   options: { graph?: GraphClient } = {},
 ): Promise<{ health: Health | undefined; error?: TokenError }> {
-  const graph = options.graph ?? new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
+  const graph = options.graph ?? deps.graph;
   const account = await deps.db
     .selectFrom('accounts')
     .select(['granted_scopes'])
@@ -127,7 +127,7 @@ export async function runHealthChecks(
   const { db, dialect, clock, logger } = deps;
   const policy = provider.policy;
   const random = options.random ?? Math.random;
-  const graph = options.graph ?? new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
+  const graph = options.graph ?? deps.graph;
   const ids = await claimDueAccounts(db, dialect, 'next_health_check_at', {
     now: clock.now(),
     limit: options.batchSize ?? 20,

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../platform/clock.js';
-import { PlaintextSecret } from '../vault/secret-types.js';
-import type { TokenVault } from '../vault/token-vault.js';
+import { PlaintextSecret } from './secret-types.js';
+import type { TokenVault } from './token-vault.js';
 
 /**
  * An account's tokens in the vault: sealed under the account's own data key (subject = account id) with the field
