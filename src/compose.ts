@@ -96,7 +96,7 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     clock,
     logger: options.logger,
     vault: new TokenVault({ keyRing: options.keyRing, clock }),
-    events: new EventRecorder({ clock, webhookUrl: options.config.webhook?.url, jobs }),
+    events: new EventRecorder({ clock, defaultWebhookUrl: options.config.webhook?.url, jobs }),
     microsoft,
     metrics,
     jobs,

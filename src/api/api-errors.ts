@@ -14,7 +14,8 @@ export const API_ERRORS = {
   },
   API_KEY_SCOPE_INSUFFICIENT: {
     status: 403,
-    description: 'Managing API keys needs a key with the `admin` scope (`mailbridge api-keys create --admin`).',
+    description:
+      'Managing API keys and webhook endpoints needs a key with the `admin` scope (`mailbridge api-keys create --admin`).',
   },
   API_KEY_NOT_FOUND: { status: 404, description: 'No API key with this id in your organisation.' },
   API_KEY_NAME_INVALID: { status: 400, description: 'An API key name is 1 to 200 characters.' },
@@ -72,6 +73,23 @@ export const API_ERRORS = {
   WEBHOOK_DELIVERY_ALREADY_PENDING: {
     status: 409,
     description: 'The delivery is already scheduled; only a failed or delivered one can be retried.',
+  },
+  WEBHOOK_ENDPOINT_NOT_FOUND: { status: 404, description: 'No webhook endpoint with this id in your organisation.' },
+  WEBHOOK_ENDPOINT_URL_INVALID: {
+    status: 400,
+    description:
+      'A webhook URL is an absolute https URL (http only for localhost, 127.0.0.1 or [::1]) without user name, ' +
+      'password, query or fragment.',
+  },
+  WEBHOOK_ENDPOINTS_TOO_MANY: { status: 409, description: 'An organisation has at most 10 webhook endpoints.' },
+  WEBHOOK_SECRET_TOO_SHORT: {
+    status: 400,
+    description: 'A webhook secret is at least 32 characters; make one with `openssl rand -hex 32` (or leave it out).',
+  },
+  WEBHOOK_SECRET_TOO_LONG: { status: 400, description: 'A webhook secret is at most 256 characters.' },
+  WEBHOOK_ROTATION_OVERLAP_INVALID: {
+    status: 400,
+    description: '`overlapSeconds` is a whole number from 0 to 604800 (a week).',
   },
   INTERNAL: { status: 500, description: 'Something went wrong on our side; nothing you sent was wrong.' },
 } as const satisfies Record<string, { status: number; description: string }>;

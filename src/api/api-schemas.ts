@@ -260,6 +260,7 @@ export const eventSchema = z
     type: z.enum(EVENT_TYPES).meta({
       description: 'What happened; the README lists each type with its `data` (webhooks carry the same body).',
     }),
+    organizationId: z.string().meta({ description: 'The organisation the event belongs to.' }),
     createdAt: timestamp,
     accountId: z.string().nullable(),
     ownerId: z.string().nullable(),

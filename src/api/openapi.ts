@@ -3,6 +3,7 @@ import { API_KEY_API_OPERATIONS } from '../orgs/api-key-api.js';
 import { MESSAGE_API_OPERATIONS } from '../outbox/message-api.js';
 import { OUTBOX_ERRORS } from '../outbox/outbox-errors.js';
 import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
+import { WEBHOOK_ENDPOINT_API_OPERATIONS } from '../webhooks/webhook-endpoint-api.js';
 import { API_ERRORS, BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
 import {
   accountListSchema,
@@ -224,7 +225,13 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
  * fails while a served `/v1` route is missing.
  */
 export function allApiOperations(): readonly ApiOperation[] {
-  return [...API_OPERATIONS, ...WEBHOOK_API_OPERATIONS, ...MESSAGE_API_OPERATIONS, ...API_KEY_API_OPERATIONS];
+  return [
+    ...API_OPERATIONS,
+    ...WEBHOOK_API_OPERATIONS,
+    ...WEBHOOK_ENDPOINT_API_OPERATIONS,
+    ...MESSAGE_API_OPERATIONS,
+    ...API_KEY_API_OPERATIONS,
+  ];
 }
 
 /** Every error code the API may answer with: the API's own, and the catalogues of modules serving `/v1` routes. */

@@ -10,6 +10,7 @@ import { findOrganizationOrThrow, isReturnUrlAllowed, updateOrganization } from 
 import { registerMessageRoutes } from '../outbox/message-routes.js';
 import { deleteOwner, getOwnerOrThrow, setOwnerEmailProvider, toOwnerView } from '../owners/owners.js';
 import type { ServiceDeps } from '../services.js';
+import { registerWebhookEndpointRoutes } from '../webhooks/webhook-endpoint-routes.js';
 import { registerWebhookRoutes } from '../webhooks/webhook-routes.js';
 import { apiAuthOf, apiKeyAuthHook } from './api-auth.js';
 import { API_ERRORS } from './api-errors.js';
@@ -50,6 +51,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps)
         registerMessageRoutes(secured, deps);
         registerWebhookRoutes(secured, deps);
         registerApiKeyRoutes(secured, deps);
+        registerWebhookEndpointRoutes(secured, deps);
       });
     },
     { prefix: '/v1' },

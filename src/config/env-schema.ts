@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseIsoDateTime } from '../platform/iso-date-time.js';
 import { type KeyRing, parseKeyRing } from '../vault/key-ring.js';
 import { MAKE_KEY_HINT } from '../vault/vault-error.js';
+import { isWebhookSecretLongEnough, WEBHOOK_SECRET_TOO_SHORT_MESSAGE } from '../webhooks/webhook-secret.js';
 import type { DatabaseConfig, LogLevel } from './config.js';
 import { Secret } from './secret.js';
 
@@ -210,9 +211,7 @@ export const envSchema = z.object({
   ),
   WEBHOOK_SECRET: rawText.transform((value, ctx) => {
     if (value === undefined) return undefined;
-    if (value.trim().length < 32) {
-      return fail(ctx, 'is shorter than 32 characters; make one with `openssl rand -hex 32`');
-    }
+    if (!isWebhookSecretLongEnough(value)) return fail(ctx, WEBHOOK_SECRET_TOO_SHORT_MESSAGE);
     return new Secret(value.trim());
   }),
   SMTP_URL: rawText.transform((value, ctx) => {

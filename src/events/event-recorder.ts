@@ -2,8 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { EventsTable } from '../db/tables/accounts.js';
 import { JOBS, type JobEngine } from '../jobs/job-engine.js';
+import { DEFAULT_ORGANIZATION_ID } from '../orgs/organizations.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
+import { endpointsWanting } from '../webhooks/webhook-endpoints.js';
 
 /** Every event type mailbridge emits (stored for `GET /v1/events` and delivered as signed webhooks). */
 export const EVENT_TYPES = [
@@ -41,6 +43,8 @@ export interface NewEvent {
 export interface EventView {
   id: string;
   type: string;
+  /** The organisation it belongs to: with per-organisation endpoints, a receiver may serve several. */
+  organizationId: string;
   createdAt: string;
   accountId: string | null;
   ownerId: string | null;
@@ -49,17 +53,19 @@ export interface EventView {
 
 /**
  * Records events in the caller's transaction (so an event exists exactly when the change it reports committed) and,
- * when a webhook URL is configured, a pending delivery for the webhook dispatcher in the same transaction, with its
- * `webhook-delivery` job when a job engine is given (src/jobs/; on SQLite the in-process loop finds the row itself).
+ * in the same transaction, one pending delivery per webhook endpoint that wants it: each enabled endpoint of the
+ * event's organisation whose event-type filter matches (src/webhooks/webhook-endpoints.ts), and the environment's
+ * WEBHOOK_URL for the Default organisation (`endpoint_id` null). Each delivery gets its `webhook-delivery` job when a
+ * job engine is given (src/jobs/; on SQLite the in-process loop finds the row itself).
  */
 export class EventRecorder {
   readonly #clock: Clock;
-  readonly #webhookUrl: string | undefined;
+  readonly #defaultWebhookUrl: string | undefined;
   readonly #jobs: JobEngine | undefined;
 
-  constructor(options: { clock: Clock; webhookUrl?: string | undefined; jobs?: JobEngine | undefined }) {
+  constructor(options: { clock: Clock; defaultWebhookUrl?: string | undefined; jobs?: JobEngine | undefined }) {
     this.#clock = options.clock;
-    this.#webhookUrl = options.webhookUrl;
+    this.#defaultWebhookUrl = options.defaultWebhookUrl;
     this.#jobs = options.jobs;
   }
 
@@ -75,7 +81,13 @@ export class EventRecorder {
       created_at: now,
     };
     await db.insertInto('events').values(row).execute();
-    if (this.#webhookUrl) {
+    const targets: Array<{ endpointId: string | null; url: string }> = (
+      await endpointsWanting(db, event.organizationId, event.type)
+    ).map((endpoint) => ({ endpointId: endpoint.id, url: endpoint.url }));
+    if (this.#defaultWebhookUrl && event.organizationId === DEFAULT_ORGANIZATION_ID) {
+      targets.unshift({ endpointId: null, url: this.#defaultWebhookUrl });
+    }
+    for (const target of targets) {
       const deliveryId = newId('whd', this.#clock);
       await db
         .insertInto('webhook_deliveries')
@@ -83,7 +95,8 @@ export class EventRecorder {
           id: deliveryId,
           event_id: row.id,
           organization_id: row.organization_id,
-          url: this.#webhookUrl,
+          endpoint_id: target.endpointId,
+          url: target.url,
           status: 'pending',
           attempts: 0,
           next_attempt_at: now,
@@ -103,6 +116,7 @@ export function toEventView(row: EventsTable): EventView {
   return {
     id: row.id,
     type: row.type,
+    organizationId: row.organization_id,
     createdAt: new Date(row.created_at).toISOString(),
     accountId: row.account_id,
     ownerId: row.owner_external_id,

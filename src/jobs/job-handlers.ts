@@ -57,7 +57,7 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
     [JOBS.webhookDelivery]: async (data) => {
       const deliveryId = data['deliveryId'];
       // Rows are only queued while WEBHOOK_URL is set; if it was unset since, they wait for it to come back.
-      if (!deliveryId || !deps.config.webhook) return;
+      if (!deliveryId) return;
       // Delivers it if it is due and unclaimed; a failed attempt writes its retry's job with its outcome.
       if ((await deliverDueWebhooks(deps, { limit: 1, ids: [deliveryId] })) > 0) return;
       // Not attempted (not due yet, or another worker's claim): make sure a job waits for its next attempt. Two
@@ -113,16 +113,15 @@ export async function sweepOutbox(deps: ServiceDeps): Promise<{ lanes: number; d
   const now = deps.clock.now();
   const lanes = await lanesWithDueWork(deps.db, now, SWEEP_LIMIT);
   for (const lane of lanes) await wakeLane(deps.db, deps, lane, now);
-  const deliveries = deps.config.webhook
-    ? await deps.db
-        .selectFrom('webhook_deliveries')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('next_attempt_at')
-        .limit(SWEEP_LIMIT)
-        .execute()
-    : [];
+  const deliveries = await deps.db
+    .selectFrom('webhook_deliveries')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', now)
+    .$if(!deps.config.webhook, (query) => query.where('endpoint_id', 'is not', null))
+    .orderBy('next_attempt_at')
+    .limit(SWEEP_LIMIT)
+    .execute();
   for (const { id } of deliveries) {
     await deps.jobs.enqueue(deps.db, JOBS.webhookDelivery, { deliveryId: id }, { singletonKey: id });
   }
