@@ -33,6 +33,8 @@ export interface WebhookDeliveryFilter {
   /** A delivery id: rows after it (ids sort by creation time). */
   after?: string;
   limit: number;
+  /** Newest first (the dashboard's latest deliveries) instead of oldest first. */
+  newestFirst?: boolean;
 }
 
 function baseQuery(db: Kysely<Database>, organizationId: string) {
@@ -86,7 +88,10 @@ export async function listWebhookDeliveries(
   if (filter.endpointId) query = query.where('d.endpoint_id', '=', filter.endpointId);
   if (filter.status) query = query.where('d.status', '=', filter.status);
   if (filter.after) query = query.where('d.id', '>', filter.after);
-  const rows = await query.orderBy('d.id', 'asc').limit(filter.limit).execute();
+  const rows = await query
+    .orderBy('d.id', filter.newestFirst ? 'desc' : 'asc')
+    .limit(filter.limit)
+    .execute();
   return rows.map(toView);
 }
 

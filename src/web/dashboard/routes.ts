@@ -37,6 +37,7 @@ import { listPendingConnections } from './pending-connections.js';
 import { renderCommunicationSettingsPage } from './settings-page.js';
 import { signInWithPassword } from './sign-in.js';
 import { renderSignInPage } from './sign-in-page.js';
+import { registerWebhookEndpointPages } from './webhook-endpoints-routes.js';
 
 /** Sign-in attempts per client IP (all addresses together) per minute; the per-email counter is the other half. */
 export const SIGN_IN_RATE_LIMIT = { max: 10, timeWindowMs: 60_000 } as const;
@@ -420,6 +421,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
   // ----- Settings → API keys (api-keys-routes.ts) ----------------------------------------------------------------
 
   registerApiKeyPages(scope, deps, ctx);
+  registerWebhookEndpointPages(scope, deps, ctx);
 
   // ----- Connect hand-off ----------------------------------------------------------------------------------------
 
