@@ -1,4 +1,5 @@
 import { runBounceScans } from '../bounces/bounce-scan.js';
+import { recordExpiredConnectSessions } from '../connect/connect-expiry.js';
 import { runHealthChecks } from '../health/health-check.js';
 import { checkClientSecretExpiry } from '../health/secret-expiry.js';
 import { dispatchLane } from '../outbox/dispatcher.js';
@@ -52,6 +53,7 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
 
     [JOBS.outboxSweep]: async () => {
       await sweepOutbox(deps);
+      await recordExpiredConnectSessions(deps);
     },
 
     [JOBS.webhookDelivery]: async (data) => {

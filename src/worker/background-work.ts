@@ -1,4 +1,5 @@
 import { runBounceScans } from '../bounces/bounce-scan.js';
+import { recordExpiredConnectSessions } from '../connect/connect-expiry.js';
 import { runHealthChecks } from '../health/health-check.js';
 import { checkClientSecretExpiry } from '../health/secret-expiry.js';
 import { InProcessJobEngine } from '../jobs/in-process-engine.js';
@@ -83,6 +84,7 @@ export function builtInTasks(
           ? 'more'
           : undefined,
     },
+    { name: 'connect-expiry', run: async () => void (await recordExpiredConnectSessions(deps)) },
     {
       name: 'outbox',
       run: async () => ((await runOutboxRounds(deps, { tokens: provider })) ? 'more' : undefined),
