@@ -19,11 +19,11 @@ import {
   connectSessionParams,
   createConnectSessionBody,
   listAccountsQuery,
-  listEventsQuery,
   ownerParams,
   setEmailProviderBody,
   updateOrganizationBody,
 } from './api-schemas.js';
+import { listEventsQuery } from './event-schemas.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { parseRequestOrThrow } from './request-validation.js';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadAccountTokens } from '../../src/accounts/account-tokens.js';
-import { accountListSchema, accountSchema, eventListSchema } from '../../src/api/api-schemas.js';
+import { accountListSchema, accountSchema } from '../../src/api/api-schemas.js';
+import { eventListSchema } from '../../src/api/event-schemas.js';
 import { remediationFor } from '../../src/health/remediation.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { TEST_DIALECTS } from '../support/databases.js';

@@ -124,7 +124,16 @@ export async function seedAccount(
       type: 'account.connected',
       accountId: id,
       ownerExternalId: input.ownerId,
-      data: { accountId: id, ownerId: input.ownerId, email: input.email },
+      // What the connect flow records (upsert-connected-account.ts), so it parses as the documented event.
+      data: {
+        accountId: id,
+        ownerId: input.ownerId,
+        provider: row.provider,
+        email: input.email,
+        tenantId: row.tenant_id,
+        permissionProfile: row.permission_profile,
+        scopes: JSON.parse(row.granted_scopes),
+      },
     });
     return owner.id;
   });

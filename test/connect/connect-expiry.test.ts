@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CompiledQuery } from 'kysely';
+import { eventListSchema } from '../../src/api/event-schemas.js';
 import { dueExpiredSessionsQuery } from '../../src/connect/connect-expiry.js';
 import { createApiKey } from '../../src/orgs/api-keys.js';
 import { ensureDefaultOrganization } from '../../src/orgs/organizations.js';
@@ -66,6 +67,8 @@ for (const dialect of TEST_DIALECTS) {
       }
 
       const events = await api('GET', '/v1/events?type=connect.failed');
+      // The event is what the OpenAPI document says it is.
+      eventListSchema.parse(events.body);
       assert.deepEqual(
         events.body.data.map((event: { ownerId: string; data: unknown }) => [event.ownerId, event.data]),
         [['left-it', { connectSessionId: left, ownerId: 'left-it', status: 'expired', reason: null }]],
