@@ -32,6 +32,7 @@ import {
 } from './compose-form.js';
 import { type ComposeAccount, type ComposeModel, type PreferredProvider, renderComposePage } from './compose-page.js';
 import { renderMessagePage, renderMessagesPage } from './messages-pages.js';
+import { hasOutsideSink } from './outside-mail.js';
 
 /** What the dashboard's session hook established for the request (routes.ts `SignedInContext`). */
 export interface MessagePagesContext {
@@ -79,7 +80,14 @@ export function registerMessagePages(
     });
     return sendHtml(
       reply,
-      renderMessagesPage({ signedIn, messages: page.data, status, before, nextCursor: page.nextCursor }),
+      renderMessagesPage({
+        signedIn,
+        messages: page.data,
+        status,
+        before,
+        nextCursor: page.nextCursor,
+        outsideMailLink: hasOutsideSink(deps.microsoft),
+      }),
     );
   });
 

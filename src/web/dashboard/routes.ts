@@ -33,6 +33,7 @@ import { CSRF_FIELD, csrfTokenFor, isCsrfTokenValid } from './csrf.js';
 import { formField } from './form-fields.js';
 import { notice, renderPage } from './layout.js';
 import { registerMessagePages } from './messages-routes.js';
+import { registerOutsideMailPage } from './outside-mail-routes.js';
 import { listPendingConnections } from './pending-connections.js';
 import { renderCommunicationSettingsPage } from './settings-page.js';
 import { signInWithPassword } from './sign-in.js';
@@ -422,6 +423,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
 
   registerApiKeyPages(scope, deps, ctx);
   registerWebhookEndpointPages(scope, deps, ctx);
+  registerOutsideMailPage(scope, deps, ctx);
 
   // ----- Connect hand-off ----------------------------------------------------------------------------------------
 
