@@ -278,5 +278,21 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(log.body.data[0].status, 'failed');
       assert.equal(log.body.data[0].lastError, 'the webhook endpoint was deleted');
     });
+
+    it('at most 10 endpoints per organisation; each lists only its own', async () => {
+      const before = (await api(globexAdmin, 'GET', '/v1/webhook-endpoints')).body.data.length;
+      for (let n = before; n < 10; n++) {
+        clock.advance(1);
+        const answer = await api(globexAdmin, 'POST', '/v1/webhook-endpoints', { url: `${globexReceiver.url}/${n}` });
+        assert.equal(answer.status, 201);
+      }
+      const refused = await api(globexAdmin, 'POST', '/v1/webhook-endpoints', { url: globexReceiver.url });
+      assert.equal(refused.status, 409);
+      assert.equal(refused.body.error.code, 'WEBHOOK_ENDPOINTS_TOO_MANY');
+      const theirs = (await api(globexAdmin, 'GET', '/v1/webhook-endpoints')).body.data;
+      const ours = (await api(acmeAdmin, 'GET', '/v1/webhook-endpoints')).body.data;
+      assert.equal(theirs.length, 10);
+      assert.ok(ours.every((endpoint: { id: string }) => !theirs.some((t: { id: string }) => t.id === endpoint.id)));
+    });
   });
 }
