@@ -3,6 +3,7 @@ import { scheduleBounceScan } from './bounces/bounce-scan.js';
 import { bounceSweepWork } from './bounces/bounce-work.js';
 import type { Config } from './config/config.js';
 import { completeConnect } from './connect/connect-completion.js';
+import { connectExpirySweepWork } from './connect/connect-expiry-work.js';
 import { migrateToLatest } from './db/migrate.js';
 import { type DatabaseHandle, openDatabase } from './db/open-database.js';
 import { EventRecorder } from './events/event-recorder.js';
@@ -31,6 +32,7 @@ import { healthSweepWork } from './tokens/health-work.js';
 import { hourlyMaintenanceWork, keepaliveSweepWork } from './tokens/keepalive-work.js';
 import type { KeyRing } from './vault/key-ring.js';
 import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
+import { webhookFanOut } from './webhooks/webhook-fan-out.js';
 import { webhookDeliveryWork } from './webhooks/webhook-work.js';
 
 export interface MicrosoftApp {
@@ -72,6 +74,7 @@ function backgroundRegistry(): BackgroundRegistry {
     keepaliveSweepWork,
     healthSweepWork,
     bounceSweepWork,
+    connectExpirySweepWork,
     hourlyMaintenanceWork,
   ]);
 }
@@ -151,7 +154,10 @@ export async function composeService(options: ComposeOptions): Promise<{ deps: S
     clock,
     logger: options.logger,
     vault: new TokenVault({ keyRing: options.keyRing, clock }),
-    events: new EventRecorder({ clock, webhookUrl: options.config.webhook?.url, jobs }),
+    events: new EventRecorder({
+      clock,
+      onRecorded: webhookFanOut({ clock, defaultWebhookUrl: options.config.webhook?.url, jobs }),
+    }),
     microsoft,
     metrics,
     jobs,

@@ -14,7 +14,8 @@ export const API_ERRORS = {
   },
   API_KEY_SCOPE_INSUFFICIENT: {
     status: 403,
-    description: 'Managing API keys needs a key with the `admin` scope (`mailbridge api-keys create --admin`).',
+    description:
+      'Managing API keys and webhook endpoints needs a key with the `admin` scope (`mailbridge api-keys create --admin`).',
   },
   API_KEY_NOT_FOUND: { status: 404, description: 'No API key with this id in your organisation.' },
   API_KEY_NAME_INVALID: { status: 400, description: 'An API key name is 1 to 200 characters.' },
@@ -73,18 +74,24 @@ export const API_ERRORS = {
     status: 409,
     description: 'The delivery is already scheduled; only a failed or delivered one can be retried.',
   },
+  WEBHOOK_ENDPOINT_NOT_FOUND: { status: 404, description: 'No webhook endpoint with this id in your organisation.' },
+  WEBHOOK_ENDPOINT_URL_INVALID: {
+    status: 400,
+    description:
+      'A webhook URL is an absolute https URL (http only for localhost, 127.0.0.1 or [::1]) without user name, ' +
+      'password, query or fragment.',
+  },
+  WEBHOOK_ENDPOINTS_TOO_MANY: { status: 409, description: 'An organisation has at most 10 webhook endpoints.' },
+  WEBHOOK_SECRET_TOO_SHORT: {
+    status: 400,
+    description: 'A webhook secret is at least 32 characters; make one with `openssl rand -hex 32` (or leave it out).',
+  },
+  WEBHOOK_SECRET_TOO_LONG: { status: 400, description: 'A webhook secret is at most 256 characters.' },
+  WEBHOOK_ROTATION_OVERLAP_INVALID: {
+    status: 400,
+    description: '`overlapSeconds` is a whole number from 0 to 604800 (a week).',
+  },
   INTERNAL: { status: 500, description: 'Something went wrong on our side; nothing you sent was wrong.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;
-
-/** Codes any authenticated operation can answer with. */
-export const COMMON_ERRORS = ['API_KEY_MISSING', 'API_KEY_INVALID', 'INTERNAL'] as const satisfies ApiErrorCode[];
-
-/** Codes any operation with a JSON body can answer with. */
-export const BODY_ERRORS = [
-  'REQUEST_INVALID',
-  'REQUEST_JSON_INVALID',
-  'REQUEST_CONTENT_TYPE_UNSUPPORTED',
-  'REQUEST_BODY_TOO_LARGE',
-] as const satisfies ApiErrorCode[];

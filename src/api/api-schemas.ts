@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { CONNECT_REASONS, CONNECT_STATUSES } from '../connect/connect-ends.js';
 import { CONNECT_SESSION_STATES } from '../connect/connect-session-view.js';
-import { EVENT_TYPES } from '../events/event-recorder.js';
 import { HEALTH_STATUSES } from '../health/health.js';
 import {
   accountIdSchema,
@@ -204,41 +203,6 @@ export const ownerSchema = z
     updatedAt: timestamp,
   })
   .register(apiComponents, { id: 'Owner' });
-
-// ---------------------------------------------------------------------------------------------------------------
-// Events
-// ---------------------------------------------------------------------------------------------------------------
-
-export const eventSchema = z
-  .object({
-    id: z.string(),
-    type: z.enum(EVENT_TYPES).meta({
-      description: 'What happened; the README lists each type with its `data` (webhooks carry the same body).',
-    }),
-    createdAt: timestamp,
-    accountId: z.string().nullable(),
-    ownerId: z.string().nullable(),
-    data: z.record(z.string(), z.unknown()).meta({ description: 'The payload, as delivered to webhooks.' }),
-  })
-  .register(apiComponents, { id: 'Event' });
-
-export const eventListSchema = z
-  .object({
-    data: z.array(eventSchema),
-    nextCursor: z.string().nullable().meta({ description: 'Pass as `after` for the next page; null on the last.' }),
-  })
-  .register(apiComponents, { id: 'EventList' });
-
-export const listEventsQuery = z.strictObject({
-  after: cursorSchema('events').optional(),
-  limit: limitSchema,
-  type: z
-    .string()
-    .regex(/^[a-z][a-z_]*\.[a-z][a-z_]*$/, { message: 'must be an event type such as account.disconnected' })
-    .optional()
-    .meta({ description: 'Only events of this type (e.g. `account.disconnected`).' }),
-  accountId: accountIdSchema.optional(),
-});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Organisation

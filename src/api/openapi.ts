@@ -1,9 +1,13 @@
 import { z } from 'zod';
+import { EVENT_TYPES } from '../events/event-recorder.js';
+import { BODY_ERRORS, COMMON_ERRORS } from '../http/common-errors.js';
 import { accountParams, apiComponents, ownerParams } from '../http/common-schemas.js';
 import { API_KEY_API_OPERATIONS } from '../orgs/api-key-api.js';
 import { MESSAGE_API_OPERATIONS } from '../outbox/message-api.js';
+import { WEBHOOK_SIGNATURE_HEADER } from '../webhooks/signature.js';
 import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
-import { BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
+import { WEBHOOK_EVENT_ID_HEADER, WEBHOOK_EVENT_TYPE_HEADER } from '../webhooks/webhook-dispatcher.js';
+import { WEBHOOK_ENDPOINT_API_OPERATIONS } from '../webhooks/webhook-endpoint-api.js';
 import {
   accountListSchema,
   accountSchema,
@@ -11,9 +15,7 @@ import {
   connectSessionSchema,
   connectSessionStateSchema,
   createConnectSessionBody,
-  eventListSchema,
   listAccountsQuery,
-  listEventsQuery,
   organizationSchema,
   ownerEmailProviderSchema,
   ownerSchema,
@@ -21,6 +23,7 @@ import {
   updateOrganizationBody,
 } from './api-schemas.js';
 import { ERROR_REGISTRY } from './error-registry.js';
+import { eventComponentId, eventListSchema, listEventsQuery } from './event-schemas.js';
 
 /**
  * The OpenAPI 3.1 description of the host API, generated from the zod schemas the routes parse with (so it cannot
@@ -222,7 +225,13 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
  * fails while a served `/v1` route is missing.
  */
 export function allApiOperations(): readonly ApiOperation[] {
-  return [...API_OPERATIONS, ...WEBHOOK_API_OPERATIONS, ...MESSAGE_API_OPERATIONS, ...API_KEY_API_OPERATIONS];
+  return [
+    ...API_OPERATIONS,
+    ...WEBHOOK_API_OPERATIONS,
+    ...WEBHOOK_ENDPOINT_API_OPERATIONS,
+    ...MESSAGE_API_OPERATIONS,
+    ...API_KEY_API_OPERATIONS,
+  ];
 }
 
 /**
@@ -273,6 +282,7 @@ function generate(publicUrl: string): JsonObject {
     servers: [{ url: publicUrl }],
     security: [{ apiKey: [] }],
     paths,
+    webhooks: webhookDescriptions(),
     components: {
       securitySchemes: {
         apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'mb_live_…', description: 'An API key.' },
@@ -283,6 +293,49 @@ function generate(publicUrl: string): JsonObject {
       Object.entries(apiErrorCatalogue()).map(([code, { status, description }]) => [code, { status, description }]),
     ),
   };
+}
+
+/**
+ * The OpenAPI 3.1 `webhooks` section: one POST per event type, whose body is that type's event schema, with the
+ * headers every delivery carries (src/webhooks/webhook-dispatcher.ts, signature.ts).
+ */
+function webhookDescriptions(): JsonObject {
+  const header = (name: string, description: string) => ({
+    name,
+    in: 'header',
+    required: true,
+    description,
+    schema: { type: 'string' },
+  });
+  const parameters = [
+    header(
+      WEBHOOK_SIGNATURE_HEADER,
+      '`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; during a secret rotation a second `v1=` made ' +
+        'with the previous secret. Accept the delivery if any `v1` matches a secret you hold and `t` is within 5 ' +
+        'minutes of your clock.',
+    ),
+    header(WEBHOOK_EVENT_ID_HEADER, 'The event id (= the body `id`): dedupe by it, delivery is at least once.'),
+    header(WEBHOOK_EVENT_TYPE_HEADER, 'The event type (= the body `type`).'),
+  ];
+  return Object.fromEntries(
+    EVENT_TYPES.map((type) => [
+      type,
+      {
+        post: {
+          operationId: `on${eventComponentId(type)}`,
+          summary: `The \`${type}\` event`,
+          parameters,
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: `#/components/schemas/${eventComponentId(type)}` } } },
+          },
+          responses: {
+            '2XX': { description: 'Received. Any other answer, or none within 10 s, is retried (about 25 hours).' },
+          },
+        },
+      },
+    ]),
+  );
 }
 
 function operationObject(op: ApiOperation): JsonObject {

@@ -13,16 +13,17 @@ import { findOrganizationOrThrow, isReturnUrlAllowed, updateOrganization } from 
 import { registerMessageRoutes } from '../outbox/message-routes.js';
 import { deleteOwner, getOwnerOrThrow, setOwnerEmailProvider, toOwnerView } from '../owners/owners.js';
 import type { ServiceDeps } from '../services.js';
+import { registerWebhookEndpointRoutes } from '../webhooks/webhook-endpoint-routes.js';
 import { registerWebhookRoutes } from '../webhooks/webhook-routes.js';
 import { API_ERRORS } from './api-errors.js';
 import {
   connectSessionParams,
   createConnectSessionBody,
   listAccountsQuery,
-  listEventsQuery,
   setEmailProviderBody,
   updateOrganizationBody,
 } from './api-schemas.js';
+import { listEventsQuery } from './event-schemas.js';
 import { buildOpenApiDocument } from './openapi.js';
 
 /** The API's JSON bodies are small; a larger one is a mistake (or an attack), refused before it is parsed. */
@@ -49,6 +50,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps)
         registerMessageRoutes(secured, deps);
         registerWebhookRoutes(secured, deps);
         registerApiKeyRoutes(secured, deps);
+        registerWebhookEndpointRoutes(secured, deps);
       });
     },
     { prefix: '/v1' },

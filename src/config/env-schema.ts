@@ -4,6 +4,7 @@ import { Secret } from '../platform/secret.js';
 import { type KeyRing, parseKeyRing } from '../vault/key-ring.js';
 import { MAKE_KEY_HINT } from '../vault/vault-error.js';
 import type { DatabaseConfig, LogLevel } from './config.js';
+import { isWebhookSecretLongEnough, WEBHOOK_SECRET_TOO_SHORT_MESSAGE } from './webhook-secret-rule.js';
 
 /**
  * One zod field per environment variable. Each field either yields its typed value (or undefined when unset) or
@@ -210,9 +211,7 @@ export const envSchema = z.object({
   ),
   WEBHOOK_SECRET: rawText.transform((value, ctx) => {
     if (value === undefined) return undefined;
-    if (value.trim().length < 32) {
-      return fail(ctx, 'is shorter than 32 characters; make one with `openssl rand -hex 32`');
-    }
+    if (!isWebhookSecretLongEnough(value)) return fail(ctx, WEBHOOK_SECRET_TOO_SHORT_MESSAGE);
     return new Secret(value.trim());
   }),
   SMTP_URL: rawText.transform((value, ctx) => {

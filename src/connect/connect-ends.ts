@@ -82,6 +82,25 @@ export function connectEndEvent(
   };
 }
 
+/**
+ * The event for a session the user never came back to (connect-expiry.ts): `connect.failed` with status `expired`
+ * and no reason. Not a type of its own: `expired` already is a `status` of the ConnectOutcome enum (what the return
+ * URL and `GET /v1/connect-sessions/{id}` say of such a session), so hosts handle it where they handle every other
+ * failed end, with the same `{ status, reason }` shape.
+ */
+export function connectExpiredEvent(session: {
+  id: string;
+  organization_id: string;
+  owner_external_id: string;
+}): NewEvent {
+  return {
+    organizationId: session.organization_id,
+    ownerExternalId: session.owner_external_id,
+    type: 'connect.failed',
+    data: { connectSessionId: session.id, ownerId: session.owner_external_id, status: 'expired', reason: null },
+  };
+}
+
 /** The session's `outcome` column for an end. */
 export function storedOutcome(end: ConnectEnd): string {
   if (end.status !== 'failed') return end.status;

@@ -100,6 +100,7 @@ export async function createConnectSession(
     expires_at: now + CONNECT_SESSION_TTL_MS,
     created_at: now,
     updated_at: now,
+    expiry_recorded_at: null,
   };
   await withTransaction(deps.db, async (trx) => {
     await ensureOwner(trx, deps.clock, organization.id, ownerExternalId);

@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { EventsTable } from '../db/tables/accounts.js';
-import { JOBS, type JobEngine } from '../jobs/job-engine.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
 
@@ -41,6 +40,8 @@ export interface NewEvent {
 export interface EventView {
   id: string;
   type: string;
+  /** The organisation it belongs to: with per-organisation endpoints, a receiver may serve several. */
+  organizationId: string;
   createdAt: string;
   accountId: string | null;
   ownerId: string | null;
@@ -48,23 +49,26 @@ export interface EventView {
 }
 
 /**
- * Records events in the caller's transaction (so an event exists exactly when the change it reports committed) and,
- * when a webhook URL is configured, a pending delivery for the webhook dispatcher in the same transaction, with its
- * `webhook-delivery` job when a job engine is given (src/jobs/; on SQLite the in-process loop finds the row itself).
+ * What happens to a recorded event in the recording transaction besides its row: the webhook fan-out
+ * (src/webhooks/webhook-fan-out.ts), registered at composition so the event log does not import its readers.
+ */
+export type EventRecordedListener = (db: Kysely<Database>, event: EventsTable) => Promise<void>;
+
+/**
+ * Records events in the caller's transaction (so an event exists exactly when the change it reports committed) and
+ * runs the `onRecorded` listener in the same transaction (the webhook deliveries it queues exist exactly when the
+ * event does).
  */
 export class EventRecorder {
   readonly #clock: Clock;
-  readonly #webhookUrl: string | undefined;
-  readonly #jobs: JobEngine | undefined;
+  readonly #onRecorded: EventRecordedListener | undefined;
 
-  constructor(options: { clock: Clock; webhookUrl?: string | undefined; jobs?: JobEngine | undefined }) {
+  constructor(options: { clock: Clock; onRecorded?: EventRecordedListener | undefined }) {
     this.#clock = options.clock;
-    this.#webhookUrl = options.webhookUrl;
-    this.#jobs = options.jobs;
+    this.#onRecorded = options.onRecorded;
   }
 
   async record(db: Kysely<Database>, event: NewEvent): Promise<EventView> {
-    const now = this.#clock.now();
     const row: EventsTable = {
       id: newId('evt', this.#clock),
       organization_id: event.organizationId,
@@ -72,29 +76,10 @@ export class EventRecorder {
       account_id: event.accountId ?? null,
       owner_external_id: event.ownerExternalId ?? null,
       data: JSON.stringify(event.data),
-      created_at: now,
+      created_at: this.#clock.now(),
     };
     await db.insertInto('events').values(row).execute();
-    if (this.#webhookUrl) {
-      const deliveryId = newId('whd', this.#clock);
-      await db
-        .insertInto('webhook_deliveries')
-        .values({
-          id: deliveryId,
-          event_id: row.id,
-          organization_id: row.organization_id,
-          url: this.#webhookUrl,
-          status: 'pending',
-          attempts: 0,
-          next_attempt_at: now,
-          last_status_code: null,
-          last_error: null,
-          created_at: now,
-          delivered_at: null,
-        })
-        .execute();
-      await this.#jobs?.enqueue(db, JOBS.webhookDelivery, { deliveryId }, { singletonKey: deliveryId });
-    }
+    await this.#onRecorded?.(db, row);
     return toEventView(row);
   }
 }
@@ -103,6 +88,7 @@ export function toEventView(row: EventsTable): EventView {
   return {
     id: row.id,
     type: row.type,
+    organizationId: row.organization_id,
     createdAt: new Date(row.created_at).toISOString(),
     accountId: row.account_id,
     ownerId: row.owner_external_id,

@@ -39,3 +39,19 @@ export function apiAuthOf(request: FastifyRequest): ApiKeyAuth {
   if (!auth) throw new Error(`route ${request.routeOptions.url} ran without API key authentication`);
   return auth;
 }
+
+/**
+ * `apiAuthOf` for the routes that manage the organisation's keys and webhook endpoints: they need a key with the
+ * `admin` scope (a leaked standard key cannot mint keys or redirect the organisation's events).
+ */
+export function adminAuthOf(request: FastifyRequest): ApiKeyAuth {
+  const auth = apiAuthOf(request);
+  if (auth.scope !== 'admin') {
+    throw new AppError(
+      'API_KEY_SCOPE_INSUFFICIENT',
+      'Managing API keys and webhook endpoints needs a key with the admin scope (mailbridge api-keys create --admin).',
+      { status: 403 },
+    );
+  }
+  return auth;
+}

@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors/app-error.js';
 import { parseRequestOrThrow } from '../http/request-validation.js';
 import type { ServiceDeps } from '../services.js';
-import { apiAuthOf } from './api-auth.js';
+import { adminAuthOf } from './api-auth.js';
 import { apiKeyParams, createApiKeyBody } from './api-key-api.js';
-import { type ApiKeyAuth, createApiKey, findApiKey, listApiKeys, revokeApiKey } from './api-keys.js';
+import { createApiKey, findApiKey, listApiKeys, revokeApiKey } from './api-keys.js';
 
 /**
  * `GET /v1/api-keys`, `POST /v1/api-keys`, `DELETE /v1/api-keys/:id` (documented in api-key-api.ts), scoped to the
@@ -38,16 +38,4 @@ export function registerApiKeyRoutes(api: FastifyInstance, deps: ServiceDeps): v
     }
     return revoked;
   });
-}
-
-function adminAuthOf(request: FastifyRequest): ApiKeyAuth {
-  const auth = apiAuthOf(request);
-  if (auth.scope !== 'admin') {
-    throw new AppError(
-      'API_KEY_SCOPE_INSUFFICIENT',
-      'Managing API keys needs a key with the admin scope (mailbridge api-keys create --admin).',
-      { status: 403 },
-    );
-  }
-  return auth;
 }

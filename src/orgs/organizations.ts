@@ -156,7 +156,7 @@ export function isReturnUrlAllowed(organization: ReturnUrlPolicy, url: string): 
  * accepts `user@host`), and browsers are just as lenient, so anything a browser might read differently from us is
  * refused rather than normalised.
  */
-function parsePlainUrl(value: string): URL | undefined {
+export function parsePlainUrl(value: string): URL | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_URL_LENGTH) return undefined;
   if (value.includes('\\') || /\s/.test(value) || hasControlCharacters(value)) return undefined;
   // Scheme, then exactly two slashes, then a host that does not start with another slash (`https:///evil`).

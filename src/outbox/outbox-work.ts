@@ -63,16 +63,15 @@ export async function sweepOutbox(deps: ServiceDeps): Promise<{ lanes: number; d
   const now = deps.clock.now();
   const lanes = await lanesWithDueWork(deps.db, now, SWEEP_LIMIT);
   for (const lane of lanes) await wakeLane(deps.db, deps, lane, now);
-  const deliveries = deps.config.webhook
-    ? await deps.db
-        .selectFrom('webhook_deliveries')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('next_attempt_at')
-        .limit(SWEEP_LIMIT)
-        .execute()
-    : [];
+  const deliveries = await deps.db
+    .selectFrom('webhook_deliveries')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', now)
+    .$if(!deps.config.webhook, (query) => query.where('endpoint_id', 'is not', null))
+    .orderBy('next_attempt_at')
+    .limit(SWEEP_LIMIT)
+    .execute();
   for (const { id } of deliveries) {
     await deps.jobs.enqueue(deps.db, JOBS.webhookDelivery, { deliveryId: id }, { singletonKey: id });
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ApiOperation } from '../api/openapi.js';
+import { EVENT_TYPES } from '../events/event-recorder.js';
 import { apiComponents, idSchema, limitSchema, timestamp } from '../http/common-schemas.js';
 import { WEBHOOK_DELIVERY_STATUSES } from './webhook-deliveries.js';
 import { WEBHOOK_MAX_ATTEMPTS } from './webhook-dispatcher.js';
@@ -15,8 +16,11 @@ export const webhookDeliverySchema = z
   .object({
     id: z.string(),
     eventId: z.string().meta({ description: 'The event delivered (= the `Mailbridge-Event-Id` header).' }),
-    eventType: z.string(),
-    url: z.string().meta({ description: 'Where the last attempt went (WEBHOOK_URL at the time).' }),
+    eventType: z.enum(EVENT_TYPES),
+    endpointId: z.string().nullable().meta({
+      description: "The organisation's webhook endpoint it goes to; null: the Default organisation's WEBHOOK_URL.",
+    }),
+    url: z.string().meta({ description: 'Where the last attempt went (the URL configured at the time).' }),
     status: z.enum(WEBHOOK_DELIVERY_STATUSES).meta({
       description:
         `\`pending\` (waiting for its next attempt, or being attempted), \`delivered\` (a 2xx answer), \`failed\` ` +
@@ -42,6 +46,9 @@ export const webhookDeliveryListSchema = z
 
 export const listWebhookDeliveriesQuery = z.strictObject({
   eventId: idSchema('evt', 'an event').optional().meta({ description: 'Only the deliveries of this event.' }),
+  endpointId: idSchema('whe', 'a webhook endpoint')
+    .optional()
+    .meta({ description: 'Only the deliveries to this endpoint.' }),
   status: z.enum(WEBHOOK_DELIVERY_STATUSES).optional(),
   after: webhookDeliveryIdSchema
     .optional()
@@ -58,9 +65,10 @@ export const WEBHOOK_API_OPERATIONS: readonly ApiOperation[] = [
     operationId: 'listWebhookDeliveries',
     summary: 'The webhook delivery log',
     description:
-      "The organisation's webhook deliveries, oldest first: one per event while WEBHOOK_URL is set, with its " +
-      'attempts, the last HTTP status or error, and when the next attempt is due. Each delivery is a POST of the ' +
-      'event as JSON, signed in `Mailbridge-Signature` (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`), with ' +
+      "The organisation's webhook deliveries, oldest first: one per event and endpoint that wants it (and, for the " +
+      'Default organisation, WEBHOOK_URL), with its attempts, the last HTTP status or error, and when the next ' +
+      'attempt is due. Each delivery is a POST of the event as JSON, signed in `Mailbridge-Signature` ' +
+      '(`t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`, a second `v1=` during a secret rotation), with ' +
       '`Mailbridge-Event-Id` and `Mailbridge-Event-Type`. Delivery is at least once: dedupe by event id, and reject ' +
       'signatures older than 5 minutes.',
     authenticated: true,

@@ -8,6 +8,8 @@ export interface WebhookDeliveryView {
   id: string;
   eventId: string;
   eventType: string;
+  /** The organisation's endpoint it goes to; null: the Default organisation's WEBHOOK_URL. */
+  endpointId: string | null;
   /** Where the last attempt went (the URL configured at the time). */
   url: string;
   status: WebhookDeliveryStatus;
@@ -26,10 +28,13 @@ export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
 
 export interface WebhookDeliveryFilter {
   eventId?: string;
+  endpointId?: string;
   status?: WebhookDeliveryStatus;
   /** A delivery id: rows after it (ids sort by creation time). */
   after?: string;
   limit: number;
+  /** Newest first (the dashboard's latest deliveries) instead of oldest first. */
+  newestFirst?: boolean;
 }
 
 function baseQuery(db: Kysely<Database>, organizationId: string) {
@@ -40,6 +45,7 @@ function baseQuery(db: Kysely<Database>, organizationId: string) {
       'd.id',
       'd.event_id',
       'e.type as event_type',
+      'd.endpoint_id',
       'd.url',
       'd.status',
       'd.attempts',
@@ -59,6 +65,7 @@ function toView(row: Row): WebhookDeliveryView {
     id: row.id,
     eventId: row.event_id,
     eventType: row.event_type,
+    endpointId: row.endpoint_id,
     url: row.url,
     status: row.status as WebhookDeliveryStatus,
     attempts: row.attempts,
@@ -78,9 +85,13 @@ export async function listWebhookDeliveries(
 ): Promise<WebhookDeliveryView[]> {
   let query = baseQuery(db, organizationId);
   if (filter.eventId) query = query.where('d.event_id', '=', filter.eventId);
+  if (filter.endpointId) query = query.where('d.endpoint_id', '=', filter.endpointId);
   if (filter.status) query = query.where('d.status', '=', filter.status);
   if (filter.after) query = query.where('d.id', '>', filter.after);
-  const rows = await query.orderBy('d.id', 'asc').limit(filter.limit).execute();
+  const rows = await query
+    .orderBy('d.id', filter.newestFirst ? 'desc' : 'asc')
+    .limit(filter.limit)
+    .execute();
   return rows.map(toView);
 }
 

@@ -7,12 +7,15 @@ import { JOBS } from '../jobs/job-engine.js';
 import { withJitter } from '../platform/backoff.js';
 import type { ServiceDeps } from '../services.js';
 import { signWebhook, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
+import { findEndpointRow, signingSecretsOf } from './webhook-endpoints.js';
 
 /**
- * Delivery of recorded events to the host app's webhook URL (WEBHOOK_URL), signed with WEBHOOK_SECRET.
+ * Delivery of recorded events to the host app's webhook endpoints: an organisation's own endpoints
+ * (webhook-endpoints.ts), each signed with its secrets, and the Default organisation's WEBHOOK_URL, signed with
+ * WEBHOOK_SECRET.
  *
- * Each event gets one `webhook_deliveries` row, queued by the EventRecorder in the transaction that recorded the
- * event. The dispatcher claims due rows, POSTs the event, and records the outcome on the row (the delivery log):
+ * Each event gets one `webhook_deliveries` row per endpoint, queued by the EventRecorder in the transaction that
+ * recorded the event. The dispatcher claims due rows, POSTs the event, and records the outcome on the row (the delivery log):
  * 2xx → `delivered`; anything else, a network error or a timeout → another attempt later, on the schedule below,
  * until `failed`.
  *
@@ -82,9 +85,6 @@ type AttemptOutcome =
  * one of them only (see `claimDueDeliveries`).
  */
 export async function deliverDueWebhooks(deps: ServiceDeps, options: DeliverDueWebhooksOptions): Promise<number> {
-  const webhook = deps.config.webhook;
-  // Rows are only queued while WEBHOOK_URL is set; if it was unset since, they wait for it to come back.
-  if (!webhook) return 0;
   const claimed = await claimDueDeliveries(deps, options.limit, options.ids);
   if (claimed.length === 0) return 0;
 
@@ -94,7 +94,7 @@ export async function deliverDueWebhooks(deps: ServiceDeps, options: DeliverDueW
   const queue = [...claimed];
   const worker = async (): Promise<void> => {
     for (let claim = queue.shift(); claim; claim = queue.shift()) {
-      await deliverOne(deps, claim, { url: webhook.url, secret: webhook.secret.reveal(), send, timeoutMs, random });
+      await deliverOne(deps, claim, { send, timeoutMs, random });
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_DELIVERIES, claimed.length) }, worker));
@@ -147,6 +147,8 @@ async function claimDueDeliveries(deps: ServiceDeps, limit: number, ids?: readon
           .select('id')
           .where('status', '=', 'pending')
           .where('next_attempt_at', '<=', now)
+          // WEBHOOK_URL's rows (no endpoint) wait while it is unset, for it to come back.
+          .$if(!deps.config.webhook, (query) => query.where('endpoint_id', 'is not', null))
           .$if(ids !== undefined, (query) => query.where('id', 'in', [...(ids ?? [])]))
           .orderBy('next_attempt_at', 'asc')
           .limit(limit)
@@ -162,15 +164,43 @@ async function claimDueDeliveries(deps: ServiceDeps, limit: number, ids?: readon
   return rows.map((row) => ({ row, leaseUntil }));
 }
 
-interface Target {
-  url: string;
-  secret: string;
+interface Transport {
   send: typeof fetch;
   timeoutMs: number;
   random: () => number;
 }
 
-async function deliverOne(deps: ServiceDeps, claim: Claim, target: Target): Promise<void> {
+interface Target extends Transport {
+  url: string;
+  /** The current secret first; during a rotation's overlap the previous one too (both signatures are sent). */
+  secrets: string[];
+}
+
+/**
+ * Where a delivery goes now and what signs it: its endpoint's current URL and secrets, or WEBHOOK_URL for a row
+ * without an endpoint. A deleted or disabled endpoint (or one whose secret cannot be opened) is a reason to give up.
+ */
+async function resolveTarget(
+  deps: ServiceDeps,
+  row: DeliveryRow,
+): Promise<{ url: string; secrets: string[] } | { problem: string }> {
+  if (row.endpoint_id === null) {
+    const webhook = deps.config.webhook;
+    if (!webhook) return { problem: 'WEBHOOK_URL is no longer set' };
+    return { url: webhook.url, secrets: [webhook.secret.reveal()] };
+  }
+  const endpoint = await findEndpointRow(deps.db, row.endpoint_id);
+  if (!endpoint) return { problem: 'the webhook endpoint was deleted' };
+  if (Number(endpoint.enabled) !== 1) return { problem: 'the webhook endpoint is disabled' };
+  try {
+    return { url: endpoint.url, secrets: await signingSecretsOf(deps.db, deps.vault, endpoint, deps.clock.now()) };
+  } catch (error) {
+    deps.logger.error({ err: error, webhookEndpointId: endpoint.id }, 'webhook endpoint secret cannot be opened');
+    return { problem: "the webhook endpoint's secret cannot be opened" };
+  }
+}
+
+async function deliverOne(deps: ServiceDeps, claim: Claim, transport: Transport): Promise<void> {
   const { row } = claim;
   const event = await deps.db.selectFrom('events').selectAll().where('id', '=', row.event_id).executeTakeFirst();
   if (!event) {
@@ -184,6 +214,18 @@ async function deliverOne(deps: ServiceDeps, claim: Claim, target: Target): Prom
     return;
   }
 
+  const resolved = await resolveTarget(deps, row);
+  if ('problem' in resolved) {
+    await recordOutcome(deps.db, claim, {
+      status: 'failed',
+      attempts: row.attempts,
+      next_attempt_at: null,
+      last_status_code: null,
+      last_error: resolved.problem,
+    });
+    return;
+  }
+  const target: Target = { ...transport, ...resolved };
   const body = JSON.stringify(toEventView(event));
   const outcome = await post(target, body, {
     eventId: event.id,
@@ -274,7 +316,7 @@ async function post(
       headers: {
         'content-type': 'application/json',
         'user-agent': 'mailbridge-webhooks/1',
-        [WEBHOOK_SIGNATURE_HEADER]: signWebhook(target.secret, body, meta.timestampSeconds),
+        [WEBHOOK_SIGNATURE_HEADER]: signWebhook(target.secrets, body, meta.timestampSeconds),
         [WEBHOOK_EVENT_ID_HEADER]: meta.eventId,
         [WEBHOOK_EVENT_TYPE_HEADER]: meta.eventType,
       },

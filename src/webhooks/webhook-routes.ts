@@ -18,6 +18,7 @@ export function registerWebhookRoutes(api: FastifyInstance, deps: ServiceDeps): 
     const rows = await listWebhookDeliveries(deps.db, organizationId, {
       limit: query.limit + 1,
       ...(query.eventId ? { eventId: query.eventId } : {}),
+      ...(query.endpointId ? { endpointId: query.endpointId } : {}),
       ...(query.status ? { status: query.status } : {}),
       ...(query.after ? { after: query.after } : {}),
     });

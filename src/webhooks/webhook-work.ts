@@ -11,8 +11,7 @@ export const webhookDeliveryWork: BackgroundKind = {
   queue: { policy: 'short', expireInSeconds: 300, retryLimit: 5, retryDelay: 10, retryBackoff: true },
   handle: async ({ deps }, data) => {
     const deliveryId = data['deliveryId'];
-    // Rows are only queued while WEBHOOK_URL is set; if it was unset since, they wait for it to come back.
-    if (!deliveryId || !deps.config.webhook) return;
+    if (!deliveryId) return;
     // Delivers it if it is due and unclaimed; a failed attempt writes its retry's job with its outcome.
     if ((await deliverDueWebhooks(deps, { limit: 1, ids: [deliveryId] })) > 0) return;
     // Not attempted (not due yet, or another worker's claim): make sure a job waits for its next attempt. Two

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { accountListSchema, accountSchema, eventListSchema } from '../../src/api/api-schemas.js';
+import { accountListSchema, accountSchema } from '../../src/api/api-schemas.js';
+import { eventListSchema } from '../../src/api/event-schemas.js';
 import { remediationFor } from '../../src/health/remediation.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { loadAccountTokens } from '../../src/vault/account-tokens.js';

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { eventComponentId } from '../../src/api/event-schemas.js';
 import { allApiOperations, apiErrorCatalogue } from '../../src/api/openapi.js';
+import { EVENT_TYPES } from '../../src/events/event-recorder.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { callApi } from './api-test-support.js';
 
@@ -185,5 +187,25 @@ describe('OpenAPI document', () => {
       0,
     );
     assert.equal(count, allApiOperations().length);
+  });
+
+  it('describes every event type with its typed data, in components and the 3.1 webhooks section', () => {
+    assert.deepEqual(Object.keys(doc.webhooks).sort(), [...EVENT_TYPES].sort());
+    const union = doc.components.schemas.Event.oneOf.map((entry: { $ref: string }) => entry.$ref);
+    for (const type of EVENT_TYPES) {
+      const ref = `#/components/schemas/${eventComponentId(type)}`;
+      assert.ok(union.includes(ref), `Event lists ${type}`);
+      const schema = doc.components.schemas[eventComponentId(type)];
+      assert.equal(schema.properties.type.const, type);
+      assert.ok(schema.required.includes('organizationId'), `${type} names its organisation`);
+      assert.ok(Object.keys(schema.properties.data.properties ?? {}).length > 0, `${type} has typed data`);
+      const hook = doc.webhooks[type].post;
+      assert.equal(hook.requestBody.content['application/json'].schema.$ref, ref);
+      assert.deepEqual(
+        hook.parameters.map((p: { name: string }) => p.name),
+        ['Mailbridge-Signature', 'Mailbridge-Event-Id', 'Mailbridge-Event-Type'],
+      );
+    }
+    assert.deepEqual(doc.components.schemas.EventList.properties.data.items, { $ref: '#/components/schemas/Event' });
   });
 });

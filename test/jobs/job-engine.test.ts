@@ -18,6 +18,7 @@ import { InProcessJobEngine } from '../../src/jobs/in-process-engine.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
 import { startJobWorker } from '../../src/jobs/job-worker.js';
 import { type FetchedJob, PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
+import { ensureDefaultOrganization } from '../../src/orgs/organizations.js';
 import { dispatchLane } from '../../src/outbox/dispatcher.js';
 import { submitMessage } from '../../src/outbox/submit-message.js';
 import { SQLITE_SPLIT_WARNING, startBackgroundForRole } from '../../src/worker/background-role.js';
@@ -315,11 +316,12 @@ describe('job seam: webhook deliveries as pg-boss jobs', SUITE_TIMEOUT, () => {
   it("an event's delivery is a job committed with it; a failed attempt schedules its retry's job", async () => {
     const engine = service.deps.jobs;
     assert.ok(engine instanceof PgBossJobEngine);
-    const client = await createApiClient(service, 'Acme Recruiting');
+    // WEBHOOK_URL is the Default organisation's endpoint.
+    const organization = await ensureDefaultOrganization(service.deps.db, service.deps.clock);
     const record = (n: number) =>
       withTransaction(service.deps.db, (trx) =>
         service.deps.events.record(trx, {
-          organizationId: client.organization.id,
+          organizationId: organization.id,
           type: 'app.secret_expiring',
           data: { n },
         }),

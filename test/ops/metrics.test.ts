@@ -5,6 +5,7 @@ import { trackDatabaseState } from '../../src/metrics/database-state.js';
 import { classifyMicrosoftRequest } from '../../src/metrics/microsoft-fetch-metrics.js';
 import { createServiceMetrics } from '../../src/metrics/service-metrics.js';
 import { deliverDueWebhooks } from '../../src/webhooks/webhook-dispatcher.js';
+import { createWebhookEndpoint } from '../../src/webhooks/webhook-endpoints.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
 import { startTestService } from '../support/service.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
@@ -63,7 +64,12 @@ describe('Prometheus metrics', () => {
   before(async () => {
     receiver = await startWebhookReceiver({ secret: WEBHOOK_SECRET, toleranceSeconds: 86_400 });
     h = await startOutboxHarness('sqlite', {
-      env: { MAILBRIDGE_METRICS_TOKEN: TOKEN, WEBHOOK_URL: receiver.url, WEBHOOK_SECRET },
+      env: { MAILBRIDGE_METRICS_TOKEN: TOKEN },
+    });
+    // The harness's organisation hears its events on an endpoint of its own.
+    await createWebhookEndpoint(h.service.deps, h.client.organization.id, {
+      url: receiver.url,
+      secret: WEBHOOK_SECRET,
     });
     alex = await h.connect('alex@outlook.com', { profile: 'send', ownerId: 'alex' });
   });

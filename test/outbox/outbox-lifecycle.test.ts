@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { resolveUserOrThrow, revokeUserConsent } from '../../emulator/control/actions.js';
+import { createWebhookEndpoint } from '../../src/webhooks/webhook-endpoints.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { deliveriesOf, eventsOf, type OutboxHarness, startOutboxHarness } from './outbox-test-kit.js';
 
-const WEBHOOK_ENV = {
-  WEBHOOK_URL: 'https://hooks.acme-recruiting.example/mailbridge',
-  WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
+/** The organisation's webhook endpoint: its events are queued for it (never delivered here). */
+const WEBHOOK_ENDPOINT = {
+  url: 'https://hooks.acme-recruiting.example/mailbridge',
+  secret: 'a-webhook-secret-of-at-least-32-characters',
 };
 
 for (const dialect of TEST_DIALECTS) {
@@ -15,7 +17,8 @@ for (const dialect of TEST_DIALECTS) {
     let megan: string;
 
     before(async () => {
-      h = await startOutboxHarness(dialect, { env: WEBHOOK_ENV });
+      h = await startOutboxHarness(dialect);
+      await createWebhookEndpoint(h.service.deps, h.client.organization.id, WEBHOOK_ENDPOINT);
       megan = await h.connect('megan@contoso.com', { profile: 'send', ownerId: 'megan' });
     });
     after(async () => {

@@ -102,6 +102,8 @@ describe('secrets scan: the whole account life on SQLite', () => {
   let receiver: WebhookReceiver;
   let service: TestService;
   const webhookSecret = randomBytes(32).toString('hex');
+  /** Generated secrets of the organisation's webhook endpoints, which the receiver accepts too. */
+  const endpointSecrets: string[] = [];
   const secrets: KnownSecret[] = [];
   const missing: string[] = [];
   let client: RecordingClient;
@@ -114,7 +116,10 @@ describe('secrets scan: the whole account life on SQLite', () => {
     proxy = await startRecordingProxy(emulator.url);
     // The service's clock follows the emulator's, so advancing the emulator's moves both (as real clocks agree).
     const clock: Clock = { now: () => emulator.ctx.clock.now() };
-    receiver = await startWebhookReceiver({ secret: webhookSecret, nowSeconds: () => Math.floor(clock.now() / 1000) });
+    receiver = await startWebhookReceiver({
+      secret: () => [webhookSecret, ...endpointSecrets],
+      nowSeconds: () => Math.floor(clock.now() / 1000),
+    });
     service = await startTestService({
       dialect: 'sqlite',
       clock,
@@ -148,6 +153,20 @@ describe('secrets scan: the whole account life on SQLite', () => {
     const apiKey = await createApiKey(deps.db, deps.clock, organization.id, 'secrets scan');
     secrets.push({ name: 'API key', value: apiKey.key });
     const key = apiKey.key;
+
+    // --- A webhook endpoint of the organisation, its secret generated. Made over HTTP but outside `client`, so its
+    // answer (the one place the secret is shown, by design) is not a haystack; everything else is. ---
+    const adminKey = await createApiKey(deps.db, deps.clock, organization.id, 'webhooks admin', { scope: 'admin' });
+    secrets.push({ name: 'admin API key', value: adminKey.key });
+    const endpoint = await fetch(`${service.url}/v1/webhook-endpoints`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: receiver.url }),
+    });
+    assert.equal(endpoint.status, 201);
+    const { secret: endpointSecret } = (await endpoint.json()) as { secret: string };
+    endpointSecrets.push(endpointSecret);
+    secrets.push({ name: 'webhook endpoint secret', value: endpointSecret });
 
     // --- The host app: allow the return URL, create a connect session. ---
     assert.equal(
@@ -262,6 +281,11 @@ describe('secrets scan: the whole account life on SQLite', () => {
     assert.ok(delivered.includes('account.connected'), `webhooks: ${delivered.join(', ')}`);
     assert.ok(delivered.includes('account.disconnected'), `webhooks: ${delivered.join(', ')}`);
     assert.equal(receiver.rejected.length, 0);
+    // Each event went to both endpoints (WEBHOOK_URL and the organisation's own), each signed with its secret.
+    assert.ok(
+      receiver.accepted.some((d) => d.duplicate),
+      'the second endpoint got the same events',
+    );
 
     // --- Collect the remaining secrets. ---
     const secretCookies = client.cookieHistory.filter(

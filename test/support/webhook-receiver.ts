@@ -16,6 +16,7 @@ export interface ReceivedDelivery {
   event?: {
     id: string;
     type: string;
+    organizationId: string;
     createdAt: string;
     accountId: string | null;
     ownerId: string | null;
@@ -45,7 +46,8 @@ export interface WebhookReceiver {
 }
 
 export interface WebhookReceiverOptions {
-  secret: string | readonly string[];
+  /** The secret(s) it verifies with; a function when they are known only later (a generated endpoint secret). */
+  secret: string | readonly string[] | (() => string | readonly string[]);
   /** The receiver's clock, in Unix seconds (default: real time). Share the service's manual clock in tests. */
   nowSeconds?: () => number;
   toleranceSeconds?: number;
@@ -86,7 +88,8 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: code }));
     };
     if (request.method !== 'POST') return reject(405, 'METHOD_NOT_ALLOWED');
-    const verification = verifyWebhook(options.secret, body, headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()], {
+    const secret = typeof options.secret === 'function' ? options.secret() : options.secret;
+    const verification = verifyWebhook(secret, body, headers[WEBHOOK_SIGNATURE_HEADER.toLowerCase()], {
       nowSeconds: nowSeconds(),
       ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }),
     });

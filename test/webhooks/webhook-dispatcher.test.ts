@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { withTransaction } from '../../src/db/transaction.js';
 import type { EventView } from '../../src/events/event-recorder.js';
+import { DEFAULT_ORGANIZATION_ID, ensureDefaultOrganization } from '../../src/orgs/organizations.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import type { ServiceDeps } from '../../src/services.js';
 import { signWebhook, verifyWebhook, WEBHOOK_SIGNATURE_HEADER } from '../../src/webhooks/signature.js';
@@ -26,7 +27,9 @@ import { TEST_DIALECTS } from '../support/databases.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { postRaw, startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
-const ORG = 'org_webhooks';
+// WEBHOOK_URL is the Default organisation's endpoint (other organisations configure their own: see
+// webhook-endpoints.test.ts).
+const ORG = DEFAULT_ORGANIZATION_ID;
 const OTHER_ORG = 'org_other';
 
 describe('retryDelayMs', () => {
@@ -84,12 +87,10 @@ for (const dialect of TEST_DIALECTS) {
         clock,
         env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret },
       });
+      await ensureDefaultOrganization(service.deps.db, clock);
       await service.deps.db
         .insertInto('organizations')
-        .values([
-          { id: ORG, name: 'Webhooks', allowed_return_urls: '[]', created_at: clock.now() },
-          { id: OTHER_ORG, name: 'Other', allowed_return_urls: '[]', created_at: clock.now() },
-        ])
+        .values({ id: OTHER_ORG, name: 'Other', allowed_return_urls: '[]', created_at: clock.now() })
         .execute();
     });
     after(async () => {
@@ -134,6 +135,7 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(received.event, {
         id: event.id,
         type: 'account.connected',
+        organizationId: ORG,
         createdAt: new Date(clock.now()).toISOString(),
         accountId: 'acc_01',
         ownerId: 'user-42',
@@ -469,10 +471,7 @@ describe('without WEBHOOK_URL', () => {
   test('nothing is queued and the dispatcher does nothing', async () => {
     const service = await startTestService();
     try {
-      await service.deps.db
-        .insertInto('organizations')
-        .values({ id: ORG, name: 'No hooks', allowed_return_urls: '[]', created_at: Date.now() })
-        .execute();
+      await ensureDefaultOrganization(service.deps.db, service.deps.clock);
       await withTransaction(service.deps.db, (trx) =>
         service.deps.events.record(trx, { organizationId: ORG, type: 'owner.deleted', data: {} }),
       );

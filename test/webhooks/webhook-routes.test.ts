@@ -3,8 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { withTransaction } from '../../src/db/transaction.js';
 import type { EventView } from '../../src/events/event-recorder.js';
+import { createApiKey } from '../../src/orgs/api-keys.js';
+import { ensureDefaultOrganization } from '../../src/orgs/organizations.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { deliverDueWebhooks, WEBHOOK_MAX_ATTEMPTS } from '../../src/webhooks/webhook-dispatcher.js';
+import { createWebhookEndpoint } from '../../src/webhooks/webhook-endpoints.js';
 import { type ApiClient, callApi, createApiClient } from '../api/api-test-support.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
@@ -21,8 +24,10 @@ describe('webhook delivery API', () => {
   before(async () => {
     receiver = await startWebhookReceiver({ secret, nowSeconds: () => Math.floor(clock.now() / 1000) });
     service = await startTestService({ clock, env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret } });
-    acme = await createApiClient(service, 'Acme');
+    // WEBHOOK_URL is the Default organisation's endpoint; Globex has an endpoint of its own on the same receiver.
+    acme = await defaultOrganizationClient(service);
     globex = await createApiClient(service, 'Globex');
+    await createWebhookEndpoint(service.deps, globex.organization.id, { url: receiver.url, secret });
   });
   after(async () => {
     await service?.close();
@@ -159,3 +164,16 @@ describe('webhook delivery API', () => {
     assert.ok(answer.body.components.schemas.WebhookDelivery);
   });
 });
+
+/** An API client of the Default organisation (the one WEBHOOK_URL serves). */
+async function defaultOrganizationClient(service: TestService): Promise<ApiClient> {
+  const organization = await ensureDefaultOrganization(service.deps.db, service.deps.clock);
+  const created = await createApiKey(service.deps.db, service.deps.clock, organization.id, 'default test key');
+  return {
+    organization,
+    key: created.key,
+    apiKeyId: created.id,
+    call: (method, path, body, headers) =>
+      callApi(service, method, path, { authorization: `Bearer ${created.key}`, ...headers }, body),
+  };
+}

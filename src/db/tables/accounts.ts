@@ -15,6 +15,7 @@ export interface AccountTables {
   tenant_approvals: TenantApprovalsTable;
   events: EventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  webhook_endpoints: WebhookEndpointsTable;
   operator_alerts: OperatorAlertsTable;
   dashboard_users: DashboardUsersTable;
   dashboard_sessions: DashboardSessionsTable;
@@ -143,6 +144,8 @@ export interface ConnectSessionsTable {
   expires_at: number;
   created_at: number;
   updated_at: number;
+  /** When `connect.failed` (status `expired`) was recorded for a session the user never finished (0013). */
+  expiry_recorded_at: number | null;
 }
 
 export interface TenantApprovalsTable {
@@ -171,6 +174,8 @@ export interface WebhookDeliveriesTable {
   id: string;
   event_id: string;
   organization_id: string;
+  /** The organisation's endpoint it goes to (webhook_endpoints); null: the Default organisation's WEBHOOK_URL. */
+  endpoint_id: string | null;
   url: string;
   /** `pending` | `delivered` | `failed` (gave up). */
   status: string;
@@ -180,6 +185,24 @@ export interface WebhookDeliveriesTable {
   last_error: string | null;
   created_at: number;
   delivered_at: number | null;
+}
+
+/** A webhook endpoint of an organisation (0013; src/webhooks/webhook-endpoints.ts). */
+export interface WebhookEndpointsTable {
+  id: string;
+  organization_id: string;
+  url: string;
+  /** JSON array of the event types it wants; null: every type. */
+  event_types: string | null;
+  /** 1 or 0: a disabled endpoint gets no new deliveries. */
+  enabled: number;
+  /** The signing secret, sealed under the endpoint's data key (subject = endpoint id, field `secret`). */
+  secret_sealed: SealedSecret;
+  /** During a rotation's overlap: the previous secret (field `previous_secret`), also signed with until expiry. */
+  previous_secret_sealed: SealedSecret | null;
+  previous_secret_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface OperatorAlertsTable {

@@ -64,6 +64,8 @@ export interface MessagesListModel {
   /** The cursor of this page (`before`), when it is not the first. */
   before: string | undefined;
   nextCursor: string | null;
+  /** On the emulator: link to the mail that left the emulated world (outside-mail-page.ts). */
+  outsideMailLink?: boolean;
 }
 
 function listUrl(status: MessageStatus | undefined, before?: string): string {
@@ -94,7 +96,7 @@ export function renderMessagesPage(model: MessagesListModel): string {
     html`<div class="card">
   <div class="heading-row">
     <h1>Messages</h1>
-    <div class="actions"><a class="button" href="/dashboard/messages/new" id="new-message">Send a test email</a></div>
+    <div class="actions">${model.outsideMailLink && html`<a href="/dashboard/outside-mail" id="outside-mail-link">Mail that left the emulated world</a> `}<a class="button" href="/dashboard/messages/new" id="new-message">Send a test email</a></div>
   </div>
   <nav class="subnav" aria-label="Filter by status" id="status-filter">
     ${filter(undefined, 'All')}

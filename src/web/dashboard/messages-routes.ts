@@ -32,6 +32,7 @@ import {
 import { type ComposeAccount, type ComposeModel, type PreferredProvider, renderComposePage } from './compose-page.js';
 import { type DashboardContext, type DashboardContextOf, ensureSignedInOwner, sendHtml } from './dashboard-context.js';
 import { renderMessagePage, renderMessagesPage } from './messages-pages.js';
+import { hasOutsideSink } from './outside-mail.js';
 
 export const MESSAGES_PAGE_SIZE = 25;
 const MESSAGE_ID = /^msg_[0-9a-z]{26}$/;
@@ -64,7 +65,14 @@ export function registerMessagePages(scope: FastifyInstance, deps: ServiceDeps, 
     });
     return sendHtml(
       reply,
-      renderMessagesPage({ signedIn, messages: page.data, status, before, nextCursor: page.nextCursor }),
+      renderMessagesPage({
+        signedIn,
+        messages: page.data,
+        status,
+        before,
+        nextCursor: page.nextCursor,
+        outsideMailLink: hasOutsideSink(deps.microsoft),
+      }),
     );
   });
 

@@ -15,9 +15,11 @@ import { dashboardCookies, ensurePreSessionCookie, sessionOfCookie } from './das
 import { formField } from './form-fields.js';
 import { notice, renderPage } from './layout.js';
 import { registerMessagePages } from './messages-routes.js';
+import { registerOutsideMailPage } from './outside-mail-routes.js';
 import { registerSettingsPages } from './settings-routes.js';
 import { renderSignInPage } from './sign-in-page.js';
 import { registerSignInPages, SIGN_IN_URL } from './sign-in-routes.js';
+import { registerWebhookEndpointPages } from './webhook-endpoints-routes.js';
 
 /**
  * The dashboard's page groups. Each registers its own routes (under /dashboard) and gets the hooks below: the
@@ -30,6 +32,8 @@ const PAGE_GROUPS: readonly DashboardPageGroup[] = [
   registerSettingsPages,
   registerMessagePages,
   registerApiKeyPages,
+  registerWebhookEndpointPages,
+  registerOutsideMailPage,
 ];
 
 /** Routes that answer without a session. */

@@ -13,7 +13,7 @@ export interface CommunicationSettingsModel {
   notice?: PageNotice | undefined;
 }
 
-export type SettingsSection = 'communication' | 'api-keys';
+export type SettingsSection = 'communication' | 'api-keys' | 'webhooks';
 
 /** The settings pages' tabs. */
 export function settingsNav(current: SettingsSection): Html {
@@ -21,7 +21,7 @@ export function settingsNav(current: SettingsSection): Html {
     section === current
       ? html`<a href="/dashboard/settings/${section}" class="subnav-current" aria-current="page" id="settings-${section}">${label}</a>`
       : html`<a href="/dashboard/settings/${section}" id="settings-${section}">${label}</a>`;
-  return html`<nav class="subnav" aria-label="Settings">${tab('communication', 'Communication')}${tab('api-keys', 'API keys')}</nav>`;
+  return html`<nav class="subnav" aria-label="Settings">${tab('communication', 'Communication')}${tab('api-keys', 'API keys')}${tab('webhooks', 'Webhooks')}</nav>`;
 }
 
 /** Settings → Communication: preferred channel (Email) and email provider (Personal Outlook or the default). */

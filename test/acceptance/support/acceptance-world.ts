@@ -44,7 +44,7 @@ export interface AcceptanceWorldOptions {
   emulatorSettings?: EmulatorOptions['settings'];
   /** Extra service environment (outbox pacing…). */
   env?: Record<string, string>;
-  /** Start a webhook receiver and point WEBHOOK_URL at it. */
+  /** Start a webhook receiver and add it as the organisation's webhook endpoint (through the API). */
   webhooks?: boolean;
   /** The command of the service process the world starts (default `start`; `api` for a split deployment). */
   command?: 'start' | 'api';
@@ -116,12 +116,20 @@ export class AcceptanceWorld {
       SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
       SMTP_FROM,
       LOG_LEVEL: 'warn',
-      ...(webhooks ? { WEBHOOK_URL: webhooks.url, WEBHOOK_SECRET } : {}),
       ...options.env,
     };
     // The API key through the operator's own command (it migrates the database and creates the organisation).
     const created = await runCliOrThrow(
-      ['api-keys', 'create', '--org', 'Acme Recruiting', '--return-url', RETURN_URL_PREFIX],
+      // An admin key when webhooks are wanted: it adds the organisation's webhook endpoint below.
+      [
+        'api-keys',
+        'create',
+        '--org',
+        'Acme Recruiting',
+        '--return-url',
+        RETURN_URL_PREFIX,
+        ...(webhooks ? ['--admin'] : []),
+      ],
       env,
     );
     const apiKey = created.stdout.trim();
@@ -130,6 +138,14 @@ export class AcceptanceWorld {
 
     const service = new ServiceProcess(env, port, options.command ?? 'start');
     await service.start();
+    if (webhooks) {
+      const endpoint = await fetch(`${service.url}/v1/webhook-endpoints`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: webhooks.url, secret: WEBHOOK_SECRET }),
+      });
+      assert.equal(endpoint.status, 201, 'the webhook endpoint is added');
+    }
     return new AcceptanceWorld(
       emulator,
       sink,
