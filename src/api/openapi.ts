@@ -4,6 +4,7 @@ import { MESSAGE_API_OPERATIONS } from '../outbox/message-api.js';
 import { OUTBOX_ERRORS } from '../outbox/outbox-errors.js';
 import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
 import { API_ERRORS, BODY_ERRORS, COMMON_ERRORS } from './api-errors.js';
+import type { ApiFeature } from './api-features.js';
 import {
   accountListSchema,
   accountParams,
@@ -220,31 +221,41 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
 
 /**
  * Every documented operation. A module that registers routes under `/v1` (in `registerApiRoutes`' authenticated
- * scope) describes them as `ApiOperation`s next to its routes and adds its list here; `test/api/openapi.test.ts`
- * fails while a served `/v1` route is missing.
+ * scope) describes them as `ApiOperation`s next to its routes and adds its list here, or comes as an `ApiFeature`
+ * that the composition root passes in; `test/api/openapi.test.ts` fails while a served `/v1` route is missing.
  */
-export function allApiOperations(): readonly ApiOperation[] {
-  return [...API_OPERATIONS, ...WEBHOOK_API_OPERATIONS, ...MESSAGE_API_OPERATIONS, ...API_KEY_API_OPERATIONS];
+export function allApiOperations(features: readonly ApiFeature[] = []): readonly ApiOperation[] {
+  return [
+    ...API_OPERATIONS,
+    ...WEBHOOK_API_OPERATIONS,
+    ...MESSAGE_API_OPERATIONS,
+    ...API_KEY_API_OPERATIONS,
+    ...features.flatMap((feature) => feature.operations),
+  ];
 }
 
 /** Every error code the API may answer with: the API's own, and the catalogues of modules serving `/v1` routes. */
-export function apiErrorCatalogue(): Readonly<Record<string, { status: number; description: string }>> {
-  return { ...API_ERRORS, ...OUTBOX_ERRORS };
+export function apiErrorCatalogue(
+  features: readonly ApiFeature[] = [],
+): Readonly<Record<string, { status: number; description: string }>> {
+  return Object.assign({ ...API_ERRORS, ...OUTBOX_ERRORS }, ...features.map((feature) => feature.errors));
 }
 
-let cached: { publicUrl: string; document: JsonObject } | undefined;
+let cached: { publicUrl: string; features: readonly ApiFeature[]; document: JsonObject } | undefined;
 
-/** The OpenAPI 3.1 document for a service reachable at `publicUrl`. */
-export function buildOpenApiDocument(publicUrl: string): JsonObject {
-  if (cached?.publicUrl === publicUrl) return cached.document;
-  const document = generate(publicUrl);
-  cached = { publicUrl, document };
+/** The OpenAPI 3.1 document for a service reachable at `publicUrl`, with the operations of its `features`. */
+export function buildOpenApiDocument(publicUrl: string, features: readonly ApiFeature[] = []): JsonObject {
+  if (cached?.publicUrl === publicUrl && cached.features === features) return cached.document;
+  const document = generate(publicUrl, features);
+  cached = { publicUrl, features, document };
   return document;
 }
 
-function generate(publicUrl: string): JsonObject {
+function generate(publicUrl: string, features: readonly ApiFeature[]): JsonObject {
+  const operations = allApiOperations(features);
+  const catalogue = apiErrorCatalogue(features);
   const uri = (id: string) => `#/components/schemas/${id}`;
-  const requestIds = new Set(allApiOperations().flatMap((op) => (op.body ? [componentIdOrThrow(op.body)] : [])));
+  const requestIds = new Set(operations.flatMap((op) => (op.body ? [componentIdOrThrow(op.body)] : [])));
   // Request bodies are described as accepted (defaults make fields optional), responses as sent.
   const asInput = z.toJSONSchema(apiComponents, { uri, io: 'input' }).schemas;
   const asOutput = z.toJSONSchema(apiComponents, { uri, io: 'output' }).schemas;
@@ -254,8 +265,8 @@ function generate(publicUrl: string): JsonObject {
   }
 
   const paths: Record<string, JsonObject> = {};
-  for (const op of allApiOperations()) {
-    paths[op.path] = { ...paths[op.path], [op.method]: operationObject(op) };
+  for (const op of operations) {
+    paths[op.path] = { ...paths[op.path], [op.method]: operationObject(op, catalogue) };
   }
 
   return {
@@ -279,12 +290,15 @@ function generate(publicUrl: string): JsonObject {
       schemas,
     },
     'x-error-codes': Object.fromEntries(
-      Object.entries(apiErrorCatalogue()).map(([code, { status, description }]) => [code, { status, description }]),
+      Object.entries(catalogue).map(([code, { status, description }]) => [code, { status, description }]),
     ),
   };
 }
 
-function operationObject(op: ApiOperation): JsonObject {
+function operationObject(
+  op: ApiOperation,
+  catalogue: Readonly<Record<string, { status: number; description: string }>>,
+): JsonObject {
   const parameters = [
     ...parametersOf(op.params, 'path'),
     ...parametersOf(op.query, 'query'),
@@ -303,7 +317,6 @@ function operationObject(op: ApiOperation): JsonObject {
   for (const other of op.otherResponses ?? []) {
     responses[String(other.status)] = successOf({ ...other, schema: other.schema ?? op.response.schema });
   }
-  const catalogue = apiErrorCatalogue();
   const codes = [...new Set([...op.errors, ...(op.authenticated ? COMMON_ERRORS : ['INTERNAL'])])];
   const byStatus = new Map<number, string[]>();
   for (const code of codes) {

@@ -33,6 +33,7 @@ import { CSRF_FIELD, csrfTokenFor, isCsrfTokenValid } from './csrf.js';
 import { formField } from './form-fields.js';
 import { notice, renderPage } from './layout.js';
 import { registerMessagePages } from './messages-routes.js';
+import type { DashboardPageGroup } from './page-groups.js';
 import { listPendingConnections } from './pending-connections.js';
 import { renderCommunicationSettingsPage } from './settings-page.js';
 import { signInWithPassword } from './sign-in.js';
@@ -58,11 +59,19 @@ interface SignedInContext {
  * per-email failure counter on sign-in, HTML error pages. Everything lives in its own encapsulated plugin, so its
  * hooks, rate limiter and error handler touch no other route.
  */
-export async function registerDashboardRoutes(app: FastifyInstance, deps: ServiceDeps): Promise<void> {
-  await app.register((scope) => dashboardPlugin(scope, deps), { prefix: '/dashboard' });
+export async function registerDashboardRoutes(
+  app: FastifyInstance,
+  deps: ServiceDeps,
+  pageGroups: readonly DashboardPageGroup[] = [],
+): Promise<void> {
+  await app.register((scope) => dashboardPlugin(scope, deps, pageGroups), { prefix: '/dashboard' });
 }
 
-async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promise<void> {
+async function dashboardPlugin(
+  scope: FastifyInstance,
+  deps: ServiceDeps,
+  pageGroups: readonly DashboardPageGroup[],
+): Promise<void> {
   const { db, clock } = deps;
   const cookies = dashboardCookies(deps.config.publicUrl);
   const contexts = new WeakMap<FastifyRequest, SignedInContext>();
@@ -328,9 +337,13 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
     const { organizationId } = ctx(request);
     const { id } = request.params as { id: string };
     const account = await findAccountForOrgOrThrow(db, organizationId, id);
-    const profile: PermissionProfile = isPermissionProfile(account.permission_profile)
-      ? account.permission_profile
-      : 'send';
+    // The account's own profile, or the warm-up profile when the user asks for it (incremental consent).
+    const profile: PermissionProfile =
+      formField(request, 'profile') === 'warmup'
+        ? 'warmup'
+        : isPermissionProfile(account.permission_profile)
+          ? account.permission_profile
+          : 'send';
     // The same owner as before, so the connect flow updates this account (same tid+oid) instead of another owner's.
     return startConnect(reply, organizationId, account.owner_external_id, profile, account.email);
   });
@@ -420,6 +433,10 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
   // ----- Settings → API keys (api-keys-routes.ts) ----------------------------------------------------------------
 
   registerApiKeyPages(scope, deps, ctx);
+
+  // ----- Feature pages (page-groups.ts: warm-up) -----------------------------------------------------------------
+
+  for (const register of pageGroups) register(scope, deps, ctx);
 
   // ----- Connect hand-off ----------------------------------------------------------------------------------------
 
