@@ -50,11 +50,28 @@ const STATE_DESCRIPTION =
   '(7 days: spam placement ≥ 20% or bounces ≥ 5%); `blocked` (30 days: spam placement ≥ 40%); `paused` (by you, ' +
   'a restricted sender, a revoked grant or repeated throttling). docs/warmup.md §G.';
 
-export const warmupSettingsBody = warmupUserOptionsSchema
-  .meta({
-    description:
-      'Your choices (docs/warmup.md §S). Sending `settings` replaces all of them: an omitted field takes its default ' +
-      "(the provider's ceiling and a reply rate of 0.3, weekends off, not receive-only, the mailbox's own time zone).",
+/** The user's choices as the body takes them (validated by warmup-settings.ts's own schema, docs/warmup.md §S). */
+const settingsBody = warmupUserOptionsSchema.meta({
+  description:
+    'Your choices. Sending `settings` replaces all of them: an omitted field takes its default (the provider’s ' +
+    'ceiling, a reply rate of 0.3, weekends off, not receive-only, the mailbox’s own time zone).',
+});
+
+/** The user's choices as stored and shown (defaults filled in). */
+const settingsView = z
+  .object({
+    dailyCeiling: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: 'Messages a day at most, 1–40 (absent: the provider’s).' }),
+    replyRate: z
+      .number()
+      .optional()
+      .meta({ description: 'Share of received messages answered, 0.2–0.45 (absent: 0.3).' }),
+    weekends: z.boolean().meta({ description: 'Also on Saturdays and Sundays, at 25% volume.' }),
+    receiveOnly: z.boolean().meta({ description: 'Receive and engage, never send.' }),
+    timeZone: z.string().optional().meta({ description: 'A time zone used instead of the mailbox’s own.' }),
   })
   .register(apiComponents, { id: 'WarmupSettings' });
 
@@ -69,7 +86,7 @@ export const putWarmupBody = z
           'on probation); `false` pauses it. Omit to change the settings only. A quarantine or block runs its course ' +
           'whatever you send.',
       }),
-    settings: warmupSettingsBody.optional(),
+    settings: settingsBody.optional(),
   })
   .refine((body) => body.enabled !== undefined || body.settings !== undefined, {
     message: 'send `enabled`, `settings` or both',
@@ -121,7 +138,7 @@ export const warmupAccountSchema = z
         remediation: z.string().nullable().meta({ description: 'What to do about it, in plain words.' }),
       })
       .meta({ description: 'Where warm-up stands and why.' }),
-    settings: warmupSettingsBody,
+    settings: settingsView,
     timeZone: z.string().nullable().meta({ description: 'The zone the mailbox’s day runs in (IANA).' }),
     timeZoneSource: z.string().nullable().meta({
       description: '`mailbox` (its mailboxSettings), `override` (your setting) or why a fallback was used.',

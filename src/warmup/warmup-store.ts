@@ -77,7 +77,7 @@ function validOptionsOrThrow(provider: WarmupProvider, options: unknown): Warmup
   };
 }
 
-function assertWarmupCapableOrThrow(account: AccountsTable): void {
+export function assertWarmupCapableOrThrow(account: AccountsTable): void {
   if (account.status === 'disconnected') {
     throw warmupError('WARMUP_ACCOUNT_DISCONNECTED', 'The account is disconnected: connect it again first.', {
       accountId: account.id,
