@@ -9,6 +9,7 @@ import { AppError } from './errors/app-error.js';
 import { registerOpsRoutes } from './ops/ops-routes.js';
 import type { ServiceDeps } from './services.js';
 import { WARMUP_API } from './warmup/warmup-api-routes.js';
+import { registerWarmupPages } from './warmup/warmup-dashboard-routes.js';
 import { registerDashboardRoutes } from './web/dashboard/routes.js';
 import { registerHomePage } from './web/home-page.js';
 import { registerStaticAssets } from './web/static-assets.js';
@@ -80,7 +81,7 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
   registerHomePage(app, deps);
   await registerApiRoutes(app, deps, API_FEATURES);
   await registerConnectRoutes(app, deps);
-  await registerDashboardRoutes(app, deps);
+  await registerDashboardRoutes(app, deps, [registerWarmupPages]);
   return app;
 }
 
