@@ -50,6 +50,8 @@ export const JOBS = {
   healthSweep: 'health-sweep',
   /** Once a minute (fanned out as `keepaliveSweep`): Inbox looks for non-delivery reports that are due. */
   bounceSweep: 'bounce-sweep',
+  /** Once a minute (fanned out as `keepaliveSweep`): warm-up mailboxes whose work is due (src/warmup/warmup-work.ts). */
+  warmupSweep: 'warmup-sweep',
   /** Hourly: accounts without a schedule get one; client secret expiry warnings. */
   hourlyMaintenance: 'hourly-maintenance',
 } as const;

@@ -8,6 +8,7 @@ import { lanesWithDueWork } from '../outbox/pacing.js';
 import type { ServiceDeps } from '../services.js';
 import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { runKeepalive, scheduleUnscheduledAccounts } from '../tokens/keepalive.js';
+import { runWarmupDue } from '../warmup/warmup-work.js';
 import { deliverDueWebhooks } from '../webhooks/webhook-dispatcher.js';
 import { JOBS, type JobData, type JobName } from './job-engine.js';
 
@@ -92,6 +93,12 @@ export function jobHandlers(deps: ServiceDeps, options: JobHandlerOptions): Reco
     [JOBS.bounceSweep]: async () => {
       await sweepDueAccounts(deps, JOBS.bounceSweep, sweepBudgetMs, options.signal, async () => {
         return (await runBounceScans(deps, provider, { batchSize: ACCOUNT_BATCH })).claimed;
+      });
+    },
+
+    [JOBS.warmupSweep]: async () => {
+      await sweepDueAccounts(deps, JOBS.warmupSweep, sweepBudgetMs, options.signal, async () => {
+        return (await runWarmupDue(deps, provider, { batchSize: ACCOUNT_BATCH })).claimed;
       });
     },
 

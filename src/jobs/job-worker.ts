@@ -36,6 +36,7 @@ const DEFAULT_CONCURRENCY: Record<JobName, number> = {
   [JOBS.keepaliveSweep]: 2,
   [JOBS.healthSweep]: 2,
   [JOBS.bounceSweep]: 2,
+  [JOBS.warmupSweep]: 2,
   [JOBS.hourlyMaintenance]: 1,
 };
 
@@ -46,6 +47,7 @@ const DEFAULT_POLL_MS: Record<JobName, number> = {
   [JOBS.keepaliveSweep]: 2_000,
   [JOBS.healthSweep]: 2_000,
   [JOBS.bounceSweep]: 2_000,
+  [JOBS.warmupSweep]: 2_000,
   [JOBS.hourlyMaintenance]: 5_000,
 };
 
@@ -58,6 +60,7 @@ const SCHEDULES: ReadonlyArray<[JobName, string]> = [
   [JOBS.keepaliveSweep, '* * * * *'],
   [JOBS.healthSweep, '* * * * *'],
   [JOBS.bounceSweep, '* * * * *'],
+  [JOBS.warmupSweep, '* * * * *'],
   [JOBS.hourlyMaintenance, '7 * * * *'],
 ];
 
@@ -135,6 +138,7 @@ export async function startJobWorker(
       await handlers[JOBS.keepaliveSweep]({});
       await handlers[JOBS.healthSweep]({});
       await handlers[JOBS.bounceSweep]({});
+      await handlers[JOBS.warmupSweep]({});
     },
     /**
      * Stops fetching, tells the running jobs to take no new work (a lane pass finishes its sends in flight and hands

@@ -47,6 +47,7 @@ const QUEUE_SETTINGS: Record<JobName, QueueSettings> = {
   'keepalive-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
   'health-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
   'bounce-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
+  'warmup-sweep': { policy: 'short', expireInSeconds: 300, retryLimit: 2, retryDelay: 30 },
   'hourly-maintenance': { policy: 'short', expireInSeconds: 600, retryLimit: 2, retryDelay: 60 },
 };
 

@@ -8,6 +8,7 @@ import type { ServiceDeps } from '../services.js';
 import { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { runKeepalive, scheduleUnscheduledAccounts } from '../tokens/keepalive.js';
 import type { RandomSource } from '../tokens/lifecycle-policy.js';
+import { runWarmupDue } from '../warmup/warmup-work.js';
 import { deliverWebhookBatches } from '../webhooks/webhook-dispatcher.js';
 
 /**
@@ -83,6 +84,12 @@ export function builtInTasks(
           ? 'more'
           : undefined,
     },
+    // Warm-up mailboxes whose work is due (src/warmup/warmup-work.ts); a full batch asks for another right after.
+    {
+      name: 'warmup',
+      run: async () =>
+        (await runWarmupDue(deps, provider, { batchSize: WARMUP_BATCH })).claimed >= WARMUP_BATCH ? 'more' : undefined,
+    },
     {
       name: 'outbox',
       run: async () => ((await runOutboxRounds(deps, { tokens: provider })) ? 'more' : undefined),
@@ -94,6 +101,8 @@ export function builtInTasks(
 
 /** Accounts whose Inbox one tick reads for non-delivery reports; a full batch asks for another right after. */
 const BOUNCE_BATCH = 20;
+/** Warm-up mailboxes one tick runs; a full batch asks for another right after. */
+const WARMUP_BATCH = 20;
 
 /** Which of the loop's tasks does what a job of each name asks for (the in-process engine's nudges). */
 const TASKS_BY_JOB: Partial<Record<JobName, readonly string[]>> = {

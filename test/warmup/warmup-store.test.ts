@@ -108,6 +108,7 @@ function message(
     outbox_message_id: null,
     internet_message_id: `<${id}@test>`,
     sent_at: at,
+    sent_copy_removed_at: null,
     in_reply_to_id: null,
     observed_at: null,
     landed_in: null,

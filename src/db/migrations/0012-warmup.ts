@@ -80,6 +80,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('outbox_message_id', 'text')
     .addColumn('internet_message_id', 'text', (c) => c.unique())
     .addColumn('sent_at', 'bigint')
+    // When the sender's own copy left its Sent Items (warm-up must not clutter it, docs/warmup.md §E).
+    .addColumn('sent_copy_removed_at', 'bigint')
     // The message this one replies to (turn > 0).
     .addColumn('in_reply_to_id', 'text')
     // Receive side (§E): when the recipient found it and where (inbox | junkemail), Graph's receivedDateTime,

@@ -73,6 +73,8 @@ export interface WarmupMessagesTable {
   /** Recorded when the message is handed to the outbox; how the recipient finds it (§D). */
   internet_message_id: string | null;
   sent_at: number | null;
+  /** When the sender's copy was removed from its Sent Items (warm-up leaves no clutter there). */
+  sent_copy_removed_at: number | null;
   in_reply_to_id: string | null;
   observed_at: number | null;
   /** `inbox` | `junkemail`: where the recipient first found it, before touching it. */
