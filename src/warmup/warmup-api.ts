@@ -150,7 +150,11 @@ export const warmupAccountSchema = z
       date: z.string().nullable().meta({ description: "The mailbox's local date of today's plan." }),
       target: z.number().int().meta({ description: 'Warm-up messages planned today, replies included.' }),
       done: z.number().int().meta({ description: 'Of them, sent so far.' }),
-      limitedBy: z.array(z.enum(VOLUME_LIMITS)).meta({ description: 'What held today below the ramp, if anything.' }),
+      limitedBy: z.array(z.string()).meta({
+        description:
+          `What held today below the ramp (docs/warmup.md §A): ${VOLUME_LIMITS.map((l) => `\`${l}\``).join(', ')}; ` +
+          'on a day warm-up does not send, why: `user_paused` or the state (`quarantined`, `blocked`, `paused`).',
+      }),
     }),
     nextSlots: z.array(timestamp).meta({ description: 'Planned send times still ahead, earliest first.' }),
     metrics: z.object({ last7Days: warmupMetricsSchema, last30Days: warmupMetricsSchema }),

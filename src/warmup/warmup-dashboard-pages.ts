@@ -45,6 +45,11 @@ const LIMIT_WORDS: Readonly<Record<VolumeLimit, string>> = {
   young_mailbox_cap: 'a mailbox under 60 days old: 50 a day together with your own mail',
 };
 
+/** A limit in words; a day without sending says why in the engine's own term (`user_paused`, a state). */
+function limitWords(limit: string): string {
+  return LIMIT_WORDS[limit as VolumeLimit] ?? limit.replaceAll('_', ' ');
+}
+
 /** The state in a sentence, for a state without a stored remediation. */
 function stateSentence(view: WarmupAccountView): string {
   switch (view.state.status) {
@@ -204,7 +209,7 @@ function renderToday(view: WarmupAccountView): Html {
     <dt>Date</dt><dd>${today.date ?? 'not planned yet'}${view.timeZone && html` (${view.timeZone})`}</dd>
     <dt>Target</dt><dd id="warmup-target">${today.target} messages, replies included</dd>
     <dt>Sent so far</dt><dd id="warmup-done">${today.done}</dd>
-    ${today.limitedBy.length > 0 && html`<dt>Held below the ramp by</dt><dd id="warmup-limited-by">${today.limitedBy.map((limit) => LIMIT_WORDS[limit]).join('; ')}</dd>`}
+    ${today.limitedBy.length > 0 && html`<dt>Held below the ramp by</dt><dd id="warmup-limited-by">${today.limitedBy.map(limitWords).join('; ')}</dd>`}
   </dl>
   <h3>Next sends</h3>
   ${
