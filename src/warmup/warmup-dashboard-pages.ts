@@ -142,18 +142,35 @@ function renderStateAndSwitch(model: WarmupAccountPageModel): Html {
   ${held && state.reason && html`<p class="muted">Reason: <code id="warmup-reason">${state.reason}</code>${state.until && html` · until ${formatTime(state.until)}`}</p>`}
   ${held && state.remediation && state.reason !== 'user' && html`<p id="warmup-remediation"><strong>What to do:</strong> ${state.remediation}</p>`}
   ${!view.enabled && state.status !== 'off' && state.status !== 'paused' && html`<p id="warmup-switch-off">You switched warm-up off; the ${WARMUP_STATE_LABELS[state.status].toLowerCase()} state above still runs its course.</p>`}
+  <div class="actions">
   ${
-    view.enabled
-      ? html`<form method="post" action="/dashboard/accounts/${account.id}/warmup/pause" class="actions">
+    resumable(view) &&
+    html`<form method="post" action="/dashboard/accounts/${account.id}/warmup/enable" class="inline">
+    ${csrfField(signedIn.csrfToken)}
+    <button type="submit" id="warmup-resume">${view.enabled ? 'Resume now, on probation' : 'Resume warm-up'}</button>
+  </form>`
+  }
+  ${
+    view.enabled &&
+    html`<form method="post" action="/dashboard/accounts/${account.id}/warmup/pause" class="inline">
     ${csrfField(signedIn.csrfToken)}
     <button type="submit" class="secondary" id="warmup-pause">Pause warm-up</button>
   </form>`
-      : state.status !== 'off' &&
-        html`<form method="post" action="/dashboard/accounts/${account.id}/warmup/enable" class="actions">
-    ${csrfField(signedIn.csrfToken)}
-    <button type="submit" id="warmup-resume">Resume warm-up</button>
-  </form>`
-  }`;
+  }
+  </div>`;
+}
+
+/**
+ * Whether "Resume" can do something: after the user's own pause, and after a pause the user may lift, once the
+ * restriction is released or rather than wait out a throttling pause (docs/warmup.md §G: both restart on probation).
+ * A revoked grant needs a reconnect, and a quarantine or block runs its course.
+ */
+function resumable(view: WarmupAccountView): boolean {
+  if (!view.enabled) return view.state.status !== 'off';
+  return (
+    view.state.status === 'paused' &&
+    (view.state.reason === 'restricted_sender' || view.state.reason === 'throttling_storms')
+  );
 }
 
 /**

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { withTransaction } from '../../src/db/transaction.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { createOrganization, ensureDefaultOrganization } from '../../src/orgs/organizations.js';
+import { applySafetySignal } from '../../src/warmup/warmup-state.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { seedConnectedAccount } from './account-fixtures.js';
@@ -176,6 +178,45 @@ for (const dialect of TEST_DIALECTS) {
       assert.match(pool.body, new RegExp(`href="/dashboard/accounts/${account.id}/warmup">warm@contoso.example`));
       assert.match(text(pool.body, 'warmup-total-members') ?? '', /^1 \(1 switched on\)$/);
       assert.match(pool.body, /Every figure here is within the warm-up network/);
+    });
+
+    it('a restricted sender: paused with the reason and what to do, and the user may resume on probation', async () => {
+      const account = await seedConnectedAccount(service.deps, {
+        organizationId,
+        ownerExternalId: 'owner-restricted',
+        email: 'restricted@contoso.example',
+        tenantId: WORK_TENANT,
+        profile: 'warmup',
+        scopes: WARMUP_SCOPES,
+      });
+      await client.get(`/dashboard/accounts/${account.id}/warmup`);
+      assert.equal((await client.post(`/dashboard/accounts/${account.id}/warmup/enable`, {})).statusCode, 303);
+      // The engine's own path for a 5.1.8 bounce (warmup-state.ts), as it runs when it reads the report.
+      const row = await warmupRow(account.id);
+      assert.ok(row);
+      await withTransaction(service.deps.db, (trx) =>
+        applySafetySignal(
+          trx,
+          service.deps,
+          row,
+          { kind: 'bounce', at: service.deps.clock.now(), enhancedStatus: '5.1.8', recipient: 'x@fabrikam.example' },
+          { ownerExternalId: 'owner-restricted' },
+        ),
+      );
+      const page = await client.get(`/dashboard/accounts/${account.id}/warmup`);
+      assert.equal(text(page.body, 'warmup-status'), 'Paused');
+      assert.equal(text(page.body, 'warmup-reason'), 'restricted_sender');
+      assert.match(
+        text(page.body, 'warmup-remediation') ?? '',
+        /Restricted entities page of the Microsoft Defender portal/,
+      );
+      assert.match(text(page.body, 'warmup-resume') ?? '', /Resume now, on probation/);
+      assert.match(page.body, /id="warmup-pause"/, 'the user may still switch it off');
+      assert.equal((await client.post(`/dashboard/accounts/${account.id}/warmup/enable`, {})).statusCode, 303);
+      const resumed = await client.get(`/dashboard/accounts/${account.id}/warmup`);
+      assert.equal(text(resumed.body, 'warmup-status'), 'Probation');
+      assert.match(text(resumed.body, 'warmup-why') ?? '', /start volume until/);
+      assert.doesNotMatch(resumed.body, /id="warmup-resume"/);
     });
 
     it('forms need the page’s token, and another organisation’s mailbox is not found', async () => {
