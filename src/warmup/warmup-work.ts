@@ -139,11 +139,11 @@ async function runMailbox(
     await planDayIfNew(run);
     const waiting = await syncOutboxOutcomes(run);
     await clearSentCopies(run);
-    await submitDueMessages(run);
+    const submitted = await submitDueMessages(run);
     const expecting = await awaitsMail(run);
     if (expecting || row.inbox_delta_link === null) await lookForWarmupMail(run);
     await performDueActions(run);
-    return await nextRunAt(run, waiting > 0);
+    return await nextRunAt(run, waiting + submitted > 0);
   } catch (error) {
     if (error instanceof MailboxThrottled) return throttled(run, error);
     if (error instanceof TokenError) {
