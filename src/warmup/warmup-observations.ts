@@ -37,12 +37,25 @@ const COLUMNS = [
 
 /** The rows that may hold an observation of `accountId` after `from` (sent, or received, since then). */
 export async function observationRows(db: Kysely<Database>, accountId: string, from: number): Promise<Row[]> {
+  // The outbox's own record of the send counts at once: the engine copies it over only at the sender's next run,
+  // and a partner may find the message before that.
   const sent = await db
     .selectFrom('warmup_messages')
-    .select(COLUMNS)
-    .where('sender_account_id', '=', accountId)
-    .where('planned_at', '>', from - 86_400_000)
-    .where('status', 'in', ['sent', 'bounced'])
+    .leftJoin('outbox_messages', 'outbox_messages.id', 'warmup_messages.outbox_message_id')
+    .select([
+      'warmup_messages.sender_account_id',
+      'warmup_messages.recipient_account_id',
+      'warmup_messages.turn',
+      'warmup_messages.status',
+      (eb) => eb.fn.coalesce('warmup_messages.sent_at', 'outbox_messages.sent_at').as('sent_at'),
+      'warmup_messages.observed_at',
+      'warmup_messages.landed_in',
+      'warmup_messages.rescued_at',
+      'warmup_messages.bounced_at',
+    ])
+    .where('warmup_messages.sender_account_id', '=', accountId)
+    .where('warmup_messages.planned_at', '>', from - 86_400_000)
+    .where('warmup_messages.status', 'in', ['queued', 'sent', 'bounced'])
     .execute();
   const received = await db
     .selectFrom('warmup_messages')

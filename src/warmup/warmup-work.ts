@@ -38,7 +38,11 @@ const LEASE_MS = 5 * MINUTE;
 const EXPECTING_LOOK_MS = 5 * MINUTE;
 /** While the outbox still holds this mailbox's warm-up mail: when to read its outcome again. */
 const OUTBOX_CHECK_MS = 2 * MINUTE;
-/** A mailbox whose account needs a person: when to look at it again. */
+/**
+ * A mailbox whose account needs a person: when to look at it again. Also the longest a warm-up mailbox goes without
+ * a run, so that a grant revoked between its slots pauses warm-up (with its alert) within the hour (§G). A run with
+ * nothing due costs a few indexed reads and no Graph call.
+ */
 const ACCOUNT_RECHECK_MS = HOUR;
 /** Two throttled answers this close together are one storm. [GUESS] */
 const STORM_GAP_MS = 5 * MINUTE;
@@ -139,11 +143,11 @@ async function runMailbox(
     await planDayIfNew(run);
     const waiting = await syncOutboxOutcomes(run);
     await clearSentCopies(run);
-    await submitDueMessages(run);
+    const submitted = await submitDueMessages(run);
     const expecting = await awaitsMail(run);
     if (expecting || row.inbox_delta_link === null) await lookForWarmupMail(run);
     await performDueActions(run);
-    return await nextRunAt(run, waiting > 0);
+    return await nextRunAt(run, waiting + submitted > 0);
   } catch (error) {
     if (error instanceof MailboxThrottled) return throttled(run, error);
     if (error instanceof TokenError) {
@@ -157,7 +161,7 @@ async function runMailbox(
 
 async function nextRunAt(run: MailboxRun, outboxWaiting: boolean): Promise<number> {
   const { deps, row, now } = run;
-  const candidates: number[] = [nextDayStart(run)];
+  const candidates: number[] = [nextDayStart(run), now + ACCOUNT_RECHECK_MS];
   if (outboxWaiting) candidates.push(now + OUTBOX_CHECK_MS);
   const nextSend = await deps.db
     .selectFrom('warmup_messages')
