@@ -210,7 +210,8 @@ export const WARMUP_API_OPERATIONS: readonly ApiOperation[] = [
       'Where warm-up stands and why (with the remediation of any pause, quarantine or block), today’s target and ' +
       'what was sent of it, the next planned sends, the 7- and 30-day figures and the health score. Every figure is ' +
       'within the warm-up network (placement of this mailbox’s mail as partners found it). An account connected ' +
-      'with the `send` profile answers 409 `WARMUP_PROFILE_REQUIRED`.',
+      'with the `send` profile, for which warm-up was never enabled, answers 409 `WARMUP_PROFILE_REQUIRED` with how ' +
+      'to reconnect it; a disconnected one shows `off`.',
     authenticated: true,
     params: accountParams,
     response: { status: 200, description: 'The warm-up of the account.', schema: warmupAccountSchema },
