@@ -35,7 +35,7 @@ const WARMUP = integerArg('warmup', args.warmup, 0);
 const CONCURRENCY = integerArg('concurrency', args.concurrency);
 const MAILBOXES = integerArg('mailboxes', args.mailboxes);
 const TIMEOUT_MS = integerArg('timeout-seconds', args['timeout-seconds']) * 1000;
-/** Outlook's concurrency budget per app + mailbox (microsoft.md §3.3); the emulator enforces it too. */
+/** Outlook's concurrency budget per app + mailbox (docs/graph.md §3.3); the emulator enforces it too. */
 const PER_MAILBOX = 4;
 
 interface Scenario {

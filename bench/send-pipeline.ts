@@ -70,7 +70,7 @@ const TIMEOUT_MS = integerArg('timeout-seconds', args['timeout-seconds']) * 1000
  * 0 measures mailbridge's overhead against an emulator that answers at once; a real sendMail takes longer.
  */
 const MICROSOFT_LATENCY_MS = integerArg('microsoft-latency-ms', args['microsoft-latency-ms'], 0);
-/** Outlook's concurrency budget per app + mailbox (microsoft.md §3.3); the emulator enforces it. */
+/** Outlook's concurrency budget per app + mailbox (docs/graph.md §3.3); the emulator enforces it. */
 const PER_MAILBOX = 4;
 
 interface PipelineConfig {

@@ -5,7 +5,7 @@ import type { EmulatorRandom } from './random.js';
 import type { RecordedErrorName } from './recorded-errors.js';
 import type { WorldState } from './state/model.js';
 
-/** Limits Microsoft enforces on a mailbox's sending. @see ../../shared/docs/microsoft.md §3.3 */
+/** Limits Microsoft enforces on a mailbox's sending. @see docs/graph.md §3.3 */
 export interface SendingLimits {
   messagesPerMinute: number;
   recipientsPer24h: number;
@@ -21,7 +21,7 @@ export interface EmulatorLimits {
   exchange: SendingLimits;
   /** Outlook.com (personal accounts): lower daily cap. */
   outlook: SendingLimits;
-  /** The largest JSON request Graph accepts for inline sends (about 4 MB, [GUESS] in microsoft.md). */
+  /** The largest JSON request Graph accepts for inline sends (about 4 MB, [GUESS] docs/graph.md §3.1). */
   maxRequestBytes: number;
   /**
    * Opt-in fault: answer sends over the per-minute or 24-hour limits with errors (429 `ErrorSubmissionQuotaExceeded`,
@@ -40,7 +40,10 @@ export interface DeliverySettings {
   internalBypassesJunk: boolean;
   /** Reputation gained by the sender per engaged message, applied as `r += gain × (1 − r)` (bounded by 1). */
   reputationGain: { reply: number; rescue: number; flag: number; important: number };
-  /** Custom `x-` headers may be stripped in transit (microsoft.md §3.1 [OBS]): to nobody, to personal accounts, to all. */
+  /**
+   * Custom `x-` headers may be stripped in transit (docs/graph.md §3.1 [OBS]): to nobody, to personal accounts, to
+   * all.
+   */
   stripCustomHeaders: 'none' | 'personal' | 'all';
   /** The reputation model's parameters (graph/reputation.ts); absent in snapshots older than the model. */
   reputation?: ReputationSettings;

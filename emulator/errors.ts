@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EmulatorContext } from './context.js';
 
-/** `YYYY-MM-DD HH:MM:SSZ`, the timestamp format of AADSTS errors. @see shared/docs/microsoft.md §1.4 */
+/** `YYYY-MM-DD HH:MM:SSZ`, the timestamp format of AADSTS errors. @see docs/entra.md §1.4 */
 export function aadTimestamp(epochMs: number): string {
   return `${new Date(epochMs).toISOString().slice(0, 19).replace('T', ' ')}Z`;
 }
@@ -21,7 +21,7 @@ export interface AadErrorInput {
 /**
  * The JSON body Microsoft's token endpoint answers errors with: `error`, `error_description` (AADSTS prefix and
  * trace/correlation/timestamp trailer), `error_codes`, `timestamp`, `trace_id`, `correlation_id`, `error_uri`, and
- * `suberror` / `claims` when present. @see shared/docs/microsoft.md §1.4
+ * `suberror` / `claims` when present. @see docs/entra.md §1.4
  */
 export function aadErrorBody(ctx: EmulatorContext, input: AadErrorInput): Record<string, unknown> {
   const timestamp = aadTimestamp(ctx.clock.now());
@@ -51,7 +51,7 @@ export function sendAadError(ctx: EmulatorContext, reply: FastifyReply, input: A
 
 /**
  * Sends a Graph error: `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}` with
- * `request-id`, `client-request-id` and `date` headers. @see shared/docs/microsoft.md §3.2
+ * `request-id`, `client-request-id` and `date` headers. @see docs/graph.md §3.2
  */
 export function sendGraphError(
   ctx: EmulatorContext,

@@ -86,9 +86,8 @@ export async function applyFaultBeforeHandler(
       dropConnection(ctx, request, reply);
       return 'answered';
     case 'requestLoop':
-      // Microsoft throttles the token endpoint with AADSTS50196 and HTTP 400, not 429 [OBS
-      // AzureAD/microsoft-authentication-library-for-dotnet#2353; text from Azure/azure-sdk-for-net#23324]
-      // (microsoft.md §3.3). [GUESS] `error`: no recorded body shows it; a client must branch on error_codes.
+      // Microsoft throttles the token endpoint with AADSTS50196 and HTTP 400, not 429 [OBS, with
+      // its text] (docs/graph.md §3.3). [GUESS] `error`: no recorded body shows it; a client must branch on error_codes.
       // The control API admits this fault on the token target only.
       if (surface !== 'identity') return 'continue';
       sendAadError(ctx, reply, {

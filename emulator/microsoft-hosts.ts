@@ -3,12 +3,12 @@ import type { EmulatorUrls } from './context.js';
 /**
  * Microsoft's own origins. An emulator that presents itself under them (`urls`, or `--as-microsoft` on the command
  * line) writes them into everything a client reads back (issuers, discovery documents, `@odata.nextLink`, upload
- * URLs), and the client's fetch routes them to the emulator. @see microsoft.md §1.1, §3.1
+ * URLs), and the client's fetch routes them to the emulator. @see docs/entra.md §1.1, docs/graph.md §3.1
  */
 export const MICROSOFT_ORIGINS: Readonly<EmulatorUrls> = Object.freeze({
   login: 'https://login.microsoftonline.com',
   graph: 'https://graph.microsoft.com',
-  // Upload sessions' `uploadUrl` lives here, not on Graph [OBS msgraph-sdk-java#409, msgraph-sdk-java#1380].
+  // Upload sessions' `uploadUrl` lives here, not on Graph [OBS] (docs/graph.md §3.1).
   outlook: 'https://outlook.office.com',
 });
 

@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 /**
  * A closed-loop HTTP load generator for the benchmarks: keeps `concurrency` requests in flight over keep-alive
  * connections until `count` have completed, never more than `perMailbox` at once for one mailbox (Outlook's
- * 4-concurrent budget per app + mailbox, microsoft.md §3.3), and records each request's latency. Loopback only.
+ * 4-concurrent budget per app + mailbox, docs/graph.md §3.3), and records each request's latency. Loopback only.
  */
 
 export interface LoadMailbox {

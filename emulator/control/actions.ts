@@ -200,7 +200,7 @@ export function createUser(ctx: EmulatorContext, input: UserInput): User {
       throw invalidRequest(`no tenant has verified ${domain}: pass "tenant" for work user ${email}`);
     }
   }
-  // A personal account's oid has Microsoft's own form (microsoft.md §1.6): another GUID is a user Microsoft cannot
+  // A personal account's oid has Microsoft's own form (docs/entra.md §1.6): another GUID is a user Microsoft cannot
   // issue.
   if (kind === 'personal' && input.id && !PERSONAL_OBJECT_ID.test(input.id.toLowerCase())) {
     throw invalidRequest(`body.id: a personal account id (oid) has the form 00000000-0000-0000-xxxx-xxxxxxxxxxxx`);
@@ -278,7 +278,7 @@ export interface RevocationOptions {
    * Also drop the user's issued access tokens (for the app in question, where one is named). Off by default:
    * Microsoft cannot revoke an issued access token, it stays valid until it expires (60–90 minutes); only
    * Continuous Access Evaluation lets a CAE-capable resource reject it early. On, this stands in for that case:
-   * Graph then answers 401 InvalidAuthenticationToken. @see microsoft.md §1.5, EP/access-tokens.md, EP/refresh-tokens.md
+   * Graph then answers 401 InvalidAuthenticationToken. @see docs/entra.md §1.5
    */
   revokeAccessTokens?: boolean;
 }
@@ -288,7 +288,7 @@ export interface PasswordChangeOptions extends RevocationOptions {
    * `admin` (default): an admin resets the password in the Microsoft Entra admin center, which revokes every
    * refresh token of the user, confidential clients included (AADSTS50173). `user`: the user changes it themselves,
    * which revokes password-based tokens of public clients only; Microsoft's table says refresh tokens issued to
-   * confidential clients stay alive. @see EP/refresh-tokens.md "Token revocation"
+   * confidential clients stay alive. @see docs/entra.md §1.5
    */
   by?: 'admin' | 'user';
 }
@@ -314,7 +314,7 @@ export function changePassword(
     user,
     (record) => ctx.world.apps[record.clientId]?.publicClient === true,
   );
-  // The password-based sign-in cookie is revoked by any password change. @see EP/refresh-tokens.md
+  // The password-based sign-in cookie is revoked by any password change. @see docs/entra.md §1.5
   const browserSessionsEnded = endBrowserSessions(ctx, user);
   const accessTokensDeleted = options.revokeAccessTokens ? deleteAccessTokens(ctx, { userId: user.id }) : 0;
   return { refreshTokensRevoked, accessTokensDeleted, browserSessionsEnded };

@@ -7,7 +7,7 @@ import type { Mailbox, MailChange, MailChangeLog, MailMessage } from '../state/m
  * next sequence number and appends one entry, so a delta round costs the changes since its token, never the
  * folder's size. The log lives in the world (so snapshots keep it); the oldest entries are dropped past
  * `settings.delta.changeLogLimit`, and tokens older than what is kept answer 410 SyncStateNotFound, as Exchange
- * does when a sync state is gone [OBS: microsoftgraph/microsoft-graph-docs#2350].
+ * does when a sync state is gone [OBS] (docs/graph.md §3.4).
  */
 
 export function changeLogOf(mailbox: Mailbox): MailChangeLog {

@@ -161,7 +161,7 @@ function transportHeaders(internetMessageId: string, inReplyTo: string | null | 
 /**
  * How the transport treats an accepted submission (the sending limits decide, see limits.ts):
  * - `deliverAt` later than now: Exchange holds it and delivers it then (mail over 30 a minute is delayed into the
- *   following minutes, microsoft.md §3.3); `deliverDueMail` hands it on once the emulator clock gets there;
+ *   following minutes, docs/graph.md §3.3); `deliverDueMail` hands it on once the emulator clock gets there;
  * - `report`: it is never delivered; the sender gets a non-delivery report for every recipient (a restricted
  *   sender's 5.1.8, the daily recipient limit's 5.1.90).
  */

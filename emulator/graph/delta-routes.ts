@@ -12,20 +12,20 @@ import { type GraphCall, graphRoute, SCOPES } from './pipeline.js';
 
 /**
  * `GET /me/mailFolders/{id}/messages/delta`: incremental changes to the messages of one folder, as Graph pages
- * them (GD = microsoftgraph/microsoft-graph-docs-contrib; emulator/README.md "Delta queries" lists each fact):
+ * them (docs/graph.md §3.4; emulator/README.md "Delta queries" lists each fact):
  *
  * - A round is one or more calls: `@odata.nextLink` (`$skiptoken`) while there is more, then `@odata.deltaLink`
  *   (`$deltatoken`); the next round starts from the deltaLink and returns only what changed since
- *   [DOC GD/concepts/delta-query-messages.md].
+ *   [DOC].
  * - Query options are given on the first call only and encoded into the tokens; `$select`, `$top`, `changeType`
  *   (`created`/`updated`/`deleted`); `$filter` only `receivedDateTime ge|gt {value}`; `$orderby` only
- *   `receivedDateTime desc`; no `$search` [DOC GD/api-reference/v1.0/api/message-delta.md].
+ *   `receivedDateTime desc`; no `$search` [DOC].
  *   `Prefer: odata.maxpagesize={x}` sets the page size [DOC]; without it 10 [OBS: docs.rs io-msgraph].
- * - Removed messages are `{"@odata.type","id","@removed":{"reason":"deleted"}}` [DOC GD example 1, a delete]; a
+ * - Removed messages are `{"@odata.type","id","@removed":{"reason":"deleted"}}` [DOC, a delete]; a
  *   move out of the folder is reported the same way in the source folder and as a new item (new id) in the
  *   target's delta [GUESS: Exchange reports a move as a delete + add per folder; "changed" is the directory
  *   objects' reason for soft deletes].
- * - An expired or unknown state token: 410 `SyncStateNotFound` [OBS: microsoftgraph/microsoft-graph-docs#2350],
+ * - An expired or unknown state token: 410 `SyncStateNotFound` [OBS],
  *   after which clients restart with a full sync.
  *
  * State: tokens carry the mailbox change-log sequence number they have seen (change-log.ts), so a round costs the

@@ -18,11 +18,11 @@ import {
 import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES } from './pipeline.js';
 
 /**
- * Mail folders (microsoft.md §3.1): list (top level or children) with `$top`/`$skip`/`$count`/`$filter`, get by id
+ * Mail folders (docs/graph.md §3.1): list (top level or children) with `$top`/`$skip`/`$count`/`$filter`, get by id
  * or well-known name, create (409 ErrorFolderExists for a sibling with the same name), rename, delete.
  */
 
-/** v1.0 mailFolder's properties ([DOC] GD resources/mailfolder.md; `sizeInBytes` exists in beta only). */
+/** v1.0 mailFolder's properties (docs/graph.md §3.1; `sizeInBytes` exists in beta only). */
 const FOLDER_PROPERTIES = [
   'id',
   'displayName',

@@ -1,6 +1,6 @@
 /**
  * A Graph error answer, thrown by handlers and turned into Graph's error JSON by the pipeline
- * (`{"error":{"code","message","innerError":{…}}}`, microsoft.md §3.2).
+ * (`{"error":{"code","message","innerError":{…}}}`, docs/graph.md §3.2).
  */
 export class GraphError extends Error {
   readonly status: number;
@@ -62,9 +62,8 @@ export function unreadableJson(): GraphError {
 }
 
 /**
- * A request over Graph's 4 MB ceiling: code `BadRequest` with Microsoft's message [OBS
- * microsoftgraph/microsoft-graph-docs-contrib#682], HTTP 413 [OBS pnp/cli-microsoft365#3832: "after 4 194 304
- * characters you'll get 413 responses"]. @see microsoft.md §3.3
+ * A request over Graph's 4 MB ceiling: code `BadRequest` with Microsoft's message [OBS], HTTP 413 [OBS: "after
+ * 4 194 304 characters you'll get 413 responses"]. @see docs/graph.md §3.3
  */
 export function requestTooLarge(): GraphError {
   return new GraphError(413, 'BadRequest', 'The maximum request length supported is 4MB.');

@@ -6,8 +6,8 @@ import { createMessage, moveMessage, removeMessage, touchMessage } from './mail-
 import { isPlainObject, propertyOf } from './message-input.js';
 
 /**
- * Inbox rules (`messageRules`, microsoft.md §3.1): validation of the JSON Graph accepts, and their application to
- * mail delivered to the Inbox, in `sequence` order (mail the junk filter caught is not processed, warmup.md).
+ * Inbox rules (`messageRules`, docs/graph.md §3.1): validation of the JSON Graph accepts, and their application to
+ * mail delivered to the Inbox, in `sequence` order (mail the junk filter caught is not processed, docs/graph.md §3.6).
  *
  * Evaluated predicates: subjectContains, bodyContains, bodyOrSubjectContains, senderContains, fromAddresses,
  * headerContains, recipientContains, sentToAddresses, sentToMe, sentOnlyToMe, sentCcMe, sentToOrCcMe, notSentToMe,

@@ -4,7 +4,7 @@ import { NDR_REASONS, type NdrReason } from './non-delivery.js';
 import { type GraphRuntime, graphRuntime, type SendWindow } from './runtime.js';
 
 /**
- * Outlook's per app + mailbox budgets and Exchange Online / Outlook.com sending limits (microsoft.md §3.3),
+ * Outlook's per app + mailbox budgets and Exchange Online / Outlook.com sending limits (docs/graph.md §3.3),
  * counted in `ctx.usage` so tests can assert that a client never broke them. Every check is O(1) amortised:
  * windows are sorted arrays found by binary search and trimmed in batches.
  */
@@ -85,7 +85,7 @@ function requestsInWindow(usage: MailboxUsage, now: number): number {
 
 /**
  * Admits a Graph request against the 4-concurrent and 10,000-per-10-minutes budgets of its app + mailbox
- * (microsoft.md §3.3). On success the request is counted in flight until `releaseRequest`. Throttled requests
+ * (docs/graph.md §3.3). On success the request is counted in flight until `releaseRequest`. Throttled requests
  * are not counted against the rate window, so a client that honours Retry-After gets through.
  */
 export function admitRequest(ctx: EmulatorContext, usage: MailboxUsage): LimitVerdict {
@@ -170,7 +170,7 @@ function roundUpSeconds(ms: number): number {
 }
 
 /**
- * What the sending limits make of one submission (microsoft.md §3.3):
+ * What the sending limits make of one submission (docs/graph.md §3.3):
  * - `deliver`: 202; the transport hands it on at `deliverAt` (now, or later when the mailbox is over its messages per
  *   minute: Exchange delays the excess into the following minutes instead of refusing it);
  * - `report`: 202; never delivered, the sender gets a non-delivery report (a restricted sender: 5.1.8; over the
@@ -211,7 +211,7 @@ function nextMinuteSlot(ctx: EmulatorContext, userId: string, now: number, perMi
 }
 
 /**
- * Checks a submission of `recipients` recipients against the sending limits of the mailbox (microsoft.md §3.3).
+ * Checks a submission of `recipients` recipients against the sending limits of the mailbox (docs/graph.md §3.3).
  * Error answers (`reject`):
  * - recipients per message: 400 `ErrorExceededMaxRecipientLimit` (the Outlook.com/WASCL code in EWS's list; Exchange
  *   Online would NDR 5.5.3 later, [GUESS] that answering at once is the useful, stricter model);
@@ -239,7 +239,7 @@ export function checkSendingLimits(
       message: `The message exceeds the maximum number of recipients per message (${limits.recipientsPerMessage}).`,
     };
   }
-  // A restricted sender's submissions are accepted and reported undeliverable ([DOC] NDR 5.1.8, microsoft.md §3.3).
+  // A restricted sender's submissions are accepted and reported undeliverable ([DOC] NDR 5.1.8, docs/graph.md §3.3).
   if (user.restrictedSender) {
     return { outcome: 'report', kind: 'restrictedSender', reason: NDR_REASONS.restrictedSender };
   }

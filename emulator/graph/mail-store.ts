@@ -9,7 +9,7 @@ import { graphRuntime, nextSequence } from './runtime.js';
 
 /**
  * Messages inside a mailbox: `mailbox.messages` is keyed by the current (move-changing) id; an index maps
- * immutable ids to current ids so either kind of id finds a message in O(1) (microsoft.md §3.1: ids change on
+ * immutable ids to current ids so either kind of id finds a message in O(1) (docs/graph.md §3.1: ids change on
  * move unless the client asks for ImmutableId).
  */
 

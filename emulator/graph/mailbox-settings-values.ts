@@ -10,7 +10,7 @@ import { isPlainObject } from './message-input.js';
 
 /**
  * The enumerated values of `mailboxSettings`, from Microsoft's published Graph schema (the types in
- * `@microsoft/microsoft-graph-types`, generated from msgraph-metadata; GD/../resources/mailboxsettings.md). Typed
+ * `@microsoft/microsoft-graph-types`, generated from msgraph-metadata; docs/graph.md §3.7). Typed
  * against those unions so a value Microsoft does not have cannot be written here. `dateFormat`, `timeFormat` and
  * `timeZone` are plain strings in the schema (documented examples: `M/d/yyyy`, `h:mm tt`, `Pacific Standard Time`).
  */

@@ -41,7 +41,7 @@ const SELECTABLE = new Map<string, string>(
 function userProperty(user: User, name: string): unknown {
   switch (name) {
     // Personal accounts: Graph's id is the CID, not the oid, `mail` is null and the address is the UPN
-    // [OBS OfficeDev/outlook-dev-docs#918, microsoft/quick-authentication#31]. @see microsoft.md §1.6
+    // [OBS]. @see docs/entra.md §1.6
     case 'id':
       return graphUserId(user);
     case 'displayName':

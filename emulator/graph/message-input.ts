@@ -4,7 +4,7 @@ import { GraphError, invalidValue, unknownProperty } from './graph-error.js';
 import { isoNow } from './mail-store.js';
 
 /**
- * Reading Graph's `message` JSON the way Graph does (microsoft.md §3.1 message shape): property names are matched
+ * Reading Graph's `message` JSON the way Graph does (docs/graph.md §3.1 message shape): property names are matched
  * case-insensitively, unknown properties are refused (400 RequestBodyRead), values are type-checked, custom
  * headers must be `x-` headers (at most 5), inline attachments stay under 3 MB.
  */
@@ -154,7 +154,7 @@ function readBody(value: unknown): MailMessage['body'] {
   return { contentType, content };
 }
 
-/** `x-` headers only, at most five (microsoft.md §3.1, [OBS] codes and messages). */
+/** `x-` headers only, at most five (docs/graph.md §3.1, [OBS] codes and messages). */
 export function validateHeadersOrThrow(headers: InternetMessageHeader[]): void {
   if (headers.length > 5) {
     throw new GraphError(

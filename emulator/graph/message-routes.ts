@@ -20,7 +20,7 @@ import { nextLink, parseCollectionQuery, sortItems } from './odata.js';
 import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES } from './pipeline.js';
 
 /**
- * Messages (microsoft.md §3.1): create drafts, list with OData, get, update, delete, move and copy, and inline
+ * Messages (docs/graph.md §3.1): create drafts, list with OData, get, update, delete, move and copy, and inline
  * file attachments.
  */
 
@@ -131,7 +131,7 @@ function updateMessage(call: GraphCall) {
   for (const key of Object.keys(raw)) {
     const lower = key.toLowerCase();
     if (DRAFT_ONLY.has(lower) && !message.isDraft) {
-      // Draft-only properties (microsoft.md §3.1); EWS's code for the attempt on a sent or received item.
+      // Draft-only properties (docs/graph.md §3.1); EWS's code for the attempt on a sent or received item.
       throw new GraphError(
         400,
         'ErrorInvalidPropertyUpdateSentMessage',

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FileAttachment, Mailbox, MailFolder, MailMessage, Recipient } from '../state/model.js';
 import { htmlToText, previewOf, textToHtml } from './mail-store.js';
 
-/** What the client asked for in `Prefer` (microsoft.md §3.1): immutable ids, text bodies. */
+/** What the client asked for in `Prefer` (docs/graph.md §3.1): immutable ids, text bodies. */
 export interface Preferences {
   immutableIds: boolean;
   bodyAsText: boolean;

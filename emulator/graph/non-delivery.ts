@@ -16,12 +16,11 @@ import {
  * - The Graph `message` of an NDR: `from`/`sender` "Microsoft Outlook" <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@
  *   {the organisation's domain}>, subject `Undeliverable: {original subject}`, body starting "Delivery has failed to
  *   these recipients or groups:", `toRecipients` naming the recipients that failed (not the sender)
- *   [DOC] GD/message-move.md (its example response is an NDR); [OBS] microsoftgraph/msgraph-sdk-java#807.
+ *   docs/graph.md §3.5.
  * - The body's "Diagnostic information for administrators" section: generating server, each rejected recipient with
  *   the enhanced status code and SMTP response, then "Original message headers:" holding the rejected message's
- *   header fields, `Message-ID` among them [DOC] MicrosoftDocs/SupportArticles-docs
- *   Exchange/ExchangeOnline/email-delivery/ndr/non-delivery-reports-in-exchange-online.md ("What's included in an
- *   NDR"). That section is how a client reaches the original Message-ID.
+ *   header fields, `Message-ID` among them (docs/graph.md §3.5). That section is how a client reaches the original
+ *   Message-ID.
  * - The status texts are the same page's table (5.1.8, 5.1.90, 5.1.10).
  * - [GUESS] Outlook.com (personal accounts) NDRs come from `postmaster@outlook.com`; the report also carries
  *   `In-Reply-To: <original Message-ID>` and `X-MS-Exchange-Message-Is-Ndr` in its internet headers (Exchange threads
@@ -71,7 +70,7 @@ export const NDR_REASONS = {
   },
 } as const satisfies Record<string, NdrReason>;
 
-/** The fixed local part of Exchange Online's system mailbox that sends NDRs ([DOC] GD/message-move.md). */
+/** The fixed local part of Exchange Online's system mailbox that sends NDRs (docs/graph.md §3.5). */
 export const EXCHANGE_NDR_MAILBOX = 'MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e';
 
 function domainOf(address: string): string {
@@ -137,7 +136,7 @@ export function deliverNonDeliveryReport(
     body: { contentType: 'text', content: lines.join('\r\n') },
     from,
     sender: from,
-    // Graph lists the failed recipients here, not the NDR's addressee ([OBS] msgraph-sdk-java#807).
+    // Graph lists the failed recipients here, not the NDR's addressee ([OBS] docs/graph.md §3.5).
     toRecipients: failed.map((address) => ({ emailAddress: { name: address, address } })),
     ccRecipients: [],
     bccRecipients: [],

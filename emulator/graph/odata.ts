@@ -1,7 +1,7 @@
 import { GraphError } from './graph-error.js';
 
 /**
- * The OData query options Graph's Outlook collections accept (microsoft.md §3.1): `$filter` (eq ne gt ge lt le,
+ * The OData query options Graph's Outlook collections accept (docs/graph.md §3.1): `$filter` (eq ne gt ge lt le,
  * and/or/not, parentheses, contains/startswith/endswith, `any` lambdas over collections), `$orderby`, `$select`,
  * `$top` (default 10, at most 1000), `$skip`, `$count`, with the InefficientFilter rule: properties in `$orderby`
  * must come first in `$filter`, in the same order.
@@ -471,7 +471,7 @@ export function parseCollectionQuery<T>(
     }
   }
   if (filter && orderBy.length > 0) {
-    // @see microsoft.md §3.1: `$orderby` properties must appear first in `$filter`, in the same order.
+    // @see docs/graph.md §3.1: `$orderby` properties must appear first in `$filter`, in the same order.
     orderBy.forEach((term, index) => {
       if (filterProperties[index]?.toLowerCase() !== term.path.join('/').toLowerCase()) {
         throw new GraphError(

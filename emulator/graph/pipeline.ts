@@ -10,7 +10,7 @@ import { admitRequest, releaseRequest, usageFor } from './limits.js';
 import { type Preferences, readPreferences } from './message-view.js';
 
 /**
- * The path every Graph request takes (microsoft.md §3.2): bearer token (401 InvalidAuthenticationToken with
+ * The path every Graph request takes (docs/graph.md §3.2): bearer token (401 InvalidAuthenticationToken with
  * WWW-Authenticate), app + mailbox budgets (429 ApplicationThrottled), injected faults, scope (403
  * ErrorAccessDenied), mailbox state (404 MailboxNotEnabledForRESTAPI), then the handler. Every answer carries
  * `request-id`, `client-request-id` and `date`.
@@ -19,7 +19,7 @@ import { type Preferences, readPreferences } from './message-view.js';
 export const JSON_CONTENT_TYPE =
   'application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8';
 
-/** Scope sets: the least-privileged delegated permission first (microsoft.md §3.1, msgraph-metadata). */
+/** Scope sets: the least-privileged delegated permission first (docs/graph.md §3.1, msgraph-metadata). */
 export const SCOPES = {
   profile: [
     'User.Read',
@@ -221,7 +221,7 @@ export function graphRoute(
       const mailbox = needsMailbox ? mailboxOrThrow(ctx, user) : (ctx.world.mailboxes[user.id] as Mailbox);
       const length = Number(headerValue(request, 'content-length') ?? 0);
       if (length > ctx.settings.limits.maxRequestBytes) {
-        // Graph refuses requests over 4 MB. @see microsoft.md §3.3
+        // Graph refuses requests over 4 MB. @see docs/graph.md §3.3
         throw requestTooLarge();
       }
       const prefs = readPreferences(request);

@@ -14,7 +14,7 @@ import { registerUserinfoRoutes } from './userinfo-routes.js';
 /**
  * Microsoft Graph v1.0 mail, served at `/v1.0/…` (and Outlook's upload URLs at `/api/v2.0/…`), in an
  * encapsulated Fastify scope so that its body parsing and error shapes do not touch identity or the control API.
- * @see ../../../shared/docs/microsoft.md §3
+ * @see docs/graph.md §3
  */
 export function registerGraphRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
   app.register(async (scope) => {

@@ -1,7 +1,7 @@
 import type { EmulatorContext, MailboxUsage } from '../context.js';
 import type { Mailbox, MailMessage, Tenant, User } from '../state/model.js';
 
-/** An attachment upload in progress (microsoft.md §3.1 createUploadSession). Bytes stay in memory only. */
+/** An attachment upload in progress (docs/graph.md §3.1 createUploadSession). Bytes stay in memory only. */
 export interface UploadSession {
   id: string;
   /** Digest of the opaque `authtoken` carried by the upload URL. */

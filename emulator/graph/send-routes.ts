@@ -24,7 +24,7 @@ import { renderMessage } from './message-view.js';
 import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES } from './pipeline.js';
 
 /**
- * Sending (microsoft.md §3.1): `POST /me/sendMail` (JSON or base64 MIME), `POST /me/messages/{id}/send`,
+ * Sending (docs/graph.md §3.1): `POST /me/sendMail` (JSON or base64 MIME), `POST /me/messages/{id}/send`,
  * `reply`/`replyAll` (all Mail.Send, 202 with an empty body; 202 is acceptance, delivery happens in the emulated
  * transport), and `createReply`/`createReplyAll` (Mail.ReadWrite, 201 with the draft).
  */
@@ -123,7 +123,7 @@ async function sendMailJson(call: GraphCall, body: unknown) {
     throw new GraphError(400, 'ErrorInvalidParameter', "The value of the parameter 'Message' is empty.");
   }
   const input = parseMessageInputOrThrow(call.ctx, rawMessage);
-  // The sender is always the mailbox owner; naming anyone else needs send-as rights (microsoft.md §3.2).
+  // The sender is always the mailbox owner; naming anyone else needs send-as rights (docs/graph.md §3.2).
   validateSenderOrThrow(call.user.email, input.from, input.sender);
   submitOrThrow(call, 'sendMail', submittedFromInput(input), { saveToSentItems });
   return { status: 202 };
@@ -211,7 +211,7 @@ async function sendMailMime(call: GraphCall, body: string) {
   if (message.attachments.some((attachment) => attachment.size > MAX_INLINE_ATTACHMENT_BYTES)) {
     throw requestTooLarge();
   }
-  // Raw-MIME sendMail ignores `From`: the mailbox owner sends (microsoft.md §3.1).
+  // Raw-MIME sendMail ignores `From`: the mailbox owner sends (docs/graph.md §3.1).
   submitOrThrow(call, 'sendMailMime', message, { saveToSentItems: true });
   return { status: 202 };
 }
@@ -307,7 +307,7 @@ function composeReply(call: GraphCall, original: MailMessage, input: ReplyInput,
 export function registerSendRoutes(scope: FastifyInstance, ctx: EmulatorContext): void {
   graphRoute(scope, ctx, { method: 'POST', path: '/sendMail', scopes: SCOPES.mailSend, send: true }, async (call) => {
     const body = call.request.body;
-    // `Content-Type: text/plain` carries base64 MIME (microsoft.md §3.1).
+    // `Content-Type: text/plain` carries base64 MIME (docs/graph.md §3.1).
     if (typeof body === 'string') return sendMailMime(call, body);
     return sendMailJson(call, jsonBodyOrThrow(call));
   });

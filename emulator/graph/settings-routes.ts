@@ -13,7 +13,7 @@ import { isPlainObject } from './message-input.js';
 import { type GraphCall, graphRoute, jsonBodyOrThrow, SCOPES } from './pipeline.js';
 
 /**
- * `mailboxSettings` and Inbox `messageRules` (microsoft.md §3.1, MailboxSettings.Read / .ReadWrite).
+ * `mailboxSettings` and Inbox `messageRules` (docs/graph.md §3.1, MailboxSettings.Read / .ReadWrite).
  */
 
 /** Writable mailboxSettings properties; PATCH answers with only these, as updated. */
@@ -70,7 +70,7 @@ function patchSettings(call: GraphCall) {
 
 function inboxRulesOrThrow(call: GraphCall): MessageRule[] {
   const folder = findFolder(call.mailbox, call.params.folderId!);
-  // Rules hang off the Inbox only (microsoft.md §3.1).
+  // Rules hang off the Inbox only (docs/graph.md §3.1).
   if (folder?.wellKnownName !== 'inbox') throw itemNotFound();
   return call.mailbox.rules;
 }

@@ -11,13 +11,13 @@ import { graphRoute, jsonBodyOrThrow, SCOPES, sendGraphFailure, sendGraphResult 
 import { graphRuntime, type UploadSession } from './runtime.js';
 
 /**
- * Large attachments (concepts/outlook-large-attachments.md): `createUploadSession` answers 201 with an opaque,
+ * Large attachments (docs/graph.md §3.1): `createUploadSession` answers 201 with an opaque,
  * pre-authenticated `uploadUrl` on another host than Graph: `https://outlook.office.com/api/gv1.0/users('oid@tid')
- * /messages('id')/AttachmentSessions('id')?authtoken=…` [OBS msgraph-sdk-java#1380, msgraph-sdk-dotnet#2239] (the
+ * /messages('id')/AttachmentSessions('id')?authtoken=…` [OBS] (the
  * emulator's `urls.outlook`). The client PUTs the bytes in order with `Content-Range` and no Authorization header:
  * 200 with `nextExpectedRanges` for each middle chunk, 201 with `Location` and an empty body for the last. DELETE on
  * the URL cancels (204). A request that does carry the Graph bearer token is refused with 401
- * InvalidAudienceForResource, as Outlook refuses it (the Java SDK shipped that bug: msgraph-sdk-java#409).
+ * InvalidAudienceForResource, as Outlook refuses it (the Java SDK shipped that bug).
  */
 
 const MAX_ATTACHMENT_BYTES = 150 * 1024 * 1024;
@@ -83,7 +83,7 @@ function sessionUrl(
 
 /**
  * The upload URL is pre-authenticated for Outlook's audience; a Graph bearer token sent along is checked first and
- * refused, with Outlook's words [OBS msgraph-sdk-dotnet#2239 (body), msgraph-sdk-java#409]. @see microsoft.md §3.1
+ * refused, with Outlook's words [OBS]. @see docs/graph.md §3.1
  */
 function refuseAuthorizationHeader(ctx: EmulatorContext, request: FastifyRequest): void {
   if (headerValue(request, 'authorization') === undefined) return;

@@ -7,7 +7,7 @@ import { authenticateOrThrow, sendGraphFailure, sendGraphResult } from './pipeli
 /**
  * The OpenID Connect UserInfo endpoint that discovery names (`userinfo_endpoint`), hosted by Graph at
  * `/oidc/userinfo`, GET or POST with the Graph access token. It answers the ID token's `sub` and, with `profile`,
- * the names (and a `picture` link), with `email`, the address. @see EP/userinfo.md
+ * the names (and a `picture` link), with `email`, the address. @see docs/entra.md §1.1
  */
 
 function hasTokenScope(scopes: readonly string[], wanted: string): boolean {

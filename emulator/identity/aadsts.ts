@@ -3,8 +3,8 @@ import type { AppRegistration, Tenant, User } from '../state/model.js';
 
 /**
  * The AADSTS errors the identity endpoints answer with: Microsoft's `error` value, number and wording. Wording
- * comes from Microsoft's error reference (EP/reference-error-codes.md) and from real responses recorded in public
- * code and issues (microsoft.md §1.4, §2); each function says which when it is not the reference.
+ * comes from Microsoft's error reference (docs/entra.md §2) and from real responses recorded in public
+ * code and issues (docs/entra.md §1.4, §2); each function says which when it is not the reference.
  */
 
 const GRAPH_RESOURCE_ID = '00000003-0000-0000-c000-000000000000';
@@ -35,7 +35,7 @@ export const aadsts = {
     description: `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
   }),
   appNotFound: (clientId: string, directory: string): AadErrorInput => ({
-    // [OBS] `unauthorized_client` with HTTP 400, microsoft.md §2.
+    // [OBS] `unauthorized_client` with HTTP 400, docs/entra.md §2.
     error: 'unauthorized_client',
     code: 700016,
     description: `Application with identifier '${clientId}' was not found in the directory '${directory}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
@@ -150,13 +150,13 @@ export const aadsts = {
     description: 'User declined to consent to access the app.',
   }),
   adminConsentDeclined: (): AadErrorInput => ({
-    // @see EP/v2-admin-consent.md (error response example)
+    // @see docs/entra.md §1.7 (the documented error example)
     error: 'access_denied',
     code: 65004,
     description: 'The resource owner or authorization server denied the request.',
   }),
   permissionsNeedAdmin: (app: AppRegistration): AadErrorInput => ({
-    // @see EP/application-sign-in-unexpected-user-consent-error.md
+    // @see docs/entra.md §1.7
     error: 'access_denied',
     code: 90093,
     description: `${app.displayName} is requesting one or more permissions that you aren't authorized to grant. Contact an administrator, who can consent to this application on your behalf.`,
@@ -179,7 +179,7 @@ export const aadsts = {
     description: `The grant requires admin permission. Only an administrator of '${tenant.displayName}' can consent to ${app.displayName} for the organization.`,
   }),
   personalAccountAdminConsent: (): AadErrorInput => ({
-    // [OBS] MicrosoftDocs/azure-docs#37288: what the legacy admin consent endpoint redirects with for an MSA.
+    // [OBS] docs/entra.md §1.7: what the legacy admin consent endpoint redirects with for an MSA.
     error: 'access_denied',
     code: 500201,
     description:
@@ -223,7 +223,7 @@ export const aadsts = {
     description: 'Client assertion failed signature validation.',
   }),
   secretInvalid: (clientId: string): AadErrorInput => ({
-    // [OBS] wording recorded in public code (microsoft.md §2: invalid_client, HTTP 401).
+    // [OBS] wording recorded in public code (docs/entra.md §2: invalid_client, HTTP 401).
     error: 'invalid_client',
     code: 7000215,
     description: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
@@ -282,7 +282,7 @@ export const aadsts = {
   }),
   refreshTokenInactive: (issuedAt: number, inactivitySeconds: number): AadErrorInput => ({
     // [OBS] "…was inactive for 90.00:00:00." and `suberror: bad_token` as recorded from real answers
-    // (microsoft/foundry-dev-tools#707; microsoft.md §2).
+    // (docs/entra.md §2).
     error: 'invalid_grant',
     code: 700082,
     description: `The refresh token has expired due to inactivity. The token was issued on ${iso(issuedAt)} and was inactive for ${timeSpan(inactivitySeconds)}.`,
@@ -295,7 +295,7 @@ export const aadsts = {
     suberror: 'consent_required',
   }),
   mfaRequired: (): AadErrorInput => ({
-    // [OBS] invalid_grant + basic_action, with a claims challenge naming the policy (microsoft.md §1.4, §2).
+    // [OBS] invalid_grant + basic_action, with a claims challenge naming the policy (docs/entra.md §1.4, §2).
     error: 'invalid_grant',
     code: 50076,
     description: `Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '${GRAPH_RESOURCE_ID}'.`,

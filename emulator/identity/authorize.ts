@@ -15,7 +15,7 @@ import { handleFlowSubmission, startFlow } from './sign-in-flow.js';
  * then the interactive flow (sign-in-flow.ts). Errors that concern the app or the redirect target itself (unknown
  * tenant or client, redirect URI not registered exactly) are shown on an error page and never redirected; every
  * later error is redirected to the app with `error`, `error_description`, `error_uri` and `state`.
- * @see microsoft.md §1.2, §1.3, §1.7
+ * @see docs/entra.md §1.2, §1.3, §1.7
  */
 
 const PROMPTS = new Set(['login', 'none', 'consent', 'select_account']);
@@ -46,7 +46,7 @@ function validateClientAndRedirect(
   let redirectUri = nonEmptyField(params, 'redirect_uri');
   if (!redirectUri && options.redirectUriOptional) redirectUri = app.redirectUris[0];
   if (!redirectUri) return { ok: false, reply: sendErrorPage(ctx, reply, aadsts.noReplyAddress()) };
-  // Exact match, character for character. @see microsoft.md §1.2
+  // Exact match, character for character. @see docs/entra.md §1.2
   if (!app.redirectUris.includes(redirectUri) || !URL.canParse(redirectUri)) {
     return { ok: false, reply: sendErrorPage(ctx, reply, aadsts.redirectUriMismatch(redirectUri, app.clientId)) };
   }
@@ -113,10 +113,10 @@ export async function handleAuthorize(ctx: EmulatorContext, request: FastifyRequ
     nonce: field(params, 'nonce') ?? null,
     scopes: parsed.scopes,
     codeChallenge,
-    // A challenge without a method is `plain`. @see microsoft.md §1.2
+    // A challenge without a method is `plain`. @see docs/entra.md §1.2
     codeChallengeMethod: codeChallenge ? ((method ?? 'plain') as 'S256' | 'plain') : null,
     prompt,
-    // `select_account` shows the picker whatever the hint says. @see microsoft.md §1.2
+    // `select_account` shows the picker whatever the hint says. @see docs/entra.md §1.2
     loginHint: prompt === 'select_account' ? null : (nonEmptyField(params, 'login_hint') ?? null),
   });
   return startFlow(ctx, request, reply, { flow, flowId: id, app, segment });
@@ -125,7 +125,7 @@ export async function handleAuthorize(ctx: EmulatorContext, request: FastifyRequ
 /**
  * `/{tenant}/v2.0/adminconsent` (`scope` required, not on `common`/`consumers`) and the legacy
  * `/{tenant}/adminconsent` (all statically configured permissions, `redirect_uri` optional).
- * @see microsoft.md §1.7, EP/v2-admin-consent.md
+ * @see docs/entra.md §1.7
  */
 export async function handleAdminConsent(
   ctx: EmulatorContext,

@@ -7,7 +7,7 @@ import { aadsts } from './aadsts.js';
 import { signingKeysOrCreate } from './signing-keys.js';
 
 /**
- * OpenID Connect discovery, the JWKS and MSAL's instance discovery. @see microsoft.md §1.1, EP/v2-protocols-oidc.md
+ * OpenID Connect discovery, the JWKS and MSAL's instance discovery. @see docs/entra.md §1.1
  */
 
 const ISSUER_TEMPLATE_TENANT = '{tenantid}';
@@ -105,7 +105,7 @@ function jwk(ctx: EmulatorContext, key: SigningKey, issuerTenantId: string) {
 
 /**
  * The key set. On `common` each key names the issuer it signs for: `{tenantid}` for the organisations' key, the
- * consumer tenant for the personal accounts' key (microsoft.md §1.1), so clients can restrict keys by issuer.
+ * consumer tenant for the personal accounts' key (docs/entra.md §1.1), so clients can restrict keys by issuer.
  */
 export function handleKeys(ctx: EmulatorContext, request: FastifyRequest, reply: FastifyReply) {
   const segment = segmentOrError(ctx, request, reply);
@@ -134,7 +134,7 @@ export function handleKeys(ctx: EmulatorContext, request: FastifyRequest, reply:
 /**
  * MSAL's instance discovery (`/common/discovery/instance?api-version=1.1&authorization_endpoint=…`). MSAL skips it
  * for Microsoft's own hosts (it has their metadata built in) but calls it for any other authority host.
- * [SRC] MC/authority/Authority.ts getCloudDiscoveryMetadataFromNetwork
+ * @see docs/entra.md §1.1
  */
 export function handleInstanceDiscovery(ctx: EmulatorContext, request: FastifyRequest, reply: FastifyReply) {
   const authorizationEndpoint = (request.query as Record<string, unknown>).authorization_endpoint;

@@ -6,7 +6,7 @@ import { hasScope } from './scopes.js';
 import { privateKeyObject, signingKeyFor } from './signing-keys.js';
 
 /**
- * v2 id_tokens: RS256 JWTs with Microsoft's claims. @see microsoft.md §1.6, EP/id-token-claims-reference.md
+ * v2 id_tokens: RS256 JWTs with Microsoft's claims. @see docs/entra.md §1.6
  */
 
 /** `${login}/${tid}/v2.0`: the issuer of tokens for a tenant (the consumer tenant for personal accounts). */
@@ -41,7 +41,7 @@ export async function issueIdToken(
   };
   if (personal) claims.idp = `https://sts.windows.net/${CONSUMER_TENANT_ID}/`;
   // `name`, `oid` and `preferred_username` need the `profile` scope, `email` the `email` scope; with `openid` alone
-  // the token says only who signed in pairwise (`sub`) and where (`tid`). @see EP/id-token-claims-reference.md
+  // the token says only who signed in pairwise (`sub`) and where (`tid`). @see docs/entra.md §1.6
   const profile = hasScope(scopes, 'profile');
   if (hasScope(scopes, 'email')) claims.email = user.email;
   if (profile) claims.name = user.displayName;

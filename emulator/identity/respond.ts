@@ -54,7 +54,7 @@ export interface RedirectTarget {
 
 /**
  * Sends the browser back to the app with `fields`: as query parameters (kept after any the redirect URI already
- * has), in the fragment, or through an auto-submitting form (`form_post`). @see microsoft.md §1.2, §1.3
+ * has), in the fragment, or through an auto-submitting form (`form_post`). @see docs/entra.md §1.2, §1.3
  */
 export function redirectToApp(
   ctx: EmulatorContext,

@@ -12,7 +12,7 @@ import { handleToken, handleTokenGet } from './token.js';
 /**
  * The Microsoft identity platform (v2.0) at `/{tenant}/…` of the emulator's origin: discovery and keys,
  * authorize with its sign-in pages, token, admin consent, logout, and the `/error` lookup that `error_uri` names.
- * @see microsoft.md §1, §5
+ * @see docs/entra.md §1, docs/conformance.md
  */
 export function registerIdentityRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
   app.get('/:tenant/v2.0/.well-known/openid-configuration', (request, reply) =>

@@ -450,7 +450,7 @@ function submitCancel(run: FlowRun) {
   const { ctx, flow } = run;
   endFlow(ctx, flow);
   const input = flow.kind === 'authorize' ? aadsts.userCancelled() : aadsts.adminConsentDeclined();
-  // [OBS] a user backing out: `error=access_denied&error_subcode=cancel` (microsoft.md §1.3).
+  // [OBS] a user backing out: `error=access_denied&error_subcode=cancel` (docs/entra.md §1.3).
   return redirectError(ctx, run.reply, redirectTarget(flow), input, {
     state: flow.state,
     errorSubcode: 'cancel',

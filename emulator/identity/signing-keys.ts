@@ -5,9 +5,9 @@ import type { SigningKey } from '../state/model.js';
 /**
  * The RSA keys id_tokens are signed with, and the JWKS that publishes them. Like Microsoft's, each key comes with
  * a self-signed X.509 certificate (`x5c`) and `kid` = `x5t` = the certificate's base64url SHA-1 thumbprint
- * ([DOC] EP/id-token-claims-reference.md: "x5t functions the same (in use and value) as kid"). Work accounts'
+ * (docs/entra.md §1.1). Work accounts'
  * tokens are signed with the `org` key, personal accounts' with the `consumer` key, so that a client can restrict
- * keys by the `issuer` the `common` key set gives each key (microsoft.md §1.1).
+ * keys by the `issuer` the `common` key set gives each key (docs/entra.md §1.1).
  */
 
 const CERT_SUBJECT = 'accounts.accesscontrol.windows.net';

@@ -15,7 +15,7 @@ import { hasScope, missingScopes, parseScopes, tokenResponseScopes, unionScopes 
 /**
  * `POST /{tenant}/oauth2/v2.0/token`: the `authorization_code` and `refresh_token` grants, client authentication
  * by `client_secret` in the body or HTTP Basic, and Microsoft's errors for each way this goes wrong.
- * @see microsoft.md §1.4, §1.5, §2
+ * @see docs/entra.md §1.4, §1.5, §2
  */
 
 type Failure = { error: AadErrorInput; status?: number };
@@ -221,7 +221,7 @@ async function redeemRefreshToken(
   request.emulatorActor = { clientId: app.clientId, userId: record.userId };
   const now = ctx.clock.now();
   const user = ctx.world.users[record.userId];
-  // Revoked by the user's or an admin's action (password change, revoke sessions). @see microsoft.md §1.5
+  // Revoked by the user's or an admin's action (password change, revoke sessions). @see docs/entra.md §1.5
   if (record.revoked) return { error: aadsts.grantRevoked(record.issuedAt, user?.tokensValidFrom ?? now) };
   if (record.expiresAt <= now) {
     return { error: aadsts.refreshTokenInactive(record.issuedAt, ctx.settings.refreshTokenInactivitySeconds) };
@@ -240,7 +240,7 @@ async function redeemRefreshToken(
     return { error: { ...aadsts.mfaRequired(), claims: policyClaims('mfa', user!) } };
   }
   // A refresh token works for any scope the app holds consent for, not only those it was issued with.
-  // @see microsoft.md §1.4
+  // @see docs/entra.md §1.4
   let scopes = record.scopes;
   const rawScope = nonEmptyField(body, 'scope');
   if (rawScope) {
@@ -272,7 +272,7 @@ async function redeemRefreshToken(
 
 /**
  * The claims challenge that names the Conditional Access policy (`capolids`), as Microsoft sends with 50076 and
- * 53003 ([OBS] microsoft.md §1.4). The policy id is fixed per tenant, so a client sees the same one every time.
+ * 53003 ([OBS] docs/entra.md §1.4). The policy id is fixed per tenant, so a client sees the same one every time.
  */
 function policyClaims(policy: 'mfa' | 'block', user: User): string {
   const hex = createHash('sha256').update(`capolicy|${policy}|${user.tenantId}`).digest('hex');
@@ -304,7 +304,7 @@ async function successBody(
     token_type: 'Bearer',
     scope: responseScopes.join(' '),
     expires_in: access.expiresIn,
-    // [OBS] equal to expires_in in practice. @see microsoft.md §1.4
+    // [OBS] equal to expires_in in practice. @see docs/entra.md §1.4
     ext_expires_in: access.expiresIn,
     access_token: access.token,
   };

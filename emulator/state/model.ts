@@ -29,12 +29,12 @@ export interface User {
   /**
    * The object id (`oid` in id_tokens, `uid` in `client_info`) and the emulator's key for the user. Work accounts:
    * a GUID equal to Graph's `user.id`. Personal accounts: `00000000-0000-0000-xxxx-xxxxxxxxxxxx`, NOT Graph's id
-   * (see `graphId`). @see microsoft.md §1.6
+   * (see `graphId`). @see docs/entra.md §1.6
    */
   id: string;
   /**
-   * Personal accounts only: Graph's `user.id`, a 16-hex-digit CID such as `fde926f844473904` [OBS
-   * OfficeDev/outlook-dev-docs#918, microsoft/quick-authentication#31]. Absent for work accounts (Graph's id is
+   * Personal accounts only: Graph's `user.id`, a 16-hex-digit CID such as `fde926f844473904` [OBS]
+   * (docs/entra.md §1.6). Absent for work accounts (Graph's id is
    * the oid); `graphUserId()` reads it.
    */
   graphId?: string;
@@ -61,7 +61,7 @@ export interface User {
   conditionalAccessBlocked: boolean;
   /**
    * Exchange made this sender a "restricted user" (too much spam, usually a compromised account): Graph still
-   * accepts its mail and every message bounces with NDR 550 5.1.8 (microsoft.md §3.3). Absent: not restricted.
+   * accepts its mail and every message bounces with NDR 550 5.1.8 (docs/graph.md §3.3). Absent: not restricted.
    */
   restrictedSender?: boolean;
   /**
@@ -302,7 +302,7 @@ export interface Mailbox {
 /** One accepted submission, as Microsoft's transport would log it. */
 export interface DeliveryRecord {
   id: string;
-  /** When the transport handed it on (later than `submittedAt` when Exchange delayed it, microsoft.md §3.3). */
+  /** When the transport handed it on (later than `submittedAt` when Exchange delayed it, docs/graph.md §3.3). */
   at: number;
   /** When Graph (or the SMTP sink) accepted it. */
   submittedAt: number;

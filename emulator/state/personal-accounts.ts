@@ -6,8 +6,8 @@ import type { User } from './model.js';
  * The two ids of a personal Microsoft account (Outlook.com, Hotmail), which Microsoft does not make equal: the
  * identity platform's `oid` has the form `00000000-0000-0000-xxxx-xxxxxxxxxxxx` (MSAL-js test fixtures, e.g.
  * `00000000-0000-0000-66f3-3332eca7ea81` in lib/msal-common/test), while Graph's `user.id` is a 16-hex-digit CID
- * such as `fde926f844473904` [OBS OfficeDev/outlook-dev-docs#918, microsoft/quick-authentication#31 "the id field
- * is CID, which is not of form GUID"]. Work accounts have one GUID for both. @see microsoft.md §1.6
+ * such as `fde926f844473904` [OBS: "the id field is CID,
+ * which is not of form GUID"]. Work accounts have one GUID for both. @see docs/entra.md §1.6
  *
  * The emulator draws the two independently on purpose: Microsoft documents no relation between them, so a client
  * that derives one from the other should fail here as it could at Microsoft.

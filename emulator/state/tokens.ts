@@ -4,7 +4,7 @@ import { digest } from './world.js';
 
 /**
  * Issuing and finding tokens. Tokens are opaque random strings (Graph access tokens are opaque to clients,
- * microsoft.md §1.4); the world keeps only their digests. The token endpoint issues through here, and tests may
+ * docs/entra.md §1.4); the world keeps only their digests. The token endpoint issues through here, and tests may
  * mint a token directly the same way a finished sign-in would.
  */
 
@@ -13,7 +13,7 @@ export function issueAccessToken(
   grant: { clientId: string; userId: string; scopes: string[] },
 ): { token: string; record: AccessTokenRecord; expiresIn: number } {
   const { min, max } = ctx.settings.accessTokenLifetimeSeconds;
-  // Microsoft gives access tokens a random lifetime between 60 and 90 minutes. @see microsoft.md §1.5
+  // Microsoft gives access tokens a random lifetime between 60 and 90 minutes. @see docs/entra.md §1.5
   const expiresIn = ctx.random.int(min, max);
   const token = `EwA${ctx.random.token(48)}`;
   const issuedAt = ctx.clock.now();

@@ -77,7 +77,7 @@ export function createMailbox(userId: string, newId: () => string): Mailbox {
       language: { locale: 'en-US', displayName: 'English (United States)' },
       dateFormat: 'M/d/yyyy',
       timeFormat: 'h:mm tt',
-      // As the documented GET answer has it (GD/user-get-mailboxsettings.md): both reply messages empty.
+      // As the documented GET answer has it (docs/graph.md §3.7): both reply messages empty.
       automaticRepliesSetting: {
         status: 'disabled',
         externalAudience: 'all',

@@ -7,7 +7,7 @@ import type { TokenVault } from '../vault/token-vault.js';
 /**
  * An account's tokens in the vault: sealed under the account's own data key (subject = account id) with the field
  * name as associated data, in `account_tokens`. Callers pass a transaction so the tokens change together with the
- * account row (a rotated refresh token is stored before the new access token is used; engineering.md §8).
+ * account row (a rotated refresh token is stored before the new access token is used; docs/engineering.md §8).
  */
 export interface AccountTokens {
   accessToken: PlaintextSecret | null;

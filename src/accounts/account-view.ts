@@ -14,7 +14,7 @@ import { type Remediation, remediationFor } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import { isoTime, isoTimeOrNull } from '../platform/clock.js';
 
-/** A refresh token unused for 90 days dies. @see microsoft.md §1 (refresh token lifetime) */
+/** A refresh token unused for 90 days dies. @see docs/entra.md §1 (refresh token lifetime) */
 export const REFRESH_TOKEN_INACTIVITY_MS = 90 * 24 * 60 * 60 * 1000;
 
 /** An account row with its owner's external id (the id the host product knows the owner by). */

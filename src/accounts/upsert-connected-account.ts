@@ -12,7 +12,7 @@ import type { ServiceDeps } from '../services.js';
 import type { PlaintextSecret } from '../vault/secret-types.js';
 import { storeAccountTokens } from './account-tokens.js';
 
-/** Keep-alive: refresh an idle account weekly, well inside the 90-day inactivity window. @see microsoft.md §1.5 */
+/** Keep-alive: refresh an idle account weekly, well inside the 90-day inactivity window. @see docs/entra.md §1.5 */
 export const KEEPALIVE_INTERVAL_MS = 7 * 86_400_000;
 /** ±12 h, so accounts connected in one burst do not all refresh at the same minute. */
 export const KEEPALIVE_JITTER_MS = 12 * 3_600_000;

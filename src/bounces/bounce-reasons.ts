@@ -2,7 +2,7 @@ import { HEALTH_REMEDIATION, type Remediation } from '../health/remediation.js';
 
 /**
  * What a non-delivery report's enhanced status code means for mailbridge. Codes and their meaning:
- * MicrosoftDocs/SupportArticles-docs Exchange/ExchangeOnline/email-delivery/ndr/non-delivery-reports-in-exchange-online.md
+ * docs/graph.md §3.5, docs/standards.md §11
  * (5.1.1 bad destination mailbox, 5.1.10 recipient not found, 5.1.8 "Access denied, bad outbound sender", 5.1.90
  * daily recipient limit) and RFC 3463 (X.2.2 mailbox full).
  */

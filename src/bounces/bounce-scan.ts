@@ -10,7 +10,7 @@ import { looksLikeNonDeliveryReport, parseNonDeliveryReport } from './non-delive
 import { recordBounce } from './record-bounce.js';
 
 /**
- * The non-delivery-report reader (issue 9 item 3). Reports arrive as ordinary Inbox mail (microsoft.md §3.1), so for
+ * The non-delivery-report reader (issue 9 item 3). Reports arrive as ordinary Inbox mail (docs/graph.md §3.1), so for
  * accounts that can read mail (Mail.ReadWrite, the `warmup` profile) the Inbox is looked at for a while after each
  * Graph send. Send-only accounts cannot read their reports: their messages stay `sent`.
  *

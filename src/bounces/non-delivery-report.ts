@@ -5,12 +5,11 @@ import type { GraphMessage } from '../graph/graph-types.js';
  *
  * What an NDR looks like through Graph (the emulator's emulator/graph/non-delivery.ts follows the same sources):
  * - sender "Microsoft Outlook" `MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@{the sender's domain}`, subject
- *   `Undeliverable: {original subject}` (GD/message-move.md: its example response is an NDR). Outlook.com's come from
+ *   `Undeliverable: {original subject}` (docs/graph.md §3.5). Outlook.com's come from
  *   `postmaster@{domain}` [GUESS];
  * - the body's "Diagnostic information for administrators" section names each rejected recipient with the enhanced
  *   status code and SMTP response, and "Original message headers" holds the original's header fields, `Message-ID`
- *   among them (MicrosoftDocs/SupportArticles-docs non-delivery-reports-in-exchange-online.md, "What's included in an
- *   NDR"). That Message-ID is how a report is matched to the message that caused it.
+ *   among them (docs/graph.md §3.5). That Message-ID is how a report is matched to the message that caused it.
  * Only a report from the mailbox's own domain counts (Exchange generates the NDR for its own sender), so mail from
  * anyone else dressed as a bounce is ignored.
  */
@@ -24,7 +23,7 @@ export interface NonDeliveryReport {
   detail: string;
 }
 
-/** Exchange Online's system mailbox that sends NDRs (GD/message-move.md), and the classic postmaster names. */
+/** Exchange Online's system mailbox that sends NDRs (docs/graph.md §3.5), and the classic postmaster names. */
 const NDR_SENDER_LOCAL_PARTS = new Set([
   'microsoftexchange329e71ec88ae4615bbc36ab6ce41109e',
   'postmaster',

@@ -14,7 +14,7 @@ type BounceDeps = Pick<ServiceDeps, 'db' | 'clock' | 'dialect' | 'events' | 'log
 /** Statuses a report can still change: the message left (or may have). Everything else is final or not sent. */
 const BOUNCEABLE = ['sent', 'outcome_unknown'] as const;
 
-/** Exchange's rolling window for the daily recipient limit (microsoft.md §3.3). */
+/** Exchange's rolling window for the daily recipient limit (docs/graph.md §3.3). */
 const DAY_MS = 86_400_000;
 
 export type BounceOutcome = 'bounced' | 'already_bounced' | 'not_ours';

@@ -76,7 +76,7 @@ export interface OutboxConfig {
   readonly unknownOutcome: 'fail' | 'retry';
   /** MAILBRIDGE_HELD_MESSAGE_TTL: how long a held message waits for its account before it fails (default 7 days). */
   readonly heldMessageTtlMs: number;
-  /** Per mailbox, across all processes (microsoft.md §3.3). */
+  /** Per mailbox, across all processes (docs/graph.md §3.3). */
   readonly mailboxConcurrency: number;
   readonly messagesPerMinute: number;
   readonly recipientsPerDay: number;

@@ -247,7 +247,7 @@ export const envSchema = z.object({
     return value;
   }),
   // The outbox (issue 4): what a send whose outcome is unknown becomes, how long held messages wait, and the
-  // per-mailbox pacing under Microsoft's limits (microsoft.md §3.3; defaults are Microsoft's).
+  // per-mailbox pacing under Microsoft's limits (docs/graph.md §3.3; defaults are Microsoft's).
   MAILBRIDGE_SEND_UNKNOWN_OUTCOME: text.transform((value, ctx): 'fail' | 'retry' => {
     if (value === undefined) return 'fail';
     const mode = value.toLowerCase();

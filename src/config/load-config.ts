@@ -114,7 +114,7 @@ function crossVariableProblems(env: Env): ConfigProblem[] {
     });
   }
   if (set('MICROSOFT_CLIENT_ID') && !set('MAILBRIDGE_KEYS')) {
-    // No silent dev key next to real users' tokens: engineering.md convention 4 (fail closed).
+    // No silent dev key next to real users' tokens: docs/engineering.md §4 (fail closed).
     problems.push({
       variable: 'MAILBRIDGE_KEYS',
       message: `is required when a Microsoft app is configured (tokens of real users are stored). ${MAKE_KEY_HINT}`,

@@ -16,10 +16,10 @@ import { APPROVAL_WAIT_MS, sessionProfile, sha256 } from './connect-sessions.js'
 import { GRAPH_RESOURCE, graphScopes, type PermissionProfile } from './permission-profiles.js';
 
 /**
- * The "ask my IT admin" hand-off (issue 3 item 4; product.md "Organisations that require admin approval").
+ * The "ask my IT admin" hand-off (issue 3 item 4; docs/product.md §2).
  *
  * When a user's organisation requires an admin's approval, the outcome page gives them an admin-consent link for
- * their IT admin (Microsoft's v2 `adminconsent` endpoint, microsoft.md §1.7) whose `state` is ours: it names this
+ * their IT admin (Microsoft's v2 `adminconsent` endpoint, docs/entra.md §1.7) whose `state` is ours: it names this
  * hand-off (`connect_approval_requests`), so the admin's answer at `/connect/admin-consent/callback` is recorded for
  * the right organisation and the waiting user's page turns into "Your IT admin approved — Finish connecting".
  *
@@ -60,7 +60,7 @@ export function adminConsentCallbackUrl(publicUrl: string): string {
 
 /**
  * The v2 admin-consent URL on Microsoft's host: `client_id`, each Graph permission of the profile as a full name,
- * the admin-consent redirect URI and our `state`. @see microsoft.md §1.7, EP/v2-admin-consent.md
+ * the admin-consent redirect URI and our `state`. @see docs/entra.md §1.7
  */
 export function buildAdminConsentUrl(
   deps: Pick<ServiceDeps, 'microsoft' | 'config'>,
@@ -82,7 +82,7 @@ export function buildAdminConsentUrl(
 /**
  * The tenant of an organisation's domain, from Microsoft's discovery document for that domain (its `issuer` is
  * `https://login.microsoftonline.com/{tid}/v2.0`). Best effort: undefined for personal-account domains, unknown
- * domains, or when Microsoft does not answer quickly. @see microsoft.md §1.1 ({tenant} may be a verified domain)
+ * domains, or when Microsoft does not answer quickly. @see docs/entra.md §1.1 ({tenant} may be a verified domain)
  */
 export async function resolveTenantIdForEmail(
   deps: Pick<ServiceDeps, 'microsoft'>,
@@ -301,7 +301,7 @@ export async function removeTenantWaiter(
  * What went wrong at `/adminconsent`, for the page: the account that signed in is not an admin (90094/90093), is
  * not of this organisation (50020, 500208: a guest or personal account), the admin declined or backed out, or
  * something else. Read through `classifyConnectOutcome`, so the same codes mean the same everywhere.
- * @see issue 15 case 9 (AADSTS50020 recorded at /adminconsent: MicrosoftDocs/azure-docs#114009)
+ * @see issue 15 case 9 (AADSTS50020 recorded at /adminconsent: docs/entra.md §1.7)
  */
 export type AdminConsentProblem = 'not_an_admin' | 'wrong_account' | 'declined' | 'other';
 
@@ -327,7 +327,7 @@ export type AdminConsentCallbackResult =
 
 /**
  * `GET /connect/admin-consent/callback`: `?admin_consent=True&tenant=<guid>&scope=…&state=…` on success, or the
- * error form (`error`, `error_description`, `error_uri`, `state`). @see microsoft.md §1.7
+ * error form (`error`, `error_description`, `error_uri`, `state`). @see docs/entra.md §1.7
  */
 export async function handleAdminConsentCallback(
   deps: ApprovalDeps,

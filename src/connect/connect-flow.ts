@@ -32,7 +32,7 @@ import { missingPermissions, parseGrantedScopes, requestedScopes } from './permi
  * browser, `nonce`) and the callback (state checks, the code exchange through openid-client with the id_token
  * verified, identity from the back channel, granted-scope and expected-email checks, then one transaction that stores
  * the account). Every failure becomes a `ConnectEnd` with its page; nothing here throws for Microsoft's answers.
- * @see issue 3 items 3–4; microsoft.md §1.2–1.6
+ * @see issue 3 items 3–4; docs/entra.md §1.2–1.6
  *
  * Never logged, rendered or stored in plaintext: the code, tokens, `state`, the PKCE verifier, the client secret.
  * `state` and the browser-binding cookie are stored as SHA-256; the verifier sealed under the session's data key.
@@ -44,7 +44,7 @@ type FlowDeps = ServiceDeps;
  * The browser-binding cookie of a session (one per session, so several tabs can connect at once). On https it takes
  * the `__Secure-` prefix: the browser then accepts it only when set Secure from an https page, so nothing on plain
  * http (a network attacker, a sibling site) can plant one. Not `__Host-`: the cookie is scoped to `/connect`.
- * @see https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-4.1.3.1
+ * @see docs/standards.md §4
  */
 export function bindingCookieName(publicUrl: string, sessionId: string): string {
   return `${publicUrl.startsWith('https://') ? '__Secure-' : ''}mb_connect_${sessionId}`;
@@ -108,10 +108,10 @@ export async function startAuthorization(deps: FlowDeps, session: ConnectSession
     state,
     nonce,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    // Entra's metadata does not advertise PKCE, yet it works: send it anyway. @see microsoft.md §1.1
+    // Entra's metadata does not advertise PKCE, yet it works: send it anyway. @see docs/entra.md §1.1
     code_challenge_method: 'S256',
   };
-  // `select_account` cannot be combined with `login_hint`. @see microsoft.md §1.2 Finishing after an approval, the
+  // `select_account` cannot be combined with `login_hint`. @see docs/entra.md §1.2 Finishing after an approval, the
   // mailbox the host expects is the one waiting: name it, so Microsoft does not ask which account.
   const hint = session.login_hint ?? (session.status === 'awaiting_approval' ? session.expected_email : null);
   if (hint) parameters.login_hint = hint;
@@ -184,28 +184,9 @@ async function exchangeAndStore(
   params: URLSearchParams,
   state: string,
 ): Promise<CallbackAnswer> {
-  if (session.code_verifier === null || session.nonce === null) {
-    return endWithFailure(deps, session, { kind: 'verification_failed' }, 'the session holds no PKCE verifier');
-  }
-  const verifier = await deps.vault.open(deps.db, session.id, 'code_verifier', session.code_verifier);
-  // openid-client takes the redirect URI from this URL (without its query), so it must be exactly ours.
-  const currentUrl = new URL(connectCallbackUrl(deps.config.publicUrl));
-  for (const [name, value] of params) currentUrl.searchParams.append(name, value);
-
-  let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
-  try {
-    const config = await deps.microsoft.oauth();
-    tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
-      pkceCodeVerifier: verifier.reveal(),
-      expectedState: state,
-      expectedNonce: session.nonce,
-      idTokenExpected: true,
-    });
-  } catch (error) {
-    const failed = await exchangeFailure(error);
-    if (failed.kind === 'outcome') return endWithOutcome(deps, session, failed.outcome);
-    return endWithFailure(deps, session, { kind: 'verification_failed' }, failed.detail);
-  }
+  const redeemed = await redeemCode(deps, session, params, state);
+  if ('answer' in redeemed) return redeemed.answer;
+  const { tokens } = redeemed;
 
   // Microsoft accepted this service's credentials: an alert about them is over. @see issue 10 item 1
   await resolveAppMisconfiguredAlerts(deps.db, deps);
@@ -223,30 +204,9 @@ async function exchangeAndStore(
     return endWithFailure(deps, session, { kind: 'missing_scopes', missing });
   }
 
-  // The address comes from Graph with the new token (back channel), never from the browser or the id_token's
-  // mutable claims. @see microsoft.md §1.6
-  const graph = new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
-  let me: { id: string; mail?: string | null; userPrincipalName?: string; displayName?: string | null };
-  try {
-    me = (await graph.getMe(tokens.access_token)).data;
-  } catch (error) {
-    if (!(error instanceof GraphError)) throw error;
-    const health = classifyHealth(error.evidence);
-    const outcome: ConnectOutcome =
-      health.status === 'degraded'
-        ? { outcome: 'try_again', reason: 'temporarily_unavailable', evidence: error.evidence }
-        : { outcome: 'unknown', evidence: error.evidence };
-    return endWithOutcome(deps, session, outcome);
-  }
-  // Work accounts: Microsoft makes Graph's user id the oid, so a different one means the token is not the
-  // id_token's user. Personal accounts: Graph answers a 16-hex-digit CID that is not the oid (microsoft.md §1.6), so
-  // there is nothing to compare; the identity stays tid + oid from the verified id_token.
-  if (!isPersonalAccountTenant(tenantId) && me.id.toLowerCase() !== objectId.toLowerCase()) {
-    return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me is not the id_token user');
-  }
-  // Personal accounts answer `mail: null` and carry the address in `userPrincipalName`. @see microsoft.md §1.6
-  const email = (me.mail || me.userPrincipalName || '').trim();
-  if (!email) return endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me has no address');
+  const mailbox = await mailboxOfToken(deps, session, tokens.access_token, { tenantId, objectId });
+  if ('answer' in mailbox) return mailbox.answer;
+  const { email } = mailbox;
   if (session.expected_email && session.expected_email.toLowerCase() !== email.toLowerCase()) {
     return endWithFailure(deps, session, {
       kind: 'wrong_account',
@@ -260,7 +220,7 @@ async function exchangeAndStore(
     ownerExternalId: session.owner_external_id,
     permissionProfile: profile,
     grantedScopes: parseGrantedScopes(tokens.scope),
-    identity: { tenantId, objectId, email, displayName: me.displayName ?? null },
+    identity: { tenantId, objectId, email, displayName: mailbox.displayName },
     tokens: {
       accessToken: PlaintextSecret.from(tokens.access_token),
       refreshToken: PlaintextSecret.from(tokens.refresh_token),
@@ -277,6 +237,92 @@ async function exchangeAndStore(
   );
   const end: ConnectEnd = { status: result.kind, accountId: result.accountId, email };
   return { kind: 'end', session: { ...session, status: 'completed', outcome: result.kind }, end };
+}
+
+type GrantedTokens = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+
+/**
+ * Redeems the authorization code (PKCE verifier, state and nonce checked by openid-client, the id_token verified), or
+ * ends the session with what Microsoft's refusal or a failed verification means.
+ */
+async function redeemCode(
+  deps: FlowDeps,
+  session: ConnectSessionsTable,
+  params: URLSearchParams,
+  state: string,
+): Promise<{ tokens: GrantedTokens } | { answer: CallbackAnswer }> {
+  if (session.code_verifier === null || session.nonce === null) {
+    return {
+      answer: await endWithFailure(
+        deps,
+        session,
+        { kind: 'verification_failed' },
+        'the session holds no PKCE verifier',
+      ),
+    };
+  }
+  const verifier = await deps.vault.open(deps.db, session.id, 'code_verifier', session.code_verifier);
+  // openid-client takes the redirect URI from this URL (without its query), so it must be exactly ours.
+  const currentUrl = new URL(connectCallbackUrl(deps.config.publicUrl));
+  for (const [name, value] of params) currentUrl.searchParams.append(name, value);
+  try {
+    const config = await deps.microsoft.oauth();
+    const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
+      pkceCodeVerifier: verifier.reveal(),
+      expectedState: state,
+      expectedNonce: session.nonce,
+      idTokenExpected: true,
+    });
+    return { tokens };
+  } catch (error) {
+    const failed = await exchangeFailure(error);
+    if (failed.kind === 'outcome') return { answer: await endWithOutcome(deps, session, failed.outcome) };
+    return { answer: await endWithFailure(deps, session, { kind: 'verification_failed' }, failed.detail) };
+  }
+}
+
+/**
+ * The mailbox the new access token opens, as Graph names it: its address comes from Graph (back channel), never from
+ * the browser or the id_token's mutable claims, and it must be the id_token's user. @see docs/entra.md §1.6
+ */
+async function mailboxOfToken(
+  deps: FlowDeps,
+  session: ConnectSessionsTable,
+  accessToken: string,
+  identity: { tenantId: string; objectId: string },
+): Promise<{ email: string; displayName: string | null } | { answer: CallbackAnswer }> {
+  const graph = new GraphClient({ baseUrl: deps.microsoft.graphBaseUrl, fetch: deps.microsoft.fetch });
+  let me: { id: string; mail?: string | null; userPrincipalName?: string; displayName?: string | null };
+  try {
+    me = (await graph.getMe(accessToken)).data;
+  } catch (error) {
+    if (!(error instanceof GraphError)) throw error;
+    const health = classifyHealth(error.evidence);
+    const outcome: ConnectOutcome =
+      health.status === 'degraded'
+        ? { outcome: 'try_again', reason: 'temporarily_unavailable', evidence: error.evidence }
+        : { outcome: 'unknown', evidence: error.evidence };
+    return { answer: await endWithOutcome(deps, session, outcome) };
+  }
+  // Work accounts: Microsoft makes Graph's user id the oid, so a different one means the token is not the
+  // id_token's user. Personal accounts: Graph answers a 16-hex-digit CID that is not the oid (docs/entra.md §1.6), so
+  // there is nothing to compare; the identity stays tid + oid from the verified id_token.
+  if (!isPersonalAccountTenant(identity.tenantId) && me.id.toLowerCase() !== identity.objectId.toLowerCase()) {
+    return {
+      answer: await endWithFailure(
+        deps,
+        session,
+        { kind: 'verification_failed' },
+        'Graph /me is not the id_token user',
+      ),
+    };
+  }
+  // Personal accounts answer `mail: null` and carry the address in `userPrincipalName`. @see docs/entra.md §1.6
+  const email = (me.mail || me.userPrincipalName || '').trim();
+  if (!email) {
+    return { answer: await endWithFailure(deps, session, { kind: 'verification_failed' }, 'Graph /me has no address') };
+  }
+  return { email, displayName: me.displayName ?? null };
 }
 
 type ExchangeFailure = { kind: 'outcome'; outcome: ConnectOutcome } | { kind: 'unverified'; detail: string };

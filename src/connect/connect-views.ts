@@ -94,7 +94,7 @@ export function justificationText(clientId: string, lines: readonly string[], li
   ].join('\n');
 }
 
-/** Which kinds of Microsoft account this service accepts, from MICROSOFT_TENANT. @see microsoft.md §1.1 */
+/** Which kinds of Microsoft account this service accepts, from MICROSOFT_TENANT. @see docs/entra.md §1.1 */
 export function acceptedAccountKinds(tenant: string): string {
   const kinds =
     'A personal Microsoft account is the one you use for Outlook.com, Hotmail or Live; a work or school account is given to you by your organisation for Microsoft 365.';

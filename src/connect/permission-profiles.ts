@@ -1,6 +1,6 @@
 /**
  * The two permission profiles a connect session asks Microsoft for, and the check of what Microsoft granted.
- * @see product.md "Two permission profiles"; issue 3 item 3
+ * @see docs/product.md §1; issue 3 item 3
  */
 
 export const PERMISSION_PROFILES = ['send', 'warmup'] as const;
@@ -56,7 +56,7 @@ export function permissionLines(profile: PermissionProfile): string[] {
 
 /**
  * The scopes of a token response's `scope`, as short names: Microsoft may answer with full names
- * (`https://graph.microsoft.com/Mail.Send`) or short ones, in any case. @see microsoft.md §1.4
+ * (`https://graph.microsoft.com/Mail.Send`) or short ones, in any case. @see docs/entra.md §1.4
  */
 export function parseGrantedScopes(scope: string | undefined): string[] {
   if (!scope) return [];

@@ -9,7 +9,7 @@ import { type DashboardUser, toDashboardUser } from './dashboard-users.js';
  * Dashboard sessions: a random 256-bit cookie value, stored only as its SHA-256 (a database leak gives no usable
  * session; a fast hash suffices for a 256-bit random secret). A session ends after `SESSION_IDLE_MS` without use or
  * `SESSION_MAX_MS` after sign-in, whichever comes first, or at sign-out.
- * @see https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html#session-expiration
+ * @see docs/standards.md §7
  */
 export const SESSION_IDLE_MS = 2 * 60 * 60_000;
 export const SESSION_MAX_MS = 12 * 60 * 60_000;

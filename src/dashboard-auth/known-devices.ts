@@ -12,7 +12,7 @@ import { clearSignInFailures, deviceThrottleKey } from './sign-in-throttle.js';
  * address (whose per-address lock-out stops *them*) cannot lock the user out of the browser they always use; an
  * attacker cannot get such a cookie without the password. Stored in the database, so every process knows it.
  * Each successful sign-in replaces the device's cookie (a copied old value stops working).
- * @see https://owasp.org/www-community/Slow_Down_Online_Guessing_Attacks_with_Device_Cookies
+ * @see docs/standards.md §9
  */
 
 /** How long a browser stays known without a sign-in from it. [judgement: OWASP gives no figure; 90 days.] */

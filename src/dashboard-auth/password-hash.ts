@@ -9,7 +9,7 @@ import { AppError } from '../errors/app-error.js';
  * and lists N=2^15/r=8/p=3 as an equivalent cost; we take the 32 MiB variant (128·N·r bytes) because every
  * concurrent sign-in holds that memory in one of libuv's 4 pool threads: 128 MiB at peak instead of 512 MiB on a
  * small self-hosted box flooded with sign-ins (the sign-in rate limits bound the rest). Brute force still costs
- * 32 MiB and ~0.1–0.2 s of CPU per guess. @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html
+ * 32 MiB and ~0.1–0.2 s of CPU per guess. @see docs/standards.md §8
  */
 export const PASSWORD_HASH_PARAMS = { N: 2 ** 15, r: 8, p: 3 } as const;
 

@@ -11,8 +11,7 @@ import type { Clock } from '../platform/clock.js';
  * from, or one known device (`deviceThrottleKey`, known-devices.ts), so a stranger's failures lock strangers out and
  * never the user's own browser. Unknown addresses are counted and locked the same way, so a lock-out reveals nothing
  * about which addresses have accounts. In the database, so all processes share one counter.
- * @see https://cheatsheetseries.owasp.org/cheatsheets/Authentication_Cheat_Sheet.html#protect-against-automated-attacks
- * @see https://owasp.org/www-community/Slow_Down_Online_Guessing_Attacks_with_Device_Cookies
+ * @see docs/standards.md §9
  */
 export const SIGN_IN_FAILURE_LIMIT = 5;
 export const SIGN_IN_FAILURE_WINDOW_MS = 15 * 60_000;

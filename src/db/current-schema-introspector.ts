@@ -21,7 +21,7 @@ type AnyKysely = Kysely<any>;
  * Kysely's own PostgreSQL introspector reads every schema in the database and calls `has_schema_privilege` and
  * `pg_get_serial_sequence` with each schema's *name*. Those functions look the name up again with a fresh catalog
  * snapshot, so a schema that another session drops while the query runs fails the whole query with
- * `schema "…" does not exist` (3F000), and so does a schema this user may not use (kysely-org/kysely#1419, #1537).
+ * `schema "…" does not exist` (3F000), and so does a schema this user may not use (docs/engineering.md §T).
  * Its migrator introspects on every start to find its two tables: with test files creating and dropping schemas in
  * parallel on one server, a start failed now and then. mailbridge keeps every table in one schema, so that is all it
  * reads.

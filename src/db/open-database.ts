@@ -63,7 +63,7 @@ function openSqlite(path: string): DatabaseHandle {
   database.pragma('foreign_keys = ON');
   // Crypto-shredding deletes a data key and its ciphertext; secure_delete overwrites the freed pages with zeros so
   // neither lingers in free pages of the file. (Frames in the WAL are overwritten as the WAL is reused after
-  // checkpoints.) @see https://sqlite.org/pragma.html#pragma_secure_delete
+  // checkpoints.) @see docs/standards.md §10
   database.pragma('secure_delete = ON');
   reusePreparedStatements(database);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
@@ -99,7 +99,7 @@ function reusePreparedStatements(database: SqliteDatabase.Database): void {
 /**
  * Transactions begin with BEGIN IMMEDIATE: a deferred transaction that reads and then writes while another process
  * writes fails with SQLITE_BUSY at once (busy_timeout cannot help a lock upgrade); an immediate one takes the write
- * lock up front and waits its turn. @see https://sqlite.org/lang_transaction.html
+ * lock up front and waits its turn. @see docs/standards.md §10
  */
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
@@ -119,7 +119,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
 }
 
 /**
- * SQLite runs DDL inside transactions (@see https://sqlite.org/lang_transaction.html), but Kysely's adapter says it
+ * SQLite runs DDL inside transactions (@see docs/standards.md §10), but Kysely's adapter says it
  * does not, so its migrator would run migrations outside a transaction and two processes starting together would
  * both apply the same migration. Saying yes makes each run one BEGIN IMMEDIATE transaction: the second process
  * waits, then finds nothing left to do.

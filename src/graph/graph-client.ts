@@ -33,7 +33,7 @@ export interface GraphClientOptions {
   timeoutMs?: number;
   /**
    * Send `Prefer: IdType="ImmutableId"` so message ids survive moves. Off by default: ids then change on move, as
-   * Graph documents; match by `internetMessageId` across moves. @see microsoft.md §3.1
+   * Graph documents; match by `internetMessageId` across moves. @see docs/graph.md §3.1
    */
   preferImmutableIds?: boolean;
 }
@@ -59,7 +59,7 @@ export interface LargeAttachment {
   contentId?: string;
 }
 
-/** Graph wants chunks in multiples of 320 KiB and under 4 MB. @see concepts/outlook-large-attachments.md */
+/** Graph wants chunks in multiples of 320 KiB and under 4 MB. @see docs/graph.md §3.1 */
 export const UPLOAD_CHUNK_UNIT = 320 * 1024;
 export const DEFAULT_UPLOAD_CHUNK_SIZE = 10 * UPLOAD_CHUNK_UNIT;
 export const DEFAULT_GRAPH_TIMEOUT_MS = 30_000;
@@ -115,7 +115,7 @@ function displayPath(target: string): string {
 /**
  * A thin typed client for the Graph v1.0 mail endpoints mailbridge uses. Methods take the access token; the
  * client holds none. Every failure throws a `GraphError` carrying `ErrorEvidence`; every success returns Graph's
- * `request-id`. @see microsoft.md §3; engineering.md convention 10
+ * `request-id`. @see docs/graph.md §3; docs/engineering.md §10
  */
 export class GraphClient {
   readonly #baseUrl: string;
@@ -136,7 +136,10 @@ export class GraphClient {
 
   // ---- user and mailbox settings ----
 
-  /** `GET /me`: `id` equals the id_token's `oid` for work accounts only (personal: a 16-hex-digit CID); `mail` may be null. @see microsoft.md §1.6 */
+  /**
+   * `GET /me`: `id` equals the id_token's `oid` for work accounts only (personal: a 16-hex-digit CID); `mail` may be
+   * null. @see docs/entra.md §1.6
+   */
   getMe(token: string, options: { select?: string[] } = {}): Promise<GraphResponse<GraphUser>> {
     return this.#json(token, 'GET', `/me${odataQueryString({ select: options.select })}`);
   }
@@ -158,7 +161,7 @@ export class GraphClient {
   /**
    * `POST /me/sendMail` → 202, empty body. 202 means accepted, not delivered, and carries no message id: a timeout
    * here is an unknown outcome (see `isRetryable`). `saveToSentItems` defaults to true at Graph.
-   * @see microsoft.md §3.1, GD/user-sendmail.md
+   * @see docs/graph.md §3.1
    */
   sendMail(
     token: string,
@@ -202,7 +205,7 @@ export class GraphClient {
 
   /**
    * `PUT {uploadUrl}` with one chunk, no Authorization header (the URL carries its own credential).
-   * Middle chunks → 200 `{nextExpectedRanges}`; the last → 201 with `Location`. @see microsoft.md §3.1
+   * Middle chunks → 200 `{nextExpectedRanges}`; the last → 201 with `Location`. @see docs/graph.md §3.1
    */
   async uploadChunk(
     uploadUrl: string,
@@ -234,7 +237,7 @@ export class GraphClient {
 
   /**
    * Attaches a large file (3–150 MB) to a draft: creates an upload session and sends the chunks in order.
-   * Returns the final chunk's answer (its `Location` names the attachment). @see microsoft.md §3.1
+   * Returns the final chunk's answer (its `Location` names the attachment). @see docs/graph.md §3.1
    */
   async uploadLargeAttachment(
     token: string,
@@ -348,7 +351,7 @@ export class GraphClient {
    * One page of `GET /me/mailFolders/{folder}/messages/delta`: the first call of a round (query options go only
    * there; Graph encodes them into the links), or a `nextLink` / `deltaLink` it returned (refused outside
    * `baseUrl`). `maxPageSize` is sent as `Prefer: odata.maxpagesize`. Rounds: message-delta.ts.
-   * @see docs delta-query-messages.md
+   * @see docs/graph.md §3.4
    */
   messageDeltaPage(
     token: string,

@@ -1,7 +1,7 @@
 /**
  * Hand-written shapes of the Graph v1.0 mail resources mailbridge uses. Only what we read or write is typed;
  * Graph returns more, and unknown properties pass through untouched. (`@microsoft/microsoft-graph-types` would
- * add a large type-only dependency for a few dozen properties.) @see microsoft.md §3.1
+ * add a large type-only dependency for a few dozen properties.) @see docs/graph.md §3.1
  */
 
 export interface GraphEmailAddress {
@@ -19,7 +19,7 @@ export interface GraphItemBody {
 }
 
 export interface GraphInternetMessageHeader {
-  /** Custom headers must start with `x-`/`X-`; at most 5. @see microsoft.md §3.1 */
+  /** Custom headers must start with `x-`/`X-`; at most 5. @see docs/graph.md §3.1 */
   name: string;
   value: string;
 }
@@ -102,7 +102,7 @@ export interface GraphMessageUpdate {
   internetMessageId?: string;
 }
 
-/** `reply` / `createReply` body: `comment` or `message`, not both with a body. @see microsoft.md §3.1 */
+/** `reply` / `createReply` body: `comment` or `message`, not both with a body. @see docs/graph.md §3.1 */
 export interface GraphReplyInput {
   comment?: string;
   message?: GraphOutgoingMessage;
@@ -216,7 +216,7 @@ export interface GraphPage<T> {
   count?: number;
 }
 
-/** OData query options Graph accepts on collections. @see microsoft.md §3.1 */
+/** OData query options Graph accepts on collections. @see docs/graph.md §3.1 */
 export interface ODataQuery {
   select?: string[];
   filter?: string;

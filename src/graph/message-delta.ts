@@ -8,7 +8,7 @@ import type { GraphDeltaPage, GraphMessage, GraphRemovedMessage, ODataQuery } fr
  * returns what changed plus the link that starts the next round. A sync state Graph no longer has (410
  * `SyncStateNotFound`) is an outcome, not an error: the caller restarts with a full sync (a round without a
  * deltaLink). Graph's other failures throw `GraphError` as every client call does.
- * @see docs delta-query-messages.md; microsoftgraph/microsoft-graph-docs#2350 (410 SyncStateNotFound)
+ * @see docs/graph.md §3.4 (410 SyncStateNotFound)
  */
 
 export type DeltaStart =

@@ -53,7 +53,7 @@ function evidenceOf(health: Health): ErrorEvidence | undefined {
  * - `app_misconfigured` is about the operator's app, not the account: it opens **one** operator alert (and one
  *   `app.misconfigured` event per organisation) and leaves every account as it is. Accounts then keep their status
  *   and recover by themselves when the app is fixed, with nothing to undo; the token provider cools them down
- *   meanwhile so Microsoft is not hammered. @see microsoft.md §2 (7000215, 7000222, 700016)
+ *   meanwhile so Microsoft is not hammered. @see docs/entra.md §2 (7000215, 7000222, 700016)
  * - `unknown` is stored as such with its evidence; the token provider and the health check try the account again
  *   later, so it is never silently permanent.
  * - A disconnected account stays disconnected: a late answer for it (a refresh that was in flight) changes nothing.

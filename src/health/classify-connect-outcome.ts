@@ -42,7 +42,7 @@ function signInBlockedReason(codes: readonly number[]): SignInBlockedReason | un
 /**
  * Classifies a failed connect attempt: the error redirect from `/authorize` or `/adminconsent`
  * (`evidenceFromRedirectError`), or the token endpoint's answer to the code exchange
- * (`evidenceFromTokenErrorResponse`). Pure; structured fields only. @see microsoft.md §1.3, §1.7, §2; issue 3 item 4
+ * (`evidenceFromTokenErrorResponse`). Pure; structured fields only. @see docs/entra.md §1.3, §1.7, §2; issue 3 item 4
  *
  * Where the evidence came from matters: a callback error (front channel) is written by the user's browser, so only
  * what Microsoft can redirect counts there; the code exchange's answer (back channel) is the service's own. An
@@ -78,7 +78,7 @@ export function classifyConnectOutcome(evidence: ErrorEvidence): ConnectOutcome 
   // kind (50020) and the like, and those deserve their own page.
   if (error === 'access_denied') {
     // `error_subcode=cancel`: the user backed out of sign-in or consent. Without it, access was refused at the
-    // consent step, which for the user reads the same as declining. @see microsoft.md §1.3, §1.7
+    // consent step, which for the user reads the same as declining. @see docs/entra.md §1.3, §1.7
     return evidence.errorSubcode === 'cancel' ? { outcome: 'cancelled', evidence } : { outcome: 'declined', evidence };
   }
 

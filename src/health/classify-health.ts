@@ -21,7 +21,7 @@ export interface ClassifyHealthContext {
   /**
    * True when the Graph call that failed used an access token obtained by a refresh just before it. Only then does
    * a 401 `InvalidAuthenticationToken` mean the connection is broken (`token_invalid`); before, it means "refresh
-   * once and repeat" (`degraded: access_token_rejected`). @see microsoft.md §3.2, issue 3 item 6
+   * once and repeat" (`degraded: access_token_rejected`). @see docs/graph.md §3.2, issue 3 item 6
    */
   afterFreshRefresh?: boolean;
 }
@@ -44,7 +44,7 @@ function degraded(reason: DegradedReason, evidence: ErrorEvidence): Health {
  * admin-consent callback, where 65001 means an admin must approve. Only structured fields are read: `error`,
  * `errorCodes`, `suberror`, `httpStatus`, `graphCode`, `graphDetail` (an exact recorded message), `networkCode`;
  * never description text. Anything unrecognised is `unknown` with its evidence, never `reconnect_required`.
- * @see microsoft.md §2 (classification rule), §3.2; engineering.md convention 3
+ * @see docs/entra.md §2 (classification rule), docs/graph.md §3.2; docs/engineering.md §3
  */
 export function classifyHealth(evidence: ErrorEvidence, context: ClassifyHealthContext = {}): Health {
   switch (evidence.source) {
@@ -62,7 +62,7 @@ export function classifyHealth(evidence: ErrorEvidence, context: ClassifyHealthC
 function classifyIdentity(evidence: ErrorEvidence): Health {
   const { errorCodes: codes, error, suberror } = evidence;
 
-  // App-level first: a wrong secret must never be mistaken for a user problem. @see microsoft.md §2
+  // App-level first: a wrong secret must never be mistaken for a user problem. @see docs/entra.md §2
   const appReason = appMisconfiguredReason(evidence);
   if (appReason !== undefined) return { status: 'app_misconfigured', reason: appReason, evidence };
 
@@ -74,7 +74,7 @@ function classifyIdentity(evidence: ErrorEvidence): Health {
 
   if (codes.includes(AADSTS.CONSENT_MISSING)) {
     // At the callback no grant exists yet and the user could not give it: an admin must. On a refresh the grant
-    // existed, so it was revoked. @see microsoft.md §2 (65001), issue 3 item 4
+    // existed, so it was revoked. @see docs/entra.md §2 (65001), issue 3 item 4
     return evidence.source === 'token_endpoint'
       ? { status: 'reconnect_required', reason: 'consent_revoked', evidence }
       : { status: 'admin_approval_pending', reason: 'admin_consent_required', evidence };
@@ -119,7 +119,7 @@ function classifyGraph(evidence: ErrorEvidence, context: ClassifyHealthContext):
   const code = evidence.graphCode;
 
   if (status === 401) {
-    // A CAE claims challenge needs a new interactive authorization with the decoded claims. @see microsoft.md §2
+    // A CAE claims challenge needs a new interactive authorization with the decoded claims. @see docs/entra.md §2
     if (evidence.error === 'insufficient_claims') {
       return { status: 'reconnect_required', reason: 'claims_challenge', evidence };
     }

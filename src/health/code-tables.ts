@@ -11,7 +11,7 @@ import type {
 
 /**
  * Structured-field tables shared by `classifyHealth` and `classifyConnectOutcome`. Only AADSTS numbers,
- * `suberror`, `error` and Graph `code` appear here, never description text. @see microsoft.md §2 classification rule
+ * `suberror`, `error` and Graph `code` appear here, never description text. @see docs/entra.md §2 classification rule
  */
 
 /** App-level problems: the operator fixes the app registration or configuration; accounts stay as they are. */
@@ -32,7 +32,7 @@ export const APP_MISCONFIGURED_BY_CODE: ReadonlyMap<number, AppMisconfiguredReas
  * app and redirect URI are known good (invalid scope, wrong supported account types). Client authentication codes
  * (7000215, 7000222, 700025) exist only at the token endpoint, and an unknown app or reply URL (700016, 50011) is
  * shown on Microsoft's own page because the redirect URI cannot be trusted: on a callback they are forged.
- * @see microsoft.md §1.3, §2; emulator/identity/policy.ts endpointErrorForApp; issue 10 item 1
+ * @see docs/entra.md §1.3, §2; emulator/identity/policy.ts endpointErrorForApp; issue 10 item 1
  */
 export const REDIRECTABLE_APP_CODES: ReadonlySet<number> = new Set([
   AADSTS.INVALID_SCOPE,
@@ -95,7 +95,7 @@ export const RECONNECT_BY_CODE: ReadonlyMap<number, ReconnectReason> = new Map([
   [AADSTS.NO_SESSION, 'sign_in_required'],
 ]);
 
-/** Sub-errors that name the reason on their own. @see microsoft.md §2 sub-errors (MSAL .NET OAuth2SubError) */
+/** Sub-errors that name the reason on their own. @see docs/entra.md §2 sub-errors (MSAL .NET OAuth2SubError) */
 export const RECONNECT_BY_SUBERROR: ReadonlyMap<string, ReconnectReason> = new Map([
   ['bad_token', 'bad_token'],
   ['token_expired', 'refresh_expired'],
@@ -122,10 +122,10 @@ export const TRANSIENT_CODES: ReadonlySet<number> = new Set([
 export const MAILBOX_UNUSABLE_BY_GRAPH_CODE: ReadonlyMap<string, MailboxUnusableReason> = new Map([
   [GRAPH_CODE.MAILBOX_NOT_ENABLED_FOR_REST, 'not_rest_enabled'],
   [GRAPH_CODE.SEND_AS_DENIED, 'send_as_denied'],
-  // "Mailbox has exceeded maximum mailbox size." [OBS] microsoftgraph/microsoft-graph-docs#2927; the named-property
+  // "Mailbox has exceeded maximum mailbox size." [OBS] docs/graph.md §3.2; the named-property
   // quota shares the code and is told apart by `graphDetail` first (GRAPH_DETAIL_HEALTH).
   [GRAPH_CODE.QUOTA_EXCEEDED, 'quota_exceeded'],
-  // 507 "Target mailbox quota exceeded." [OBS] microsoftgraph/microsoft-graph-docs-contrib#6177: read before the
+  // 507 "Target mailbox quota exceeded." [OBS] docs/graph.md §3.2: read before the
   // generic 5xx rule, because a person must free space; waiting does not help.
   [GRAPH_CODE.QUOTA_EXCEEDED_EXCEPTION, 'quota_exceeded'],
   [GRAPH_CODE.MESSAGE_SUBMISSION_BLOCKED, 'sending_blocked'],
@@ -147,7 +147,7 @@ export const GRAPH_DETAIL_HEALTH: ReadonlyMap<
   [GRAPH_DETAIL.MAILBOX_NOT_DISCOVERED, { status: 'mailbox_unusable', reason: 'mailbox_not_found' }],
 ]);
 
-/** Sending limits free themselves when the rolling window moves on. @see microsoft.md §3.3 */
+/** Sending limits free themselves when the rolling window moves on. @see docs/graph.md §3.3 */
 export const SENDING_LIMIT_GRAPH_CODES: ReadonlySet<string> = new Set([
   GRAPH_CODE.EXCEEDED_MESSAGE_LIMIT,
   GRAPH_CODE.SUBMISSION_QUOTA_EXCEEDED,
@@ -194,7 +194,7 @@ export function firstMatch<T>(codes: readonly number[], table: ReadonlyMap<numbe
 export function transientIdentityReason(evidence: ErrorEvidence): DegradedReason | undefined {
   const status = evidence.httpStatus ?? 0;
   // 50196 is Microsoft throttling the token endpoint, answered with HTTP 400 and whatever `error`: checked before any
-  // grant-level reading of the answer so it can never end a connection. @see microsoft.md §3.3
+  // grant-level reading of the answer so it can never end a connection. @see docs/graph.md §3.3
   if (status === 429 || evidence.errorCodes.includes(AADSTS.CLIENT_REQUEST_LOOP)) return 'throttled';
   if (evidence.error === 'temporarily_unavailable' || status === 503) return 'service_unavailable';
   if (evidence.error === 'server_error' || status >= 500) return 'server_error';

@@ -48,7 +48,7 @@ function grantedScopeNames(grantedScopesJson: string): Set<string> {
  * scopes allow a read, a look at the mailbox (`/me` answers even for a mailbox that is not REST-enabled; the mailbox
  * endpoints answer 404 MailboxNotEnabledForRESTAPI). With the `send` profile (User.Read Mail.Send) no mailbox read
  * is allowed, so only the identity side is checked. Returns the health found (already recorded), or undefined when
- * the provider answered (it records what it learns itself). @see microsoft.md §3.2, issue 3 item 7
+ * the provider answered (it records what it learns itself). @see docs/graph.md §3.2, issue 3 item 7
  */
 export async function checkAccountHealth(
   deps: ServiceDeps,

@@ -3,7 +3,7 @@ import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 /**
  * The closed set of connection statuses and their reasons. Every list is `as const` so that tests (and the
  * remediation table's type) can enumerate them: adding a reason without remediation text fails to compile.
- * @see engineering.md convention 3, issue 3 item 7
+ * @see docs/engineering.md §3, issue 3 item 7
  */
 
 /** Transient: retry later, never disconnect on a blip. */

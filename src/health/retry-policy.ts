@@ -8,7 +8,7 @@ import { DEFAULT_RETRY_AFTER_MS, SENDING_LIMIT_GRAPH_CODES } from './code-tables
  *   failed). Repeating it cannot duplicate anything.
  * - `rejected`: Microsoft answered and did not accept it (4xx, 429, 503).
  * - `unknown`: it may have been accepted (timeout or reset after sending, 500/502/504). A `sendMail` answers 202
- *   with no id, so there is nothing to deduplicate on: not a blind retry. @see engineering.md convention 9
+ *   with no id, so there is nothing to deduplicate on: not a blind retry. @see docs/engineering.md §9
  *
  * `afterMs` is the minimum wait when Microsoft named one (`Retry-After`) or the situation implies one; absent,
  * the caller applies its own backoff.
@@ -23,7 +23,7 @@ export interface RetryDecision {
  * Pure retry decision for the outbox. Retries what is safe: requests not sent, 429, 503, sending limits (honouring
  * `Retry-After`). A 401 is `rejected` without retry here: the token provider refreshes once and repeats the call
  * itself; if it still fails, `classifyHealth(evidence, { afterFreshRefresh: true })` says what to do with the
- * account (hold its messages). @see microsoft.md §3.2, issue 4 item 5
+ * account (hold its messages). @see docs/graph.md §3.2, issue 4 item 5
  */
 export function isRetryable(evidence: ErrorEvidence): RetryDecision {
   switch (evidence.source) {
@@ -51,7 +51,7 @@ function graphRetry(evidence: ErrorEvidence): RetryDecision {
   const withAfter = (ms: number | undefined): RetryDecision =>
     ms === undefined ? { retry: true, outcome: 'rejected' } : { retry: true, afterMs: ms, outcome: 'rejected' };
 
-  // Throttled and "service unavailable" mean the request was not processed. @see microsoft.md §3.2
+  // Throttled and "service unavailable" mean the request was not processed. @see docs/graph.md §3.2
   if (status === 429 || status === 503) return withAfter(afterMs);
   if (evidence.graphCode !== undefined && SENDING_LIMIT_GRAPH_CODES.has(evidence.graphCode)) {
     return withAfter(afterMs ?? DEFAULT_RETRY_AFTER_MS.sending_limit_reached);

@@ -51,7 +51,7 @@ const DEFAULT_POLL_MS: Record<JobName, number> = {
   [JOBS.hourlyMaintenance]: 5_000,
 };
 
-/** pg-boss's own floor for polling (engineering.md: polling ≥ 0.5 s). */
+/** pg-boss's own floor for polling (docs/engineering.md §J: polling ≥ 0.5 s). */
 const MIN_POLL_MS = 500;
 
 /** Cron schedules (UTC). Sweeps every minute cost one index probe each when nothing is due. */

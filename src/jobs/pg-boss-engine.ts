@@ -7,7 +7,7 @@ import type { Logger } from '../platform/logger.js';
 import { type EnqueueOptions, JOB_NAMES, type JobData, type JobEngine, type JobName } from './job-engine.js';
 
 /**
- * The job engine on PostgreSQL: pg-boss 10 in the same database (engineering.md "Jobs across processes"), so a job is
+ * The job engine on PostgreSQL: pg-boss 10 in the same database (docs/engineering.md §J), so a job is
  * a row written in the transaction of the change that causes it (`send(…, { db })` runs through the caller's Kysely
  * transaction) and any number of worker processes share the queues (`FOR UPDATE SKIP LOCKED` fetches).
  *
@@ -17,7 +17,7 @@ import { type EnqueueOptions, JOB_NAMES, type JobData, type JobEngine, type JobN
  * job merges into it, moving it earlier if it asked for earlier; the merge updates that job's row, so until the
  * caller commits the row is locked and no worker can fetch it (their fetch skips locked rows) and then miss what the
  * caller is committing. Not `stately`/`singleton`: those refuse to activate a second job of a key while one is
- * active, and pg-boss then fails the whole fetch (timgit/pg-boss#535).
+ * active, and pg-boss then fails the whole fetch (docs/engineering.md §J).
  *
  * pg-boss's own statements (install, fetch, complete, maintenance, cron) also go through the service's pool: no
  * second pool per process. Its tables live in the `pgboss` schema, or, when the service's database user works in a

@@ -2,16 +2,16 @@ import { MICROSOFT_LOGIN_ORIGIN } from '../microsoft/microsoft-routes.js';
 import type { ServiceMetrics } from './service-metrics.js';
 
 /**
- * Measures every back-channel request to Microsoft at the one transport seam (`deps.microsoft.fetch`, engineering.md
- * convention 10), so the Graph client, openid-client and every caller are covered without touching them. The URL
- * seen here is Microsoft's real one (routing to the emulator happens below), so endpoint kinds are the same in
+ * Measures every back-channel request to Microsoft at the one transport seam (`deps.microsoft.fetch`,
+ * docs/engineering.md §10), so the Graph client, openid-client and every caller are covered without touching them.
+ * The URL seen here is Microsoft's real one (routing to the emulator happens below), so endpoint kinds are the same in
  * development, tests and production. Time is measured to the response headers: what Microsoft took to answer, not
  * how long we took to read a body.
  */
 
 type Rule = readonly [method: string | null, path: RegExp, kind: string];
 
-/** Graph paths (after `/v1.0`) by what they do, most specific first. @see microsoft.md §3 */
+/** Graph paths (after `/v1.0`) by what they do, most specific first. @see docs/graph.md §3 */
 const GRAPH_RULES: readonly Rule[] = [
   ['POST', /^\/(me|users\/[^/]+)\/sendMail$/i, 'send_mail'],
   ['POST', /^\/(me|users\/[^/]+)\/messages\/[^/]+\/send$/i, 'send_draft'],
@@ -33,7 +33,7 @@ const GRAPH_RULES: readonly Rule[] = [
   ['GET', /^\/(me|users\/[^/]+)$/i, 'me'],
 ];
 
-/** Identity platform paths (after the tenant segment). @see microsoft.md §1 */
+/** Identity platform paths (after the tenant segment). @see docs/entra.md §1 */
 const IDENTITY_RULES: readonly Rule[] = [
   [null, /\/oauth2\/v2\.0\/token$/i, 'token'],
   [null, /\/\.well-known\/openid-configuration$/i, 'discovery'],

@@ -15,7 +15,7 @@ export interface ServiceMetrics {
   readonly sends: Counter<'outcome'>;
   /** Graph requests by endpoint kind (`send_mail`, `create_draft`…) and HTTP status (`error`: no answer). */
   readonly graphRequestSeconds: Histogram<'endpoint' | 'status'>;
-  /** Graph answers 429 and 503 (Microsoft throttling, microsoft.md §3.3) by endpoint kind. */
+  /** Graph answers 429 and 503 (Microsoft throttling, docs/graph.md §3.3) by endpoint kind. */
   readonly graphThrottles: Counter<'endpoint' | 'status'>;
   /** Identity platform requests (token, discovery, jwks) by endpoint and HTTP status. */
   readonly identityRequestSeconds: Histogram<'endpoint' | 'status'>;

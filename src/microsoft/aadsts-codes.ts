@@ -2,7 +2,7 @@
  * The AADSTS numbers and Graph error codes mailbridge acts on, as named constants, each with its documented
  * meaning. Microsoft says codes may change and should not be hard-coded by clients; we still need them to tell a
  * user-fixable problem from an operator-fixable one, so they live here, in one place, with their sources.
- * @see microsoft.md §2 (error catalogue), §1.7 (admin consent), §3.2 (Graph errors); EP/reference-error-codes.md
+ * @see docs/entra.md §2 (error catalogue), §1.7 (admin consent); docs/graph.md §3.2 (Graph errors)
  */
 export const AADSTS = {
   /** Grant revoked: password changed or reset, sessions revoked. */
@@ -63,19 +63,19 @@ export const AADSTS = {
   CONDITIONAL_ACCESS_FAILED: 50131,
   /**
    * Conditional Access: the device platform is not allowed. Redirected as `access_denied`.
-   * [OBS] abraunegg/onedrive#16 (`error=access_denied&error_description=AADSTS50005: Device platform Unknown …`)
+   * [OBS] docs/entra.md §2 (`error=access_denied&error_description=AADSTS50005: Device platform Unknown …`)
    */
   CONDITIONAL_ACCESS_DEVICE_PLATFORM: 50005,
   /**
    * Conditional Access sign-in frequency: the refresh token outlived the policy's sign-in period (`invalid_grant`,
    * suberror `token_expired`). It recurs every period whatever the keep-alive does.
-   * [OBS] simonrob/email-oauth2-proxy#181 (body with `error_codes: [70043]`, "maximum allowed lifetime … 86400")
+   * [OBS] docs/entra.md §2 (body with `error_codes: [70043]`, "maximum allowed lifetime … 86400")
    */
   SIGN_IN_FREQUENCY: 70043,
   /**
    * The user's organisation is an unmanaged ("viral") tenant: an administrator must claim the domain by DNS
    * validation before any app can be provisioned there. Microsoft redirects it as `access_denied` or as
-   * `invalid_client`. [OBS] Tai7sy/OneDriveFly#14; skilion/onedrive#463, microsoftgraph/microsoft-graph-docs#7342
+   * `invalid_client`. [OBS] docs/entra.md §2
    */
   UNMANAGED_TENANT: 650051,
   /** A user from another identity provider / tenant is not allowed (e.g. personal account on an org-only app). */
@@ -115,13 +115,12 @@ export const AADSTS = {
   RETRYABLE_ERROR: 50033,
   /**
    * LoopDetected: the token endpoint throttles a client that asks too often. Comes back with HTTP 400 (not 429),
-   * possibly beside `invalid_grant`: a pause, never a dead grant. @see microsoft.md §3.3 [OBS
-   * AzureAD/microsoft-authentication-library-for-dotnet#2353]
+   * possibly beside `invalid_grant`: a pause, never a dead grant. [OBS] @see docs/graph.md §3.3
    */
   CLIENT_REQUEST_LOOP: 50196,
 } as const;
 
-/** Graph `error.code` values we act on. @see microsoft.md §3.1, §3.2 */
+/** Graph `error.code` values we act on. @see docs/graph.md §3.1, §3.2 */
 export const GRAPH_CODE = {
   INVALID_AUTHENTICATION_TOKEN: 'InvalidAuthenticationToken',
   ACCESS_DENIED: 'ErrorAccessDenied',

@@ -8,7 +8,7 @@ import { type GraphDetail, graphDetailOf } from './graph-error-details.js';
  * in the account's status, in a message's attempt log. Decisions (`classifyHealth`, `classifyConnectOutcome`,
  * `isRetryable`) read only the structured fields: `error`, `errorCodes`, `suberror`, `errorSubcode`, `httpStatus`,
  * `graphCode`, `innerErrorCode`, `graphDetail`, `networkCode`, `requestSent`. Microsoft warns never to branch on
- * `error_description` text (@see microsoft.md §1.4); the one exception is `evidenceFromRedirectError`, which reads
+ * `error_description` text (@see docs/entra.md §1.4); the one exception is `evidenceFromRedirectError`, which reads
  * the `AADSTSnnnn` number out of the description because redirects carry no `error_codes`; and a Graph message is
  * compared, exactly, with the recorded messages of `graph-error-details.ts` where a code alone is ambiguous.
  *
@@ -33,9 +33,9 @@ export interface ErrorEvidence {
   error?: string;
   /** AADSTS numbers (`error_codes`, or parsed from a redirect's description / `error_uri`). Always an array. */
   errorCodes: number[];
-  /** OAuth `suberror` (`bad_token`, `consent_required`, `basic_action`…). @see microsoft.md §2 sub-errors */
+  /** OAuth `suberror` (`bad_token`, `consent_required`, `basic_action`…). @see docs/entra.md §2 sub-errors */
   suberror?: string;
-  /** Redirect-only `error_subcode` (`cancel` when the user backed out). @see microsoft.md §1.3 */
+  /** Redirect-only `error_subcode` (`cancel` when the user backed out). @see docs/entra.md §1.3 */
   errorSubcode?: string;
   /** A claims challenge, as a JSON string (decoded from base64 when it came in `WWW-Authenticate`). */
   claims?: string;
@@ -43,7 +43,7 @@ export interface ErrorEvidence {
   correlationId?: string;
   /** Microsoft's timestamp (`YYYY-MM-DD HH:MM:SSZ` for AADSTS errors, ISO-like `innerError.date` for Graph). */
   timestamp?: string;
-  /** Graph `error.code` (`TooManyRequests`, `MailboxNotEnabledForRESTAPI`…). @see microsoft.md §3.2 */
+  /** Graph `error.code` (`TooManyRequests`, `MailboxNotEnabledForRESTAPI`…). @see docs/graph.md §3.2 */
   graphCode?: string;
   /** Graph `error.innerError.code` (e.g. `429`). */
   innerErrorCode?: string;
@@ -124,7 +124,7 @@ function errorCodesOf(value: unknown): number[] {
 /**
  * `Retry-After` in milliseconds: delta-seconds, possibly fractional (Graph: `2.128`), or an HTTP date measured
  * against the response's own `Date` header (without one, a date cannot be turned into a delay purely).
- * @see microsoft.md §3.2
+ * @see docs/graph.md §3.2
  */
 export function parseRetryAfterMs(value: string | undefined, responseDate?: string): number | undefined {
   if (value === undefined) return undefined;
@@ -150,7 +150,7 @@ function withoutUndefined(evidence: ErrorEvidence): ErrorEvidence {
 /**
  * Evidence from a token endpoint error answer (authorization_code or refresh_token grant). `body` may be the parsed
  * JSON or its text. Reads `error`, `error_codes`, `suberror`, `claims`, `trace_id`, `correlation_id`, `timestamp`;
- * not the description (kept for humans only). @see microsoft.md §1.4
+ * not the description (kept for humans only). @see docs/entra.md §1.4
  */
 export function evidenceFromTokenErrorResponse(status: number, body: unknown, headers?: HeadersLike): ErrorEvidence {
   const json = parseBody(body) ?? {};
@@ -180,7 +180,7 @@ const TRAILER_FIELD = (name: string) => new RegExp(`${name}:\\s*([^\\r\\n]+)`);
  *
  * Redirects carry no `error_codes`, so the AADSTS number comes from `error_uri` (`…/error?code=nnnn`) or else from
  * the `AADSTSnnnn:` prefix of `error_description`. This is the ONE place the description is read for a decision
- * input; everywhere else it is kept for humans only. @see microsoft.md §1.3, §1.7
+ * input; everywhere else it is kept for humans only. @see docs/entra.md §1.3, §1.7
  *
  * The source is `admin_consent_redirect` when the redirect carries `admin_consent` (or when `source` says so).
  * Call it only when `params.has('error')`; without an `error` the evidence classifies as `unknown`.
@@ -235,7 +235,7 @@ function parseBearerChallenge(header: string | undefined): { error?: string; cla
 /**
  * Evidence from a Graph error answer: `{"error":{"code","message","innerError":{"code","date","request-id",
  * "client-request-id"}}}`, the `request-id` / `client-request-id` / `Retry-After` / `WWW-Authenticate` headers.
- * `body` may be the parsed JSON, its text, or empty. @see microsoft.md §3.2, §2 (claims challenge)
+ * `body` may be the parsed JSON, its text, or empty. @see docs/graph.md §3.2, docs/entra.md §2 (claims challenge)
  */
 export function evidenceFromGraphError(status: number, body: unknown, headers?: HeadersLike): ErrorEvidence {
   const json = parseBody(body);
@@ -304,7 +304,7 @@ function networkCodeOf(err: unknown, depth = 0): string | undefined {
 /**
  * Evidence from a failure below HTTP: what `fetch` throws (`TypeError: fetch failed` with a `cause` carrying
  * `ECONNREFUSED`, `ECONNRESET`, `UND_ERR_SOCKET`…), or the `TimeoutError` of an `AbortSignal.timeout`.
- * `requestSent` is `no` only when the failure proves nothing was delivered. @see engineering.md convention 9
+ * `requestSent` is `no` only when the failure proves nothing was delivered. @see docs/engineering.md §9
  */
 export function evidenceFromNetworkError(err: unknown): ErrorEvidence {
   const networkCode = networkCodeOf(err) ?? 'UNKNOWN';

@@ -2,13 +2,13 @@
  * Where Microsoft's hosts are really served. mailbridge always speaks to `https://login.microsoftonline.com` and
  * `https://graph.microsoft.com` in its protocol code (so issuer checks, openid-client's Entra ID handling and
  * Graph's absolute links are exactly Microsoft's); in development and tests those hosts are served by the emulator,
- * and one fetch wrapper routes them there. engineering.md: "keep the real URLs and route the back channel".
+ * and one fetch wrapper routes them there. docs/engineering.md §M: "keep the real URLs and route the back channel".
  */
 export const MICROSOFT_LOGIN_ORIGIN = 'https://login.microsoftonline.com';
 export const MICROSOFT_GRAPH_ORIGIN = 'https://graph.microsoft.com';
 /**
  * Where Graph's upload sessions put their `uploadUrl` (a pre-authenticated URL: never send it the Graph token).
- * @see microsoft.md §3.1 "PUT {uploadUrl}"
+ * @see docs/graph.md §3.1 "PUT {uploadUrl}"
  */
 export const MICROSOFT_OUTLOOK_ORIGIN = 'https://outlook.office.com';
 

@@ -22,7 +22,7 @@ const SKEW_REFRESH_SECONDS = 15;
  *
  * The server is always `https://login.microsoftonline.com/{tenant}/v2.0`, so openid-client applies its Entra ID
  * rule: with `common`/`organizations` metadata the expected `iss` is the `{tenantid}` template filled with the
- * id_token's `tid` (microsoft.md §1.1). Non-repudiation checks verify the id_token's RS256 signature against the
+ * id_token's `tid` (docs/entra.md §1.1). Non-repudiation checks verify the id_token's RS256 signature against the
  * JWKS. The client authenticates with `client_secret_post`.
  *
  * openid-client checks `iat`/`nbf`/`exp` against `Date.now()` plus the configuration's `clockSkew`, so the skew is

@@ -1,6 +1,6 @@
 /**
  * Microsoft's consumer tenant: every personal Microsoft account (Outlook.com, Hotmail, Live) has this `tid`.
- * @see microsoft.md §1.1, §1.6
+ * @see docs/entra.md §1.1, §1.6
  */
 export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
 

@@ -122,7 +122,7 @@ function normalizeOrganizationNameOrThrow(name: string): string {
 // Return URLs: where the hosted connect flow may send the browser when it ends. An open redirect there would let
 // anyone craft a link through our domain (and, after a sign-in at Microsoft, look trustworthy), so a return URL
 // must match an entry of the organisation's allow-list exactly by origin and by path prefix at a segment boundary.
-// @see https://cheatsheetseries.owasp.org/cheatsheets/Unvalidated_Redirects_and_Forwards_Cheat_Sheet.html
+// @see docs/standards.md §6
 // ---------------------------------------------------------------------------------------------------------------
 
 /** What `isReturnUrlAllowed` needs of an organisation: the view, or its database row. */

@@ -17,7 +17,7 @@ import type { Claim } from './pacing.js';
 /**
  * The writes of one attempt, each fenced by the claim: `id`, `status = 'sending'`, `lease_owner` and the attempt
  * number must still match, so a worker whose lease expired (and whose message another worker took) can never
- * overwrite the newer attempt's state. @see engineering.md convention 9
+ * overwrite the newer attempt's state. @see docs/engineering.md §9
  */
 
 type OutcomeDeps = Pick<ServiceDeps, 'db' | 'clock' | 'events' | 'config' | 'dialect' | 'logger' | 'metrics'>;

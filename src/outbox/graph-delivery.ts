@@ -29,7 +29,7 @@ import { canUseDrafts, HOLDING_STATUSES, REFUSING_STATUSES } from './message-tar
 import type { Claim } from './pacing.js';
 
 /**
- * Sends one claimed message through Microsoft Graph from its account (issue 4 item 5, engineering.md convention 9):
+ * Sends one claimed message through Microsoft Graph from its account (issue 4 item 5, docs/engineering.md §9):
  * - accounts with Mail.ReadWrite send through a draft that carries our own Message-ID (`POST /me/messages` then
  *   `/send`); after an unknown outcome the next attempt looks for that Message-ID in Sent Items and the Outbox
  *   (found: it was sent, done) and Drafts (found: delete the unsent draft, send again), so a message is never sent
@@ -74,7 +74,7 @@ function fileAttachment(row: OutboxAttachmentsTable): GraphFileAttachment {
 
 /**
  * The Graph message. Graph carries one body: HTML when given (Outlook derives the plain-text part itself), text
- * otherwise. Our Message-ID travels as `internetMessageId` (writable on creation). @see microsoft.md §3.1
+ * otherwise. Our Message-ID travels as `internetMessageId` (writable on creation). @see docs/graph.md §3.1
  */
 export function graphMessageOf(
   payload: StoredPayload,

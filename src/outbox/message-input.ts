@@ -4,7 +4,7 @@ import { outboxError } from './outbox-errors.js';
 /**
  * The send API's body, validated at the edge with a precise code per problem (outbox-errors.ts). Pure: no I/O, no
  * clock but the `now` it is given. What the account can carry (attachment sizes per permission profile) is checked
- * afterwards by `checkFitsProviderOrThrow`, once the target is known. @see issue 4 item 1, microsoft.md §3.1
+ * afterwards by `checkFitsProviderOrThrow`, once the target is known. @see issue 4 item 1, docs/graph.md §3.1
  */
 
 export interface MailAddress {
@@ -53,17 +53,23 @@ export interface ValidatedMessage extends StoredPayload {
 }
 
 export interface MessageLimits {
-  /** Microsoft's per-message recipient limit (500 by default, configurable). @see microsoft.md §3.3 */
+  /** Microsoft's per-message recipient limit (500 by default, configurable). @see docs/graph.md §3.3 */
   maxRecipientsPerMessage: number;
 }
 
-/** `text` + `html`, UTF-8. Graph takes about 4 MB per request (microsoft.md §3.1), attachments included. */
+/** `text` + `html`, UTF-8. Graph takes about 4 MB per request (docs/graph.md §3.1), attachments included. */
 export const MAX_CONTENT_BYTES = 3 * 1024 * 1024;
-/** Inline attachments must stay under 3 MB; larger ones need a draft + upload session. @see microsoft.md §3.1 */
+/** Inline attachments must stay under 3 MB; larger ones need a draft + upload session. @see docs/graph.md §3.1 */
 export const MAX_INLINE_ATTACHMENT_BYTES = 3 * 1024 * 1024;
-/** The practical ceiling of a whole inline Graph request (JSON, base64 attachments included). [GUESS] microsoft.md §3.1 */
+/**
+ * The practical ceiling of a whole inline Graph request (JSON, base64 attachments included). [GUESS] docs/graph.md
+ * §3.1
+ */
 export const MAX_INLINE_REQUEST_BYTES = 4 * 1024 * 1024;
-/** Upload sessions take 3–150 MB per attachment (microsoft.md §3.1); a whole message is capped lower, as relays are. */
+/**
+ * Upload sessions take 3–150 MB per attachment (docs/graph.md §3.1); a whole message is capped lower, as relays
+ * are.
+ */
 export const MAX_UPLOAD_ATTACHMENT_BYTES = 150 * 1024 * 1024;
 export const MAX_MESSAGE_BYTES = 35 * 1024 * 1024;
 /** The route's JSON body limit: a maximal message in base64, plus room for the rest. */
@@ -97,7 +103,7 @@ const ADDRESS_FIELDS = new Set(['address', 'name']);
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses.
 const CONTROL = /[\u0000-\u001f\u007f]/;
-// RFC 5322 field-name: printable US-ASCII except colon. @see https://www.rfc-editor.org/rfc/rfc5322#section-3.6.8
+// RFC 5322 field-name: printable US-ASCII except colon. @see docs/standards.md §3
 const HEADER_NAME = /^[\u0021-\u0039\u003b-\u007e]+$/;
 const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(\s*;.*)?$/i;
 
@@ -346,7 +352,7 @@ function readSendAt(value: unknown, now: number): number | undefined {
 
 /**
  * Validates a send request's body. Throws the first problem as an `AppError` with its precise code (4xx); returns
- * the normalised message otherwise. Rules: microsoft.md §3.1 (x- headers, at most 5; addresses Exchange resolves;
+ * the normalised message otherwise. Rules: docs/graph.md §3.1 (x- headers, at most 5; addresses Exchange resolves;
  * sizes) and §3.3 (recipients per message), plus header-injection safety (no CR/LF anywhere a header is built from).
  */
 export function validateMessageOrThrow(body: unknown, limits: MessageLimits, now: number): ValidatedMessage {
@@ -433,7 +439,7 @@ export function validateMessageOrThrow(body: unknown, limits: MessageLimits, now
 export type Carrier = 'graph_inline' | 'graph_draft' | 'smtp';
 
 /**
- * Size rules that depend on how the message will travel (microsoft.md §3.1): a send-only account (Mail.Send) can
+ * Size rules that depend on how the message will travel (docs/graph.md §3.1): a send-only account (Mail.Send) can
  * only send inline: each attachment under 3 MB and the whole request under about 4 MB. With Mail.ReadWrite, larger
  * attachments go through a draft and an upload session.
  */

@@ -103,7 +103,7 @@ const STATUS_RANK: Partial<Record<AccountStatus, number>> = { connected: 0, degr
  * `POST /v1/owners/{ownerId}/messages`: the owner's preferred provider. `microsoft` ("Personal Outlook") sends from
  * their connected Microsoft account (held if it needs reconnecting); otherwise, or when the owner has no account
  * left that can send, the operator's default provider. An owner the host never registered has chosen nothing: the
- * default provider. @see issue 4 item 1, product.md (email provider)
+ * default provider. @see issue 4 item 1, docs/product.md §3
  */
 export async function resolveOwnerTargetOrThrow(
   deps: Pick<ServiceDeps, 'db' | 'config'>,

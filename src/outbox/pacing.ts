@@ -10,7 +10,7 @@ import { DEFAULT_LANE } from './message-target.js';
 
 /**
  * Pacing and claiming, per lane (a mailbox, or the default relay), enforced through the database so that every
- * process and worker shares one budget (issue 4 item 4, microsoft.md §3.3):
+ * process and worker shares one budget (issue 4 item 4, docs/graph.md §3.3):
  * - at most `concurrency` messages in flight: messages in `sending` with a live lease (a message's Graph requests run
  *   one after the other, so this bounds concurrent requests to the mailbox);
  * - at most `messagesPerMinute` sends and `recipientsPerDay` recipients in any window, counted from the attempt log:
@@ -49,7 +49,7 @@ function laneLimits(config: ServiceDeps['config'], account: Pick<AccountsTable, 
     concurrency: outbox.mailboxConcurrency,
     messagesPerMinute: outbox.messagesPerMinute,
     recipientsPerDay:
-      // Outlook.com accounts have the lower daily recipient limit. @see microsoft.md §3.3
+      // Outlook.com accounts have the lower daily recipient limit. @see docs/graph.md §3.3
       isPersonalAccountTenant(account.tenant_id) ? outbox.personalRecipientsPerDay : outbox.recipientsPerDay,
   };
 }

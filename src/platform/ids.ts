@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 
-// Crockford base32: no I, L, O, U, so ids survive being read aloud or retyped. @see https://www.crockford.com/base32.html
+// Crockford base32: no I, L, O, U, so ids survive being read aloud or retyped. @see docs/standards.md §1
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const PREFIX = /^[a-z][a-z0-9]{0,11}$/;
 

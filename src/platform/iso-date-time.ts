@@ -5,7 +5,7 @@
  * dashboard's form through it, `MICROSOFT_CLIENT_SECRET_EXPIRES_AT`) goes through here, before any range check.
  *
  * Ranges are RFC 3339 §5.6–5.7 (month 01–12, day 01–28/29/30/31 by month and leap year, hour 00–23, minute and
- * second 00–59, offset hours 00–23). @see https://www.rfc-editor.org/rfc/rfc3339#section-5.7
+ * second 00–59, offset hours 00–23). @see docs/standards.md §2
  * A leap second (`:60`, which RFC 3339 allows at a month's end) is refused: JavaScript time cannot represent it and
  * nothing we schedule needs it to the second. `24:00` (end of day in old ISO 8601) is refused as RFC 3339 does.
  */

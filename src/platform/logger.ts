@@ -7,7 +7,7 @@ export const REDACTED = '[redacted]';
 
 /**
  * Redaction in three layers, because a token that reaches a log file has leaked
- * (engineering.md "Logging"; product.md "no token … ever appears in a log"):
+ * (docs/engineering.md §L; docs/product.md §4):
  * 1. pino `redact` paths for the usual places (request/response headers), cheap and exact;
  * 2. `formatters.log`: a walk of the logged object that censors every key named like a secret at any depth
  *    (pino's paths cannot say "at any depth");
@@ -74,7 +74,7 @@ export function isSensitiveKey(key: string): boolean {
 }
 
 // `code` is both the OAuth authorization code and the error code of nearly every error (AppError.code,
-// Graph error.code, Node's ECONNRESET, AADSTS numbers): those are evidence to keep (engineering.md convention 2).
+// Graph error.code, Node's ECONNRESET, AADSTS numbers): those are evidence to keep (docs/engineering.md §2).
 // Error codes are short words or UPPER_SNAKE; authorization codes are long random strings with dots and digits.
 const ERROR_CODE_LIKE = /^(?:[A-Za-z_]{1,40}|[A-Z0-9_]{1,40}|\d{1,10})$/;
 

@@ -113,12 +113,12 @@ const REFRESH_WAIT_POLL_MS = 25;
  *   token with the new access token in one transaction before handing it out; a process that finds the lease held
  *   waits for it and uses what the holder stored. On SQLite one process owns the database file, so the in-process
  *   single-flight is the serialisation. Were two processes ever to refresh the same account on one SQLite file, both
- *   refresh tokens stay valid at Microsoft (microsoft.md §1.5) and the last written wins: harmless.
+ *   refresh tokens stay valid at Microsoft (docs/entra.md §1.5) and the last written wins: harmless.
  * - Failures become evidence → `classifyHealth` → `recordAccountHealth`. Transient ones never mark the account
  *   broken: `degraded`, exponential backoff with jitter honouring Retry-After, a failure budget that alerts the
  *   operator, and a cooldown during which Microsoft is not asked again (a still-valid token is served meanwhile).
  *
- * @see engineering.md convention 8, microsoft.md §1.5 and §2, issue 3 item 6
+ * @see docs/engineering.md §8, docs/entra.md §1.5, §2, issue 3 item 6
  */
 export class AccessTokenProvider {
   readonly #deps: ServiceDeps;
@@ -170,7 +170,7 @@ export class AccessTokenProvider {
   /**
    * Calls `fn` with a valid access token; when Graph answers 401, refreshes once and calls it once more. A second
    * 401 right after a refresh means the grant is broken (`reconnect_required`): that is recorded, then thrown.
-   * @see microsoft.md §3.2, classify-health.ts `afterFreshRefresh`
+   * @see docs/graph.md §3.2, classify-health.ts `afterFreshRefresh`
    */
   async withAccessToken<T>(
     accountId: string,
@@ -397,7 +397,7 @@ export class AccessTokenProvider {
 
     if (outcome.ok) {
       // The rotated refresh token is stored in this transaction, before the access token is handed out.
-      // @see engineering.md convention 8
+      // @see docs/engineering.md §8
       await storeAccountTokens(trx, vault, clock, accountId, {
         accessToken: outcome.accessToken,
         refreshToken: outcome.refreshToken ?? usedRefreshToken,

@@ -21,7 +21,7 @@ export interface KeepaliveRun {
  * Keep-alive: an idle account's refresh token dies 90 days after its last use (AADSTS700082), so accounts not
  * refreshed for a week (`next_keepalive_at`, jittered; every refresh moves it) get a refresh-token grant well inside
  * the window. Claims due accounts in small batches under a lease, then refreshes them one by one through the token
- * provider (its single-flight and locks apply). @see microsoft.md §1.5, issue 3 item 6
+ * provider (its single-flight and locks apply). @see docs/entra.md §1.5, issue 3 item 6
  */
 export async function runKeepalive(
   deps: ServiceDeps,

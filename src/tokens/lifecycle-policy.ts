@@ -3,7 +3,7 @@ import type { AccountStatus, AccountsTable } from '../db/tables/accounts.js';
 /**
  * The token lifecycle's numbers and the pure functions that turn them into schedule columns. One place, so the token
  * provider, the keep-alive and the health check agree, and the connect flow can start an account on the same
- * schedule (`lifecycleColumnsAfterGrant`). @see engineering.md convention 8, issue 3 items 6 and 7
+ * schedule (`lifecycleColumnsAfterGrant`). @see docs/engineering.md §8, issue 3 items 6 and 7
  */
 
 const MINUTE = 60_000;
@@ -11,11 +11,11 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 export interface LifecyclePolicy {
-  /** Refresh this long before `access_token_expires_at` (access tokens live 60–90 min: microsoft.md §1.5). */
+  /** Refresh this long before `access_token_expires_at` (access tokens live 60–90 min: docs/entra.md §1.5). */
   refreshMarginMs: number;
   /**
    * An idle account gets a refresh this long after its last one. Refresh tokens die after 90 days without use
-   * (microsoft.md §1.5, AADSTS700082); a week leaves twelve more chances inside the window.
+   * (docs/entra.md §1.5, AADSTS700082); a week leaves twelve more chances inside the window.
    */
   keepaliveIntervalMs: number;
   /** Keep-alives are spread up to this much *earlier* than the interval, so accounts connected together drift apart. */
@@ -50,7 +50,7 @@ export const DEFAULT_LIFECYCLE_POLICY: Readonly<LifecyclePolicy> = {
   failureBudgetSpanMs: DAY,
 };
 
-/** Microsoft's refresh-token inactivity window. @see microsoft.md §1.5 */
+/** Microsoft's refresh-token inactivity window. @see docs/entra.md §1.5 */
 export const REFRESH_TOKEN_INACTIVITY_MS = 90 * DAY;
 
 /** A number in [0, 1): `Math.random` in production, injectable in tests. */
@@ -140,7 +140,7 @@ export function lifecycleColumnsAfterGrant(
 
 /**
  * "Expires if unused by …": the refresh token's 90-day inactivity deadline (the keep-alive moves it every week), or
- * null when the account holds no refresh token we know the age of. @see microsoft.md §1.5, issue 3 item 6
+ * null when the account holds no refresh token we know the age of. @see docs/entra.md §1.5, issue 3 item 6
  */
 export function expiresIfUnusedBy(account: Pick<AccountsTable, 'refresh_token_issued_at'>): number | null {
   return account.refresh_token_issued_at === null

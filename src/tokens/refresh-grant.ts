@@ -13,7 +13,7 @@ export type RefreshGrantOutcome =
   | {
       ok: true;
       accessToken: PlaintextSecret;
-      /** Microsoft rotates it on every refresh (the old one stays valid until it expires). @see microsoft.md §1.5 */
+      /** Microsoft rotates it on every refresh (the old one stays valid until it expires). @see docs/entra.md §1.5 */
       refreshToken: PlaintextSecret | undefined;
       expiresInSeconds: number | undefined;
       scope: string | undefined;
@@ -72,7 +72,7 @@ const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 
 /**
  * The `scope` of a refresh: `offline_access` and the account's granted Graph permissions, in full
- * (`https://graph.microsoft.com/Mail.Send`). Equal to what was consented, as Microsoft allows (microsoft.md §1.4).
+ * (`https://graph.microsoft.com/Mail.Send`). Equal to what was consented, as Microsoft allows (docs/entra.md §1.4).
  * Without `openid` Microsoft sends no id_token: the identity was bound at connect (tid + oid), and a refresh has no
  * nonce to check one against. Undefined (no `scope` sent) when the granted scopes are unknown.
  */
@@ -85,7 +85,7 @@ export function refreshScopeParameter(grantedScopes: readonly string[]): string 
 
 /**
  * One `refresh_token` grant at Microsoft through openid-client (which builds the request and checks the response).
- * @see microsoft.md §1.4 (refresh_token grant), engineering.md convention 7
+ * @see docs/entra.md §1.4 (refresh_token grant), docs/engineering.md §7
  */
 export async function redeemRefreshToken(
   microsoft: Pick<MicrosoftConnection, 'oauth'>,

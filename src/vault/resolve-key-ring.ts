@@ -20,7 +20,7 @@ export interface ResolvedKeyRing {
  * The key ring to run with. MAILBRIDGE_KEYS when set. Otherwise, only in emulator mode (no Microsoft app, so no
  * real user's token can be stored), a local key in `${MAILBRIDGE_DATA_DIR}/master.key` (mode 0600), generated on
  * first start, with a loud warning: that key sits next to the data it protects. With a Microsoft app configured and
- * no key, refuses (VAULT_KEY_RING_MISSING): there is no "encryption disabled" mode (engineering.md convention 4).
+ * no key, refuses (VAULT_KEY_RING_MISSING): there is no "encryption disabled" mode (docs/engineering.md §4).
  */
 export function resolveKeyRing(
   config: Pick<Config, 'keyRing' | 'microsoft' | 'dataDir'>,

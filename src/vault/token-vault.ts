@@ -17,7 +17,7 @@ import { PlaintextSecret, type SealedSecret } from './secret-types.js';
 import { VaultError } from './vault-error.js';
 
 /**
- * The token vault: envelope encryption with AES-256-GCM (engineering.md conventions 5 and 6; issue 3 item 5).
+ * The token vault: envelope encryption with AES-256-GCM (docs/engineering.md §5, §6; issue 3 item 5).
  *
  * - Each subject (an account, a connect session) has its own random 32-byte **data key**, stored in
  *   `vault_data_keys` wrapped (AES-256-GCM) under the active key of the key ring, with associated data binding it to

@@ -4,10 +4,9 @@
  *
  * Graph's `mailboxSettings.timeZone` is "the default time zone for the user's mailbox" and, unless the request says
  * `Prefer: outlook.timezone`, comes back as a Windows name ("Pacific Standard Time"); PATCH accepts Windows or IANA
- * names (@see https://learn.microsoft.com/en-us/graph/api/resources/mailboxsettings,
- * https://learn.microsoft.com/en-us/graph/api/user-update-mailboxsettings). `Intl` knows only IANA names, so the
+ * names (@see docs/graph.md §3.7). `Intl` knows only IANA names, so the
  * common Windows names are mapped with Unicode CLDR's table (common/supplemental/windowsZones.xml, the "001"
- * territory rows @see https://github.com/unicode-org/cldr/blob/main/common/supplemental/windowsZones.xml).
+ * territory rows @see docs/standards.md §12).
  */
 
 /** A calendar date `YYYY-MM-DD` in some mailbox's zone. */

@@ -2,8 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { findAccountForOrgOrThrow, listAccounts, toAccountView } from '../accounts/account-view.js';
 import { AppError } from '../errors/app-error.js';
 import type { PageNotice } from '../web/dashboard/accounts-pages.js';
+import { type DashboardPageGroup, sendHtml } from '../web/dashboard/dashboard-context.js';
 import { formField } from '../web/dashboard/form-fields.js';
-import type { DashboardPageGroup } from '../web/dashboard/page-groups.js';
 import { renderWarmupAccountPage, renderWarmupPoolPage, type SettingsValues } from './warmup-dashboard-pages.js';
 import { WARMUP_ERRORS } from './warmup-errors.js';
 import type { SettingsIssue } from './warmup-settings.js';
@@ -38,7 +38,7 @@ const DONE: Readonly<Record<string, PageNotice>> = {
 };
 
 /**
- * The dashboard's warm-up pages (issue 12), a page group the composition root hands to the dashboard (page-groups.ts),
+ * The dashboard's warm-up pages (issue 12), a page group the composition root hands to the dashboard (dashboard-context.ts),
  * so its session hook, form tokens and HTML error pages apply:
  * - `GET /dashboard/warmup`: the organisation's pool, and its other mailboxes;
  * - `GET /dashboard/accounts/:id/warmup`: the account's Warm-up section;
@@ -47,9 +47,6 @@ const DONE: Readonly<Record<string, PageNotice>> = {
  * is "Not found", as everywhere in the dashboard.
  */
 export const registerWarmupPages: DashboardPageGroup = (scope, deps, contextOf) => {
-  const sendHtml = (reply: FastifyReply, body: string, status = 200) =>
-    reply.code(status).type('text/html; charset=utf-8').send(body);
-
   scope.get('/warmup', async (request, reply) => {
     const { signedIn, organizationId } = contextOf(request);
     const now = deps.clock.now();

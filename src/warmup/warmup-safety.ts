@@ -69,8 +69,7 @@ export type BounceClass = 'restricted_sender' | 'recipient' | 'sender' | 'transi
  * sender", Microsoft's restricted sender) and 5.7.x (security or policy) stop the sender at once (§G); other 5.1.x
  * (addressing) and 5.2.x (the recipient's mailbox) are the partner's problem, except 5.1.90, Microsoft's "daily
  * recipient limit reached", which is the sender's; other 5.x.x count as the sender's bounces; 4.x.x are transient.
- * @see https://www.rfc-editor.org/rfc/rfc3463
- * @see https://learn.microsoft.com/en-us/exchange/mail-flow-best-practices/non-delivery-reports-in-exchange-online/non-delivery-reports-in-exchange-online
+ * @see docs/standards.md §11, docs/graph.md §3.5
  */
 export function classifyBounce(enhancedStatus: string): BounceClass {
   const match = /^([245])\.(\d{1,3})\.(\d{1,3})$/.exec(enhancedStatus.trim());

@@ -4,9 +4,9 @@ import { bounceEffectOf, bounceReasonFor } from '../../src/bounces/bounce-reason
 import { looksLikeNonDeliveryReport, parseNonDeliveryReport } from '../../src/bounces/non-delivery-report.js';
 
 /**
- * The report parser on bodies shaped as Exchange writes them (MicrosoftDocs/SupportArticles-docs
- * non-delivery-reports-in-exchange-online.md, "Diagnostic information for administrators" and "Original message
- * headers"; sender and subject from GD/message-move.md's example NDR). The end-to-end path is test/bounces/bounces.
+ * The report parser on bodies shaped as Exchange writes them (docs/graph.md §3.5:
+ * "Diagnostic information for administrators" and "Original message headers"; sender and subject of Microsoft's
+ * example NDR). The end-to-end path is test/bounces/bounces.
  */
 const EXCHANGE = {
   emailAddress: { name: 'Microsoft Outlook', address: 'MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.com' },

@@ -222,7 +222,7 @@ describe('hosted connect flow (SQLite)', () => {
     const session = await newSession(service, organizationId, { ownerExternalId: 'owner-cancel' });
     const browser = new Browser();
     const authorizeUrl = new URL(await startAtMicrosoft(service, browser, session.id));
-    // Microsoft's answer when the user backs out of sign-in [OBS] microsoft.md §1.3: the emulator's pages only
+    // Microsoft's answer when the user backs out of sign-in [OBS] docs/entra.md §1.3: the emulator's pages only
     // have a Cancel on the consent screen (65004, declined), so the redirect is delivered as Microsoft sends it.
     const page = await browser.get(
       `${service.url}/connect/callback?${new URLSearchParams({
@@ -488,7 +488,7 @@ describe('hosted connect flow (SQLite)', () => {
     const browser = new Browser();
     const authorizeUrl = new URL(await startAtMicrosoft(service, browser, session.id));
     // The emulator shows 50020 on its own error page, as Microsoft mostly does; this is the redirect form of it
-    // (microsoft.md §1.3 shape), for the apps that get it back.
+    // (docs/entra.md §1.3 shape), for the apps that get it back.
     const page = await browser.get(
       `${service.url}/connect/callback?${new URLSearchParams({
         error: 'invalid_request',

@@ -8,7 +8,7 @@ import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../../src/dashboard-auth/dashbo
 import { ensureFirstAdmin, GENERATED_ADMIN_EMAIL } from '../../src/dashboard-auth/first-admin.js';
 import { SIGN_IN_FAILURE_LIMIT, SIGN_IN_LOCK_MS } from '../../src/dashboard-auth/sign-in-throttle.js';
 import { ManualClock } from '../../src/platform/clock.js';
-import { SIGN_IN_RATE_LIMIT } from '../../src/web/dashboard/routes.js';
+import { SIGN_IN_RATE_LIMIT } from '../../src/web/dashboard/sign-in-routes.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, DashboardClient, seedAdmin } from './dashboard-client.js';

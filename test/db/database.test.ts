@@ -159,7 +159,7 @@ forEachDatabase('database layer', (getDb, dialect) => {
           // schema up by name (Kysely's introspector calls two) do not see it any more: the race, made certain.
           await sql`select 1`.execute(trx);
           await other.close();
-          // (If Kysely's introspector stops looking schemas up by name — kysely-org/kysely#1419 — this line fails:
+          // (If Kysely's introspector stops looking schemas up by name — docs/engineering.md §T — this line fails:
           // the race would be Kysely's no more, and this test keeps only its second half.)
           await sql`savepoint stock`.execute(trx);
           await assert.rejects(new PostgresIntrospector(trx).getTables(), { code: '3F000' }, 'the stock introspector');

@@ -3,9 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 /**
- * The conformance table in `emulator/README.md` maps each behaviour of microsoft.md §5 and issue 2 to the tests that
- * drive it over HTTP (`` `file.test.ts` › test name ``). This keeps the table honest: every file it names exists and
- * holds a test of that exact name, and the table still lists every item of microsoft.md §5.
+ * The conformance table in `emulator/README.md` maps each behaviour of docs/conformance.md and issue 2 to the tests
+ * that drive it over HTTP (`` `file.test.ts` › test name ``). This keeps the table honest: every file it names exists
+ * and holds a test of that exact name, and the table still lists every item of docs/conformance.md.
  */
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -54,11 +54,11 @@ describe('emulator conformance checklist', () => {
     }
   });
 
-  it('covers every item of microsoft.md §5', () => {
+  it('covers every item of docs/conformance.md', () => {
     const behaviours = conformanceTable()
       .map((row) => row.behaviour)
       .join('\n');
-    // One phrase per item of the checklist (shared/docs/microsoft.md §5), as the table words it.
+    // One phrase per item of the checklist (docs/conformance.md), as the table words it.
     for (const item of [
       'exact `redirect_uri` match',
       '`session_state` on success',

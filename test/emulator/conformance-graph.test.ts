@@ -5,9 +5,9 @@ import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js
 import { callGraph, errorOf, mintGraphToken } from '../support/graph-token.js';
 
 /**
- * Conformance of Graph (microsoft.md §3, §5) as a host-app developer drives it: faults, limits and the transport's
- * settings changed through the control API over HTTP, their effect observed over Graph and in the control API's
- * inspection routes. Access tokens are minted as a finished sign-in would have issued them.
+ * Conformance of Graph (docs/graph.md §3, docs/conformance.md §5.2) as a host-app developer drives it: faults, limits
+ * and the transport's settings changed through the control API over HTTP, their effect observed over Graph and in the
+ * control API's inspection routes. Access tokens are minted as a finished sign-in would have issued them.
  */
 
 interface Delivery {

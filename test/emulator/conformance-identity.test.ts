@@ -9,7 +9,7 @@ import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js
 import { callGraph, errorOf } from '../support/graph-token.js';
 
 /**
- * Conformance (microsoft.md §5, issue 2) the way a host-app developer meets it: every change goes through the
+ * Conformance (docs/conformance.md, issue 2) the way a host-app developer meets it: every change goes through the
  * control API over HTTP, every effect is observed where a client would see it (the token endpoint, the
  * authorize pages, Graph). The modules' own tests change the world directly and assert each side separately;
  * these tests hold the two ends together.

@@ -206,7 +206,7 @@ describe('emulator control API: directory', () => {
       assert.equal(personal.body.kind, 'personal');
       assert.equal(personal.body.tenantId, CONSUMER_TENANT_ID);
 
-      // Microsoft's shapes (microsoft.md §1.6): an oid 00000000-0000-0000-…, a 16-hex-digit Graph id.
+      // Microsoft's shapes (docs/entra.md §1.6): an oid 00000000-0000-0000-…, a 16-hex-digit Graph id.
       assert.match(personal.body.id, /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
       assert.match(personal.body.graphId, /^[0-9a-f]{16}$/);
       assert.equal(work.body.graphId, work.body.id, "a work account's Graph id is its oid");

@@ -31,7 +31,7 @@ describe('emulator Graph: authentication, scopes, profile', () => {
 
   it('answers personal accounts as Microsoft does: a CID id that is not the oid, mail null, the address as UPN', async () => {
     const alex = emulator.seed.users.personal;
-    // microsoft.md §1.6: oid 00000000-0000-0000-xxxx-xxxxxxxxxxxx, Graph id a 16-hex-digit CID.
+    // docs/entra.md §1.6: oid 00000000-0000-0000-xxxx-xxxxxxxxxxxx, Graph id a 16-hex-digit CID.
     assert.match(alex.id, /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const token = mintGraphToken(emulator.ctx, alex);
     const answer = await callGraph(emulator.url, token, 'GET', '/me');

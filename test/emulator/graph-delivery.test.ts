@@ -257,7 +257,7 @@ describe('emulator Graph delivery: placement, rules, bounces, the outside world,
     const reports = await findIn(megan, 'inbox', 'Undeliverable: Hello ghost');
     assert.equal(reports.length, 1, 'one report for the whole message');
     const report = reports[0]!;
-    // Exchange Online's system mailbox sends NDRs ([DOC] GD/message-move.md's example response is one).
+    // Exchange Online's system mailbox sends NDRs (docs/graph.md §3.5).
     assert.deepEqual((report.from as { emailAddress: unknown }).emailAddress, {
       name: 'Microsoft Outlook',
       address: 'MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@contoso.com',

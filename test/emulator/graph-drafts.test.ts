@@ -119,7 +119,7 @@ describe('emulator Graph: drafts, attachments, upload sessions, replies', () => 
     assert.deepEqual(session.body?.nextExpectedRanges, ['0-']);
     assert.match(String(session.body?.expirationDateTime), /^\d{4}-\d{2}-\d{2}T/);
     const uploadUrl = String(session.body?.uploadUrl);
-    // Outlook's host and shape (microsoft.md §3.1); this emulator serves that host on its own origin.
+    // Outlook's host and shape (docs/graph.md §3.1); this emulator serves that host on its own origin.
     assert.ok(uploadUrl.startsWith(`${emulator.url}/api/gv1.0/users('`), uploadUrl);
     assert.match(uploadUrl, /\/messages\('[^']+'\)\/AttachmentSessions\('[^']+'\)\?authtoken=/);
 

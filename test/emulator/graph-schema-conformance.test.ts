@@ -22,7 +22,7 @@ const execFileAsync = promisify(execFile);
 const PROJECT = resolve(import.meta.dirname, '../..');
 const GRAPH_TYPES = join(PROJECT, 'node_modules/@microsoft/microsoft-graph-types/microsoft-graph');
 
-/** Annotations Graph writes in these answers (GD/ examples: `@odata.context`, `@odata.etag`, `@odata.type`, …). */
+/** Annotations Graph writes in its answers (docs/graph.md §3.1: `@odata.context`, `@odata.etag`, `@odata.type`, …). */
 const KNOWN_ANNOTATIONS = new Set([
   '@odata.context',
   '@odata.etag',
@@ -36,12 +36,12 @@ const KNOWN_ANNOTATIONS = new Set([
 /**
  * Date forms as Microsoft writes them:
  * - entity dates (`receivedDateTime`, `createdDateTime`, …): UTC seconds, `2018-08-12T08:43:22Z`
- *   ([DOC] GD/message-move.md and the other message examples);
+ *   (docs/graph.md §3.1);
  * - an upload session's `expirationDateTime`: fractional seconds allowed, `2019-09-25T01:09:30.7671707Z`
- *   ([DOC] GD/attachment-createuploadsession.md);
- * - an error's `innerError.date`: no zone, `2019-02-06T21:37:40` ([DOC] concepts/errors.md and the API examples).
+ *   (docs/graph.md §3.1);
+ * - an error's `innerError.date`: no zone, `2019-02-06T21:37:40` (docs/graph.md §3.2).
  */
-/** Upload sessions are for files of 3 MB and more; chunks are multiples of 320 KiB (microsoft.md §3.1). */
+/** Upload sessions are for files of 3 MB and more; chunks are multiples of 320 KiB (docs/graph.md §3.1). */
 const UPLOAD_SIZE = 4 * 1024 * 1024;
 const UPLOAD_CHUNK = 320 * 1024;
 

@@ -168,7 +168,7 @@ describe('emulator Graph: sendMail', () => {
       },
     });
     assert.equal(answer.status, 413);
-    // microsoft.md §3.3 [OBS microsoft-graph-docs-contrib#682].
+    // [OBS] docs/graph.md §3.3.
     assert.equal(errorOf(answer).code, 'BadRequest');
     assert.equal(errorOf(answer).message, 'The maximum request length supported is 4MB.');
   });

@@ -5,7 +5,7 @@ import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js
 import { callGraph, mintGraphToken, valuesOf } from '../support/graph-token.js';
 
 /**
- * Sending limits as Microsoft shows them (microsoft.md §3.3): over 30 messages a minute sendMail still answers 202
+ * Sending limits as Microsoft shows them (docs/graph.md §3.3): over 30 messages a minute sendMail still answers 202
  * and Exchange delays the excess; over the daily recipient limit (5.1.90) and for a restricted sender (5.1.8) the
  * sender gets a non-delivery report in its Inbox. Everything over real HTTP, Graph and the control API.
  */

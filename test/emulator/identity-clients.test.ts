@@ -8,7 +8,7 @@ import { CONSUMER_TENANT_ID, type User } from '../../emulator/state/model.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 
 /**
- * Real, unmodified Microsoft clients against the emulator (microsoft.md §4): openid-client with the emulator as
+ * Real, unmodified Microsoft clients against the emulator (docs/entra.md §4): openid-client with the emulator as
  * its own issuer, openid-client and MSAL Node with the emulator standing in for https://login.microsoftonline.com
  * (their requests routed to it, as a client's `customFetch` / `networkClient` would).
  */

@@ -242,7 +242,7 @@ describe('identity token endpoint', () => {
       const { code, verifier } = await authorize(user, { scope: 'openid profile offline_access Mail.Send' });
       const { body } = await redeem(code, verifier, { client_info: '1' });
       const claims = decodeJwt(String(body.id_token));
-      // microsoft.md §1.6: 00000000-0000-0000-xxxx-xxxxxxxxxxxx, as in MSAL's fixtures.
+      // docs/entra.md §1.6: 00000000-0000-0000-xxxx-xxxxxxxxxxxx, as in MSAL's fixtures.
       assert.match(String(claims.oid), /^00000000-0000-0000-[0-9a-f]{4}-[0-9a-f]{12}$/);
       assert.equal(claims.oid, user.id);
       // MSAL's home account id is uid.utid: the oid and the consumer tenant.
@@ -560,7 +560,7 @@ describe('identity token endpoint', () => {
       });
       assert.equal(added.status, 201);
       const looped = await refresh(String(body.refresh_token));
-      // microsoft.md §3.3: 400, not 429, and no Retry-After.
+      // docs/graph.md §3.3: 400, not 429, and no Retry-After.
       assertAadError(looped, 400, 'invalid_request', 50196);
       assert.equal(looped.headers.get('retry-after'), null);
       assert.equal((await refresh(String(body.refresh_token))).status, 200);

@@ -3,7 +3,7 @@
  * SQLite and PostgreSQL: password change (50173), consent revoked (65001), MFA (50076), Conditional Access (53003),
  * a disabled user (50057), a mailbox that is not REST-enabled, an expired client secret (one operator alert, accounts
  * untouched), throttled and unavailable token endpoints (degraded, then connected; never reconnect_required), and
- * the failure budget. @see issue 3 item 7, microsoft.md §2
+ * the failure budget. @see issue 3 item 7, docs/entra.md §2
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -201,7 +201,7 @@ for (const dialect of TEST_DIALECTS) {
     for (const fault of [
       { kind: 'throttle429' as const, retryAfterSeconds: 3, reason: 'throttled', waitMs: 15_000 },
       { kind: 'unavailable503' as const, retryAfterSeconds: 120, reason: 'service_unavailable', waitMs: 120_000 },
-      // Microsoft's own token-endpoint throttle: AADSTS50196 with HTTP 400, never a dead grant (microsoft.md §3.3).
+      // Microsoft's own token-endpoint throttle: AADSTS50196 with HTTP 400, never a dead grant (docs/graph.md §3.3).
       { kind: 'requestLoop' as const, retryAfterSeconds: undefined, reason: 'throttled', waitMs: 30_000 },
     ]) {
       test(`${fault.kind} at the token endpoint → degraded (${fault.reason}) with backoff, then connected`, async () => {

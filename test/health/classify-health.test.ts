@@ -32,7 +32,7 @@ function summary(health: Health): Expected {
 const refresh = (status: number, body: unknown, headers?: Record<string, string>) =>
   evidenceFromTokenErrorResponse(status, body, headers);
 
-/** Refresh-token grant answers, in Microsoft's JSON shape. @see microsoft.md §1.4, §2 */
+/** Refresh-token grant answers, in Microsoft's JSON shape. @see docs/entra.md §1.4, §2 */
 const REFRESH_CASES: [string, ErrorEvidence, Expected][] = [
   [
     '50173 password changed',
@@ -45,7 +45,7 @@ const REFRESH_CASES: [string, ErrorEvidence, Expected][] = [
     { status: 'reconnect_required', reason: 'refresh_expired' },
   ],
   [
-    // As Microsoft sends it (microsoft.md §2): the code names the reason, not the generic suberror.
+    // As Microsoft sends it (docs/entra.md §2): the code names the reason, not the generic suberror.
     '700082 with suberror bad_token',
     refresh(
       400,
@@ -209,7 +209,7 @@ const REFRESH_CASES: [string, ErrorEvidence, Expected][] = [
     }),
     { status: 'degraded', reason: 'throttled', retryAfterMs: 2128 },
   ],
-  // microsoft.md §3.3: the token endpoint's throttle is AADSTS50196 with HTTP 400; whatever `error` comes with it,
+  // docs/graph.md §3.3: the token endpoint's throttle is AADSTS50196 with HTTP 400; whatever `error` comes with it,
   // it is a pause, never a dead grant.
   [
     '50196 client request loop (HTTP 400, invalid_request)',
@@ -273,7 +273,7 @@ const UNKNOWN_CASES: [string, ErrorEvidence][] = [
 const graph = (status: number, code: string, headers?: Record<string, string>) =>
   evidenceFromGraphError(status, graphErrorBody(code, `${code} message`), headers);
 
-/** Graph answers. @see microsoft.md §3.2 */
+/** Graph answers. @see docs/graph.md §3.2 */
 const GRAPH_CASES: [string, ErrorEvidence, Expected][] = [
   [
     'documented 429 with Retry-After 2.128',

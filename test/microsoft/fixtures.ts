@@ -1,6 +1,6 @@
 /**
  * Microsoft-shaped error bodies, as Microsoft documents or as its SDK test fixtures record them.
- * @see shared/docs/microsoft.md §1.3, §1.4, §1.7, §2, §3.2
+ * @see docs/entra.md §1.3, §1.4, §1.7, §2, docs/graph.md §3.2
  */
 
 const TRAILER =
@@ -25,14 +25,14 @@ export function aadTokenError(
   };
 }
 
-/** The documented invalid_scope example. @see microsoft.md §1.4 (EP/reference-error-codes.md) */
+/** The documented invalid_scope example. @see docs/entra.md §1.4 */
 export const INVALID_SCOPE_BODY = aadTokenError(
   'invalid_scope',
   70011,
   "The provided value for the input parameter 'scope' is not valid. The scope https://example.contoso.com/activity.read is not valid.",
 );
 
-/** MSAL test_kit fixture: a bad refresh token. @see microsoft.md §1.4 (MC test_kit/StringConstants.ts) */
+/** MSAL test_kit fixture: a bad refresh token. @see docs/entra.md §1.4 (MC test_kit/StringConstants.ts) */
 export const MSAL_BAD_TOKEN_BODY = aadTokenError(
   'invalid_grant',
   9002313,
@@ -59,7 +59,7 @@ export function authorizeErrorRedirect(error: string, code: number, text: string
   });
 }
 
-/** A Graph error body. @see microsoft.md §3.2 */
+/** A Graph error body. @see docs/graph.md §3.2 */
 export function graphErrorBody(code: string, message: string, inner: Record<string, string> = {}) {
   return {
     error: {
@@ -75,7 +75,7 @@ export function graphErrorBody(code: string, message: string, inner: Record<stri
   };
 }
 
-/** The documented 429. @see microsoft.md §3.2 (concepts/throttling.md) */
+/** The documented 429. @see docs/graph.md §3.2 */
 export const GRAPH_THROTTLED_BODY = graphErrorBody('TooManyRequests', 'Please retry again later.', {
   code: '429',
   message: 'Please retry after',

@@ -86,7 +86,7 @@ for (const dialect of TEST_DIALECTS) {
       const row = await h.message(accepted.body.id);
       assert.equal(row.status, 'sent', row.failure_message ?? '');
       // The chunks went to the uploadUrl on outlook.office.com (routed to the emulator like Graph), and without the
-      // Graph token: the emulator refuses a PUT carrying Authorization with 401, as Outlook does (microsoft.md §3.1).
+      // Graph token: the emulator refuses a PUT carrying Authorization with 401, as Outlook does (docs/graph.md §3.1).
       const uploads = h.ctx.requestLog.filter((entry) => entry.seq >= logFrom && entry.method === 'PUT');
       assert.ok(uploads.length >= 2, `chunks sent: ${uploads.length}`);
       for (const upload of uploads) {

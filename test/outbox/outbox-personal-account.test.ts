@@ -5,7 +5,7 @@ import { graphUserId } from '../../emulator/state/personal-accounts.js';
 import { copiesIn, deliveriesOf, type OutboxHarness, startOutboxHarness } from './outbox-test-kit.js';
 
 /**
- * An Outlook.com account end to end, with the identifiers Microsoft really gives personal accounts (microsoft.md
+ * An Outlook.com account end to end, with the identifiers Microsoft really gives personal accounts (docs/entra.md
  * §1.6): an id_token `oid` of the form 00000000-0000-0000-…, a Graph `/me` whose `id` is a 16-hex-digit CID that is
  * not the oid, `mail: null` and the address in `userPrincipalName`, and opaque access tokens. Everything goes over
  * real HTTP between mailbridge and the emulator standing in for login.microsoftonline.com and graph.microsoft.com.

@@ -3,7 +3,7 @@ import { DEMO_IDS } from '../../emulator/seed.js';
 import type { User } from '../../emulator/state/model.js';
 import { issueAccessToken } from '../../emulator/state/tokens.js';
 
-/** The delegated scopes mailbridge asks for (warmup.md "Scopes for warm-up"). */
+/** The delegated scopes mailbridge asks for (docs/graph.md §3.6). */
 export const MAIL_SCOPES = ['User.Read', 'Mail.Send', 'Mail.ReadWrite', 'MailboxSettings.ReadWrite'] as const;
 
 /**

@@ -61,7 +61,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('refresh_retry_at', 'bigint')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
-    // The same mailbox (tid + oid) connected again in an organisation is the same account. @see microsoft.md §1.6
+    // The same mailbox (tid + oid) connected again in an organisation is the same account. @see docs/entra.md §1.6
     .addUniqueConstraint('accounts_org_identity_unique', ['organization_id', 'tenant_id', 'object_id'])
     .execute();
   await db.schema.createIndex('accounts_owner_idx').on('accounts').columns(['owner_id']).execute();

@@ -73,7 +73,7 @@ export interface AccountsTable {
   organization_id: string;
   owner_id: string;
   provider: 'microsoft';
-  /** Microsoft's tenant id (`tid`) and object id (`oid`): the account's identity. @see microsoft.md §1.6 */
+  /** Microsoft's tenant id (`tid`) and object id (`oid`): the account's identity. @see docs/entra.md §1.6 */
   tenant_id: string;
   object_id: string;
   email: string;

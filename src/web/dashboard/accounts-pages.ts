@@ -6,7 +6,7 @@ import { csrfField, formatDate, formatTime, notice, renderPage } from './layout.
 import type { PendingConnection } from './pending-connections.js';
 import { describePermissions } from './permission-names.js';
 
-/** Microsoft's tenant of personal accounts (Outlook.com, Hotmail). @see microsoft.md §1.6 */
+/** Microsoft's tenant of personal accounts (Outlook.com, Hotmail). @see docs/entra.md §1.6 */
 
 /** Statuses in which "Reconnect" is the way forward (the user signs in again through the connect flow). */
 const RECONNECTABLE = new Set(['reconnect_required', 'admin_approval_pending', 'unknown', 'disconnected']);

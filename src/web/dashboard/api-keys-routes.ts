@@ -1,11 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors/app-error.js';
 import { type ApiKeyScope, createApiKey, findApiKey, listApiKeys, revokeApiKey } from '../../orgs/api-keys.js';
 import { parseIsoDateTime } from '../../platform/iso-date-time.js';
 import type { ServiceDeps } from '../../services.js';
 import { renderApiKeysPage } from './api-keys-page.js';
+import { type DashboardContextOf, sendHtml } from './dashboard-context.js';
 import { formField } from './form-fields.js';
-import type { MessagePagesContext } from './messages-routes.js';
 
 const API_KEY_ID = /^key_[0-9a-z]{26}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -18,14 +18,8 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
  * - `POST /dashboard/settings/api-keys/:id/revoke`.
  * Every signed-in user manages the keys of their own organisation; another organisation's key is "Not found".
  */
-export function registerApiKeyPages(
-  scope: FastifyInstance,
-  deps: ServiceDeps,
-  contextOf: (request: FastifyRequest) => MessagePagesContext,
-): void {
+export function registerApiKeyPages(scope: FastifyInstance, deps: ServiceDeps, contextOf: DashboardContextOf): void {
   const { db, clock } = deps;
-  const sendHtml = (reply: FastifyReply, body: string, status = 200) =>
-    reply.code(status).type('text/html; charset=utf-8').send(body);
 
   scope.get('/settings/api-keys', async (request, reply) => {
     const { signedIn, organizationId } = contextOf(request);

@@ -11,7 +11,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * session, works across processes sharing the database, and a cross-site page can neither read the cookie nor the
  * token (SameSite=Lax additionally keeps the cookie off cross-site POSTs). The server stores only the session's
  * hash, so even a database reader cannot forge tokens.
- * @see https://cheatsheetseries.owasp.org/cheatsheets/Cross-Site_Request_Forgery_Prevention_Cheat_Sheet.html
+ * @see docs/standards.md §5
  */
 const LABEL = 'mailbridge dashboard csrf v1';
 

@@ -3,7 +3,7 @@ import { PERMISSION_DESCRIPTIONS } from '../../connect/permission-profiles.js';
 /**
  * Granted permissions in the words of Microsoft's consent screen (the connect flow's table, which the emulator's
  * consent page matches), so the dashboard says exactly what the user agreed to.
- * @see https://learn.microsoft.com/graph/permissions-reference ("Consent display name")
+ * @see docs/graph.md §3.1 (permissions: "Consent display name")
  */
 const CONSENT_WORDS: ReadonlyMap<string, string> = new Map(
   Object.entries(PERMISSION_DESCRIPTIONS).map(([scope, words]) => [scope.toLowerCase(), words]),
