@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { revokeUserConsent } from '../../emulator/control/actions.js';
-import { DEMO_IDS } from '../../emulator/seed.js';
+import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/seed.js';
+import { addUser } from '../../emulator/state/builders.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { checkAccountHealth } from '../../src/health/health-check.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
@@ -133,6 +134,83 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(resumed.state.status, 'probation');
       const event = (await warmupEvents(alex)).find((each) => each.type === 'warmup.resumed');
       assert.equal(event?.data['previousState'], 'paused');
+    });
+
+    it('quarantines a mailbox whose warm-up mail lands in Junk at the day’s evaluation, with its alert', async () => {
+      const contoso = Object.values(h.ctx.world.tenants).find((t) => t.domains.includes('contoso.com'))!;
+      addUser(h.ctx, { email: 'nora@contoso.com', password: DEMO_PASSWORD, displayName: 'Nora', tenantId: contoso.id });
+      const nora = await h.connect('nora@contoso.com', { profile: 'warmup', ownerId: 'nora' });
+      await enableWarmup(h.service.deps, h.client.organization.id, nora, {});
+      await runFor(2 * MINUTE);
+      // The last five days as partners recorded them: 20 of Nora's messages found, 6 of them in Junk (30%).
+      const now = h.clock.now();
+      const db = h.service.deps.db;
+      await db
+        .insertInto('warmup_messages')
+        .values(
+          Array.from({ length: 20 }, (_, i) => {
+            const at = now - (i + 1) * 5 * HOUR;
+            return {
+              id: `wum_history_${i}`,
+              organization_id: h.client.organization.id,
+              sender_account_id: nora,
+              recipient_account_id: i % 2 === 0 ? alex : megan,
+              thread_id: `wum_history_${i}`,
+              turn: 0,
+              planned_turns: 3,
+              subject: 'Earlier',
+              status: 'sent' as const,
+              local_date: new Date(at).toISOString().slice(0, 10),
+              planned_at: at,
+              outbox_message_id: null,
+              internet_message_id: `<history-${i}@test>`,
+              sent_at: at,
+              sent_copy_removed_at: at,
+              in_reply_to_id: null,
+              observed_at: at + MINUTE,
+              landed_in: i < 6 ? 'junkemail' : 'inbox',
+              received_at: at,
+              graph_message_id: null,
+              rescued_at: null,
+              read_at: null,
+              flagged_at: null,
+              important_at: null,
+              replied_at: null,
+              filed_at: null,
+              purged_at: null,
+              bounced_at: null,
+              bounce_status: null,
+              pending_actions: null,
+              actions_due_at: null,
+              created_at: at,
+              updated_at: at,
+            };
+          }),
+        )
+        .execute();
+      // The next local day's run evaluates the window (§G: ≥ 20 samples, ≥ 20% in Junk → quarantine 7 days).
+      h.advance(24 * 3600);
+      await runFor(2 * MINUTE);
+      const view = await readWarmupAccount(db, h.client.organization.id, nora, h.clock.now());
+      assert.equal(view.state.status, 'quarantined');
+      assert.equal(view.state.reason, 'spam_placement');
+      assert.match(view.state.remediation ?? '', /landed in Junk/);
+      assert.equal(Date.parse(view.state.until!) - Date.parse(view.state.since!), 7 * 24 * HOUR);
+      assert.equal(view.today.target, 0, 'a quarantined mailbox plans nothing');
+      const events = await warmupEvents(nora);
+      const quarantined = events.find((event) => event.type === 'warmup.quarantined');
+      assert.equal(quarantined?.data['reason'], 'spam_placement');
+      assert.ok(
+        events.some((event) => event.type === 'warmup.health_changed'),
+        'the health score moved, with its event',
+      );
+      const planned = await db
+        .selectFrom('warmup_messages')
+        .select('id')
+        .where('sender_account_id', '=', nora)
+        .where('status', '=', 'planned')
+        .execute();
+      assert.equal(planned.length, 0);
     });
   });
 }
