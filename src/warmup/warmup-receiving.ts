@@ -7,6 +7,7 @@ import { localTime } from './mailbox-time-zone.js';
 import { decideReceiveActions, type LandingFolder, mailboxBias, type ReceiveAction } from './receive-decisions.js';
 import { keyedSource } from './seeded-random.js';
 import { earliestSendAt } from './send-slots.js';
+import { mailboxVoice } from './warmup-content.js';
 import { callGraph, isNotFound, type MailboxRun, warmupFolderId } from './warmup-mailbox.js';
 import { maySend } from './warmup-sending.js';
 
@@ -25,7 +26,7 @@ const FOLDERS: readonly { folder: LandingFolder; column: 'inbox_delta_link' | 'j
   { folder: 'junkemail', column: 'junk_delta_link' },
 ];
 /** What a delta round asks for: enough to match and date a message, never its body. */
-const DELTA_FIELDS = ['internetMessageId', 'receivedDateTime'];
+const DELTA_FIELDS = ['internetMessageId', 'receivedDateTime', 'from', 'subject'];
 /** Messages whose due steps one run performs; the rest wait for the next run. */
 const ACTION_BATCH = 25;
 
@@ -77,11 +78,19 @@ async function recordFound(run: MailboxRun, folder: LandingFolder, changed: read
       ]),
     )
     .execute();
-  let found = 0;
+  const pairs: Array<{ match: WarmupMessagesTable; graphMessage: GraphMessage }> = [];
+  const matchedIds = new Set<string>();
   for (const match of matches) {
     const graphMessage =
       byId.get(match.internet_message_id ?? '') ?? byId.get(match.outbox_internet_message_id ?? '') ?? undefined;
     if (!graphMessage) continue;
+    matchedIds.add(graphMessage.id);
+    pairs.push({ match, graphMessage });
+  }
+  const unmatched = changed.filter((message) => !matchedIds.has(message.id));
+  pairs.push(...(await matchByPhrase(run, unmatched)));
+  let found = 0;
+  for (const { match, graphMessage } of pairs) {
     if (match.observed_at !== null) {
       // Seen before (a move of ours shows it again): only its id may have changed.
       if (match.graph_message_id !== graphMessage.id && match.filed_at === null) {
@@ -128,6 +137,68 @@ async function recordFound(run: MailboxRun, folder: LandingFolder, changed: read
     found++;
   }
   return found;
+}
+
+/**
+ * The backup identification (§D): a message whose Message-ID matched nothing (rewritten in transit) but that comes
+ * from a pool member with warm-up mail on its way here is read once, as text, for that sender's own phrase (its
+ * tagline); found, it is taken as the oldest such message with that subject. Mail from anyone else, or with another
+ * subject, is never read. Returns the pairs found.
+ */
+async function matchByPhrase(
+  run: MailboxRun,
+  unmatched: readonly GraphMessage[],
+): Promise<Array<{ match: WarmupMessagesTable; graphMessage: GraphMessage }>> {
+  const { deps, row } = run;
+  const fromAddress = (message: GraphMessage) => message.from?.emailAddress?.address?.toLowerCase() ?? '';
+  const addresses = [...new Set(unmatched.map(fromAddress).filter((address) => address !== ''))];
+  if (addresses.length === 0) return [];
+  const waiting = await deps.db
+    .selectFrom('warmup_messages')
+    .innerJoin('accounts', 'accounts.id', 'warmup_messages.sender_account_id')
+    .innerJoin('warmup_accounts', 'warmup_accounts.account_id', 'warmup_messages.sender_account_id')
+    .selectAll('warmup_messages')
+    .select(['accounts.email', 'accounts.display_name', 'warmup_accounts.seed'])
+    .where('warmup_messages.recipient_account_id', '=', row.account_id)
+    .where('warmup_messages.observed_at', 'is', null)
+    .where('warmup_messages.status', 'in', ['queued', 'sent'])
+    .where('accounts.email', 'in', addresses)
+    .orderBy('warmup_messages.planned_at')
+    .execute();
+  if (waiting.length === 0) return [];
+  const pairs: Array<{ match: WarmupMessagesTable; graphMessage: GraphMessage }> = [];
+  const taken = new Set<string>();
+  for (const message of unmatched) {
+    // Only a message with the subject of warm-up mail on its way is read at all: the host's own mail between two
+    // pool members is left alone.
+    const subject = normalisedSubject(typeof message.subject === 'string' ? message.subject : '');
+    const candidates = waiting.filter(
+      (w) =>
+        w.email.toLowerCase() === fromAddress(message) && !taken.has(w.id) && normalisedSubject(w.subject) === subject,
+    );
+    const sender = candidates[0];
+    if (sender === undefined) continue;
+    const phrase = mailboxVoice(
+      sender.seed,
+      sender.sender_account_id,
+      sender.display_name ?? sender.email.split('@')[0] ?? '',
+    ).phrase;
+    const full = await callGraph(run, (token) =>
+      run.graph.getMessage(token, message.id, { select: ['body'], bodyContentType: 'text' }),
+    );
+    if (!(full.data.body?.content ?? '').includes(phrase)) continue;
+    taken.add(sender.id);
+    const { email: _email, display_name: _name, seed: _seed, ...match } = sender;
+    pairs.push({ match, graphMessage: message });
+  }
+  return pairs;
+}
+
+function normalisedSubject(subject: string): string {
+  return subject
+    .replace(/^(re:\s*)+/i, '')
+    .trim()
+    .toLowerCase();
 }
 
 /** Performs the steps that are due on warm-up mail this mailbox received. Returns how many steps ran. */

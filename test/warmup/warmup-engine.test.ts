@@ -143,7 +143,10 @@ function simulation(dialect: DbDialect, days: number) {
       await h?.close();
     });
 
-    /** Runs the warm-up work, the outbox and the bounce reader at every instant something falls due, until `end`. */
+    /**
+     * Runs the warm-up work, the outbox and the bounce reader at every instant warm-up or the outbox has something
+     * due, until `end` (the bounce reader looks whenever its own look has come by then).
+     */
     async function simulateUntil(end: number): Promise<void> {
       const db = h.service.deps.db;
       for (let step = 0; step < 100_000; step++) {
@@ -160,10 +163,6 @@ function simulation(dialect: DbDialect, days: number) {
             .selectFrom('outbox_messages')
             .select((eb) => eb.fn.min('next_attempt_at').as('at'))
             .where('status', '=', 'queued')
-            .executeTakeFirst(),
-          db
-            .selectFrom('bounce_scans')
-            .select((eb) => eb.fn.min('next_scan_at').as('at'))
             .executeTakeFirst(),
         ]);
         const next = Math.min(...dues.map((d) => (d?.at === null || d?.at === undefined ? end : Number(d.at))));
@@ -340,3 +339,4 @@ function simulation(dialect: DbDialect, days: number) {
 }
 
 simulation('sqlite', 3);
+simulation('postgres', 1);

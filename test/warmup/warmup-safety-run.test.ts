@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { revokeUserConsent } from '../../emulator/control/actions.js';
-import { DEMO_IDS } from '../../emulator/seed.js';
+import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/seed.js';
+import { addUser } from '../../emulator/state/builders.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { checkAccountHealth } from '../../src/health/health-check.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
 import { jobHandlers } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
+import { keyedSource } from '../../src/warmup/seeded-random.js';
+import { planThread } from '../../src/warmup/warmup-content.js';
+import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
 import { enableWarmup, readWarmupAccount } from '../../src/warmup/warmup-store.js';
 import { builtInTasks } from '../../src/worker/background-work.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
@@ -15,7 +19,8 @@ import { TEST_DIALECTS } from '../support/databases.js';
 /**
  * Safety (docs/warmup.md §G) as the running engine enforces it, on both runners: Microsoft throttling the mailbox is
  * a pause with its alert (three storms in an hour), never a failure, and ends by itself on probation; a revoked
- * grant pauses warm-up with its alert and the reconnect resumes it on probation. Every stop is a `warmup.*` event.
+ * grant pauses warm-up with its alert and the reconnect resumes it on probation; Junk placement quarantines at the
+ * day's evaluation. Every stop is a `warmup.*` event. Also the backup identification of §D (the sender's phrase).
  */
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -133,6 +138,150 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(resumed.state.status, 'probation');
       const event = (await warmupEvents(alex)).find((each) => each.type === 'warmup.resumed');
       assert.equal(event?.data['previousState'], 'paused');
+    });
+
+    it('finds warm-up mail by its sender’s phrase when the Message-ID recorded at send time does not match', async () => {
+      const db = h.service.deps.db;
+      const now = h.clock.now();
+      const id = 'wum_phrase_backup';
+      const thread = planThread(keyedSource(id, 'thread'), warmupSettingsOrThrow('outlook_com'));
+      await db
+        .insertInto('warmup_messages')
+        .values({
+          id,
+          organization_id: h.client.organization.id,
+          sender_account_id: alex,
+          recipient_account_id: megan,
+          thread_id: id,
+          turn: 0,
+          planned_turns: thread.turns,
+          subject: thread.subject,
+          status: 'planned',
+          local_date: new Date(now).toISOString().slice(0, 10),
+          planned_at: now,
+          outbox_message_id: null,
+          internet_message_id: null,
+          sent_at: null,
+          sent_copy_removed_at: null,
+          in_reply_to_id: null,
+          observed_at: null,
+          landed_in: null,
+          received_at: null,
+          graph_message_id: null,
+          rescued_at: null,
+          read_at: null,
+          flagged_at: null,
+          important_at: null,
+          replied_at: null,
+          filed_at: null,
+          purged_at: null,
+          bounced_at: null,
+          bounce_status: null,
+          pending_actions: null,
+          actions_due_at: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      await db.updateTable('warmup_accounts').set({ next_run_at: now }).where('account_id', '=', alex).execute();
+      await runWarmup();
+      await h.drain();
+      const queued = await db.selectFrom('warmup_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(queued.status, 'queued');
+      const delivered = h.ctx.world.deliveries.find((d) => d.internetMessageId === queued.internet_message_id);
+      assert.ok(delivered, 'sent through the outbox');
+      // Our record of the Message-ID no longer matches what the recipient will see (as if rewritten in transit).
+      await db
+        .updateTable('outbox_messages')
+        .set({ internet_message_id: '<rewritten@elsewhere.example>' })
+        .where('id', '=', queued.outbox_message_id!)
+        .execute();
+      await db
+        .updateTable('warmup_messages')
+        .set({ internet_message_id: '<rewritten@elsewhere.example>' })
+        .where('id', '=', id)
+        .execute();
+      await runFor(10 * MINUTE);
+      const found = await db.selectFrom('warmup_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      assert.ok(found.observed_at, 'the recipient found it by the phrase');
+      assert.equal(found.landed_in, delivered.placements[0]?.outcome);
+    });
+
+    it('quarantines a mailbox whose warm-up mail lands in Junk at the day’s evaluation, with its alert', async () => {
+      const contoso = Object.values(h.ctx.world.tenants).find((t) => t.domains.includes('contoso.com'))!;
+      addUser(h.ctx, { email: 'nora@contoso.com', password: DEMO_PASSWORD, displayName: 'Nora', tenantId: contoso.id });
+      const nora = await h.connect('nora@contoso.com', { profile: 'warmup', ownerId: 'nora' });
+      await enableWarmup(h.service.deps, h.client.organization.id, nora, {});
+      await runFor(2 * MINUTE);
+      // The last five days as partners recorded them: 20 of Nora's messages found, 6 of them in Junk (30%).
+      const now = h.clock.now();
+      const db = h.service.deps.db;
+      await db
+        .insertInto('warmup_messages')
+        .values(
+          Array.from({ length: 20 }, (_, i) => {
+            const at = now - (i + 1) * 5 * HOUR;
+            return {
+              id: `wum_history_${i}`,
+              organization_id: h.client.organization.id,
+              sender_account_id: nora,
+              recipient_account_id: i % 2 === 0 ? alex : megan,
+              thread_id: `wum_history_${i}`,
+              turn: 0,
+              planned_turns: 3,
+              subject: 'Earlier',
+              status: 'sent' as const,
+              local_date: new Date(at).toISOString().slice(0, 10),
+              planned_at: at,
+              outbox_message_id: null,
+              internet_message_id: `<history-${i}@test>`,
+              sent_at: at,
+              sent_copy_removed_at: at,
+              in_reply_to_id: null,
+              observed_at: at + MINUTE,
+              landed_in: i < 6 ? 'junkemail' : 'inbox',
+              received_at: at,
+              graph_message_id: null,
+              rescued_at: null,
+              read_at: null,
+              flagged_at: null,
+              important_at: null,
+              replied_at: null,
+              filed_at: null,
+              purged_at: null,
+              bounced_at: null,
+              bounce_status: null,
+              pending_actions: null,
+              actions_due_at: null,
+              created_at: at,
+              updated_at: at,
+            };
+          }),
+        )
+        .execute();
+      // The next local day's run evaluates the window (§G: ≥ 20 samples, ≥ 20% in Junk → quarantine 7 days).
+      h.advance(24 * 3600);
+      await runFor(2 * MINUTE);
+      const view = await readWarmupAccount(db, h.client.organization.id, nora, h.clock.now());
+      assert.equal(view.state.status, 'quarantined');
+      assert.equal(view.state.reason, 'spam_placement');
+      assert.match(view.state.remediation ?? '', /landed in Junk/);
+      assert.equal(Date.parse(view.state.until!) - Date.parse(view.state.since!), 7 * 24 * HOUR);
+      assert.equal(view.today.target, 0, 'a quarantined mailbox plans nothing');
+      const events = await warmupEvents(nora);
+      const quarantined = events.find((event) => event.type === 'warmup.quarantined');
+      assert.equal(quarantined?.data['reason'], 'spam_placement');
+      assert.ok(
+        events.some((event) => event.type === 'warmup.health_changed'),
+        'the health score moved, with its event',
+      );
+      const planned = await db
+        .selectFrom('warmup_messages')
+        .select('id')
+        .where('sender_account_id', '=', nora)
+        .where('status', '=', 'planned')
+        .execute();
+      assert.equal(planned.length, 0);
     });
   });
 }
