@@ -27,7 +27,7 @@ const DONE: Readonly<Record<string, PageNotice>> = {
   enabled: {
     kind: 'info',
     text: 'Warm-up is on.',
-    detail: 'The first messages are planned within the hour, in the mailbox’s working hours.',
+    detail: 'Its first messages are planned at the engine’s next run and sent in the mailbox’s working hours.',
   },
   paused: {
     kind: 'info',
@@ -38,8 +38,8 @@ const DONE: Readonly<Record<string, PageNotice>> = {
 };
 
 /**
- * The dashboard's warm-up pages (issue 12), a page group the composition root hands to the dashboard (dashboard-context.ts),
- * so its session hook, form tokens and HTML error pages apply:
+ * The dashboard's warm-up pages (issue 12), a page group (dashboard-context.ts) that the composition root hands to
+ * the dashboard, so its session hook, form tokens and HTML error pages apply:
  * - `GET /dashboard/warmup`: the organisation's pool, and its other mailboxes;
  * - `GET /dashboard/accounts/:id/warmup`: the account's Warm-up section;
  * - `POST …/warmup/enable` (with the settings form the first time), `POST …/warmup/pause`, `POST …/warmup/settings`.
