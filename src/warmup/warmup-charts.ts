@@ -35,6 +35,9 @@ const HEIGHT = 240;
 const PLOT = { left: 44, right: 12, top: 28, bottom: 36 } as const;
 const PLOT_WIDTH = WIDTH - PLOT.left - PLOT.right;
 const PLOT_HEIGHT = HEIGHT - PLOT.top - PLOT.bottom;
+/** The top line: the y axis's unit at the left, then the legend (clear of the unit's text). */
+const LEGEND_BASELINE = 17;
+const LEGEND_LEFT = 110;
 /** At most this many date labels under the x axis, so they never overlap at 640 px. */
 const MAX_DATE_LABELS = 8;
 
@@ -164,10 +167,10 @@ function yScale(max: number): Scale {
   return { top, ticks, y: (value) => PLOT.top + PLOT_HEIGHT - (value / top) * PLOT_HEIGHT };
 }
 
-/** Column `i` of `n`: a bar 70% of its slot wide, centred. */
+/** Column `i` of `n`: a bar 70% of its slot wide (at most 40, so a few days do not look like a wall), centred. */
 function columns(n: number): (i: number) => { x: number; width: number; centre: number } {
   const slot = PLOT_WIDTH / n;
-  const width = Math.max(1, slot * 0.7);
+  const width = Math.min(40, Math.max(1, slot * 0.7));
   return (i) => {
     const centre = PLOT.left + slot * (i + 0.5);
     return { x: centre - width / 2, width, centre };
@@ -188,17 +191,17 @@ function axes(scale: Scale, days: readonly { date: string }[], column: ReturnTyp
         ]
       : [],
   );
-  return html`<g class="axes">${grid}<line class="x-axis" x1="${PLOT.left}" x2="${WIDTH - PLOT.right}" y1="${fmt(baseline)}" y2="${fmt(baseline)}" stroke="${COLOURS.axis}"/><line class="y-axis" x1="${PLOT.left}" x2="${PLOT.left}" y1="${PLOT.top}" y2="${fmt(baseline)}" stroke="${COLOURS.axis}"/><text class="y-unit" x="${PLOT.left - 6}" y="${PLOT.top - 12}" text-anchor="end" fill="${COLOURS.axis}">messages</text>${labels}</g>`;
+  return html`<g class="axes">${grid}<line class="x-axis" x1="${PLOT.left}" x2="${WIDTH - PLOT.right}" y1="${fmt(baseline)}" y2="${fmt(baseline)}" stroke="${COLOURS.axis}"/><line class="y-axis" x1="${PLOT.left}" x2="${PLOT.left}" y1="${PLOT.top}" y2="${fmt(baseline)}" stroke="${COLOURS.axis}"/><text class="y-unit" x="4" y="${LEGEND_BASELINE}" fill="${COLOURS.axis}">messages a day</text>${labels}</g>`;
 }
 
 function legend(entries: readonly [label: string, colour: string, kind: 'bar' | 'line'][]): Html {
-  let x = PLOT.left;
+  let x = LEGEND_LEFT;
   const items = entries.map(([label, colour, kind]) => {
     const swatch =
       kind === 'bar'
-        ? html`<rect x="${x}" y="8" width="10" height="10" fill="${colour}"/>`
-        : html`<line x1="${x}" x2="${x + 10}" y1="13" y2="13" stroke="${colour}" stroke-width="2"/>`;
-    const item = html`<g class="legend-item">${swatch}<text x="${x + 14}" y="17" fill="${COLOURS.axis}">${label}</text></g>`;
+        ? html`<rect x="${x}" y="${LEGEND_BASELINE - 9}" width="10" height="10" fill="${colour}"/>`
+        : html`<line x1="${x}" x2="${x + 10}" y1="${LEGEND_BASELINE - 4}" y2="${LEGEND_BASELINE - 4}" stroke="${colour}" stroke-width="2"/>`;
+    const item = html`<g class="legend-item">${swatch}<text x="${x + 14}" y="${LEGEND_BASELINE}" fill="${COLOURS.axis}">${label}</text></g>`;
     x += 24 + label.length * 7;
     return item;
   });
