@@ -224,7 +224,7 @@ function renderToday(view: WarmupAccountView): Html {
   <h2>Today’s plan</h2>
   <dl class="facts">
     <dt>Date</dt><dd>${today.date ?? 'not planned yet'}${view.timeZone && html` (${view.timeZone})`}</dd>
-    <dt>Target</dt><dd id="warmup-target">${today.target} messages, replies included</dd>
+    <dt>Target</dt><dd id="warmup-target">${today.target} ${today.target === 1 ? 'message' : 'messages'}, replies included</dd>
     <dt>Sent so far</dt><dd id="warmup-done">${today.done}</dd>
     ${today.limitedBy.length > 0 && html`<dt>Held below the ramp by</dt><dd id="warmup-limited-by">${today.limitedBy.map(limitWords).join('; ')}</dd>`}
   </dl>
