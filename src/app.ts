@@ -2,14 +2,20 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { ApiFeature } from './api/api-features.js';
 import { registerApiRoutes } from './api/routes.js';
 import { AppError } from './errors/app-error.js';
 import { registerOpsRoutes } from './ops/ops-routes.js';
 import type { ServiceDeps } from './services.js';
+import { WARMUP_API } from './warmup/warmup-api-routes.js';
+import { registerWarmupPages } from './warmup/warmup-dashboard-routes.js';
 import { registerConnectRoutes } from './web/connect-routes.js';
 import { registerDashboardRoutes } from './web/dashboard/routes.js';
 import { registerHomePage } from './web/home-page.js';
 import { registerStaticAssets } from './web/static-assets.js';
+
+/** Features the API serves without importing them (api-features.ts); the OpenAPI test documents the same list. */
+export const API_FEATURES: readonly ApiFeature[] = [WARMUP_API];
 
 /**
  * The HTTP app: host API (`/v1`), hosted connect pages (`/connect`), dashboard (`/dashboard`). Builds and returns
@@ -73,9 +79,9 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
   registerOpsRoutes(app, deps);
   registerStaticAssets(app);
   registerHomePage(app, deps);
-  await registerApiRoutes(app, deps);
+  await registerApiRoutes(app, deps, API_FEATURES);
   await registerConnectRoutes(app, deps);
-  await registerDashboardRoutes(app, deps);
+  await registerDashboardRoutes(app, deps, [registerWarmupPages]);
   return app;
 }
 

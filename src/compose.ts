@@ -32,6 +32,7 @@ import { healthSweepWork } from './tokens/health-work.js';
 import { hourlyMaintenanceWork, keepaliveSweepWork } from './tokens/keepalive-work.js';
 import type { KeyRing } from './vault/key-ring.js';
 import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
+import { warmupSweepWork } from './warmup/warmup-background.js';
 import { webhookFanOut } from './webhooks/webhook-fan-out.js';
 import { webhookDeliveryWork } from './webhooks/webhook-work.js';
 
@@ -75,6 +76,7 @@ function backgroundRegistry(): BackgroundRegistry {
     healthSweepWork,
     bounceSweepWork,
     connectExpirySweepWork,
+    warmupSweepWork,
     hourlyMaintenanceWork,
   ]);
 }

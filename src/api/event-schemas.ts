@@ -136,6 +136,43 @@ const EVENT_DATA = {
     detail: z.string(),
     remediation: messageRemediation,
   }),
+  // Warm-up (src/warmup/): every figure is within the warm-up network (docs/warmup.md §F).
+  'warmup.started': z.looseObject({
+    accountId: z.string(),
+    state: z.string(),
+    settings: z.record(z.string(), z.unknown()).meta({ description: "The user's warm-up options as saved." }),
+  }),
+  'warmup.paused': z.looseObject({
+    accountId: z.string().optional(),
+    state: z.string().optional(),
+    reason: z
+      .string()
+      .meta({ description: 'Why: `user`, `address_bounced`, or a safety reason of docs/warmup.md §G.' }),
+    until: timestamp.nullable().optional(),
+    remediation: nullableString.optional(),
+    enhancedStatus: z.string().optional(),
+  }),
+  'warmup.quarantined': z.looseObject({
+    state: z.enum(['quarantined', 'blocked']),
+    reason: z.string(),
+    until: timestamp.nullable(),
+    remediation: z.string(),
+  }),
+  'warmup.resumed': z.looseObject({
+    accountId: z.string().optional(),
+    state: z.string(),
+    previousState: z.string().optional(),
+    until: timestamp.nullable(),
+    remediation: nullableString.optional(),
+  }),
+  'warmup.health_changed': z.looseObject({
+    accountId: z.string(),
+    scope: z.literal('warmup_network'),
+    previous: z.number().nullable(),
+    health: z.number().nullable(),
+    inboxRate: z.number().nullable(),
+    observed: z.number().int(),
+  }),
 } as const satisfies Record<EventType, z.ZodType>;
 
 /** `account.status_changed` → `AccountStatusChangedEvent`: the component id of each event type. */

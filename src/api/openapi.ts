@@ -8,6 +8,7 @@ import { WEBHOOK_SIGNATURE_HEADER } from '../webhooks/signature.js';
 import { WEBHOOK_API_OPERATIONS } from '../webhooks/webhook-api.js';
 import { WEBHOOK_EVENT_ID_HEADER, WEBHOOK_EVENT_TYPE_HEADER } from '../webhooks/webhook-dispatcher.js';
 import { WEBHOOK_ENDPOINT_API_OPERATIONS } from '../webhooks/webhook-endpoint-api.js';
+import type { ApiFeature } from './api-features.js';
 import {
   accountListSchema,
   accountSchema,
@@ -221,40 +222,46 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
 
 /**
  * Every documented operation. A module that registers routes under `/v1` (in `registerApiRoutes`' authenticated
- * scope) describes them as `ApiOperation`s next to its routes and adds its list here; `test/api/openapi.test.ts`
- * fails while a served `/v1` route is missing.
+ * scope) describes them as `ApiOperation`s next to its routes and adds its list here, or comes as an `ApiFeature`
+ * that the composition root passes in; `test/api/openapi.test.ts` fails while a served `/v1` route is missing.
  */
-export function allApiOperations(): readonly ApiOperation[] {
+export function allApiOperations(features: readonly ApiFeature[] = []): readonly ApiOperation[] {
   return [
     ...API_OPERATIONS,
     ...WEBHOOK_API_OPERATIONS,
     ...WEBHOOK_ENDPOINT_API_OPERATIONS,
     ...MESSAGE_API_OPERATIONS,
     ...API_KEY_API_OPERATIONS,
+    ...features.flatMap((feature) => feature.operations),
   ];
 }
 
 /**
  * Every error code of mailbridge (src/api/error-registry.ts): the API's own, the modules serving `/v1` routes, and
- * those of the other modules (an operator meets them in logs and CLI output), so the document lists them all.
+ * those of the other modules (an operator meets them in logs and CLI output), so the document lists them all; plus
+ * the codes of the features the composition root passes in (api-features.ts), which the registry cannot import.
  */
-export function apiErrorCatalogue(): Readonly<Record<string, { status: number; description: string }>> {
-  return ERROR_REGISTRY;
+export function apiErrorCatalogue(
+  features: readonly ApiFeature[] = [],
+): Readonly<Record<string, { status: number; description: string }>> {
+  return Object.assign({ ...ERROR_REGISTRY }, ...features.map((feature) => feature.errors));
 }
 
-let cached: { publicUrl: string; document: JsonObject } | undefined;
+let cached: { publicUrl: string; features: readonly ApiFeature[]; document: JsonObject } | undefined;
 
-/** The OpenAPI 3.1 document for a service reachable at `publicUrl`. */
-export function buildOpenApiDocument(publicUrl: string): JsonObject {
-  if (cached?.publicUrl === publicUrl) return cached.document;
-  const document = generate(publicUrl);
-  cached = { publicUrl, document };
+/** The OpenAPI 3.1 document for a service reachable at `publicUrl`, with the operations of its `features`. */
+export function buildOpenApiDocument(publicUrl: string, features: readonly ApiFeature[] = []): JsonObject {
+  if (cached?.publicUrl === publicUrl && cached.features === features) return cached.document;
+  const document = generate(publicUrl, features);
+  cached = { publicUrl, features, document };
   return document;
 }
 
-function generate(publicUrl: string): JsonObject {
+function generate(publicUrl: string, features: readonly ApiFeature[]): JsonObject {
+  const operations = allApiOperations(features);
+  const catalogue = apiErrorCatalogue(features);
   const uri = (id: string) => `#/components/schemas/${id}`;
-  const requestIds = new Set(allApiOperations().flatMap((op) => (op.body ? [componentIdOrThrow(op.body)] : [])));
+  const requestIds = new Set(operations.flatMap((op) => (op.body ? [componentIdOrThrow(op.body)] : [])));
   // Request bodies are described as accepted (defaults make fields optional), responses as sent.
   const asInput = z.toJSONSchema(apiComponents, { uri, io: 'input' }).schemas;
   const asOutput = z.toJSONSchema(apiComponents, { uri, io: 'output' }).schemas;
@@ -264,8 +271,8 @@ function generate(publicUrl: string): JsonObject {
   }
 
   const paths: Record<string, JsonObject> = {};
-  for (const op of allApiOperations()) {
-    paths[op.path] = { ...paths[op.path], [op.method]: operationObject(op) };
+  for (const op of operations) {
+    paths[op.path] = { ...paths[op.path], [op.method]: operationObject(op, catalogue) };
   }
 
   return {
@@ -290,7 +297,7 @@ function generate(publicUrl: string): JsonObject {
       schemas,
     },
     'x-error-codes': Object.fromEntries(
-      Object.entries(apiErrorCatalogue()).map(([code, { status, description }]) => [code, { status, description }]),
+      Object.entries(catalogue).map(([code, { status, description }]) => [code, { status, description }]),
     ),
   };
 }
@@ -338,7 +345,10 @@ function webhookDescriptions(): JsonObject {
   );
 }
 
-function operationObject(op: ApiOperation): JsonObject {
+function operationObject(
+  op: ApiOperation,
+  catalogue: Readonly<Record<string, { status: number; description: string }>>,
+): JsonObject {
   const parameters = [
     ...parametersOf(op.params, 'path'),
     ...parametersOf(op.query, 'query'),
@@ -357,7 +367,6 @@ function operationObject(op: ApiOperation): JsonObject {
   for (const other of op.otherResponses ?? []) {
     responses[String(other.status)] = successOf({ ...other, schema: other.schema ?? op.response.schema });
   }
-  const catalogue = apiErrorCatalogue();
   const codes = [...new Set([...op.errors, ...(op.authenticated ? COMMON_ERRORS : ['INTERNAL'])])];
   const byStatus = new Map<number, string[]>();
   for (const code of codes) {

@@ -16,6 +16,7 @@ import type { ServiceDeps } from '../services.js';
 import { registerWebhookEndpointRoutes } from '../webhooks/webhook-endpoint-routes.js';
 import { registerWebhookRoutes } from '../webhooks/webhook-routes.js';
 import { API_ERRORS } from './api-errors.js';
+import type { ApiFeature } from './api-features.js';
 import {
   connectSessionParams,
   createConnectSessionBody,
@@ -32,15 +33,20 @@ const API_BODY_LIMIT = 64 * 1024;
 /**
  * Registers the host API (`/v1`): API-key authentication on every route but the OpenAPI document, validation of
  * every input with the zod schemas of `api-schemas.ts` before any work, JSON errors with the codes of
- * `api-errors.ts`, and every query scoped to the key's organisation.
+ * `api-errors.ts`, and every query scoped to the key's organisation. `features` (api-features.ts) add their routes
+ * to the same authenticated scope and their operations to the document.
  */
-export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps): Promise<void> {
+export async function registerApiRoutes(
+  app: FastifyInstance,
+  deps: ServiceDeps,
+  features: readonly ApiFeature[] = [],
+): Promise<void> {
   await app.register(
     async (api) => {
       api.setErrorHandler(apiErrorHandler);
 
       // Public: the API's description.
-      api.get('/openapi.json', async () => buildOpenApiDocument(deps.config.publicUrl));
+      api.get('/openapi.json', async () => buildOpenApiDocument(deps.config.publicUrl, features));
 
       await api.register(async (secured) => {
         acceptEmptyJsonBodies(secured);
@@ -51,6 +57,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ServiceDeps)
         registerWebhookRoutes(secured, deps);
         registerApiKeyRoutes(secured, deps);
         registerWebhookEndpointRoutes(secured, deps);
+        for (const feature of features) feature.register(secured, deps);
       });
     },
     { prefix: '/v1' },

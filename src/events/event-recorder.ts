@@ -25,6 +25,13 @@ export const EVENT_TYPES = [
   'message.released',
   'message.canceled',
   'message.bounced',
+  // The warm-up engine (src/warmup/, docs/warmup.md §G): every stop but the user's own carries its reason and
+  // remediation, so warm-up never stops silently.
+  'warmup.started',
+  'warmup.paused',
+  'warmup.resumed',
+  'warmup.quarantined',
+  'warmup.health_changed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

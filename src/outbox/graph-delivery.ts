@@ -239,11 +239,21 @@ async function sendThroughDraft(
   const markDraft = startMarkOnce(() =>
     markStarted(deps, claim, 'createDraft', { send_mode: 'draft', recovery: 'lookup', graph_draft_id: null }),
   );
+  const replyTo = payload.replyToGraphId;
   const draft = await context.tokens.withAccessToken(account.id, async (token) => {
     await markDraft();
-    return context.graph.createDraft(token.reveal(), message);
+    if (replyTo === undefined) return context.graph.createDraft(token.reveal(), message);
+    // A threaded reply (warm-up, docs/warmup.md §E): Exchange gives the draft its own Message-ID, which is recorded
+    // before the send below, so a later lookup (recovery) looks for the id the sent message really carries.
+    return context.graph.createReply(token.reveal(), replyTo, {
+      message: { body: message.body, toRecipients: message.toRecipients },
+    });
   });
-  await renewLease(deps, claim, { graph_draft_id: draft.data.id });
+  const assignedId = replyTo === undefined ? undefined : draft.data.internetMessageId;
+  await renewLease(deps, claim, {
+    graph_draft_id: draft.data.id,
+    ...(assignedId === undefined ? {} : { internet_message_id: assignedId }),
+  });
   if (!inline) {
     for (const attachment of attachments) {
       progress.step = 'uploadAttachment';

@@ -35,6 +35,12 @@ export interface StoredPayload {
   text?: string;
   html?: string;
   headers: CustomHeader[];
+  /**
+   * Only for messages the warm-up engine submits (src/warmup/; never from the API): the Graph id, in the sending
+   * mailbox, of the message this one answers. The draft is then made with `createReply`, so Exchange threads it
+   * (In-Reply-To, conversation) as a person's reply would be (docs/warmup.md §E).
+   */
+  replyToGraphId?: string;
 }
 
 export interface ValidatedMessage extends StoredPayload {

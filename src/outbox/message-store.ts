@@ -118,6 +118,7 @@ export async function acceptMessage(
     ...(message.text === undefined ? {} : { text: message.text }),
     ...(message.html === undefined ? {} : { html: message.html }),
     headers: message.headers,
+    ...(message.replyToGraphId === undefined ? {} : { replyToGraphId: message.replyToGraphId }),
   };
   const account = target.account;
   const held = account !== undefined && HOLDING_STATUSES.has(account.status);

@@ -10,6 +10,7 @@ import * as m0008bounces from './0008-outbox-bounces.js';
 import * as m0009alerts from './0009-operator-alerts-credentials.js';
 import * as m0010devices from './0010-dashboard-known-devices.js';
 import * as m0011apiKeys from './0011-orgs-api-key-scopes.js';
+import * as m0012warmup from './0012-warmup.js';
 import * as m0013webhookEndpoints from './0013-webhooks-endpoints.js';
 
 /**
@@ -29,5 +30,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0009-operator-alerts-credentials': m0009alerts,
   '0010-dashboard-known-devices': m0010devices,
   '0011-orgs-api-key-scopes': m0011apiKeys,
+  '0012-warmup': m0012warmup,
   '0013-webhooks-endpoints': m0013webhookEndpoints,
 };

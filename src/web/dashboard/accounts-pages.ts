@@ -193,7 +193,7 @@ export function renderAccountPage(model: {
   return renderPage(
     { title: account.email, signedIn, current: 'accounts' },
     html`${renderNotice(model.notice)}
-<p><a href="/dashboard">← Accounts</a></p>
+<p><a href="/dashboard">← Accounts</a>${!disconnected && html` · <a href="/dashboard/accounts/${account.id}/warmup" id="account-warmup">Warm-up</a>`}</p>
 <div class="card">
   <div class="heading-row">
     <h1 id="account-email">${account.email}</h1>

@@ -84,9 +84,13 @@ export function registerAccountPages(scope: FastifyInstance, deps: ServiceDeps, 
     const { organizationId } = contextOf(request);
     const { id } = request.params as { id: string };
     const account = await findAccountForOrgOrThrow(db, organizationId, id);
-    const profile: PermissionProfile = isPermissionProfile(account.permission_profile)
-      ? account.permission_profile
-      : 'send';
+    // The account's own profile, or the warm-up profile when the user asks for it (incremental consent).
+    const profile: PermissionProfile =
+      formField(request, 'profile') === 'warmup'
+        ? 'warmup'
+        : isPermissionProfile(account.permission_profile)
+          ? account.permission_profile
+          : 'send';
     // The same owner as before, so the connect flow updates this account (same tid+oid) instead of another owner's.
     return startConnect(deps, reply, {
       organizationId,

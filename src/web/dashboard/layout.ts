@@ -1,7 +1,7 @@
 import { type Html, html } from '../html.js';
 import { CSRF_FIELD } from './csrf.js';
 
-export type DashboardSection = 'accounts' | 'messages' | 'settings';
+export type DashboardSection = 'accounts' | 'messages' | 'warmup' | 'settings';
 
 export interface PageChrome {
   title: string;
@@ -12,7 +12,7 @@ export interface PageChrome {
   narrow?: boolean;
 }
 
-/** The dashboard's page: a header with nav (Accounts, Messages, Settings, Sign out) and the signed-in email, then `body`. */
+/** The dashboard's page: a header with nav (Accounts, Messages, Warm-up, Settings, Sign out) and the signed-in email, then `body`. */
 export function renderPage(chrome: PageChrome, body: Html): string {
   const nav = (section: DashboardSection, href: string, label: string) =>
     html`<a href="${href}" id="nav-${section}"${chrome.current === section ? html` aria-current="page"` : ''}>${label}</a>`;
@@ -22,6 +22,7 @@ export function renderPage(chrome: PageChrome, body: Html): string {
   <nav aria-label="Dashboard">
     ${nav('accounts', '/dashboard', 'Accounts')}
     ${nav('messages', '/dashboard/messages', 'Messages')}
+    ${nav('warmup', '/dashboard/warmup', 'Warm-up')}
     ${nav('settings', '/dashboard/settings/communication', 'Settings')}
   </nav>
   <span class="who" id="signed-in-as">${chrome.signedIn.email}</span>

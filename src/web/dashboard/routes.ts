@@ -40,16 +40,25 @@ const PAGE_GROUPS: readonly DashboardPageGroup[] = [
 const PUBLIC_ROUTES = new Set([SIGN_IN_URL]);
 
 /**
- * Registers the dashboard (/dashboard): server-rendered pages under the app's strict CSP (no script needed), a
+ * Registers the dashboard (/dashboard) with its page groups and those of `features` (pages of features the dashboard
+ * does not import, handed over by the composition root: warm-up): server-rendered pages under the app's strict CSP (no script needed), a
  * session cookie checked on every route but sign-in, a form token on every POST (csrf.ts), a per-IP rate limit and a
  * per-email failure counter on sign-in, HTML error pages. Everything lives in its own encapsulated plugin, so its
  * hooks, rate limiter and error handler touch no other route.
  */
-export async function registerDashboardRoutes(app: FastifyInstance, deps: ServiceDeps): Promise<void> {
-  await app.register((scope) => dashboardPlugin(scope, deps), { prefix: '/dashboard' });
+export async function registerDashboardRoutes(
+  app: FastifyInstance,
+  deps: ServiceDeps,
+  features: readonly DashboardPageGroup[] = [],
+): Promise<void> {
+  await app.register((scope) => dashboardPlugin(scope, deps, [...PAGE_GROUPS, ...features]), { prefix: '/dashboard' });
 }
 
-async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promise<void> {
+async function dashboardPlugin(
+  scope: FastifyInstance,
+  deps: ServiceDeps,
+  pageGroups: readonly DashboardPageGroup[],
+): Promise<void> {
   const cookies = dashboardCookies(deps.config.publicUrl);
   const contexts = new WeakMap<FastifyRequest, DashboardContext>();
 
@@ -145,7 +154,7 @@ async function dashboardPlugin(scope: FastifyInstance, deps: ServiceDeps): Promi
     return context;
   };
 
-  for (const registerPages of PAGE_GROUPS) registerPages(scope, deps, contextOf);
+  for (const registerPages of pageGroups) registerPages(scope, deps, contextOf);
 }
 
 function errorStatus(error: FastifyError | AppError): number {

@@ -1,0 +1,341 @@
+import type { WarmupMessagesTable } from '../db/tables/warmup.js';
+import { withTransaction } from '../db/transaction.js';
+import { validateMessageOrThrow } from '../outbox/message-input.js';
+import { acceptMessage, findIdempotentMessageOrThrow, requestHash } from '../outbox/message-store.js';
+import { HOLDING_STATUSES, REFUSING_STATUSES, resolveAccountTargetOrThrow } from '../outbox/message-target.js';
+import { keyedSource } from './seeded-random.js';
+import { composeWarmupMessage, mailboxVoice, planThread } from './warmup-content.js';
+import { callGraph, isNotFound, type MailboxRun } from './warmup-mailbox.js';
+import { applySafetySignal, safetyStateOf } from './warmup-state.js';
+
+/**
+ * The sending side (docs/warmup.md §A, §B, §D): due planned messages go through the outbox, so they share the
+ * mailbox's pacing, leases, attempt log and exactly-once sending with the host's own mail (the lane is the mailbox;
+ * Microsoft's budget counts both). Each is submitted with the idempotency key `warmup:<id>`: a run that dies between
+ * the outbox's commit and ours finds the same message again. Afterwards the outbox's outcome is copied back (sent,
+ * the Message-ID it carried, failed, bounced), a bounce goes to the safety rules, and the sender's copy leaves Sent
+ * Items (Graph's draft `/send` always saves one; warm-up must not clutter it).
+ */
+
+const MINUTE = 60_000;
+/** Submissions per run; more wait for the next run (they are minutes apart anyway). */
+const SUBMIT_BATCH = 10;
+/** How soon the recipient looks for a message handed to the outbox. [GUESS] Exchange delivers within a minute or two. */
+export const RECIPIENT_LOOK_DELAY_MS = 5 * MINUTE;
+
+const SENDING = new Set(['active', 'watch', 'throttled', 'probation']);
+
+/** Whether the mailbox may send warm-up mail now: the user's switch, the safety state, the account. */
+export function maySend(run: MailboxRun): boolean {
+  const status = safetyStateOf(run.row).status;
+  return (
+    run.row.enabled === 1 &&
+    SENDING.has(status) &&
+    !run.settings.receiveOnly &&
+    !HOLDING_STATUSES.has(run.account.status) &&
+    !REFUSING_STATUSES.has(run.account.status)
+  );
+}
+
+/** Hands the due planned messages to the outbox. Returns how many. */
+export async function submitDueMessages(run: MailboxRun): Promise<number> {
+  const { deps, row, now } = run;
+  const due = await deps.db
+    .selectFrom('warmup_messages')
+    .selectAll()
+    .where('sender_account_id', '=', row.account_id)
+    .where('status', '=', 'planned')
+    .where('planned_at', '<=', now)
+    .orderBy('planned_at')
+    .limit(SUBMIT_BATCH)
+    .execute();
+  if (due.length === 0) return 0;
+  if (!maySend(run)) {
+    // Stopped since they were planned: they are not sent late; the day's next plan starts afresh.
+    await deps.db
+      .updateTable('warmup_messages')
+      .set({ status: 'canceled', updated_at: now })
+      .where(
+        'id',
+        'in',
+        due.map((m) => m.id),
+      )
+      .where('status', '=', 'planned')
+      .execute();
+    return 0;
+  }
+  const interval = run.settings.timing.minSendIntervalMinutes * MINUTE;
+  let submitted = 0;
+  for (const message of due) {
+    // At most one warm-up send per 10 minutes (§G), whatever made this run late.
+    const last = await lastSubmissionAt(run);
+    if (last !== null && now - last < interval) {
+      await deps.db
+        .updateTable('warmup_messages')
+        .set({ planned_at: last + interval, updated_at: now })
+        .where('id', '=', message.id)
+        .execute();
+      continue;
+    }
+    await submit(run, message);
+    submitted++;
+  }
+  return submitted;
+}
+
+async function lastSubmissionAt(run: MailboxRun): Promise<number | null> {
+  const row = await run.deps.db
+    .selectFrom('warmup_messages')
+    .select((eb) => eb.fn.max('planned_at').as('last'))
+    .where('sender_account_id', '=', run.row.account_id)
+    .where('status', 'in', ['queued', 'sent', 'bounced'])
+    .executeTakeFirst();
+  return row?.last === null || row?.last === undefined ? null : Number(row.last);
+}
+
+async function submit(run: MailboxRun, message: WarmupMessagesTable): Promise<void> {
+  const { deps, row, now } = run;
+  const recipient = await deps.db
+    .selectFrom('accounts')
+    .select(['email', 'display_name'])
+    .where('id', '=', message.recipient_account_id)
+    .executeTakeFirstOrThrow();
+  const voice = mailboxVoice(row.seed, row.account_id, signatureName(run));
+  const thread = planThread(keyedSource(message.thread_id, 'thread'), run.settings);
+  const content = composeWarmupMessage(
+    {
+      voice,
+      recipientName: recipient.display_name?.split(' ')[0] ?? null,
+      thread: { ...thread, turns: message.planned_turns },
+      turn: message.turn,
+      random: keyedSource(row.seed, 'message', message.id),
+    },
+    run.settings,
+  );
+  let replyToGraphId: string | undefined;
+  if (message.in_reply_to_id !== null) {
+    const original = await deps.db
+      .selectFrom('warmup_messages')
+      .select('graph_message_id')
+      .where('id', '=', message.in_reply_to_id)
+      .executeTakeFirst();
+    replyToGraphId = original?.graph_message_id ?? undefined;
+  }
+  const idempotency = { key: `warmup:${message.id}`, hash: requestHash('warmup', message.id) };
+  let outbox = await findIdempotentMessageOrThrow(deps.db, row.organization_id, idempotency);
+  if (!outbox) {
+    const target = await resolveAccountTargetOrThrow(deps.db, row.organization_id, row.account_id);
+    const validated = validateMessageOrThrow(
+      { to: [{ address: recipient.email }], subject: content.subject, text: content.body },
+      { maxRecipientsPerMessage: deps.config.outbox.maxRecipientsPerMessage },
+      now,
+    );
+    outbox = (
+      await acceptMessage(
+        deps,
+        target,
+        { ...validated, ...(replyToGraphId === undefined ? {} : { replyToGraphId }) },
+        idempotency,
+      )
+    ).row;
+  }
+  const handed = outbox;
+  await withTransaction(deps.db, async (trx) => {
+    await trx
+      .updateTable('warmup_messages')
+      .set({
+        status: 'queued',
+        outbox_message_id: handed.id,
+        internet_message_id: handed.internet_message_id,
+        planned_at: now,
+        updated_at: now,
+      })
+      .where('id', '=', message.id)
+      .execute();
+    // The recipient looks for it soon: its next run comes forward (due rows, so an idle pool costs nothing).
+    const lookAt = now + RECIPIENT_LOOK_DELAY_MS;
+    await trx
+      .updateTable('warmup_accounts')
+      .set({ next_run_at: lookAt })
+      .where('account_id', '=', message.recipient_account_id)
+      .where((eb) => eb.or([eb('next_run_at', 'is', null), eb('next_run_at', '>', lookAt)]))
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .execute();
+  });
+}
+
+function signatureName(run: MailboxRun): string {
+  return run.account.display_name ?? run.account.email.split('@')[0] ?? '';
+}
+
+/**
+ * Copies the outbox's outcome of this mailbox's queued (and sent) warm-up messages: `sent` with the Message-ID the
+ * message really carried (a threaded reply gets Exchange's own), `failed`, `bounced` with its status code (then
+ * the safety rules: a partner's bad address leaves the pool, a restricted sender pauses at once). Returns how many
+ * are still waiting in the outbox.
+ */
+export async function syncOutboxOutcomes(run: MailboxRun): Promise<number> {
+  const { deps, row, now } = run;
+  const rows = await deps.db
+    .selectFrom('warmup_messages')
+    .innerJoin('outbox_messages', 'outbox_messages.id', 'warmup_messages.outbox_message_id')
+    .select([
+      'warmup_messages.id',
+      'warmup_messages.status',
+      'warmup_messages.recipient_account_id',
+      'outbox_messages.status as outbox_status',
+      'outbox_messages.sent_at as outbox_sent_at',
+      'outbox_messages.internet_message_id as outbox_internet_message_id',
+      'outbox_messages.bounce_status',
+      'outbox_messages.bounced_at',
+    ])
+    .where('warmup_messages.sender_account_id', '=', row.account_id)
+    .where((eb) =>
+      eb.or([
+        eb('warmup_messages.status', '=', 'queued'),
+        eb.and([eb('warmup_messages.status', '=', 'sent'), eb('outbox_messages.status', '=', 'bounced')]),
+      ]),
+    )
+    .execute();
+  let waiting = 0;
+  for (const message of rows) {
+    const outcome = message.outbox_status;
+    if (outcome === 'sent' || outcome === 'outcome_unknown') {
+      if (message.status !== 'queued') continue;
+      await deps.db
+        .updateTable('warmup_messages')
+        .set({
+          status: 'sent',
+          sent_at: Number(message.outbox_sent_at ?? now),
+          internet_message_id: message.outbox_internet_message_id,
+          updated_at: now,
+        })
+        .where('id', '=', message.id)
+        .execute();
+    } else if (outcome === 'bounced') {
+      await recordBounce(run, message.id, message.recipient_account_id, message.bounce_status ?? '', {
+        at: Number(message.bounced_at ?? now),
+        sentAt: Number(message.outbox_sent_at ?? now),
+        internetMessageId: message.outbox_internet_message_id,
+      });
+    } else if (outcome === 'failed' || outcome === 'canceled') {
+      await deps.db
+        .updateTable('warmup_messages')
+        .set({ status: 'failed', updated_at: now })
+        .where('id', '=', message.id)
+        .execute();
+    } else {
+      waiting++;
+    }
+  }
+  return waiting;
+}
+
+async function recordBounce(
+  run: MailboxRun,
+  messageId: string,
+  recipientAccountId: string,
+  enhancedStatus: string,
+  facts: { at: number; sentAt: number; internetMessageId: string },
+): Promise<void> {
+  const { deps, row, now } = run;
+  const recipient = await deps.db
+    .selectFrom('accounts')
+    .select('email')
+    .where('id', '=', recipientAccountId)
+    .executeTakeFirst();
+  await withTransaction(deps.db, async (trx) => {
+    await trx
+      .updateTable('warmup_messages')
+      .set({
+        status: 'bounced',
+        sent_at: facts.sentAt,
+        internet_message_id: facts.internetMessageId,
+        bounced_at: facts.at,
+        bounce_status: enhancedStatus,
+        updated_at: now,
+      })
+      .where('id', '=', messageId)
+      .execute();
+    const outcome = await applySafetySignal(
+      trx,
+      deps,
+      row,
+      { kind: 'bounce', at: now, enhancedStatus, recipient: recipient?.email ?? '' },
+      { ownerExternalId: run.account.owner_external_id },
+    );
+    if (outcome.removePartner !== null) await removePartner(run, trx, recipientAccountId, enhancedStatus);
+  });
+}
+
+/** A partner whose address bounces leaves the pool (§G), with its own `warmup.paused` alert: never silently. */
+async function removePartner(
+  run: MailboxRun,
+  trx: Parameters<Parameters<typeof withTransaction>[1]>[0],
+  partnerId: string,
+  enhancedStatus: string,
+): Promise<void> {
+  const { deps, now } = run;
+  const partner = await trx
+    .selectFrom('warmup_accounts')
+    .innerJoin('accounts', 'accounts.id', 'warmup_accounts.account_id')
+    .innerJoin('owners', 'owners.id', 'accounts.owner_id')
+    .select(['warmup_accounts.enabled', 'warmup_accounts.organization_id', 'owners.external_id'])
+    .where('warmup_accounts.account_id', '=', partnerId)
+    .executeTakeFirst();
+  if (!partner || partner.enabled === 0) return;
+  const remediation =
+    `Warm-up mail to this mailbox bounced (${enhancedStatus}): its address does not receive mail, so it left the ` +
+    'warm-up pool. Check the mailbox exists and receives mail, then enable warm-up again.';
+  await trx
+    .updateTable('warmup_accounts')
+    .set({ enabled: 0, paused_at: now, state_reason: 'address_bounced', remediation, updated_at: now })
+    .where('account_id', '=', partnerId)
+    .execute();
+  await deps.events.record(trx, {
+    organizationId: partner.organization_id,
+    type: 'warmup.paused',
+    accountId: partnerId,
+    ownerExternalId: partner.external_id,
+    data: { accountId: partnerId, reason: 'address_bounced', enhancedStatus, remediation },
+  });
+}
+
+/**
+ * Removes the sender's copies of sent warm-up mail from Sent Items (found by the Message-ID recorded at send time;
+ * a delete, which Exchange keeps in Recoverable Items, not in a folder the user sees). Sent Items holds no warm-up.
+ */
+export async function clearSentCopies(run: MailboxRun): Promise<void> {
+  const { deps, row, now } = run;
+  const sent = await deps.db
+    .selectFrom('warmup_messages')
+    .select(['id', 'internet_message_id'])
+    .where('sender_account_id', '=', row.account_id)
+    .where('status', 'in', ['sent', 'bounced'])
+    .where('sent_copy_removed_at', 'is', null)
+    .where('internet_message_id', 'is not', null)
+    .limit(SUBMIT_BATCH)
+    .execute();
+  for (const message of sent) {
+    const id = message.internet_message_id as string;
+    const copies = await callGraph(run, (token) =>
+      run.graph.listMessages(token, 'sentitems', {
+        filter: `internetMessageId eq '${id.replaceAll("'", "''")}'`,
+        select: ['id'],
+        top: 5,
+      }),
+    );
+    for (const copy of copies.data.value) {
+      try {
+        await callGraph(run, (token) => run.graph.deleteMessage(token, copy.id));
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    }
+    await deps.db
+      .updateTable('warmup_messages')
+      .set({ sent_copy_removed_at: now, updated_at: now })
+      .where('id', '=', message.id)
+      .execute();
+  }
+}

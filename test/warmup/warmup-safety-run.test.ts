@@ -1,0 +1,287 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { revokeUserConsent } from '../../emulator/control/actions.js';
+import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/seed.js';
+import { addUser } from '../../emulator/state/builders.js';
+import { listEvents } from '../../src/events/event-recorder.js';
+import { jobHandler } from '../../src/jobs/job-handlers.js';
+import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
+import { checkAccountHealth } from '../../src/tokens/health-check.js';
+import { keyedSource } from '../../src/warmup/seeded-random.js';
+import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
+import { planThread } from '../../src/warmup/warmup-content.js';
+import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
+import { enableWarmup, readWarmupAccount } from '../../src/warmup/warmup-store.js';
+import { builtInTasks } from '../../src/worker/background-work.js';
+import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
+import { TEST_DIALECTS } from '../support/databases.js';
+
+/**
+ * Safety (docs/warmup.md §G) as the running engine enforces it, on both runners: Microsoft throttling the mailbox is
+ * a pause with its alert (three storms in an hour), never a failure, and ends by itself on probation; a revoked
+ * grant pauses warm-up with its alert and the reconnect resumes it on probation; Junk placement quarantines at the
+ * day's evaluation. Every stop is a `warmup.*` event. Also the backup identification of §D (the sender's phrase).
+ */
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+for (const dialect of TEST_DIALECTS) {
+  describe(`warm-up safety in the running engine [${dialect}]`, () => {
+    let h: OutboxHarness;
+    let provider: AccessTokenProvider;
+    let megan: string;
+    let alex: string;
+    let runWarmup: () => Promise<unknown>;
+
+    before(async () => {
+      h = await startOutboxHarness(dialect);
+      provider = new AccessTokenProvider(h.service.deps);
+      megan = await h.connect('megan@contoso.com', { profile: 'warmup', ownerId: 'megan' });
+      alex = await h.connect('alex@outlook.com', { profile: 'warmup', ownerId: 'alex' });
+      if (dialect === 'postgres') {
+        const handle = jobHandler(h.service.deps, { provider });
+        runWarmup = () => handle(WARMUP_SWEEP, {});
+      } else {
+        const task = builtInTasks(h.service.deps, provider).find((each) => each.name === 'warmup');
+        assert.ok(task);
+        runWarmup = () => task.run();
+      }
+    });
+    after(async () => {
+      await h?.close();
+    });
+
+    /** Moves the clock in one-minute steps for `ms`, running the warm-up work and the outbox at each. */
+    async function runFor(ms: number): Promise<void> {
+      const end = h.clock.now() + ms;
+      while (h.clock.now() < end) {
+        await runWarmup();
+        await h.drain();
+        h.advance(60);
+      }
+    }
+
+    async function warmupEvents(accountId: string) {
+      const events = await listEvents(h.service.deps.db, h.client.organization.id, { limit: 200, accountId });
+      return events.filter((event) => event.type.startsWith('warmup.'));
+    }
+
+    it('takes three throttling storms within an hour as a pause with its alert, never a failure', async () => {
+      const user =
+        h.ctx.world.users[
+          Object.keys(h.ctx.world.users).find((id) => h.ctx.world.users[id]!.email === 'megan@contoso.com')!
+        ]!;
+      // Microsoft answers this mailbox's Graph requests 429 with Retry-After: 60 for a while.
+      h.ctx.faults.push({
+        id: 'throttle-megan',
+        userId: user.id,
+        target: 'graph',
+        kind: 'throttle429',
+        retryAfterSeconds: 60,
+        latencyMs: null,
+        remaining: null,
+        probability: 1,
+      });
+      await enableWarmup(h.service.deps, h.client.organization.id, megan, {});
+      await runFor(20 * MINUTE);
+      const view = await readWarmupAccount(h.service.deps.db, h.client.organization.id, megan, h.clock.now());
+      assert.equal(view.state.status, 'paused');
+      assert.equal(view.state.reason, 'throttling_storms');
+      assert.match(view.state.remediation ?? '', /throttled this mailbox 3 times within 60 minutes/);
+      assert.ok(view.state.until, 'a throttling pause ends by itself');
+      const events = await warmupEvents(megan);
+      const paused = events.find((event) => event.type === 'warmup.paused');
+      assert.equal(paused?.data['reason'], 'throttling_storms');
+      // A pause for the mailbox, not a failure of anything: the account stays connected, no warm-up mail failed.
+      const account = await h.service.deps.db
+        .selectFrom('accounts')
+        .select('status')
+        .where('id', '=', megan)
+        .executeTakeFirstOrThrow();
+      assert.equal(account.status, 'connected');
+      const failed = await h.service.deps.db
+        .selectFrom('warmup_messages')
+        .select('id')
+        .where('status', '=', 'failed')
+        .execute();
+      assert.equal(failed.length, 0);
+
+      // Microsoft stops throttling; the pause runs its 24 hours and warm-up comes back on probation, with its event.
+      h.ctx.faults.splice(0, h.ctx.faults.length);
+      h.advance(25 * 3600);
+      await runFor(5 * MINUTE);
+      const after = await readWarmupAccount(h.service.deps.db, h.client.organization.id, megan, h.clock.now());
+      assert.equal(after.state.status, 'probation');
+      const resumed = (await warmupEvents(megan)).find((event) => event.type === 'warmup.resumed');
+      assert.equal(resumed?.data['state'], 'probation');
+    });
+
+    it('pauses warm-up with its alert when the grant is revoked, and resumes it after the reconnect', async () => {
+      await enableWarmup(h.service.deps, h.client.organization.id, alex, {});
+      await runFor(5 * MINUTE);
+      const user = Object.values(h.ctx.world.users).find((each) => each.email === 'alex@outlook.com')!;
+      revokeUserConsent(h.ctx, user, DEMO_IDS.clientId, { revokeAccessTokens: true });
+      // The service's health check finds out (a refresh refused with AADSTS65001); the engine follows the account.
+      await checkAccountHealth(h.service.deps, provider, alex);
+      h.advance(2 * 3600);
+      await runFor(5 * MINUTE);
+      const view = await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now());
+      assert.equal(view.state.status, 'paused');
+      assert.equal(view.state.reason, 'grant_revoked');
+      assert.match(view.state.remediation ?? '', /Reconnect the mailbox/);
+      const paused = (await warmupEvents(alex)).find((event) => event.type === 'warmup.paused');
+      assert.equal(paused?.data['reason'], 'grant_revoked');
+
+      assert.equal(await h.connect('alex@outlook.com', { profile: 'warmup', ownerId: 'alex' }), alex);
+      await runFor(HOUR + 5 * MINUTE);
+      const resumed = await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now());
+      assert.equal(resumed.state.status, 'probation');
+      const event = (await warmupEvents(alex)).find((each) => each.type === 'warmup.resumed');
+      assert.equal(event?.data['previousState'], 'paused');
+    });
+
+    it('finds warm-up mail by its sender’s phrase when the Message-ID recorded at send time does not match', async () => {
+      const db = h.service.deps.db;
+      const now = h.clock.now();
+      const id = 'wum_phrase_backup';
+      const thread = planThread(keyedSource(id, 'thread'), warmupSettingsOrThrow('outlook_com'));
+      await db
+        .insertInto('warmup_messages')
+        .values({
+          id,
+          organization_id: h.client.organization.id,
+          sender_account_id: alex,
+          recipient_account_id: megan,
+          thread_id: id,
+          turn: 0,
+          planned_turns: thread.turns,
+          subject: thread.subject,
+          status: 'planned',
+          local_date: new Date(now).toISOString().slice(0, 10),
+          planned_at: now,
+          outbox_message_id: null,
+          internet_message_id: null,
+          sent_at: null,
+          sent_copy_removed_at: null,
+          in_reply_to_id: null,
+          observed_at: null,
+          landed_in: null,
+          received_at: null,
+          graph_message_id: null,
+          rescued_at: null,
+          read_at: null,
+          flagged_at: null,
+          important_at: null,
+          replied_at: null,
+          filed_at: null,
+          purged_at: null,
+          bounced_at: null,
+          bounce_status: null,
+          pending_actions: null,
+          actions_due_at: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      await db.updateTable('warmup_accounts').set({ next_run_at: now }).where('account_id', '=', alex).execute();
+      await runWarmup();
+      await h.drain();
+      const queued = await db.selectFrom('warmup_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(queued.status, 'queued');
+      const delivered = h.ctx.world.deliveries.find((d) => d.internetMessageId === queued.internet_message_id);
+      assert.ok(delivered, 'sent through the outbox');
+      // Our record of the Message-ID no longer matches what the recipient will see (as if rewritten in transit).
+      await db
+        .updateTable('outbox_messages')
+        .set({ internet_message_id: '<rewritten@elsewhere.example>' })
+        .where('id', '=', queued.outbox_message_id!)
+        .execute();
+      await db
+        .updateTable('warmup_messages')
+        .set({ internet_message_id: '<rewritten@elsewhere.example>' })
+        .where('id', '=', id)
+        .execute();
+      await runFor(10 * MINUTE);
+      const found = await db.selectFrom('warmup_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      assert.ok(found.observed_at, 'the recipient found it by the phrase');
+      assert.equal(found.landed_in, delivered.placements[0]?.outcome);
+    });
+
+    it('quarantines a mailbox whose warm-up mail lands in Junk at the day’s evaluation, with its alert', async () => {
+      const contoso = Object.values(h.ctx.world.tenants).find((t) => t.domains.includes('contoso.com'))!;
+      addUser(h.ctx, { email: 'nora@contoso.com', password: DEMO_PASSWORD, displayName: 'Nora', tenantId: contoso.id });
+      const nora = await h.connect('nora@contoso.com', { profile: 'warmup', ownerId: 'nora' });
+      await enableWarmup(h.service.deps, h.client.organization.id, nora, {});
+      await runFor(2 * MINUTE);
+      // The last five days as partners recorded them: 20 of Nora's messages found, 6 of them in Junk (30%).
+      const now = h.clock.now();
+      const db = h.service.deps.db;
+      await db
+        .insertInto('warmup_messages')
+        .values(
+          Array.from({ length: 20 }, (_, i) => {
+            const at = now - (i + 1) * 5 * HOUR;
+            return {
+              id: `wum_history_${i}`,
+              organization_id: h.client.organization.id,
+              sender_account_id: nora,
+              recipient_account_id: i % 2 === 0 ? alex : megan,
+              thread_id: `wum_history_${i}`,
+              turn: 0,
+              planned_turns: 3,
+              subject: 'Earlier',
+              status: 'sent' as const,
+              local_date: new Date(at).toISOString().slice(0, 10),
+              planned_at: at,
+              outbox_message_id: null,
+              internet_message_id: `<history-${i}@test>`,
+              sent_at: at,
+              sent_copy_removed_at: at,
+              in_reply_to_id: null,
+              observed_at: at + MINUTE,
+              landed_in: i < 6 ? 'junkemail' : 'inbox',
+              received_at: at,
+              graph_message_id: null,
+              rescued_at: null,
+              read_at: null,
+              flagged_at: null,
+              important_at: null,
+              replied_at: null,
+              filed_at: null,
+              purged_at: null,
+              bounced_at: null,
+              bounce_status: null,
+              pending_actions: null,
+              actions_due_at: null,
+              created_at: at,
+              updated_at: at,
+            };
+          }),
+        )
+        .execute();
+      // The next local day's run evaluates the window (§G: ≥ 20 samples, ≥ 20% in Junk → quarantine 7 days).
+      h.advance(24 * 3600);
+      await runFor(2 * MINUTE);
+      const view = await readWarmupAccount(db, h.client.organization.id, nora, h.clock.now());
+      assert.equal(view.state.status, 'quarantined');
+      assert.equal(view.state.reason, 'spam_placement');
+      assert.match(view.state.remediation ?? '', /landed in Junk/);
+      assert.equal(Date.parse(view.state.until!) - Date.parse(view.state.since!), 7 * 24 * HOUR);
+      assert.equal(view.today.target, 0, 'a quarantined mailbox plans nothing');
+      const events = await warmupEvents(nora);
+      const quarantined = events.find((event) => event.type === 'warmup.quarantined');
+      assert.equal(quarantined?.data['reason'], 'spam_placement');
+      assert.ok(
+        events.some((event) => event.type === 'warmup.health_changed'),
+        'the health score moved, with its event',
+      );
+      const planned = await db
+        .selectFrom('warmup_messages')
+        .select('id')
+        .where('sender_account_id', '=', nora)
+        .where('status', '=', 'planned')
+        .execute();
+      assert.equal(planned.length, 0);
+    });
+  });
+}
