@@ -53,7 +53,7 @@ export async function planDayIfNew(run: MailboxRun): Promise<boolean> {
   );
   const target = sending ? plan.target : 0;
   const limitedBy = sending ? plan.limitedBy : row.enabled === 1 ? [state.status] : ['user_paused'];
-  const repliesToday = await countToday(run, today, true);
+  const repliesToday = await repliesOn(run, today);
   const { newThreads } = splitTarget(target, repliesToday);
   const slots = planSendSlots(
     { count: newThreads, date: today, zone, random: keyedSource(row.seed, 'slots', today), notBefore: now },
@@ -250,16 +250,17 @@ async function campaignSentSince(run: MailboxRun, since: number): Promise<number
   return Number(row.count);
 }
 
-/** This mailbox's messages of its local date `date` that count toward T (replies only, when asked). */
-export async function countToday(run: MailboxRun, date: string, repliesOnly: boolean): Promise<number> {
-  let query = run.deps.db
+/** This mailbox's replies already planned or sent for its local date `date` (they count toward T, §A). */
+async function repliesOn(run: MailboxRun, date: string): Promise<number> {
+  const row = await run.deps.db
     .selectFrom('warmup_messages')
     .select((eb) => eb.fn.countAll<number>().as('count'))
     .where('sender_account_id', '=', run.row.account_id)
     .where('local_date', '=', date)
-    .where('status', '!=', 'canceled');
-  if (repliesOnly) query = query.where('turn', '>', 0);
-  return Number((await query.executeTakeFirstOrThrow()).count);
+    .where('status', '!=', 'canceled')
+    .where('turn', '>', 0)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 /**
