@@ -33,7 +33,7 @@ const DAY = 86_400_000;
 // Writes
 
 /** The warm-up ramp of a mailbox: Outlook.com (the consumer tenant) or Microsoft 365 (docs/warmup.md §A). */
-export function warmupProviderOf(account: Pick<AccountsTable, 'tenant_id'>): WarmupProvider {
+function warmupProviderOf(account: Pick<AccountsTable, 'tenant_id'>): WarmupProvider {
   return isPersonalAccountTenant(account.tenant_id) ? 'outlook_com' : 'microsoft365';
 }
 
@@ -355,7 +355,7 @@ function emptyMetrics(windowDays: number): WarmupMetrics {
 }
 
 /** A mailbox's 7- and 30-day figures from its observation records (§F). */
-export async function warmupMetricsOf(
+async function warmupMetricsOf(
   db: Kysely<Database>,
   row: WarmupAccountsTable,
   now: number,
