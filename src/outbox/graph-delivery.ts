@@ -243,8 +243,7 @@ async function sendThroughDraft(
     // A threaded reply (warm-up, docs/warmup.md §E): Exchange gives the draft its own Message-ID, which is recorded
     // before the send below, so a later lookup (recovery) looks for the id the sent message really carries. The id
     // answered is the warm-up engine's immutable id; [GUESS] Graph resolves it in a path without the Prefer header
-    // (Microsoft's page says only that the header governs the ids Graph returns; the emulator resolves both).
-    // @see https://learn.microsoft.com/en-us/graph/outlook-immutable-id
+    // (docs/warmup.md §W, immutable ids).
     return context.graph.createReply(token.reveal(), replyTo, {
       message: { body: message.body, toRecipients: message.toRecipients },
     });
