@@ -244,7 +244,9 @@ async function sendThroughDraft(
     await markDraft();
     if (replyTo === undefined) return context.graph.createDraft(token.reveal(), message);
     // A threaded reply (warm-up, docs/warmup.md §E): Exchange gives the draft its own Message-ID, which is recorded
-    // before the send below, so a later lookup (recovery) looks for the id the sent message really carries.
+    // before the send below, so a later lookup (recovery) looks for the id the sent message really carries. The id
+    // answered is the warm-up engine's immutable id; [GUESS] Graph resolves it in a path without the Prefer header
+    // (docs/warmup.md §W, immutable ids).
     return context.graph.createReply(token.reveal(), replyTo, {
       message: { body: message.body, toRecipients: message.toRecipients },
     });

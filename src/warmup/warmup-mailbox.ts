@@ -89,7 +89,7 @@ async function storeZone(run: MailboxRun, zone: string, source: string): Promise
 }
 
 /** The folder warm-up files into (docs/warmup.md §E.6). */
-export const WARMUP_FOLDER_NAME = 'Warm-up';
+const WARMUP_FOLDER_NAME = 'Warm-up';
 
 /** The id of the mailbox's "Warm-up" folder, created at the top level on first need (an existing one is reused). */
 export async function warmupFolderId(run: MailboxRun): Promise<string> {

@@ -3,7 +3,13 @@ import { withTransaction } from '../db/transaction.js';
 import { newId } from '../platform/ids.js';
 import { planDailyVolume, type SendingStatus, splitTarget } from './daily-volume-plan.js';
 import { addDays, localTime, startOfLocalDay } from './mailbox-time-zone.js';
-import { choosePartners, type PartnerCandidate, type PoolMember } from './partner-choice.js';
+import {
+  balanceHeadroom,
+  choosePartners,
+  exclusionReason,
+  type PartnerCandidate,
+  type PoolMember,
+} from './partner-choice.js';
 import { keyedSource } from './seeded-random.js';
 import { planSendSlots } from './send-slots.js';
 import { planThread } from './warmup-content.js';
@@ -35,7 +41,8 @@ export async function planDayIfNew(run: MailboxRun): Promise<boolean> {
   const candidates = await poolCandidates(run, dayStart);
   const sender: PoolMember = memberOf(run);
   const history = await senderHistory(run);
-  const eligible = candidates.filter((c) => c.id !== row.account_id);
+  // The partners that pass every hard filter of §C today: the target never exceeds them (§A).
+  const eligible = candidates.filter((c) => exclusionReason(sender, c, false, run.settings) === null);
   const rampDay = sending ? row.ramp_day + 1 : row.ramp_day;
   const campaignSentToday = await campaignSentSince(run, dayStart);
   const plan = planDailyVolume(
@@ -53,10 +60,19 @@ export async function planDayIfNew(run: MailboxRun): Promise<boolean> {
   );
   const target = sending ? plan.target : 0;
   const limitedBy = sending ? plan.limitedBy : row.enabled === 1 ? [state.status] : ['user_paused'];
-  const repliesToday = await countToday(run, today, true);
+  const repliesToday = await repliesOn(run, today);
   const { newThreads } = splitTarget(target, repliesToday);
+  // The mailbox's own side of the 7-day balance (§C): no more new threads than its outbound may grow by.
+  const self = candidates.find((c) => c.id === row.account_id);
+  const headroom = self ? balanceHeadroom(self.inboundInWindow, self.outboundInWindow, run.settings).send : newThreads;
   const slots = planSendSlots(
-    { count: newThreads, date: today, zone, random: keyedSource(row.seed, 'slots', today), notBefore: now },
+    {
+      count: Math.min(newThreads, headroom),
+      date: today,
+      zone,
+      random: keyedSource(row.seed, 'slots', today),
+      notBefore: now,
+    },
     run.settings,
   );
   const choice = choosePartners(
@@ -250,16 +266,17 @@ async function campaignSentSince(run: MailboxRun, since: number): Promise<number
   return Number(row.count);
 }
 
-/** This mailbox's messages of its local date `date` that count toward T (replies only, when asked). */
-export async function countToday(run: MailboxRun, date: string, repliesOnly: boolean): Promise<number> {
-  let query = run.deps.db
+/** This mailbox's replies already planned or sent for its local date `date` (they count toward T, §A). */
+async function repliesOn(run: MailboxRun, date: string): Promise<number> {
+  const row = await run.deps.db
     .selectFrom('warmup_messages')
     .select((eb) => eb.fn.countAll<number>().as('count'))
     .where('sender_account_id', '=', run.row.account_id)
     .where('local_date', '=', date)
-    .where('status', '!=', 'canceled');
-  if (repliesOnly) query = query.where('turn', '>', 0);
-  return Number((await query.executeTakeFirstOrThrow()).count);
+    .where('status', '!=', 'canceled')
+    .where('turn', '>', 0)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 /**

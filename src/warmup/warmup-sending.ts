@@ -21,7 +21,7 @@ const MINUTE = 60_000;
 /** Submissions per run; more wait for the next run (they are minutes apart anyway). */
 const SUBMIT_BATCH = 10;
 /** How soon the recipient looks for a message handed to the outbox. [GUESS] Exchange delivers within a minute or two. */
-export const RECIPIENT_LOOK_DELAY_MS = 5 * MINUTE;
+const RECIPIENT_LOOK_DELAY_MS = 5 * MINUTE;
 
 const SENDING = new Set(['active', 'watch', 'throttled', 'probation']);
 

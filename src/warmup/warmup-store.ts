@@ -33,7 +33,7 @@ const DAY = 86_400_000;
 // Writes
 
 /** The warm-up ramp of a mailbox: Outlook.com (the consumer tenant) or Microsoft 365 (docs/warmup.md §A). */
-export function warmupProviderOf(account: Pick<AccountsTable, 'tenant_id'>): WarmupProvider {
+function warmupProviderOf(account: Pick<AccountsTable, 'tenant_id'>): WarmupProvider {
   return isPersonalAccountTenant(account.tenant_id) ? 'outlook_com' : 'microsoft365';
 }
 
@@ -176,12 +176,14 @@ export async function enableWarmup(
       return;
     }
     const wasEnabled = row.enabled === 1;
+    // A mailbox taken out of the pool because its address bounced (warmup-sending.ts) comes back when enabled again.
+    const bounced = row.state_reason === 'address_bounced' ? { state_reason: null, remediation: null } : {};
     await trx
       .updateTable('warmup_accounts')
-      .set({ enabled: 1, settings: JSON.stringify(user), provider, next_run_at: now, updated_at: now })
+      .set({ enabled: 1, settings: JSON.stringify(user), provider, ...bounced, next_run_at: now, updated_at: now })
       .where('account_id', '=', accountId)
       .execute();
-    Object.assign(row, { enabled: 1, settings: JSON.stringify(user), provider });
+    Object.assign(row, { enabled: 1, settings: JSON.stringify(user), provider, ...bounced });
     const outcome = await applySafetySignal(trx, deps, row, { kind: 'user_resume', at: now }, owner);
     // A resume that left the state as it was (a hold still running) is still the user's switch going on: say so.
     if (!wasEnabled && !outcome.changed) {
@@ -353,7 +355,7 @@ function emptyMetrics(windowDays: number): WarmupMetrics {
 }
 
 /** A mailbox's 7- and 30-day figures from its observation records (§F). */
-export async function warmupMetricsOf(
+async function warmupMetricsOf(
   db: Kysely<Database>,
   row: WarmupAccountsTable,
   now: number,

@@ -114,11 +114,12 @@ async function runMailbox(
     .select('owners.external_id as owner_external_id')
     .where('accounts.id', '=', row.account_id)
     .executeTakeFirst();
-  if (!account || account.status === 'disconnected') return null;
+  if (!account) return null;
   const now = deps.clock.now();
   const owner = { ownerExternalId: account.owner_external_id };
-  // The grant (§G): revoked pauses warm-up with its alert; the reconnect resumes it on probation.
-  if (HOLDING_STATUSES.has(account.status)) {
+  // The grant (§G): revoked (or the mailbox disconnected) pauses warm-up with its alert; the reconnect resumes it on
+  // probation, so the mailbox keeps an hourly look while it waits.
+  if (HOLDING_STATUSES.has(account.status) || account.status === 'disconnected') {
     await withTransaction(deps.db, (trx) =>
       applySafetySignal(trx, deps, row, { kind: 'grant_revoked', at: now }, owner),
     );

@@ -226,6 +226,16 @@ function simulation(dialect: DbDialect, days: number) {
           .sort((a, b) => a - b);
         for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 10 * MINUTE - 1_000);
       }
+      // The 7-day balance (§C): each mailbox's inbound and outbound stay within ±30% of each other, with the small
+      // slack (4) that lets day one start.
+      for (const member of members) {
+        const out = rows.filter((r) => r.sender_account_id === member.accountId && r.status !== 'canceled').length;
+        const inbound = rows.filter(
+          (r) => r.recipient_account_id === member.accountId && r.status !== 'canceled',
+        ).length;
+        assert.ok(out <= Math.floor(1.3 * inbound + 4), `${member.email}: out ${out}, in ${inbound}`);
+        assert.ok(inbound <= Math.floor(1.3 * out + 4), `${member.email}: in ${inbound}, out ${out}`);
+      }
       // The ramp: day 1 sends no more than the start volume (Microsoft 365: 4, Outlook.com: 2).
       for (const member of members) {
         const dayOne = sent.filter(

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { revokeUserConsent } from '../../emulator/control/actions.js';
+import { revokeUserConsent, updateUser } from '../../emulator/control/actions.js';
 import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/seed.js';
 import { addUser } from '../../emulator/state/builders.js';
+import { runBounceScans } from '../../src/bounces/bounce-scan.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
@@ -59,6 +60,53 @@ for (const dialect of TEST_DIALECTS) {
         await h.drain();
         h.advance(60);
       }
+    }
+
+    /** A warm-up message from `from` to `to` planned for now, as the day's plan writes one; `from` is due at once. */
+    async function planWarmupMessageNow(id: string, from: string, to: string): Promise<string> {
+      const db = h.service.deps.db;
+      const now = h.clock.now();
+      const thread = planThread(keyedSource(id, 'thread'), warmupSettingsOrThrow('microsoft365'));
+      await db
+        .insertInto('warmup_messages')
+        .values({
+          id,
+          organization_id: h.client.organization.id,
+          sender_account_id: from,
+          recipient_account_id: to,
+          thread_id: id,
+          turn: 0,
+          planned_turns: thread.turns,
+          subject: thread.subject,
+          status: 'planned',
+          local_date: new Date(now).toISOString().slice(0, 10),
+          planned_at: now,
+          outbox_message_id: null,
+          internet_message_id: null,
+          sent_at: null,
+          sent_copy_removed_at: null,
+          in_reply_to_id: null,
+          observed_at: null,
+          landed_in: null,
+          received_at: null,
+          graph_message_id: null,
+          rescued_at: null,
+          read_at: null,
+          flagged_at: null,
+          important_at: null,
+          replied_at: null,
+          filed_at: null,
+          purged_at: null,
+          bounced_at: null,
+          bounce_status: null,
+          pending_actions: null,
+          actions_due_at: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      await db.updateTable('warmup_accounts').set({ next_run_at: now }).where('account_id', '=', from).execute();
+      return id;
     }
 
     async function warmupEvents(accountId: string) {
@@ -142,48 +190,7 @@ for (const dialect of TEST_DIALECTS) {
 
     it('finds warm-up mail by its sender’s phrase when the Message-ID recorded at send time does not match', async () => {
       const db = h.service.deps.db;
-      const now = h.clock.now();
-      const id = 'wum_phrase_backup';
-      const thread = planThread(keyedSource(id, 'thread'), warmupSettingsOrThrow('outlook_com'));
-      await db
-        .insertInto('warmup_messages')
-        .values({
-          id,
-          organization_id: h.client.organization.id,
-          sender_account_id: alex,
-          recipient_account_id: megan,
-          thread_id: id,
-          turn: 0,
-          planned_turns: thread.turns,
-          subject: thread.subject,
-          status: 'planned',
-          local_date: new Date(now).toISOString().slice(0, 10),
-          planned_at: now,
-          outbox_message_id: null,
-          internet_message_id: null,
-          sent_at: null,
-          sent_copy_removed_at: null,
-          in_reply_to_id: null,
-          observed_at: null,
-          landed_in: null,
-          received_at: null,
-          graph_message_id: null,
-          rescued_at: null,
-          read_at: null,
-          flagged_at: null,
-          important_at: null,
-          replied_at: null,
-          filed_at: null,
-          purged_at: null,
-          bounced_at: null,
-          bounce_status: null,
-          pending_actions: null,
-          actions_due_at: null,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
-      await db.updateTable('warmup_accounts').set({ next_run_at: now }).where('account_id', '=', alex).execute();
+      const id = await planWarmupMessageNow('wum_phrase_backup', alex, megan);
       await runWarmup();
       await h.drain();
       const queued = await db.selectFrom('warmup_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -282,6 +289,54 @@ for (const dialect of TEST_DIALECTS) {
         .where('status', '=', 'planned')
         .execute();
       assert.equal(planned.length, 0);
+    });
+
+    it('takes a partner whose address bounces out of the pool, and pauses a restricted sender', async () => {
+      const db = h.service.deps.db;
+      const contoso = Object.values(h.ctx.world.tenants).find((t) => t.domains.includes('contoso.com'))!;
+      const zedUser = addUser(h.ctx, { email: 'zed@contoso.com', password: DEMO_PASSWORD, tenantId: contoso.id });
+      const zed = await h.connect('zed@contoso.com', { profile: 'warmup', ownerId: 'zed' });
+      await enableWarmup(h.service.deps, h.client.organization.id, zed, {});
+      await runFor(2 * MINUTE);
+      // Zed's mailbox is full: Exchange bounces mail to it with 5.2.2 (the partner's problem, §G).
+      updateUser(h.ctx, zedUser, { mailboxFull: true });
+      await planWarmupMessageNow('wum_to_full_mailbox', alex, zed);
+      // Sent within minutes (at most one warm-up send per 10 minutes may hold it back a little).
+      await runFor(12 * MINUTE);
+      h.advance(61);
+      await runBounceScans(h.service.deps, provider);
+      // The bounce reaches the sender's warm-up at its next run, within the hour.
+      await runFor(HOUR + 5 * MINUTE);
+      const bounced = await db
+        .selectFrom('warmup_messages')
+        .selectAll()
+        .where('id', '=', 'wum_to_full_mailbox')
+        .executeTakeFirstOrThrow();
+      assert.equal(bounced.status, 'bounced');
+      assert.equal(bounced.bounce_status, '5.2.2');
+      const zedView = await readWarmupAccount(db, h.client.organization.id, zed, h.clock.now());
+      assert.equal(zedView.enabled, false, 'the partner left the pool');
+      const zedPaused = (await warmupEvents(zed)).find((event) => event.type === 'warmup.paused');
+      assert.equal(zedPaused?.data['reason'], 'address_bounced');
+      const alexView = await readWarmupAccount(db, h.client.organization.id, alex, h.clock.now());
+      assert.notEqual(alexView.state.status, 'paused', 'the sender is not penalised');
+
+      // Megan is a restricted sender now: Exchange bounces her mail with 5.1.8, and warm-up stops at once (§G).
+      const meganUser = Object.values(h.ctx.world.users).find((each) => each.email === 'megan@contoso.com')!;
+      updateUser(h.ctx, meganUser, { restrictedSender: true });
+      await planWarmupMessageNow('wum_restricted', megan, alex);
+      // Sent within minutes (at most one warm-up send per 10 minutes may hold it back a little).
+      await runFor(12 * MINUTE);
+      h.advance(61);
+      await runBounceScans(h.service.deps, provider);
+      // The bounce reaches the sender's warm-up at its next run, within the hour.
+      await runFor(HOUR + 5 * MINUTE);
+      const meganView = await readWarmupAccount(db, h.client.organization.id, megan, h.clock.now());
+      assert.equal(meganView.state.status, 'paused');
+      assert.equal(meganView.state.reason, 'restricted_sender');
+      assert.match(meganView.state.remediation ?? '', /Restricted entities/);
+      const meganPaused = (await warmupEvents(megan)).filter((event) => event.type === 'warmup.paused').at(-1);
+      assert.equal(meganPaused?.data['reason'], 'restricted_sender');
     });
   });
 }
