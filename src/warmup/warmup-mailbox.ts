@@ -16,7 +16,7 @@ import type { WarmupSettings } from './warmup-settings.js';
 export interface MailboxRun {
   readonly deps: ServiceDeps;
   readonly tokens: Pick<AccessTokenProvider, 'withAccessToken'>;
-  /** Sends `Prefer: IdType="ImmutableId"`: a message keeps its id through the moves warm-up makes (warmup.md). */
+  /** Sends `Prefer: IdType="ImmutableId"`: a message keeps its id through the moves warm-up makes (docs/graph.md §3.1). */
   readonly graph: GraphClient;
   readonly row: WarmupAccountsTable;
   readonly account: AccountsTable & { owner_external_id: string };
@@ -88,7 +88,7 @@ async function storeZone(run: MailboxRun, zone: string, source: string): Promise
   Object.assign(run.row, { time_zone: zone, time_zone_source: source });
 }
 
-/** The folder warm-up files into (docs/warmup.md §E.6). */
+/** The folder warm-up files into (docs/warmup.md §E). */
 const WARMUP_FOLDER_NAME = 'Warm-up';
 
 /** The id of the mailbox's "Warm-up" folder, created at the top level on first need (an existing one is reused). */

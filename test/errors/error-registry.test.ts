@@ -1,5 +1,6 @@
 /**
- * The one error-code registry (src/api/error-registry.ts, the modules' tables of src/errors/error-table.ts): every
+ * The one error-code registry (src/api/error-registry.ts, the modules' tables of src/errors/error-table.ts, plus the
+ * tables of the features src/app.ts hands the API): every
  * code the source names is registered with a status and a sentence, every registered code is named somewhere it can
  * be thrown or answered, and the OpenAPI document lists them all.
  *
@@ -13,10 +14,13 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { ERROR_REGISTRY } from '../../src/api/error-registry.js';
-import { buildOpenApiDocument } from '../../src/api/openapi.js';
+import { apiErrorCatalogue, buildOpenApiDocument } from '../../src/api/openapi.js';
+import { API_FEATURES } from '../../src/app.js';
 
 const root = new URL('../..', import.meta.url).pathname;
+
+/** The registry and the error tables of the features the composition root hands the API (warm-up). */
+const ERROR_REGISTRY = apiErrorCatalogue(API_FEATURES);
 
 /** Files that list codes for documentation, not because they throw them. */
 const DOCUMENTING = [/^src\/api\/api-errors\.ts$/, /^src\/api\/openapi\.ts$/, /^src\/[^/]+\/[^/]+-api\.ts$/];
@@ -71,7 +75,9 @@ describe('errors: one registry of codes', () => {
   });
 
   it('lists every registered code in the OpenAPI document', () => {
-    const doc = buildOpenApiDocument('http://localhost:3000') as { 'x-error-codes': Record<string, unknown> };
+    const doc = buildOpenApiDocument('http://localhost:3000', API_FEATURES) as {
+      'x-error-codes': Record<string, unknown>;
+    };
     assert.deepEqual(Object.keys(doc['x-error-codes']).sort(), Object.keys(ERROR_REGISTRY).sort());
   });
 });
