@@ -1,9 +1,17 @@
+export type { components, operations, paths, webhooks } from './api-types.js';
 export {
+  type ApiMethod,
+  type ApiPath,
   createMailbridgeClient,
   MailbridgeApiError,
   type MailbridgeClient,
   type MailbridgeClientOptions,
+  type Operation,
+  type PathsFor,
   type RequestOptions,
+  type ResponseBody,
+  type Schema,
+  type SuccessBody,
 } from './client.js';
 export {
   SIGNATURE_HEADER,
