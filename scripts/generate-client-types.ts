@@ -1,7 +1,7 @@
 // Regenerates clients/typescript/src/api-types.ts from the OpenAPI document built in-process (the one
-// `GET /v1/openapi.json` serves): `npm run -s generate:client`. test/clients/client-types-fresh.test.ts fails while the
-// committed file differs from what this writes, and test/api/openapi-generated-types.test.ts type-checks a program
-// using every route against freshly generated types.
+// `GET /v1/openapi.json` serves): `npm run -s generate:client`. test/api/openapi-generated-types.test.ts fails while
+// the committed file differs from what this writes, and type-checks a program using every route against freshly
+// generated types.
 //
 // openapi-typescript 6.7.6, not 7: version 7 needs the TypeScript compiler API, which the native TypeScript 7 this
 // repository runs does not have; 6.x writes the types as text (issue 13).
