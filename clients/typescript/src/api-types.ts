@@ -1310,9 +1310,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1354,9 +1354,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "CONNECT_RETURN_URL_NOT_ALLOWED" | "CONNECT_OWNER_ID_INVALID" | "CONNECT_PERMISSION_PROFILE_INVALID" | "CONNECT_LOGIN_HINT_INVALID" | "CONNECT_EXPECTED_EMAIL_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "CONNECT_RETURN_URL_NOT_ALLOWED" | "CONNECT_OWNER_ID_INVALID" | "CONNECT_PERMISSION_PROFILE_INVALID" | "CONNECT_LOGIN_HINT_INVALID" | "CONNECT_EXPECTED_EMAIL_INVALID";
             };
           });
         };
@@ -1369,9 +1369,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1380,9 +1380,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "CONNECT_ORGANIZATION_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "CONNECT_ORGANIZATION_NOT_FOUND";
             };
           };
         };
@@ -1391,9 +1391,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE";
             };
           };
         };
@@ -1402,9 +1402,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -1413,9 +1413,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1444,9 +1444,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -1459,9 +1459,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1470,9 +1470,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "CONNECT_SESSION_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "CONNECT_SESSION_NOT_FOUND";
             };
           };
         };
@@ -1481,9 +1481,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1518,9 +1518,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -1533,9 +1533,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1544,9 +1544,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1572,9 +1572,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -1587,9 +1587,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1598,9 +1598,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "ACCOUNT_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "ACCOUNT_NOT_FOUND";
             };
           };
         };
@@ -1609,9 +1609,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1640,9 +1640,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -1655,9 +1655,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1666,9 +1666,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "ACCOUNT_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "ACCOUNT_NOT_FOUND";
             };
           };
         };
@@ -1677,9 +1677,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1705,9 +1705,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -1720,9 +1720,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1731,9 +1731,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "OWNER_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "OWNER_NOT_FOUND";
             };
           };
         };
@@ -1742,9 +1742,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1771,9 +1771,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -1786,9 +1786,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1797,9 +1797,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1837,9 +1837,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID";
             };
           });
         };
@@ -1852,9 +1852,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1863,9 +1863,9 @@ export interface operations {
       409: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "OWNER_NO_CONNECTED_ACCOUNT";
+            error: {
+              /** @enum {string} */
+              code: "OWNER_NO_CONNECTED_ACCOUNT";
             };
           };
         };
@@ -1874,9 +1874,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE";
             };
           };
         };
@@ -1885,9 +1885,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -1896,9 +1896,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1933,9 +1933,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -1948,9 +1948,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1959,9 +1959,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -1985,9 +1985,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -1996,9 +1996,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "ORG_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "ORG_NOT_FOUND";
             };
           };
         };
@@ -2007,9 +2007,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2044,9 +2044,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "ORG_NAME_INVALID" | "ORG_RETURN_URL_INVALID" | "ORG_RETURN_URLS_TOO_MANY";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "ORG_NAME_INVALID" | "ORG_RETURN_URL_INVALID" | "ORG_RETURN_URLS_TOO_MANY";
             };
           });
         };
@@ -2059,9 +2059,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2070,9 +2070,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "ORG_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "ORG_NOT_FOUND";
             };
           };
         };
@@ -2081,9 +2081,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE";
             };
           };
         };
@@ -2092,9 +2092,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -2103,9 +2103,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2141,9 +2141,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -2156,9 +2156,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2167,9 +2167,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2198,9 +2198,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -2213,9 +2213,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2224,9 +2224,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "WEBHOOK_DELIVERY_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_DELIVERY_NOT_FOUND";
             };
           };
         };
@@ -2235,9 +2235,9 @@ export interface operations {
       409: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "WEBHOOK_DELIVERY_ALREADY_PENDING";
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_DELIVERY_ALREADY_PENDING";
             };
           };
         };
@@ -2246,9 +2246,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2275,9 +2275,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2286,9 +2286,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -2297,9 +2297,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2337,9 +2337,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "WEBHOOK_ENDPOINT_URL_INVALID" | "WEBHOOK_SECRET_TOO_SHORT" | "WEBHOOK_SECRET_TOO_LONG";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "WEBHOOK_ENDPOINT_URL_INVALID" | "WEBHOOK_SECRET_TOO_SHORT" | "WEBHOOK_SECRET_TOO_LONG";
             };
           });
         };
@@ -2352,9 +2352,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2363,9 +2363,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -2374,9 +2374,9 @@ export interface operations {
       409: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "WEBHOOK_ENDPOINTS_TOO_MANY";
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_ENDPOINTS_TOO_MANY";
             };
           };
         };
@@ -2385,9 +2385,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE";
             };
           };
         };
@@ -2396,9 +2396,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -2407,9 +2407,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2435,9 +2435,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -2450,9 +2450,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2461,9 +2461,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -2472,9 +2472,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "WEBHOOK_ENDPOINT_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_ENDPOINT_NOT_FOUND";
             };
           };
         };
@@ -2483,9 +2483,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2512,9 +2512,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -2527,9 +2527,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2538,9 +2538,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -2549,9 +2549,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "WEBHOOK_ENDPOINT_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_ENDPOINT_NOT_FOUND";
             };
           };
         };
@@ -2560,9 +2560,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2599,9 +2599,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "WEBHOOK_ENDPOINT_URL_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "WEBHOOK_ENDPOINT_URL_INVALID";
             };
           });
         };
@@ -2614,9 +2614,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2625,9 +2625,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -2636,9 +2636,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "WEBHOOK_ENDPOINT_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_ENDPOINT_NOT_FOUND";
             };
           };
         };
@@ -2647,9 +2647,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE";
             };
           };
         };
@@ -2658,9 +2658,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -2669,9 +2669,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2715,9 +2715,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "WEBHOOK_ROTATION_OVERLAP_INVALID" | "WEBHOOK_SECRET_TOO_SHORT" | "WEBHOOK_SECRET_TOO_LONG";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "WEBHOOK_ROTATION_OVERLAP_INVALID" | "WEBHOOK_SECRET_TOO_SHORT" | "WEBHOOK_SECRET_TOO_LONG";
             };
           });
         };
@@ -2730,9 +2730,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2741,9 +2741,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -2752,9 +2752,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "WEBHOOK_ENDPOINT_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "WEBHOOK_ENDPOINT_NOT_FOUND";
             };
           };
         };
@@ -2763,9 +2763,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE";
             };
           };
         };
@@ -2774,9 +2774,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -2785,9 +2785,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -2885,9 +2885,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "OUTBOX_BODY_INVALID" | "OUTBOX_FIELD_UNKNOWN" | "OUTBOX_FIELD_INVALID" | "OUTBOX_ADDRESS_INVALID" | "OUTBOX_ADDRESS_NAME_INVALID" | "OUTBOX_NO_RECIPIENTS" | "OUTBOX_TOO_MANY_RECIPIENTS" | "OUTBOX_SUBJECT_INVALID" | "OUTBOX_SUBJECT_TOO_LONG" | "OUTBOX_CONTENT_MISSING" | "OUTBOX_TOO_MANY_HEADERS" | "OUTBOX_HEADER_NAME_NOT_CUSTOM" | "OUTBOX_HEADER_NAME_INVALID" | "OUTBOX_HEADER_VALUE_INVALID" | "OUTBOX_HEADER_DUPLICATE" | "OUTBOX_TOO_MANY_ATTACHMENTS" | "OUTBOX_ATTACHMENT_NAME_INVALID" | "OUTBOX_ATTACHMENT_TYPE_INVALID" | "OUTBOX_ATTACHMENT_BASE64_INVALID" | "OUTBOX_ATTACHMENT_EMPTY" | "OUTBOX_SEND_AT_INVALID" | "OUTBOX_SEND_AT_IMPOSSIBLE" | "OUTBOX_SEND_AT_IN_PAST" | "OUTBOX_SEND_AT_TOO_FAR" | "OUTBOX_IDEMPOTENCY_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "OUTBOX_BODY_INVALID" | "OUTBOX_FIELD_UNKNOWN" | "OUTBOX_FIELD_INVALID" | "OUTBOX_ADDRESS_INVALID" | "OUTBOX_ADDRESS_NAME_INVALID" | "OUTBOX_NO_RECIPIENTS" | "OUTBOX_TOO_MANY_RECIPIENTS" | "OUTBOX_SUBJECT_INVALID" | "OUTBOX_SUBJECT_TOO_LONG" | "OUTBOX_CONTENT_MISSING" | "OUTBOX_TOO_MANY_HEADERS" | "OUTBOX_HEADER_NAME_NOT_CUSTOM" | "OUTBOX_HEADER_NAME_INVALID" | "OUTBOX_HEADER_VALUE_INVALID" | "OUTBOX_HEADER_DUPLICATE" | "OUTBOX_TOO_MANY_ATTACHMENTS" | "OUTBOX_ATTACHMENT_NAME_INVALID" | "OUTBOX_ATTACHMENT_TYPE_INVALID" | "OUTBOX_ATTACHMENT_BASE64_INVALID" | "OUTBOX_ATTACHMENT_EMPTY" | "OUTBOX_SEND_AT_INVALID" | "OUTBOX_SEND_AT_IMPOSSIBLE" | "OUTBOX_SEND_AT_IN_PAST" | "OUTBOX_SEND_AT_TOO_FAR" | "OUTBOX_IDEMPOTENCY_KEY_INVALID";
             };
           });
         };
@@ -2900,9 +2900,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -2911,9 +2911,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "ACCOUNT_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "ACCOUNT_NOT_FOUND";
             };
           };
         };
@@ -2926,9 +2926,9 @@ export interface operations {
       409: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "IDEMPOTENCY_KEY_REUSED" | "OUTBOX_ACCOUNT_NOT_SENDABLE";
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED" | "OUTBOX_ACCOUNT_NOT_SENDABLE";
             };
           });
         };
@@ -2945,9 +2945,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE" | "OUTBOX_CONTENT_TOO_LARGE" | "OUTBOX_ATTACHMENT_TOO_LARGE" | "OUTBOX_MESSAGE_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE" | "OUTBOX_CONTENT_TOO_LARGE" | "OUTBOX_ATTACHMENT_TOO_LARGE" | "OUTBOX_MESSAGE_TOO_LARGE";
             };
           });
         };
@@ -2956,9 +2956,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -2967,9 +2967,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -3067,9 +3067,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "OUTBOX_BODY_INVALID" | "OUTBOX_FIELD_UNKNOWN" | "OUTBOX_FIELD_INVALID" | "OUTBOX_ADDRESS_INVALID" | "OUTBOX_ADDRESS_NAME_INVALID" | "OUTBOX_NO_RECIPIENTS" | "OUTBOX_TOO_MANY_RECIPIENTS" | "OUTBOX_SUBJECT_INVALID" | "OUTBOX_SUBJECT_TOO_LONG" | "OUTBOX_CONTENT_MISSING" | "OUTBOX_TOO_MANY_HEADERS" | "OUTBOX_HEADER_NAME_NOT_CUSTOM" | "OUTBOX_HEADER_NAME_INVALID" | "OUTBOX_HEADER_VALUE_INVALID" | "OUTBOX_HEADER_DUPLICATE" | "OUTBOX_TOO_MANY_ATTACHMENTS" | "OUTBOX_ATTACHMENT_NAME_INVALID" | "OUTBOX_ATTACHMENT_TYPE_INVALID" | "OUTBOX_ATTACHMENT_BASE64_INVALID" | "OUTBOX_ATTACHMENT_EMPTY" | "OUTBOX_SEND_AT_INVALID" | "OUTBOX_SEND_AT_IMPOSSIBLE" | "OUTBOX_SEND_AT_IN_PAST" | "OUTBOX_SEND_AT_TOO_FAR" | "OUTBOX_IDEMPOTENCY_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "OUTBOX_BODY_INVALID" | "OUTBOX_FIELD_UNKNOWN" | "OUTBOX_FIELD_INVALID" | "OUTBOX_ADDRESS_INVALID" | "OUTBOX_ADDRESS_NAME_INVALID" | "OUTBOX_NO_RECIPIENTS" | "OUTBOX_TOO_MANY_RECIPIENTS" | "OUTBOX_SUBJECT_INVALID" | "OUTBOX_SUBJECT_TOO_LONG" | "OUTBOX_CONTENT_MISSING" | "OUTBOX_TOO_MANY_HEADERS" | "OUTBOX_HEADER_NAME_NOT_CUSTOM" | "OUTBOX_HEADER_NAME_INVALID" | "OUTBOX_HEADER_VALUE_INVALID" | "OUTBOX_HEADER_DUPLICATE" | "OUTBOX_TOO_MANY_ATTACHMENTS" | "OUTBOX_ATTACHMENT_NAME_INVALID" | "OUTBOX_ATTACHMENT_TYPE_INVALID" | "OUTBOX_ATTACHMENT_BASE64_INVALID" | "OUTBOX_ATTACHMENT_EMPTY" | "OUTBOX_SEND_AT_INVALID" | "OUTBOX_SEND_AT_IMPOSSIBLE" | "OUTBOX_SEND_AT_IN_PAST" | "OUTBOX_SEND_AT_TOO_FAR" | "OUTBOX_IDEMPOTENCY_KEY_INVALID";
             };
           });
         };
@@ -3082,9 +3082,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -3093,9 +3093,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "OWNER_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "OWNER_NOT_FOUND";
             };
           };
         };
@@ -3108,9 +3108,9 @@ export interface operations {
       409: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "IDEMPOTENCY_KEY_REUSED" | "OUTBOX_DEFAULT_PROVIDER_NOT_CONFIGURED";
+            error: {
+              /** @enum {string} */
+              code: "IDEMPOTENCY_KEY_REUSED" | "OUTBOX_DEFAULT_PROVIDER_NOT_CONFIGURED";
             };
           });
         };
@@ -3127,9 +3127,9 @@ export interface operations {
       413: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_BODY_TOO_LARGE" | "OUTBOX_CONTENT_TOO_LARGE" | "OUTBOX_ATTACHMENT_TOO_LARGE" | "OUTBOX_MESSAGE_TOO_LARGE";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE" | "OUTBOX_CONTENT_TOO_LARGE" | "OUTBOX_ATTACHMENT_TOO_LARGE" | "OUTBOX_MESSAGE_TOO_LARGE";
             };
           });
         };
@@ -3138,9 +3138,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -3149,9 +3149,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -3190,9 +3190,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -3205,9 +3205,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -3216,9 +3216,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -3248,9 +3248,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -3259,9 +3259,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "OUTBOX_MESSAGE_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "OUTBOX_MESSAGE_NOT_FOUND";
             };
           };
         };
@@ -3270,9 +3270,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -3305,9 +3305,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -3316,9 +3316,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "OUTBOX_MESSAGE_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "OUTBOX_MESSAGE_NOT_FOUND";
             };
           };
         };
@@ -3327,9 +3327,9 @@ export interface operations {
       409: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "OUTBOX_MESSAGE_NOT_CANCELABLE";
+            error: {
+              /** @enum {string} */
+              code: "OUTBOX_MESSAGE_NOT_CANCELABLE";
             };
           };
         };
@@ -3338,9 +3338,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -3367,9 +3367,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -3378,9 +3378,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -3389,9 +3389,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -3425,9 +3425,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "API_KEY_EXPIRY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "API_KEY_EXPIRY_INVALID";
             };
           });
         };
@@ -3440,9 +3440,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -3451,9 +3451,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -3462,9 +3462,9 @@ export interface operations {
       415: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
             };
           };
         };
@@ -3473,9 +3473,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
@@ -3504,9 +3504,9 @@ export interface operations {
       400: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "REQUEST_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
             };
           };
         };
@@ -3519,9 +3519,9 @@ export interface operations {
       401: {
         content: {
           "application/json": components["schemas"]["Error"] & ({
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_MISSING" | "API_KEY_INVALID";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
             };
           });
         };
@@ -3530,9 +3530,9 @@ export interface operations {
       403: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_SCOPE_INSUFFICIENT";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_SCOPE_INSUFFICIENT";
             };
           };
         };
@@ -3541,9 +3541,9 @@ export interface operations {
       404: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "API_KEY_NOT_FOUND";
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_NOT_FOUND";
             };
           };
         };
@@ -3552,9 +3552,9 @@ export interface operations {
       500: {
         content: {
           "application/json": components["schemas"]["Error"] & {
-            error?: {
-              /** @enum {unknown} */
-              code?: "INTERNAL";
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
             };
           };
         };
