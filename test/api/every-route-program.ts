@@ -3,6 +3,7 @@ import {
   type Operation,
   type ResponseBody,
   type Schema,
+  type WebhookEvent,
 } from '../../clients/typescript/src/index.js';
 
 /**
@@ -10,7 +11,8 @@ import {
  * host app would read. test/api/openapi-generated-types.test.ts type-checks it (strict) against types generated
  * from the running service's document and runs it against that service: a route, parameter, body or answer the
  * document describes differently from what the routes do fails one or the other. Every call is written
- * `request('<METHOD>', '<document path>'`, which is how the test finds which routes it covers.
+ * `request('<METHOD>', '<document path>'`, which is how the test finds which routes it covers. It also reads a webhook
+ * delivery as the document's `webhooks` section types it.
  */
 export interface EveryRouteSetup {
   baseUrl: string;
@@ -22,8 +24,8 @@ export interface EveryRouteSetup {
   /** A receiver answering 2XX to deliveries signed with either secret. */
   receiverUrl: string;
   webhookSecrets: readonly [string, string];
-  /** The worker's webhook delivery round. */
-  deliverWebhooks(): Promise<void>;
+  /** The worker's webhook delivery round; resolves with the raw body the receiver last accepted. */
+  deliverWebhooks(): Promise<string>;
 }
 
 type SendFromAccount = Operation<'POST', '/v1/accounts/{id}/messages'>;
@@ -42,6 +44,8 @@ export interface EveryRouteResult {
   canceled: Schema<'Message'>['status'];
   listedMessageIds: string[];
   deletedOwnerEvent: string | undefined;
+  /** The owner id of the `owner.deleted` delivery, read as the `webhooks` section types it. */
+  deliveredOwnerId: string;
   retriedDelivery: Schema<'WebhookDelivery'>['status'];
   revokedKey: Schema<'ApiKey'>['status'];
   disconnected: Schema<'Account'>['status'];
@@ -129,7 +133,7 @@ export async function useEveryRoute(setup: EveryRouteSetup): Promise<EveryRouteR
   const events = await mailbridge.request('GET', '/v1/events', { query: { type: 'owner.deleted' } });
   // The event union narrows on `type`: each type's `data` is typed.
   const deletedOwner = events.data.map((event) => (event.type === 'owner.deleted' ? event.data.ownerId : undefined));
-  await setup.deliverWebhooks();
+  const delivered: WebhookEvent<'owner.deleted'> = JSON.parse(await setup.deliverWebhooks());
   const deliveries = await mailbridge.request('GET', '/v1/webhook-deliveries', {
     query: { endpointId: endpoint.id, status: 'delivered' },
   });
@@ -158,6 +162,7 @@ export async function useEveryRoute(setup: EveryRouteSetup): Promise<EveryRouteR
     canceled: canceled.status,
     listedMessageIds: listed.data.map((item) => item.id).concat(detail.id),
     deletedOwnerEvent: deletedOwner.at(-1),
+    deliveredOwnerId: delivered.data.ownerId,
     retriedDelivery: retried.status,
     revokedKey: revoked.status,
     disconnected: disconnected.status,

@@ -139,6 +139,7 @@ describe('TypeScript types generated from /v1/openapi.json (openapi-typescript)'
       webhookSecrets: secrets,
       deliverWebhooks: async () => {
         await deliverDueWebhooks(service.deps, { limit: 20 });
+        return receiver.accepted.at(-1)?.body ?? '';
       },
     });
     assert.ok(
@@ -156,6 +157,7 @@ describe('TypeScript types generated from /v1/openapi.json (openapi-typescript)'
     assert.ok(result.listedMessageIds.includes(result.queued.id));
     assert.equal(result.deletedOwnerEvent, 'owner-who-leaves');
     assert.equal(receiver.accepted.at(-1)?.event?.type, 'owner.deleted');
+    assert.equal(result.deliveredOwnerId, 'owner-who-leaves');
     assert.equal(result.retriedDelivery, 'pending');
     assert.equal(result.revokedKey, 'revoked');
     assert.equal(result.disconnected, 'disconnected');

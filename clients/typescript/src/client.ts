@@ -1,4 +1,4 @@
-import type { components, paths } from './api-types.js';
+import type { components, paths, webhooks } from './api-types.js';
 
 /**
  * A thin client for the mailbridge host API (`/v1`): Bearer authentication, JSON in and out, and every error answer
@@ -31,6 +31,13 @@ export interface MailbridgeClientOptions {
 
 /** A schema of the document by name, e.g. `Schema<'Account'>`, `Schema<'Event'>` (what a webhook delivers). */
 export type Schema<Name extends keyof components['schemas']> = components['schemas'][Name];
+
+/**
+ * The body of a webhook delivery of one event type, from the document's `webhooks` section: e.g.
+ * `WebhookEvent<'connect.failed'>`. (`Schema<'Event'>` is any of them, narrowed by `type`.)
+ */
+export type WebhookEvent<Type extends keyof webhooks> =
+  webhooks[Type]['post']['requestBody']['content']['application/json'];
 
 /** A route of the document, as written there: `/v1/accounts/{id}`. */
 export type ApiPath = keyof paths;

@@ -12,6 +12,7 @@ export {
   type ResponseBody,
   type Schema,
   type SuccessBody,
+  type WebhookEvent,
 } from './client.js';
 export {
   SIGNATURE_HEADER,
