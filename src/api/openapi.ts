@@ -382,9 +382,18 @@ function operationObject(
           schema: {
             allOf: [
               { $ref: '#/components/schemas/Error' },
+              // Required and typed here too (the Error schema already requires both), so a generator's type of
+              // this answer has `error.code` as exactly these codes rather than an optional value of any type.
               {
                 type: 'object',
-                properties: { error: { type: 'object', properties: { code: { enum: statusCodes } } } },
+                required: ['error'],
+                properties: {
+                  error: {
+                    type: 'object',
+                    required: ['code'],
+                    properties: { code: { type: 'string', enum: statusCodes } },
+                  },
+                },
               },
             ],
           },

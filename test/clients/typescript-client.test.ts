@@ -53,45 +53,40 @@ describe('clients/typescript against a running mailbridge', () => {
 
   /** A real event: an owner (made by a connect session) deleted through the API. */
   async function ownerDeleted(ownerId: string): Promise<void> {
-    await standard.request('POST', '/connect-sessions', { body: { ownerId } });
+    await standard.request('POST', '/v1/connect-sessions', { body: { ownerId } });
     clock.advance(1);
-    assert.equal(await standard.request('DELETE', `/owners/${encodeURIComponent(ownerId)}`), undefined);
+    assert.equal(await standard.request('DELETE', '/v1/owners/{ownerId}', { path: { ownerId } }), undefined);
     await deliverDueWebhooks(service.deps, { limit: 10 });
   }
 
   it('answers JSON and throws error answers as MailbridgeApiError with their code', async () => {
-    const organization = await standard.request<{ name: string }>('GET', '/organization');
+    const organization = await standard.request('GET', '/v1/organization');
     assert.equal(organization.name, 'Acme');
-    const page = await standard.request<{ data: unknown[]; nextCursor: string | null }>('GET', '/accounts', {
-      query: { limit: 5, ownerId: undefined },
-    });
+    const page = await standard.request('GET', '/v1/accounts', { query: { limit: 5, ownerId: undefined } });
     assert.deepEqual(page, { data: [], nextCursor: null });
-    await assert.rejects(standard.request('GET', '/webhook-endpoints'), (error: unknown) => {
+    await assert.rejects(standard.request('GET', '/v1/webhook-endpoints'), (error: unknown) => {
       assert.ok(error instanceof MailbridgeApiError);
       assert.equal(error.status, 403);
       assert.equal(error.code, 'API_KEY_SCOPE_INSUFFICIENT');
       return true;
     });
     await assert.rejects(
-      admin.request('POST', '/webhook-endpoints', { body: { url: receiverUrl, secret: 'short' } }),
+      admin.request('POST', '/v1/webhook-endpoints', { body: { url: receiverUrl, secret: 'short' } }),
       (error: unknown) => error instanceof MailbridgeApiError && error.code === 'WEBHOOK_SECRET_TOO_SHORT',
     );
   });
 
   it('verifyWebhook accepts deliveries through a rotation overlap, and refuses tampering and replays', async () => {
-    const endpoint = await admin.request<{ id: string; secret: string }>('POST', '/webhook-endpoints', {
-      body: { url: receiverUrl },
-    });
+    const endpoint = await admin.request('POST', '/v1/webhook-endpoints', { body: { url: receiverUrl } });
     accepting = [endpoint.secret];
     await ownerDeleted('owner-1');
     assert.equal(received.at(-1)?.ok, true);
     assert.equal(JSON.parse(received.at(-1)?.body ?? '{}').type, 'owner.deleted');
 
-    const rotated = await admin.request<{ secret: string; previousSecretExpiresAt: string }>(
-      'POST',
-      `/webhook-endpoints/${endpoint.id}/rotate-secret`,
-      { body: { overlapSeconds: 600 } },
-    );
+    const rotated = await admin.request('POST', '/v1/webhook-endpoints/{id}/rotate-secret', {
+      path: { id: endpoint.id },
+      body: { overlapSeconds: 600 },
+    });
     // The receiver has not deployed the new secret yet: the previous one still verifies during the overlap.
     await ownerDeleted('owner-2');
     const during = received.at(-1);
