@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import openapiTS, { type OpenAPI3 } from 'openapi-typescript';
 import { buildOpenApiDocument } from '../src/api/openapi.js';
+import { API_FEATURES } from '../src/app.js';
 
 export const CLIENT_TYPES_FILE = new URL('../clients/typescript/src/api-types.ts', import.meta.url).pathname;
 
@@ -28,6 +29,6 @@ export async function generateApiTypes(document: unknown): Promise<string> {
 
 // The document does not depend on the URL except in `servers`, which the types do not carry.
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
-  writeFileSync(CLIENT_TYPES_FILE, await generateApiTypes(buildOpenApiDocument('http://localhost:8080')));
+  writeFileSync(CLIENT_TYPES_FILE, await generateApiTypes(buildOpenApiDocument('http://localhost:8080', API_FEATURES)));
   console.log(`wrote ${CLIENT_TYPES_FILE}`);
 }

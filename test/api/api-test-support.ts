@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { upsertConnectedAccount } from '../../src/accounts/upsert-connected-account.js';
+import { type PermissionProfile, requestedScopes } from '../../src/connect/permission-profiles.js';
 import type { AccountStatus } from '../../src/db/tables/accounts.js';
 import { CONSUMER_TENANT_ID } from '../../src/microsoft/tenants.js';
 import { createApiKey } from '../../src/orgs/api-keys.js';
@@ -79,6 +80,8 @@ export async function seedAccount(
     reason?: string | null;
     evidence?: Record<string, unknown> | null;
     tenantId?: string;
+    /** Default `send`. */
+    permissionProfile?: PermissionProfile;
   },
 ): Promise<SeededAccount> {
   const { db, clock } = service.deps;
@@ -87,8 +90,8 @@ export async function seedAccount(
   const result = await upsertConnectedAccount(service.deps, {
     organizationId: input.organizationId,
     ownerExternalId: input.ownerId,
-    permissionProfile: 'send',
-    grantedScopes: ['openid', 'profile', 'email', 'offline_access', 'User.Read', 'Mail.Send'],
+    permissionProfile: input.permissionProfile ?? 'send',
+    grantedScopes: requestedScopes(input.permissionProfile ?? 'send'),
     identity: {
       tenantId: input.tenantId ?? CONSUMER_TENANT_ID,
       objectId: newId('oid', clock),

@@ -48,6 +48,9 @@ export interface EveryRouteResult {
   deliveredOwnerId: string;
   retriedDelivery: Schema<'WebhookDelivery'>['status'];
   revokedKey: Schema<'ApiKey'>['status'];
+  /** Warm-up as `PUT` answered it and `GET` reads it back. */
+  warmupEnabled: boolean;
+  warmupPoolSize: number;
   disconnected: Schema<'Account'>['status'];
 }
 
@@ -148,6 +151,14 @@ export async function useEveryRoute(setup: EveryRouteSetup): Promise<EveryRouteR
     path: { id: keys.data.find((key) => key.prefix === created.prefix)?.id ?? created.id },
   });
 
+  // Warm-up: the account was connected with the `warmup` profile, so it may opt in.
+  const warmupEnabled = await mailbridge.request('PUT', '/v1/accounts/{id}/warmup', {
+    path: { id: account.id },
+    body: { enabled: true, settings: { dailyCeiling: 10 } },
+  });
+  const warmup = await mailbridge.request('GET', '/v1/accounts/{id}/warmup', { path: { id: account.id } });
+  const pool = await mailbridge.request('GET', '/v1/warmup');
+
   const disconnected = await mailbridge.request('DELETE', '/v1/accounts/{id}', { path: { id: account.id } });
 
   return {
@@ -165,6 +176,8 @@ export async function useEveryRoute(setup: EveryRouteSetup): Promise<EveryRouteR
     deliveredOwnerId: delivered.data.ownerId,
     retriedDelivery: retried.status,
     revokedKey: revoked.status,
+    warmupEnabled: warmupEnabled.enabled && warmup.enabled,
+    warmupPoolSize: pool.members.length,
     disconnected: disconnected.status,
   };
 }

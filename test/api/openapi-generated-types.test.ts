@@ -129,6 +129,7 @@ describe('TypeScript types generated from /v1/openapi.json (openapi-typescript)'
       organizationId: organization.id,
       ownerId,
       email: 'recruiter@contoso.example',
+      permissionProfile: 'warmup',
     });
     const result = await useEveryRoute({
       baseUrl: service.url,
@@ -158,6 +159,8 @@ describe('TypeScript types generated from /v1/openapi.json (openapi-typescript)'
     assert.equal(result.deletedOwnerEvent, 'owner-who-leaves');
     assert.equal(receiver.accepted.at(-1)?.event?.type, 'owner.deleted');
     assert.equal(result.deliveredOwnerId, 'owner-who-leaves');
+    assert.equal(result.warmupEnabled, true);
+    assert.equal(result.warmupPoolSize, 1);
     assert.equal(result.retriedDelivery, 'pending');
     assert.equal(result.revokedKey, 'revoked');
     assert.equal(result.disconnected, 'disconnected');

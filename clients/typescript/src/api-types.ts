@@ -163,6 +163,25 @@ export interface paths {
      */
     delete: operations["revokeApiKey"];
   };
+  "/v1/accounts/{id}/warmup": {
+    /**
+     * An account's warm-up
+     * @description Where warm-up stands and why (with the remediation of any pause, quarantine or block), today’s target and what was sent of it, the next planned sends, the 7- and 30-day figures and the health score. Every figure is within the warm-up network (placement of this mailbox’s mail as partners found it). An account connected with the `send` profile, for which warm-up was never enabled, answers 409 `WARMUP_PROFILE_REQUIRED` with how to reconnect it; a disconnected one shows `off`.
+     */
+    get: operations["getAccountWarmup"];
+    /**
+     * Enable, pause or configure warm-up
+     * @description Warm-up is opt-in. `{"enabled": true}` starts it (`warmup.started`) or resumes it (`warmup.resumed`); `{"enabled": false}` pauses it (`warmup.paused`, reason `user`): nothing is sent or touched until you enable it again. `settings` replaces your choices: daily ceiling 1–40, reply rate 0.2–0.45, weekends (at 25% volume), receive-only, a time zone override. The account needs the warm-up permissions: one connected with the `send` profile answers 409 `WARMUP_PROFILE_REQUIRED`; reconnect it through `POST /v1/connect-sessions` with `permissionProfile: "warmup"` (the user approves the extra permissions once; the account keeps its id).
+     */
+    put: operations["putAccountWarmup"];
+  };
+  "/v1/warmup": {
+    /**
+     * The organisation's warm-up pool
+     * @description Every account of the organisation that warm-up was ever enabled for, with its state and 7-day figures, and the totals. Within the warm-up network.
+     */
+    get: operations["getWarmupPool"];
+  };
 }
 
 export interface webhooks {
@@ -241,6 +260,26 @@ export interface webhooks {
   "message.bounced": {
     /** The `message.bounced` event */
     post: operations["onMessageBouncedEvent"];
+  };
+  "warmup.started": {
+    /** The `warmup.started` event */
+    post: operations["onWarmupStartedEvent"];
+  };
+  "warmup.paused": {
+    /** The `warmup.paused` event */
+    post: operations["onWarmupPausedEvent"];
+  };
+  "warmup.resumed": {
+    /** The `warmup.resumed` event */
+    post: operations["onWarmupResumedEvent"];
+  };
+  "warmup.quarantined": {
+    /** The `warmup.quarantined` event */
+    post: operations["onWarmupQuarantinedEvent"];
+  };
+  "warmup.health_changed": {
+    /** The `warmup.health_changed` event */
+    post: operations["onWarmupHealthChangedEvent"];
   };
 }
 
@@ -670,7 +709,7 @@ export interface components {
       /** @description https (http only for localhost); no query or fragment. */
       url: string;
       /** @description The event types this endpoint receives; null (or left out when creating): every type. */
-      eventTypes?: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced")[]) | null;
+      eventTypes?: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced" | "warmup.started" | "warmup.paused" | "warmup.resumed" | "warmup.quarantined" | "warmup.health_changed")[]) | null;
       /** @default true */
       enabled?: boolean;
       /** @description Your own signing secret (32 to 256 characters); left out, mailbridge generates one (64 hex characters). */
@@ -714,7 +753,7 @@ export interface components {
       };
     };
     /** @description An event: its `type` says which, and what `data` holds (webhooks carry the same body). */
-    Event: components["schemas"]["AccountConnectedEvent"] | components["schemas"]["AccountReconnectedEvent"] | components["schemas"]["AccountStatusChangedEvent"] | components["schemas"]["AccountDisconnectedEvent"] | components["schemas"]["OwnerDeletedEvent"] | components["schemas"]["ConnectCompletedEvent"] | components["schemas"]["ConnectFailedEvent"] | components["schemas"]["ConnectCancelledEvent"] | components["schemas"]["TenantAdminApprovalRequestedEvent"] | components["schemas"]["TenantAdminConsentGrantedEvent"] | components["schemas"]["AppMisconfiguredEvent"] | components["schemas"]["AppRecoveredEvent"] | components["schemas"]["AppSecretExpiringEvent"] | components["schemas"]["MessageSentEvent"] | components["schemas"]["MessageFailedEvent"] | components["schemas"]["MessageHeldEvent"] | components["schemas"]["MessageReleasedEvent"] | components["schemas"]["MessageCanceledEvent"] | components["schemas"]["MessageBouncedEvent"];
+    Event: components["schemas"]["AccountConnectedEvent"] | components["schemas"]["AccountReconnectedEvent"] | components["schemas"]["AccountStatusChangedEvent"] | components["schemas"]["AccountDisconnectedEvent"] | components["schemas"]["OwnerDeletedEvent"] | components["schemas"]["ConnectCompletedEvent"] | components["schemas"]["ConnectFailedEvent"] | components["schemas"]["ConnectCancelledEvent"] | components["schemas"]["TenantAdminApprovalRequestedEvent"] | components["schemas"]["TenantAdminConsentGrantedEvent"] | components["schemas"]["AppMisconfiguredEvent"] | components["schemas"]["AppRecoveredEvent"] | components["schemas"]["AppSecretExpiringEvent"] | components["schemas"]["MessageSentEvent"] | components["schemas"]["MessageFailedEvent"] | components["schemas"]["MessageHeldEvent"] | components["schemas"]["MessageReleasedEvent"] | components["schemas"]["MessageCanceledEvent"] | components["schemas"]["MessageBouncedEvent"] | components["schemas"]["WarmupStartedEvent"] | components["schemas"]["WarmupPausedEvent"] | components["schemas"]["WarmupResumedEvent"] | components["schemas"]["WarmupQuarantinedEvent"] | components["schemas"]["WarmupHealthChangedEvent"];
     EventList: {
       data: components["schemas"]["Event"][];
       /** @description Pass as `after` for the next page; null on the last. */
@@ -1074,6 +1113,20 @@ export interface components {
       /** @enum {string} */
       emailProvider: "microsoft" | "default";
     };
+    PutWarmup: {
+      /** @description `true` enables warm-up (or resumes it after your pause, or after a restricted-sender or throttling pause, on probation); `false` pauses it. Omit to change the settings only. A quarantine or block runs its course whatever you send. */
+      enabled?: boolean;
+      /** @description Your choices. Sending `settings` replaces all of them: an omitted field takes its default (the provider’s ceiling, a reply rate of 0.3, weekends off, not receive-only, the mailbox’s own time zone). */
+      settings?: {
+        dailyCeiling?: number;
+        replyRate?: number;
+        /** @default false */
+        weekends?: boolean;
+        /** @default false */
+        receiveOnly?: boolean;
+        timeZone?: string;
+      };
+    };
     Remediation: {
       title: string;
       /** @description What the end user should do, in plain words. */
@@ -1202,15 +1255,253 @@ export interface components {
     UpdateWebhookEndpoint: {
       url?: string;
       /** @description The event types this endpoint receives; null (or left out when creating): every type. */
-      eventTypes?: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced")[]) | null;
+      eventTypes?: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced" | "warmup.started" | "warmup.paused" | "warmup.resumed" | "warmup.quarantined" | "warmup.health_changed")[]) | null;
       enabled?: boolean;
+    };
+    WarmupAccount: {
+      accountId: string;
+      email: string;
+      /** @description Your switch: false after you paused warm-up (or before enabling it). */
+      enabled: boolean;
+      /**
+       * @description `microsoft365` (start 4 a day, +1 a day, ceiling 20) or `outlook_com` (start 2, +1 every 2 days, ceiling 10 for the first 30 days, then 15): docs/warmup.md §A.
+       * @enum {string}
+       */
+      provider: "microsoft365" | "outlook_com";
+      /** @description Where warm-up stands and why. */
+      state: {
+        /**
+         * @description `off` (never enabled); `active`; `watch` (spam placement ≥ 10%: volume ×0.7); `throttled` (sender bounces ≥ 3%: volume ×0.5); `probation` (3 days at the start volume after a hold, a reconnect or a resume); `quarantined` (7 days: spam placement ≥ 20% or bounces ≥ 5%); `blocked` (30 days: spam placement ≥ 40%); `paused` (by you, a restricted sender, a revoked grant or repeated throttling). docs/warmup.md §G.
+         * @enum {string}
+         */
+        status: "off" | "active" | "watch" | "throttled" | "probation" | "quarantined" | "blocked" | "paused";
+        since: string | null;
+        /** @description When a hold or a timed pause ends by itself. */
+        until: string | null;
+        /** @description `user`, `restricted_sender`, `grant_revoked`, `throttling_storms`, `spam_placement`, `sender_bounces`. */
+        reason: string | null;
+        /** @description What to do about it, in plain words. */
+        remediation: string | null;
+      };
+      settings: components["schemas"]["WarmupSettings"];
+      /** @description The zone the mailbox’s day runs in (IANA). */
+      timeZone: string | null;
+      /** @description `mailbox` (its mailboxSettings), `override` (your setting) or why a fallback was used. */
+      timeZoneSource: string | null;
+      startedAt: string | null;
+      pausedAt: string | null;
+      /** @description Warm-up day on the ramp (0 before the first). */
+      rampDay: number;
+      today: {
+        /** @description The mailbox's local date of today's plan. */
+        date: string | null;
+        /** @description Warm-up messages planned today, replies included. */
+        target: number;
+        /** @description Of them, sent so far. */
+        done: number;
+        /** @description What held today below the ramp (docs/warmup.md §A): `receive_only`, `weekend_off`, `weekend`, `probation`, `young_account_ceiling`, `light_day`, `health_watch`, `health_throttled`, `partners`, `young_mailbox_cap`; on a day warm-up does not send, why: `user_paused` or the state (`quarantined`, `blocked`, `paused`). */
+        limitedBy: string[];
+      };
+      /** @description Planned send times still ahead, earliest first. */
+      nextSlots: string[];
+      metrics: {
+        last7Days: components["schemas"]["WarmupMetrics"];
+        last30Days: components["schemas"]["WarmupMetrics"];
+      };
+      /** @description 0–100: the inbox rate weighted by recency (half-life 3 days), less bounces and complaints; null until 20 observations or 3 days of warm-up. Within the warm-up network. */
+      health: number | null;
+    };
+    WarmupHealthChangedEvent: {
+      id: string;
+      /** @constant */
+      type: "warmup.health_changed";
+      /** @description The organisation the event belongs to. */
+      organizationId: string;
+      /**
+       * Format: date-time
+       * @description ISO 8601, UTC.
+       */
+      createdAt: string;
+      accountId: string | null;
+      ownerId: string | null;
+      data: {
+        accountId: string;
+        /** @constant */
+        scope: "warmup_network";
+        previous: number | null;
+        health: number | null;
+        inboxRate: number | null;
+        observed: number;
+        [key: string]: unknown;
+      };
+    };
+    WarmupMetrics: {
+      /**
+       * @description Every figure is within the warm-up network: it says nothing certain about other recipients.
+       * @constant
+       */
+      scope: "warmup_network";
+      windowDays: number;
+      /** @description Warm-up messages this mailbox sent, replies included. */
+      sent: number;
+      received: number;
+      /** @description Of `sent`, replies. */
+      replies: number;
+      /** @description This mailbox's messages that partners found and recorded. */
+      observed: number;
+      /** @description Found in the Inbox ÷ observed. */
+      inboxRate: number | null;
+      /** @description Found in Junk Email ÷ observed. */
+      spamRate: number | null;
+      /** @description Moved by partners from Junk Email to the Inbox. */
+      savedFromSpam: number;
+      bounces: number;
+      /** @description Matched bounce notices ÷ sent. */
+      bounceRate: number | null;
+      complaints: number;
+      /** @description Observed ÷ sent. */
+      coverage: number | null;
+      health: number | null;
+    };
+    WarmupPausedEvent: {
+      id: string;
+      /** @constant */
+      type: "warmup.paused";
+      /** @description The organisation the event belongs to. */
+      organizationId: string;
+      /**
+       * Format: date-time
+       * @description ISO 8601, UTC.
+       */
+      createdAt: string;
+      accountId: string | null;
+      ownerId: string | null;
+      data: {
+        accountId?: string;
+        state?: string;
+        /** @description Why: `user`, `address_bounced`, or a safety reason of docs/warmup.md §G. */
+        reason: string;
+        until?: string | null;
+        remediation?: string | null;
+        enhancedStatus?: string;
+        [key: string]: unknown;
+      };
+    };
+    WarmupPool: {
+      /** @constant */
+      scope: "warmup_network";
+      members: ({
+          accountId: string;
+          email: string;
+          enabled: boolean;
+          /** @enum {string} */
+          state: "off" | "active" | "watch" | "throttled" | "probation" | "quarantined" | "blocked" | "paused";
+          reason: string | null;
+          sent7Days: number;
+          received7Days: number;
+          /** @description A share 0–1; null with nothing to divide. */
+          inboxRate7Days: number | null;
+          health: number | null;
+          todayTarget: number;
+        })[];
+      totals: {
+        members: number;
+        enabled: number;
+        /** @description Members by state. */
+        byState: {
+          [key: string]: number;
+        };
+        sent7Days: number;
+        received7Days: number;
+        /** @description A share 0–1; null with nothing to divide. */
+        inboxRate7Days: number | null;
+      };
+    };
+    WarmupQuarantinedEvent: {
+      id: string;
+      /** @constant */
+      type: "warmup.quarantined";
+      /** @description The organisation the event belongs to. */
+      organizationId: string;
+      /**
+       * Format: date-time
+       * @description ISO 8601, UTC.
+       */
+      createdAt: string;
+      accountId: string | null;
+      ownerId: string | null;
+      data: {
+        /** @enum {string} */
+        state: "quarantined" | "blocked";
+        reason: string;
+        until: string | null;
+        remediation: string;
+        [key: string]: unknown;
+      };
+    };
+    WarmupResumedEvent: {
+      id: string;
+      /** @constant */
+      type: "warmup.resumed";
+      /** @description The organisation the event belongs to. */
+      organizationId: string;
+      /**
+       * Format: date-time
+       * @description ISO 8601, UTC.
+       */
+      createdAt: string;
+      accountId: string | null;
+      ownerId: string | null;
+      data: {
+        accountId?: string;
+        state: string;
+        previousState?: string;
+        until: string | null;
+        remediation?: string | null;
+        [key: string]: unknown;
+      };
+    };
+    WarmupSettings: {
+      /** @description Messages a day at most, 1–40 (absent: the provider’s). */
+      dailyCeiling?: number;
+      /** @description Share of received messages answered, 0.2–0.45 (absent: 0.3). */
+      replyRate?: number;
+      /** @description Also on Saturdays and Sundays, at 25% volume. */
+      weekends: boolean;
+      /** @description Receive and engage, never send. */
+      receiveOnly: boolean;
+      /** @description A time zone used instead of the mailbox’s own. */
+      timeZone?: string;
+    };
+    WarmupStartedEvent: {
+      id: string;
+      /** @constant */
+      type: "warmup.started";
+      /** @description The organisation the event belongs to. */
+      organizationId: string;
+      /**
+       * Format: date-time
+       * @description ISO 8601, UTC.
+       */
+      createdAt: string;
+      accountId: string | null;
+      ownerId: string | null;
+      data: {
+        accountId: string;
+        state: string;
+        /** @description The user's warm-up options as saved. */
+        settings: {
+          [key: string]: unknown;
+        };
+        [key: string]: unknown;
+      };
     };
     WebhookDelivery: {
       id: string;
       /** @description The event delivered (= the `Mailbridge-Event-Id` header). */
       eventId: string;
       /** @enum {string} */
-      eventType: "account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced";
+      eventType: "account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced" | "warmup.started" | "warmup.paused" | "warmup.resumed" | "warmup.quarantined" | "warmup.health_changed";
       /** @description The organisation's webhook endpoint it goes to; null: the Default organisation's WEBHOOK_URL. */
       endpointId: string | null;
       /** @description Where the last attempt went (the URL configured at the time). */
@@ -1242,7 +1533,7 @@ export interface components {
       id: string;
       url: string;
       /** @description null: every event type. */
-      eventTypes: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced")[]) | null;
+      eventTypes: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced" | "warmup.started" | "warmup.paused" | "warmup.resumed" | "warmup.quarantined" | "warmup.health_changed")[]) | null;
       /** @description A disabled endpoint gets no new deliveries; pending ones fail. */
       enabled: boolean;
       /** @description During a rotation overlap: until when deliveries carry a second `v1=` signature made with the previous secret. null otherwise. */
@@ -1265,7 +1556,7 @@ export interface components {
       id: string;
       url: string;
       /** @description null: every event type. */
-      eventTypes: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced")[]) | null;
+      eventTypes: (("account.connected" | "account.reconnected" | "account.status_changed" | "account.disconnected" | "owner.deleted" | "connect.completed" | "connect.failed" | "connect.cancelled" | "tenant.admin_approval_requested" | "tenant.admin_consent_granted" | "app.misconfigured" | "app.recovered" | "app.secret_expiring" | "message.sent" | "message.failed" | "message.held" | "message.released" | "message.canceled" | "message.bounced" | "warmup.started" | "warmup.paused" | "warmup.resumed" | "warmup.quarantined" | "warmup.health_changed")[]) | null;
       /** @description A disabled endpoint gets no new deliveries; pending ones fail. */
       enabled: boolean;
       /** @description During a rotation overlap: until when deliveries carry a second `v1=` signature made with the previous secret. null otherwise. */
@@ -3561,6 +3852,243 @@ export interface operations {
       };
     };
   };
+  /**
+   * An account's warm-up
+   * @description Where warm-up stands and why (with the remediation of any pause, quarantine or block), today’s target and what was sent of it, the next planned sends, the 7- and 30-day figures and the health score. Every figure is within the warm-up network (placement of this mailbox’s mail as partners found it). An account connected with the `send` profile, for which warm-up was never enabled, answers 409 `WARMUP_PROFILE_REQUIRED` with how to reconnect it; a disconnected one shows `off`.
+   */
+  getAccountWarmup: {
+    parameters: {
+      path: {
+        /** @description An account id, `acc_…`. */
+        id: string;
+      };
+    };
+    responses: {
+      /** @description The warm-up of the account. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WarmupAccount"];
+        };
+      };
+      /** @description `REQUEST_INVALID`: A path parameter, query parameter or body field is missing, unknown or invalid. `details.issues` lists each problem with its `location` (`path`, `query`, `body`), `field` (dotted path) and `message`. */
+      400: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID";
+            };
+          };
+        };
+      };
+      /**
+       * @description `API_KEY_MISSING`: No `Authorization: Bearer <API key>` header. Create a key with `mailbridge api-keys create`.
+       *
+       * `API_KEY_INVALID`: The Authorization header is not `Bearer mb_live_…`, or the key is unknown, revoked or expired.
+       */
+      401: {
+        content: {
+          "application/json": components["schemas"]["Error"] & ({
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
+            };
+          });
+        };
+      };
+      /** @description `ACCOUNT_NOT_FOUND`: No account with this id in your organisation (accounts of other organisations are never visible). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "ACCOUNT_NOT_FOUND";
+            };
+          };
+        };
+      };
+      /** @description `WARMUP_PROFILE_REQUIRED`: The account was connected with the `send` profile, which cannot read or file mail. Reconnect it through a connect session with `permissionProfile: "warmup"` (incremental consent: the user approves the extra permissions once); the account keeps its id. */
+      409: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "WARMUP_PROFILE_REQUIRED";
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: Something went wrong on our side; nothing you sent was wrong. */
+      500: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
+            };
+          };
+        };
+      };
+    };
+  };
+  /**
+   * Enable, pause or configure warm-up
+   * @description Warm-up is opt-in. `{"enabled": true}` starts it (`warmup.started`) or resumes it (`warmup.resumed`); `{"enabled": false}` pauses it (`warmup.paused`, reason `user`): nothing is sent or touched until you enable it again. `settings` replaces your choices: daily ceiling 1–40, reply rate 0.2–0.45, weekends (at 25% volume), receive-only, a time zone override. The account needs the warm-up permissions: one connected with the `send` profile answers 409 `WARMUP_PROFILE_REQUIRED`; reconnect it through `POST /v1/connect-sessions` with `permissionProfile: "warmup"` (the user approves the extra permissions once; the account keeps its id).
+   */
+  putAccountWarmup: {
+    parameters: {
+      path: {
+        /** @description An account id, `acc_…`. */
+        id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PutWarmup"];
+      };
+    };
+    responses: {
+      /** @description The warm-up of the account, as changed. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WarmupAccount"];
+        };
+      };
+      /**
+       * @description `REQUEST_INVALID`: A path parameter, query parameter or body field is missing, unknown or invalid. `details.issues` lists each problem with its `location` (`path`, `query`, `body`), `field` (dotted path) and `message`.
+       *
+       * `REQUEST_JSON_INVALID`: The body is not valid JSON.
+       *
+       * `WARMUP_SETTINGS_INVALID`: A warm-up setting is out of range or unknown (daily ceiling 1–40, reply rate 0.2–0.45, weekends and receiveOnly booleans, a known time zone). `details.issues` lists each problem with its `path` and `message`.
+       */
+      400: {
+        content: {
+          "application/json": components["schemas"]["Error"] & ({
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_INVALID" | "REQUEST_JSON_INVALID" | "WARMUP_SETTINGS_INVALID";
+            };
+          });
+        };
+      };
+      /**
+       * @description `API_KEY_MISSING`: No `Authorization: Bearer <API key>` header. Create a key with `mailbridge api-keys create`.
+       *
+       * `API_KEY_INVALID`: The Authorization header is not `Bearer mb_live_…`, or the key is unknown, revoked or expired.
+       */
+      401: {
+        content: {
+          "application/json": components["schemas"]["Error"] & ({
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
+            };
+          });
+        };
+      };
+      /** @description `ACCOUNT_NOT_FOUND`: No account with this id in your organisation (accounts of other organisations are never visible). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "ACCOUNT_NOT_FOUND";
+            };
+          };
+        };
+      };
+      /**
+       * @description `WARMUP_PROFILE_REQUIRED`: The account was connected with the `send` profile, which cannot read or file mail. Reconnect it through a connect session with `permissionProfile: "warmup"` (incremental consent: the user approves the extra permissions once); the account keeps its id.
+       *
+       * `WARMUP_ACCOUNT_DISCONNECTED`: The account is disconnected: connect it again before enabling warm-up.
+       *
+       * `WARMUP_NOT_ENABLED`: Warm-up was never enabled for this account: enable it first (`enabled: true`).
+       */
+      409: {
+        content: {
+          "application/json": components["schemas"]["Error"] & ({
+            error: {
+              /** @enum {string} */
+              code: "WARMUP_PROFILE_REQUIRED" | "WARMUP_ACCOUNT_DISCONNECTED" | "WARMUP_NOT_ENABLED";
+            };
+          });
+        };
+      };
+      /** @description `REQUEST_BODY_TOO_LARGE`: The body is larger than the API accepts. */
+      413: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_BODY_TOO_LARGE";
+            };
+          };
+        };
+      };
+      /** @description `REQUEST_CONTENT_TYPE_UNSUPPORTED`: A request with a body must send `application/json`. */
+      415: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "REQUEST_CONTENT_TYPE_UNSUPPORTED";
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: Something went wrong on our side; nothing you sent was wrong. */
+      500: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
+            };
+          };
+        };
+      };
+    };
+  };
+  /**
+   * The organisation's warm-up pool
+   * @description Every account of the organisation that warm-up was ever enabled for, with its state and 7-day figures, and the totals. Within the warm-up network.
+   */
+  getWarmupPool: {
+    responses: {
+      /** @description The pool. */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WarmupPool"];
+        };
+      };
+      /**
+       * @description `API_KEY_MISSING`: No `Authorization: Bearer <API key>` header. Create a key with `mailbridge api-keys create`.
+       *
+       * `API_KEY_INVALID`: The Authorization header is not `Bearer mb_live_…`, or the key is unknown, revoked or expired.
+       */
+      401: {
+        content: {
+          "application/json": components["schemas"]["Error"] & ({
+            error: {
+              /** @enum {string} */
+              code: "API_KEY_MISSING" | "API_KEY_INVALID";
+            };
+          });
+        };
+      };
+      /** @description `INTERNAL`: Something went wrong on our side; nothing you sent was wrong. */
+      500: {
+        content: {
+          "application/json": components["schemas"]["Error"] & {
+            error: {
+              /** @enum {string} */
+              code: "INTERNAL";
+            };
+          };
+        };
+      };
+    };
+  };
   /** The `account.connected` event */
   onAccountConnectedEvent: {
     parameters: {
@@ -4008,6 +4536,126 @@ export interface operations {
     requestBody: {
       content: {
         "application/json": components["schemas"]["MessageBouncedEvent"];
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within 10 s, is retried (about 25 hours). */
+      "2XX": {
+        content: never;
+      };
+    };
+  };
+  /** The `warmup.started` event */
+  onWarmupStartedEvent: {
+    parameters: {
+      header: {
+        /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; during a secret rotation a second `v1=` made with the previous secret. Accept the delivery if any `v1` matches a secret you hold and `t` is within 5 minutes of your clock. */
+        "Mailbridge-Signature": string;
+        /** @description The event id (= the body `id`): dedupe by it, delivery is at least once. */
+        "Mailbridge-Event-Id": string;
+        /** @description The event type (= the body `type`). */
+        "Mailbridge-Event-Type": string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WarmupStartedEvent"];
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within 10 s, is retried (about 25 hours). */
+      "2XX": {
+        content: never;
+      };
+    };
+  };
+  /** The `warmup.paused` event */
+  onWarmupPausedEvent: {
+    parameters: {
+      header: {
+        /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; during a secret rotation a second `v1=` made with the previous secret. Accept the delivery if any `v1` matches a secret you hold and `t` is within 5 minutes of your clock. */
+        "Mailbridge-Signature": string;
+        /** @description The event id (= the body `id`): dedupe by it, delivery is at least once. */
+        "Mailbridge-Event-Id": string;
+        /** @description The event type (= the body `type`). */
+        "Mailbridge-Event-Type": string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WarmupPausedEvent"];
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within 10 s, is retried (about 25 hours). */
+      "2XX": {
+        content: never;
+      };
+    };
+  };
+  /** The `warmup.resumed` event */
+  onWarmupResumedEvent: {
+    parameters: {
+      header: {
+        /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; during a secret rotation a second `v1=` made with the previous secret. Accept the delivery if any `v1` matches a secret you hold and `t` is within 5 minutes of your clock. */
+        "Mailbridge-Signature": string;
+        /** @description The event id (= the body `id`): dedupe by it, delivery is at least once. */
+        "Mailbridge-Event-Id": string;
+        /** @description The event type (= the body `type`). */
+        "Mailbridge-Event-Type": string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WarmupResumedEvent"];
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within 10 s, is retried (about 25 hours). */
+      "2XX": {
+        content: never;
+      };
+    };
+  };
+  /** The `warmup.quarantined` event */
+  onWarmupQuarantinedEvent: {
+    parameters: {
+      header: {
+        /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; during a secret rotation a second `v1=` made with the previous secret. Accept the delivery if any `v1` matches a secret you hold and `t` is within 5 minutes of your clock. */
+        "Mailbridge-Signature": string;
+        /** @description The event id (= the body `id`): dedupe by it, delivery is at least once. */
+        "Mailbridge-Event-Id": string;
+        /** @description The event type (= the body `type`). */
+        "Mailbridge-Event-Type": string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WarmupQuarantinedEvent"];
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within 10 s, is retried (about 25 hours). */
+      "2XX": {
+        content: never;
+      };
+    };
+  };
+  /** The `warmup.health_changed` event */
+  onWarmupHealthChangedEvent: {
+    parameters: {
+      header: {
+        /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; during a secret rotation a second `v1=` made with the previous secret. Accept the delivery if any `v1` matches a secret you hold and `t` is within 5 minutes of your clock. */
+        "Mailbridge-Signature": string;
+        /** @description The event id (= the body `id`): dedupe by it, delivery is at least once. */
+        "Mailbridge-Event-Id": string;
+        /** @description The event type (= the body `type`). */
+        "Mailbridge-Event-Type": string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WarmupHealthChangedEvent"];
       };
     };
     responses: {
