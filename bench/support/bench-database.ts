@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { DbDialect } from '../../src/db/schema.js';
+import { cpuSeconds } from './processes.js';
 
 /**
  * A throwaway database for one benchmark run: a SQLite file in a fresh temp directory, or a PostgreSQL database of
@@ -159,4 +160,73 @@ export function counterDelta(before: PostgresCounters, after: PostgresCounters):
     blocksRead: after.blocksRead - before.blocksRead,
     blocksHit: after.blocksHit - before.blocksHit,
   };
+}
+
+/**
+ * The CPU that PostgreSQL's backends spend for the service (issue 14: they burn as much as the Node processes, so a
+ * figure without them flatters PostgreSQL). Counts every backend connected to `database` under the service's
+ * application name (`mailbridge`, src/db/open-database.ts), read from /proc/<pid>/stat (PostgreSQL runs on this
+ * machine; loopback only). Backends come and go with the pools: `start` samples the ones present (their CPU so far is
+ * not counted), a timer samples every `intervalMs` so a backend that appears is counted from its start and one that
+ * exits keeps what it had used at its last sample, and `stop` samples once more. Its own connection has another
+ * application name and is not counted.
+ */
+export class BackendCpu {
+  readonly #database: BenchDatabase;
+  readonly #client: pg.Client;
+  /** Per backend pid: CPU seconds when first seen (0 when it appeared during the run) and at its last sample. */
+  readonly #seen = new Map<number, { first: number; last: number }>();
+  #timer: NodeJS.Timeout | undefined;
+  #sampling: Promise<void> = Promise.resolve();
+
+  private constructor(database: BenchDatabase, client: pg.Client) {
+    this.#database = database;
+    this.#client = client;
+  }
+
+  static async start(database: BenchDatabase, intervalMs = 200): Promise<BackendCpu> {
+    if (database.dialect !== 'postgres' || !database.name) throw new Error('backend CPU needs PostgreSQL');
+    const client = new pg.Client({ connectionString: database.url, application_name: 'mailbridge-bench' });
+    await client.connect();
+    const sampler = new BackendCpu(database, client);
+    await sampler.#sample(true);
+    sampler.#timer = setInterval(() => {
+      sampler.#sampling = sampler.#sampling.then(() => sampler.#sample(false)).catch(() => undefined);
+    }, intervalMs);
+    return sampler;
+  }
+
+  /** The client of this sampler (application name `mailbridge-bench`): for the benchmark's own reads. */
+  get client(): pg.Client {
+    return this.#client;
+  }
+
+  async #sample(initial: boolean): Promise<void> {
+    const { rows } = await this.#client.query<{ pid: number }>(
+      `select pid from pg_stat_activity where datname = $1 and application_name = 'mailbridge'`,
+      [this.#database.name],
+    );
+    for (const { pid } of rows) {
+      let cpu: number;
+      try {
+        cpu = cpuSeconds(pid);
+      } catch {
+        continue; // Exited since the query.
+      }
+      const entry = this.#seen.get(pid);
+      if (entry) entry.last = cpu;
+      else this.#seen.set(pid, { first: initial ? cpu : 0, last: cpu });
+    }
+  }
+
+  /** Stops sampling; returns the CPU seconds the backends spent since `start`, and how many backends there were. */
+  async stop(): Promise<{ seconds: number; backends: number }> {
+    clearInterval(this.#timer);
+    await this.#sampling;
+    await this.#sample(false);
+    await this.#client.end();
+    let seconds = 0;
+    for (const entry of this.#seen.values()) seconds += entry.last - entry.first;
+    return { seconds, backends: this.#seen.size };
+  }
 }

@@ -168,34 +168,51 @@ export async function finishAttempt(
                   failure_remediation: JSON.stringify(UNKNOWN_OUTCOME_REMEDIATION),
                 }
               : { ...base, ...heldColumns(deps, now, change.status, change.reason) };
-    const updated = await trx
-      .updateTable('outbox_messages')
-      .set(columns)
-      .where('id', '=', claim.message.id)
-      .where('status', '=', 'sending')
-      .where('lease_owner', '=', claim.workerId)
-      .where('attempts', '=', claim.attemptNumber)
-      .returningAll()
-      .executeTakeFirst();
+    const finishMessage = (db: QueryCreator<Database>) =>
+      db
+        .updateTable('outbox_messages')
+        .set(columns)
+        .where('id', '=', claim.message.id)
+        .where('status', '=', 'sending')
+        .where('lease_owner', '=', claim.workerId)
+        .where('attempts', '=', claim.attemptNumber)
+        .returningAll();
+    const attemptColumns = {
+      outcome: attempt.outcome,
+      ...(attempt.step === undefined ? {} : { step: attempt.step }),
+      finished_at: now,
+      duration_ms: options.startedAtMs === undefined ? null : Math.round(performance.now() - options.startedAtMs),
+      http_status: attempt.httpStatus ?? null,
+      graph_code: attempt.graphCode ?? null,
+      request_id: attempt.requestId ?? null,
+      client_request_id: attempt.clientRequestId ?? null,
+      detail: attempt.detail === undefined ? null : attempt.detail.slice(0, 500),
+      evidence: attempt.evidence === undefined ? null : JSON.stringify(storableEvidence(attempt.evidence)),
+      retry_after_ms: attempt.retryAfterMs ?? null,
+    };
     // Rows in the order a claim takes them (message, then attempt; the lane's pacing row is only waited for by
     // claims that hold no message lock), so a finishing worker and a claiming one can never deadlock on PostgreSQL.
-    await trx
-      .updateTable('outbox_attempts')
-      .set({
-        outcome: attempt.outcome,
-        ...(attempt.step === undefined ? {} : { step: attempt.step }),
-        finished_at: now,
-        duration_ms: options.startedAtMs === undefined ? null : Math.round(performance.now() - options.startedAtMs),
-        http_status: attempt.httpStatus ?? null,
-        graph_code: attempt.graphCode ?? null,
-        request_id: attempt.requestId ?? null,
-        client_request_id: attempt.clientRequestId ?? null,
-        detail: attempt.detail === undefined ? null : attempt.detail.slice(0, 500),
-        evidence: attempt.evidence === undefined ? null : JSON.stringify(storableEvidence(attempt.evidence)),
-        retry_after_ms: attempt.retryAfterMs ?? null,
-      })
-      .where('id', '=', claim.attemptId)
-      .execute();
+    // The attempt is logged whether or not the fence matched.
+    let updated: OutboxMessagesTable | undefined;
+    if (deps.dialect === 'postgres') {
+      // One round trip for both (issue 14): the attempt's update reads the message's CTE, so it runs after it.
+      updated = await trx
+        .with('finished', (db) => finishMessage(db))
+        .with('logged', (db) =>
+          db
+            .updateTable('outbox_attempts')
+            .set(attemptColumns)
+            .where('id', '=', claim.attemptId)
+            .where((eb) => eb(eb.selectFrom('finished').select(eb.fn.countAll<number>().as('n')), '>=', 0))
+            .returning('id'),
+        )
+        .selectFrom('finished')
+        .selectAll()
+        .executeTakeFirst();
+    } else {
+      updated = await finishMessage(trx).executeTakeFirst();
+      await trx.updateTable('outbox_attempts').set(attemptColumns).where('id', '=', claim.attemptId).execute();
+    }
 
     if (change.kind === 'retry' && change.throttleLaneUntil !== undefined) {
       // Microsoft's Retry-After is about the mailbox, whoever holds this message now.

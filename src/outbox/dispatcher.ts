@@ -4,7 +4,7 @@ import type { ServiceDeps } from '../services.js';
 import { type AccessTokenSource, deliverThroughGraph } from './graph-delivery.js';
 import { sweepHeldMessages } from './held-messages.js';
 import { DEFAULT_LANE } from './message-target.js';
-import { type Claim, claimLane, lanesWithDueWork } from './pacing.js';
+import { type Claim, claimLane, claimLaneWork, lanesWithDueWork } from './pacing.js';
 import { deliverThroughSmtp } from './smtp-delivery.js';
 
 /**
@@ -122,12 +122,16 @@ export async function dispatchLane(deps: ServiceDeps, lane: string, options: Lan
   let attempted = 0;
   let ended = 0;
   let outOfTime = false;
+  // The last claim found fewer due messages than it had room for: claiming again as sends end would read the lane
+  // for nothing (one claim transaction per pass saved, issue 14); what becomes due later wakes the lane itself.
+  let exhausted = false;
   for (;;) {
     outOfTime ||= performance.now() > deadline || options.signal?.aborted === true;
     const endedBefore = ended;
-    if (!outOfTime && inFlight.size < perLane) {
-      const claims = await claimLane(deps, lane, { workerId, leaseMs, max: perLane - inFlight.size });
-      for (const claim of claims) {
+    if (!outOfTime && !exhausted && inFlight.size < perLane) {
+      const claimed = await claimLaneWork(deps, lane, { workerId, leaseMs, max: perLane - inFlight.size });
+      exhausted = claimed.exhausted;
+      for (const claim of claimed.claims) {
         attempted++;
         const sending: Promise<void> = deliver(claim).finally(() => {
           inFlight.delete(sending);
@@ -139,7 +143,7 @@ export async function dispatchLane(deps: ServiceDeps, lane: string, options: Lan
     if (inFlight.size === 0) {
       // A send that ended while the claim read the lane was counted as in flight by it: claim once more, which
       // also records the pacing pause if the minute is spent. Otherwise nothing more can be claimed now.
-      if (ended !== endedBefore && !outOfTime) continue;
+      if (ended !== endedBefore && !outOfTime && !exhausted) continue;
       break;
     }
     // Claim again when a send ends.
@@ -160,6 +164,9 @@ export async function dispatchLane(deps: ServiceDeps, lane: string, options: Lan
  * Null when the lane has nothing queued or in flight: the next accepted or released message wakes it.
  */
 export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, now: number): Promise<number | null> {
+  // One statement (a pass ends with it, on every lane): the lane's pause rides along as scalar subqueries.
+  const pause = (column: 'throttled_until' | 'paced_until') =>
+    deps.db.selectFrom('outbox_pacing').select(column).where('lane', '=', lane);
   const row = await deps.db
     .selectFrom('outbox_messages')
     .select((eb) => [
@@ -167,18 +174,15 @@ export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, no
         .min<number | null>(eb.case().when('status', '=', 'queued').then(eb.ref('next_attempt_at')).end())
         .as('queued'),
       eb.fn.min<number | null>(eb.case().when('status', '=', 'sending').then(eb.ref('lease_until')).end()).as('leased'),
+      pause('throttled_until').as('throttled_until'),
+      pause('paced_until').as('paced_until'),
     ])
     .where('lane', '=', lane)
     .where('status', 'in', ['queued', 'sending'])
     .executeTakeFirst();
-  const pacing = await deps.db
-    .selectFrom('outbox_pacing')
-    .select(['throttled_until', 'paced_until'])
-    .where('lane', '=', lane)
-    .executeTakeFirst();
   const queued = row?.queued == null ? null : Number(row.queued);
   const leased = row?.leased == null ? null : Number(row.leased);
-  const pausedUntil = Math.max(Number(pacing?.throttled_until ?? 0), Number(pacing?.paced_until ?? 0));
+  const pausedUntil = Math.max(Number(row?.throttled_until ?? 0), Number(row?.paced_until ?? 0));
   const times: number[] = [];
   if (queued !== null) {
     const at = Math.max(queued, pausedUntil);

@@ -164,7 +164,21 @@ export async function acceptMessage(
   };
   try {
     await withTransaction(deps.db, async (trx) => {
-      await trx.insertInto('outbox_messages').values(row).execute();
+      // With pg-boss the lane's job starts after the lane's pause: read it in the INSERT's own round trip (issue 14).
+      const inserted = await trx
+        .insertInto('outbox_messages')
+        .values(row)
+        .$if(deps.jobs?.kind === 'pg-boss', (query) =>
+          query.returning((eb) => [
+            eb.selectFrom('outbox_pacing').select('throttled_until').where('lane', '=', row.lane).as('throttled_until'),
+            eb.selectFrom('outbox_pacing').select('paced_until').where('lane', '=', row.lane).as('paced_until'),
+          ]),
+        )
+        .executeTakeFirst();
+      const pause =
+        inserted && 'paced_until' in inserted
+          ? { throttled_until: inserted.throttled_until ?? null, paced_until: inserted.paced_until ?? null }
+          : undefined;
       for (const [position, attachment] of message.attachments.entries()) {
         const attachmentRow: OutboxAttachmentsTable = {
           id: newId('att', deps.clock),
@@ -179,7 +193,7 @@ export async function acceptMessage(
       }
       if (held) await recordMessageEvent(trx, deps, row, 'message.held', heldEventData(row));
       // The mailbox's job, in this transaction: it exists exactly when the message does (issue 5 item 2).
-      else await wakeLane(trx, deps, row.lane, row.next_attempt_at ?? now);
+      else await wakeLane(trx, deps, row.lane, row.next_attempt_at ?? now, pause);
     });
   } catch (error) {
     if (idempotency) {

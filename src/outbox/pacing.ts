@@ -103,22 +103,28 @@ export async function lanesWithDueWork(db: Kysely<Database>, now: number, maxLan
 
 interface LaneUsage {
   inFlight: number;
+  /** Messages of the lane in `sending` whose lease ended (their worker died): taken again first. */
+  expired: number;
   lastMinute: number;
   /** When the oldest send of the last minute leaves the window (null if one is still in flight). */
   minuteFreesAt: number | null;
   lastDayRecipients: number;
 }
 
+/**
+ * The lane's usage in one statement (each statement of a claim is a round trip on PostgreSQL, issue 14): its
+ * messages in `sending` (live leases and expired ones, from the lane index) as scalar subqueries beside both windows
+ * of its counted attempts (one pass over the last day's attempts; the minute's figures are conditional aggregates).
+ */
 async function laneUsage(trx: Kysely<Database>, lane: string, now: number): Promise<LaneUsage> {
-  const inFlight = await trx
-    .selectFrom('outbox_messages')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('lane', '=', lane)
-    .where('status', '=', 'sending')
-    .where('lease_until', '>=', now)
-    .executeTakeFirstOrThrow();
-  // Both windows in one pass over the last day's counted attempts: the minute's figures are conditional aggregates.
   const minuteAgo = now - MINUTE_MS;
+  const sendingCount = (live: boolean) =>
+    trx
+      .selectFrom('outbox_messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('lane', '=', lane)
+      .where('status', '=', 'sending')
+      .where('lease_until', live ? '>=' : '<', now);
   const windows = await trx
     .selectFrom('outbox_attempts')
     .where('lane', '=', lane)
@@ -127,6 +133,8 @@ async function laneUsage(trx: Kysely<Database>, lane: string, now: number): Prom
     .select((eb) => {
       const finishedInMinute = eb('finished_at', '>', minuteAgo);
       return [
+        sendingCount(true).as('in_flight'),
+        sendingCount(false).as('expired'),
         eb.fn
           .sum<number | null>(
             eb
@@ -145,7 +153,8 @@ async function laneUsage(trx: Kysely<Database>, lane: string, now: number): Prom
     .executeTakeFirstOrThrow();
   const lastMinute = Number(windows.minute_n ?? 0);
   return {
-    inFlight: Number(inFlight.n),
+    inFlight: Number(windows.in_flight ?? 0),
+    expired: Number(windows.expired ?? 0),
     lastMinute,
     minuteFreesAt:
       windows.oldest !== null && Number(windows.minute_finished ?? 0) === lastMinute
@@ -178,6 +187,27 @@ export async function claimLane(
   lane: string,
   options: ClaimOptions,
 ): Promise<Claim[]> {
+  return (await claimLaneWork(deps, lane, options)).claims;
+}
+
+/** What a claim took, and whether the lane had no more due messages than it took (see `claimLaneWork`). */
+export interface LaneClaim {
+  claims: Claim[];
+  /**
+   * The lane's due messages (those not locked by another claim) were fewer than the claim had room for: nothing more
+   * is due now, so a pass need not claim again as its sends end. A message accepted or released later asks for a pass
+   * of its own (`wakeLane`), and one due later is found by `laneWakeAt`.
+   */
+  exhausted: boolean;
+}
+
+/** `claimLane`, also saying whether the lane's due work ran out (a lane pass stops claiming then). */
+export async function claimLaneWork(
+  deps: Pick<ServiceDeps, 'db' | 'dialect' | 'clock' | 'config'>,
+  lane: string,
+  options: ClaimOptions,
+): Promise<LaneClaim> {
+  const none = { claims: [], exhausted: false };
   return withTransaction(deps.db, async (trx) => {
     const now = deps.clock.now();
     // One statement creates the lane's pacing row if needed and locks it (an upsert that updates takes the row lock
@@ -190,7 +220,7 @@ export async function claimLane(
       .onConflict((conflict) => conflict.column('lane').doUpdateSet({ last_claimed_at: now, updated_at: now }))
       .returning(['throttled_until', 'paced_until'])
       .executeTakeFirstOrThrow();
-    if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return [];
+    if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return none;
 
     const account =
       lane === DEFAULT_LANE
@@ -201,12 +231,13 @@ export async function claimLane(
     const minuteRoom = limits.messagesPerMinute - usage.lastMinute;
     if (minuteRoom <= 0) {
       if (usage.minuteFreesAt !== null) await setPacedUntil(trx, lane, usage.minuteFreesAt, now);
-      return [];
+      return none;
     }
     const slots = Math.min(options.max, limits.concurrency - usage.inFlight, minuteRoom);
-    if (slots <= 0) return [];
+    if (slots <= 0) return none;
 
-    const due = await selectDue(trx, deps.dialect, lane, now, slots);
+    const due = await selectDue(trx, deps.dialect, lane, now, slots, usage.expired > 0);
+    const exhausted = due.length < slots;
     const chosen: Array<Pick<OutboxMessagesTable, 'id' | 'status' | 'recipient_count' | 'attempts'>> = [];
     let dayRecipients = usage.lastDayRecipients;
     for (const candidate of due) {
@@ -219,39 +250,61 @@ export async function claimLane(
       dayRecipients += candidate.recipient_count;
       chosen.push(candidate);
     }
+    if (chosen.length === 0) return { claims: [], exhausted: exhausted && due.length === 0 };
 
+    const previousOutcomes = new Map<string, string | null>();
+    for (const candidate of chosen) {
+      // Only after a crash or a retry (rare): how the message's previous attempt ended.
+      if (candidate.status === 'sending')
+        previousOutcomes.set(candidate.id, await closeStaleAttempt(trx, candidate.id, now));
+      else if (candidate.attempts > 0) previousOutcomes.set(candidate.id, await lastOutcome(trx, candidate.id));
+    }
+    // The chosen messages move to `sending` together and their attempts are written together: two statements per
+    // claim whatever its size. The rows cannot have changed since `selectDue` read them: on PostgreSQL they are
+    // locked (FOR UPDATE) by this transaction, on SQLite the transaction holds the write lock.
+    const moved = await trx
+      .updateTable('outbox_messages')
+      .set((eb) => ({
+        status: 'sending',
+        lease_owner: options.workerId,
+        lease_until: now + options.leaseMs,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where(
+        'id',
+        'in',
+        chosen.map((candidate) => candidate.id),
+      )
+      .returningAll()
+      .execute();
+    const byId = new Map(moved.map((message) => [message.id, message]));
     const claims: Claim[] = [];
     for (const candidate of chosen) {
-      let previousOutcome: string | null = null;
-      if (candidate.status === 'sending') previousOutcome = await closeStaleAttempt(trx, candidate.id, now);
-      else if (candidate.attempts > 0) previousOutcome = await lastOutcome(trx, candidate.id);
-      const number = candidate.attempts + 1;
-      const message = await trx
-        .updateTable('outbox_messages')
-        .set({
-          status: 'sending',
-          lease_owner: options.workerId,
-          lease_until: now + options.leaseMs,
-          attempts: number,
-          updated_at: now,
-        })
-        .where('id', '=', candidate.id)
-        .where('attempts', '=', candidate.attempts)
-        .returningAll()
-        .executeTakeFirst();
+      const message = byId.get(candidate.id);
       if (!message) continue;
-      const attemptId = newId('att', deps.clock);
-      await trx
-        .insertInto('outbox_attempts')
-        .values({
-          id: attemptId,
-          message_id: message.id,
+      claims.push({
+        message,
+        attemptId: newId('att', deps.clock),
+        attemptNumber: message.attempts,
+        workerId: options.workerId,
+        leaseMs: options.leaseMs,
+        previousOutcome: previousOutcomes.get(candidate.id) ?? null,
+        account,
+      });
+    }
+    await trx
+      .insertInto('outbox_attempts')
+      .values(
+        claims.map((claim) => ({
+          id: claim.attemptId,
+          message_id: claim.message.id,
           lane,
-          number,
+          number: claim.attemptNumber,
           worker_id: options.workerId,
           outcome: 'claimed',
           step: null,
-          recipient_count: message.recipient_count,
+          recipient_count: claim.message.recipient_count,
           claimed_at: now,
           started_at: null,
           finished_at: null,
@@ -263,23 +316,27 @@ export async function claimLane(
           detail: null,
           evidence: null,
           retry_after_ms: null,
-        })
-        .execute();
-      claims.push({
-        message,
-        attemptId,
-        attemptNumber: number,
-        workerId: options.workerId,
-        leaseMs: options.leaseMs,
-        previousOutcome,
-        account,
-      });
-    }
-    return claims;
+        })),
+      )
+      .execute();
+    // Cut short by the day's recipient budget: the pause is recorded, and the next claim says so.
+    return { claims, exhausted: exhausted && chosen.length === due.length };
   });
 }
 
-async function selectDue(trx: Kysely<Database>, dialect: DbDialect, lane: string, now: number, limit: number) {
+/**
+ * Up to `limit` due messages of the lane: those whose lease expired first (a message whose worker died has waited
+ * longest; looked for only when the usage read counted one), then queued ones by due time. Each read walks the lane
+ * index in order and stops at `limit`.
+ */
+async function selectDue(
+  trx: Kysely<Database>,
+  dialect: DbDialect,
+  lane: string,
+  now: number,
+  limit: number,
+  anyExpired: boolean,
+) {
   const base = () =>
     trx
       .selectFrom('outbox_messages')
@@ -287,12 +344,9 @@ async function selectDue(trx: Kysely<Database>, dialect: DbDialect, lane: string
       .where('lane', '=', lane)
       .limit(limit)
       .$if(dialect === 'postgres', (query) => query.forUpdate().skipLocked());
-  // Recovery first: a message whose worker died has waited longest.
-  const expired = await base()
-    .where('status', '=', 'sending')
-    .where('lease_until', '<', now)
-    .orderBy('lease_until')
-    .execute();
+  const expired = anyExpired
+    ? await base().where('status', '=', 'sending').where('lease_until', '<', now).orderBy('lease_until').execute()
+    : [];
   if (expired.length >= limit) return expired;
   const queued = await base()
     .where('status', '=', 'queued')

@@ -268,8 +268,7 @@ export class AccessTokenProvider {
     intent: Intent,
   ): Promise<FlightResult | { refresh: { row: AccountRow; tokens: AccountTokensTable } }> {
     const { db } = this.#deps;
-    const row = await readAccount(db, accountId);
-    const tokens = row ? await readTokenRow(db, accountId) : undefined;
+    const { row, tokens } = await readAccountAndTokens(db, accountId);
     const decision = await this.#decide(db, accountId, row, tokens, intent);
     if (decision instanceof TokenError) return { error: decision };
     if (typeof decision === 'object') return { token: decision.use };
@@ -559,6 +558,40 @@ async function readAccount(
 ): Promise<AccountRow | undefined> {
   const query = db.selectFrom('accounts').selectAll().where('id', '=', accountId);
   return (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
+}
+
+/**
+ * The account and its token row in one statement: the fast path of every send reads both, and each statement is a
+ * round trip on PostgreSQL (issue 14). One statement also reads both at one instant.
+ */
+async function readAccountAndTokens(
+  db: Kysely<Database>,
+  accountId: string,
+): Promise<{ row: AccountRow | undefined; tokens: AccountTokensTable | undefined }> {
+  const joined = await db
+    .selectFrom('accounts')
+    .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
+    .selectAll('accounts')
+    .select([
+      't.account_id as token_account_id',
+      't.access_token as token_access_token',
+      't.refresh_token as token_refresh_token',
+      't.updated_at as token_updated_at',
+    ])
+    .where('accounts.id', '=', accountId)
+    .executeTakeFirst();
+  if (!joined) return { row: undefined, tokens: undefined };
+  const { token_account_id, token_access_token, token_refresh_token, token_updated_at, ...row } = joined;
+  const tokens =
+    token_account_id === null || token_refresh_token === null
+      ? undefined
+      : {
+          account_id: token_account_id,
+          access_token: token_access_token,
+          refresh_token: token_refresh_token,
+          updated_at: Number(token_updated_at),
+        };
+  return { row, tokens };
 }
 
 async function readTokenRow(db: Kysely<Database>, accountId: string): Promise<AccountTokensTable | undefined> {
