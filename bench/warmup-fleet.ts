@@ -32,13 +32,13 @@ import { totalStatements } from './support/statement-counter.js';
  * engine sent that day, in a plain loop (bench/fixtures/warmup-baseline-process.ts) by another N mailboxes, with one
  * INSERT per Graph write as the least a reporting service records.
  *
- *   node --import tsx bench/warmup-fleet.ts [--mailboxes 1000]
+ *   node --import tsx bench/warmup-fleet.ts [--mailboxes 500]
  *   npm run bench -- warmup-fleet --mailboxes 10000
  */
 
 const { values: args } = parseArgs({
   options: {
-    mailboxes: { type: 'string', default: '1000' },
+    mailboxes: { type: 'string', default: '500' },
   },
 });
 
@@ -264,6 +264,10 @@ async function main(): Promise<void> {
       `peak RSS: worker ${fixed(peakRss / MB, 0)} MB, bare loop ${fixed(baselineRss / MB, 0)} MB (whole process, ${MAILBOXES} mailboxes)`,
     );
     console.log(`SQL statements by kind (worker, whole day): ${JSON.stringify(totals.statements)}`);
+    const runs = sum(totals.runsByNextGap);
+    console.log(
+      `mailbox runs: ${fixed(per(runs), 1)} per mailbox-day, ${fixed(totalStatements(totals.statements) / Math.max(1, runs), 1)} statements per run; by the wait each run chose: ${JSON.stringify(totals.runsByNextGap)}`,
+    );
     console.log('');
     console.log('Graph requests by route, per mailbox-day:');
     const allRoutes = [...new Set([...graphOf(routes), ...graphOf(baselineRoutes)].map(([route]) => route))].sort();
