@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { type ComposeOptions, composeService } from '../../src/compose.js';
 import type { Config } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load-config.js';
+import { graphScopes, type PermissionProfile } from '../../src/connect/permission-profiles.js';
 import type { Database } from '../../src/db/schema.js';
 import type { AccountsTable } from '../../src/db/tables/accounts.js';
 import { withTransaction } from '../../src/db/transaction.js';
@@ -109,6 +110,8 @@ export interface SeedOptions {
   batchSize?: number;
   /** Transactions at once (PostgreSQL; SQLite has one connection). */
   parallel?: number;
+  /** The permission profile the accounts were connected with (default `send`; the emulator must mint its scopes). */
+  profile?: PermissionProfile;
   onProgress?: (done: number) => void;
 }
 
@@ -139,9 +142,7 @@ export async function seedFleet(
     const lane = async () => {
       while (next < batches.length) {
         const batch = batches[next++]!;
-        const ids = await withTransaction(db, (trx) =>
-          insertAccounts(trx, deps, organization.id, batch, options.schedule),
-        );
+        const ids = await withTransaction(db, (trx) => insertAccounts(trx, deps, organization.id, batch, options));
         batch.forEach((user, position) => {
           accountIds[user.index] = ids[position]!;
           emails[user.index] = user.email;
@@ -166,7 +167,7 @@ async function insertAccounts(
   deps: Pick<ServiceDeps, 'vault' | 'clock'>,
   organizationId: string,
   batch: MintedUser[],
-  schedule: SeedOptions['schedule'],
+  { schedule, profile = 'send' }: Pick<SeedOptions, 'schedule' | 'profile'>,
 ): Promise<string[]> {
   const clock: Clock = deps.clock;
   const now = clock.now();
@@ -188,8 +189,8 @@ async function insertAccounts(
     object_id: user.objectId,
     email: user.email,
     display_name: null,
-    permission_profile: 'send',
-    granted_scopes: JSON.stringify(['User.Read', 'Mail.Send', 'offline_access']),
+    permission_profile: profile,
+    granted_scopes: JSON.stringify([...graphScopes(profile), 'offline_access']),
     status: 'connected',
     status_reason: null,
     status_evidence: null,

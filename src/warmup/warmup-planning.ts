@@ -10,7 +10,7 @@ import {
   type PartnerCandidate,
   type PoolMember,
 } from './partner-choice.js';
-import { keyedSource } from './seeded-random.js';
+import { keyedSource, keyedUnit } from './seeded-random.js';
 import { planSendSlots } from './send-slots.js';
 import { planThread } from './warmup-content.js';
 import type { MailboxRun } from './warmup-mailbox.js';
@@ -28,6 +28,13 @@ import { applySafetySignal, providerOf, safetyStateOf, settingsOf } from './warm
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const SENDING = new Set(['active', 'watch', 'throttled', 'probation']);
+/**
+ * How many pool members a day's plan considers (docs/warmup.md §W, "Partners"): a window of the pool in account order
+ * from a point drawn each day from the mailbox's seed, wrapping around, plus the mailbox itself. A plan needs at most
+ * 40 partners (the ceiling, §A), so 200 leave §C's filters room, and a pool up to this size is considered whole.
+ * Reading the whole pool made each plan cost the pool's size: a day of a pool of N cost N² rows (bench/warmup-fleet.ts).
+ */
+const CANDIDATE_WINDOW = 200;
 
 /** Plans today if the mailbox's local date moved since the last plan. Returns whether it planned. */
 export async function planDayIfNew(run: MailboxRun): Promise<boolean> {
@@ -163,20 +170,14 @@ export function domainOf(address: string): string {
  */
 async function poolCandidates(run: MailboxRun, dayStart: number): Promise<PartnerCandidate[]> {
   const { deps, row, now } = run;
-  const members = await deps.db
-    .selectFrom('warmup_accounts')
-    .innerJoin('accounts', 'accounts.id', 'warmup_accounts.account_id')
-    .selectAll('warmup_accounts')
-    .select(['accounts.email', 'accounts.status as account_status'])
-    .where('warmup_accounts.organization_id', '=', row.organization_id)
-    .where('warmup_accounts.enabled', '=', 1)
-    .execute();
+  const members = await poolWindow(run, dayStart);
+  const ids = members.map((m) => m.account_id);
   const windowStart = now - run.settings.partners.balanceWindowDays * DAY;
   const counts = async (column: 'sender_account_id' | 'recipient_account_id', since: number) => {
     const rows = await deps.db
       .selectFrom('warmup_messages')
       .select([column, (eb) => eb.fn.countAll<number>().as('count')])
-      .where('organization_id', '=', row.organization_id)
+      .where(column, 'in', ids)
       .where('planned_at', '>', since)
       .where('status', '!=', 'canceled')
       .groupBy(column)
@@ -217,6 +218,41 @@ async function poolCandidates(run: MailboxRun, dayStart: number): Promise<Partne
         outboundInWindow: outbound7.get(m.account_id) ?? 0,
       };
     });
+}
+
+/** The pool members a day's plan considers: `CANDIDATE_WINDOW` of them in account order from a daily point, and itself. */
+async function poolWindow(run: MailboxRun, dayStart: number) {
+  const { deps, row } = run;
+  const pool = () =>
+    deps.db
+      .selectFrom('warmup_accounts')
+      .innerJoin('accounts', 'accounts.id', 'warmup_accounts.account_id')
+      .selectAll('warmup_accounts')
+      .select(['accounts.email', 'accounts.status as account_status'])
+      .where('warmup_accounts.organization_id', '=', row.organization_id)
+      .where('warmup_accounts.enabled', '=', 1)
+      .orderBy('warmup_accounts.account_id');
+  // Counted in the (organization_id, account_id) index: no member's row leaves the database.
+  const size = await deps.db
+    .selectFrom('warmup_accounts')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('organization_id', '=', row.organization_id)
+    .where('enabled', '=', 1)
+    .executeTakeFirstOrThrow();
+  const poolSize = Number(size.n);
+  const from = poolSize > CANDIDATE_WINDOW ? Math.floor(keyedUnit(row.seed, 'pool-window', dayStart) * poolSize) : 0;
+  const members = await pool().offset(from).limit(CANDIDATE_WINDOW).execute();
+  if (members.length < CANDIDATE_WINDOW && from > 0) {
+    members.push(
+      ...(await pool()
+        .limit(Math.min(CANDIDATE_WINDOW - members.length, from))
+        .execute()),
+    );
+  }
+  if (!members.some((m) => m.account_id === row.account_id)) {
+    members.push(...(await pool().where('warmup_accounts.account_id', '=', row.account_id).execute()));
+  }
+  return members;
 }
 
 async function senderHistory(run: MailboxRun) {
