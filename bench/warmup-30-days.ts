@@ -8,10 +8,10 @@ import { loadLine, machineLine, Problems, runBenchmark } from './support/report.
  * Issue 12's acceptance run in full (docs/warmup.md §V): 24 warm-up mailboxes in three tenants (two Microsoft 365
  * tenants and Outlook.com) starting with about 40% of their mail in Junk, 30 days on the emulator's clock, on each
  * database (SQLite with the in-process loop's warm-up task, PostgreSQL with pg-boss's `warmup-sweep` job handler run
- * in-process). Prints every checked figure and exits non-zero on a failed check. The suite runs a cut-down version
+ * in-process), plus one mailbox that starts at full volume. Prints every checked figure and exits non-zero on a failed check. The suite runs a cut-down version
  * (test/warmup/warmup-acceptance.test.ts); both use test/support/warmup-simulation.ts.
  *
- *   npm run bench -- warmup-30-days [--mailboxes 24] [--days 30] [--databases sqlite,postgres]
+ *   npm run bench -- warmup-30-days [--mailboxes 24] [--days 30] [--databases sqlite,postgres] [--step-minutes 5] [--no-full-volume]
  */
 
 const { values: args } = parseArgs({
@@ -20,10 +20,13 @@ const { values: args } = parseArgs({
     days: { type: 'string', default: '30' },
     'inbox-by-day': { type: 'string', default: '18' },
     databases: { type: 'string', default: 'sqlite,postgres' },
+    'step-minutes': { type: 'string', default: '5' },
+    'no-full-volume': { type: 'boolean', default: false },
   },
 });
 const MAILBOXES = integerArg('mailboxes', args.mailboxes, 3);
 const DAYS = integerArg('days', args.days, 8);
+const STEP_MINUTES = integerArg('step-minutes', args['step-minutes']);
 const INBOX_BY_DAY = integerArg('inbox-by-day', args['inbox-by-day']);
 const DATABASES = (args.databases ?? '').split(',').map((name) => {
   if (name !== 'sqlite' && name !== 'postgres') throw new Error(`--databases: unknown "${name}"`);
@@ -42,6 +45,8 @@ await runBenchmark(async () => {
       mailboxes: MAILBOXES,
       days: DAYS,
       inboxByDay: INBOX_BY_DAY,
+      stepMinutes: STEP_MINUTES,
+      fullVolume: !args['no-full-volume'],
       log: (line) => console.log(`  ${line} (${((Date.now() - began) / 1000).toFixed(0)} s)`),
     });
     console.log(

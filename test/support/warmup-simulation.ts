@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { EmulatorContext } from '../../emulator/context.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import { addTenant, addUser } from '../../emulator/state/builders.js';
 import type { MailMessage, User } from '../../emulator/state/model.js';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
 import type { DbDialect } from '../../src/db/schema.js';
+import { listEvents } from '../../src/events/event-recorder.js';
 import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
 import {
@@ -17,8 +19,10 @@ import {
 import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
 import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
 import { enableWarmup } from '../../src/warmup/warmup-store.js';
+import { deliverDueWebhooks } from '../../src/webhooks/webhook-dispatcher.js';
 import { builtInTasks } from '../../src/worker/background-work.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
+import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.js';
 
 /**
  * The acceptance run of issue 12 (docs/warmup.md §V): warm-up mailboxes of two Microsoft 365 tenants and
@@ -38,6 +42,22 @@ export interface WarmupSimulationOptions {
   days: number;
   /** The day (1-based) from which at least 90% of warm-up mail must land in the Inbox. */
   inboxByDay: number;
+  /**
+   * The loop's cadence in simulated minutes: work falling due within one step runs together at the step's end (the
+   * real runners poll every minute; a longer step only delays steps, which the engine's own rules still space).
+   */
+  stepMinutes?: number;
+  /**
+   * One more mailbox that starts at full volume, with no ramp: its own mail, 60 messages every weekday to outside
+   * recipients from day 1 (warm-up itself cannot skip the ramp: §C's balance holds its sends near what it
+   * receives). Its placement must fall, and §G must quarantine it with its alert and webhook.
+   */
+  fullVolume?: boolean;
+  /**
+   * Whether the bounce reader runs (default true). Off only where nothing can bounce: a bounce it would have read
+   * then still shows, as reported bounces below the oracle's count.
+   */
+  bounceReader?: boolean;
   /** Progress lines (one per simulated day). */
   log?: (line: string) => void;
 }
@@ -55,6 +75,8 @@ export interface SimulationReport {
   warmupSent: number;
   simulatedDays: number;
   steps: number;
+  /** Wall time of the loop's phases (ms). */
+  wallMs: { warmup: number; outbox: number; bounces: number };
 }
 
 interface Member {
@@ -64,7 +86,11 @@ interface Member {
   zone: TimeZone;
   provider: 'microsoft365' | 'outlook_com';
   receiveOnly: boolean;
+  fullVolume: boolean;
 }
+
+/** The full-volume mailbox's own mail per weekday (above the emulator's volume-spike floor of 50, README). */
+const FULL_VOLUME_PER_DAY = 60;
 
 const TENANTS = [
   { domain: 'contoso.com', tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
@@ -94,20 +120,29 @@ const percent = (value: number | null) => (value === null ? 'n/a' : `${(value * 
 
 /** Runs the simulation and returns its checks; the harness is closed before it returns. */
 export async function runWarmupSimulation(options: WarmupSimulationOptions): Promise<SimulationReport> {
-  const h = await startOutboxHarness(options.dialect);
+  const secret = randomBytes(32).toString('hex');
+  let h: OutboxHarness | undefined;
+  const receiver = await startWebhookReceiver({ secret, nowSeconds: () => Math.floor((h?.clock.now() ?? 0) / 1000) });
   try {
-    return await simulate(h, options);
+    h = await startOutboxHarness(options.dialect, { env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret } });
+    return await simulate(h, receiver, options);
   } finally {
-    await h.close();
+    await h?.close();
+    await receiver.close();
   }
 }
 
-async function simulate(h: OutboxHarness, options: WarmupSimulationOptions): Promise<SimulationReport> {
+async function simulate(
+  h: OutboxHarness,
+  receiver: WebhookReceiver,
+  options: WarmupSimulationOptions,
+): Promise<SimulationReport> {
   const { ctx } = h;
   const provider = new AccessTokenProvider(h.service.deps);
   const northwind = addTenant(ctx, { displayName: 'Northwind', domains: ['northwind.example'] });
   const members: Member[] = [];
-  for (let i = 0; i < options.mailboxes; i++) {
+  const count = options.mailboxes + (options.fullVolume ? 1 : 0);
+  for (let i = 0; i < count; i++) {
     const tenant = TENANTS[i % 3]!;
     const email = `wm${i}.sim@${tenant.domain}`;
     const tenantId = tenant.tenantId === 'new' ? northwind.id : tenant.tenantId;
@@ -126,6 +161,7 @@ async function simulate(h: OutboxHarness, options: WarmupSimulationOptions): Pro
       provider: tenantId ? 'microsoft365' : 'outlook_com',
       // One work mailbox only receives (§A): its plan must say so (`receive_only`), and it sends nothing.
       receiveOnly: i === options.mailboxes - 2,
+      fullVolume: i === options.mailboxes,
     });
   }
   for (const [index, member] of members.entries()) {
@@ -181,23 +217,48 @@ async function simulate(h: OutboxHarness, options: WarmupSimulationOptions): Pro
     });
   }
 
-  // The loop the runners run: warm-up work, the outbox, the bounce reader, at every instant something is due, but
-  // never more often than once a simulated minute (the in-process loop's and pg-boss's own cadence), so instants
-  // closer together are one step; empty stretches are skipped.
+  // The loop the runners run: warm-up work, the outbox, the bounce reader, at the first step (of `stepMinutes`,
+  // on a grid) at or after the next instant something is due, so instants closer together are one step and empty
+  // stretches are skipped.
   const db = h.service.deps.db;
   const end = start + options.days * DAY;
   let steps = 0;
   let reportedDay = 0;
+  const blasted = new Set<string>();
+  const wallMs = { warmup: 0, outbox: 0, bounces: 0 };
   for (;;) {
+    for (const member of members.filter((m) => m.fullVolume)) {
+      const local = localTime(h.clock.now(), member.zone);
+      if (local.weekday > 5 || local.minuteOfDay < 9 * 60 || blasted.has(local.date)) continue;
+      blasted.add(local.date);
+      for (let n = 0; n < FULL_VOLUME_PER_DAY; n++) {
+        const sent = await h.send(`/v1/accounts/${member.accountId}/messages`, {
+          to: [`customer${n}@fabrikam.example`],
+          subject: `Spring offer ${local.date} ${n}`,
+          text: 'Our spring offer is on until the end of the month.',
+        });
+        assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      }
+    }
+    let mark = performance.now();
+    const lap = (phase: keyof typeof wallMs) => {
+      const now = performance.now();
+      wallMs[phase] += now - mark;
+      mark = now;
+    };
     await runWarmup();
+    lap('warmup');
     await h.drain();
-    await runBounceScans(h.service.deps, provider);
+    lap('outbox');
+    if (options.bounceReader !== false) await runBounceScans(h.service.deps, provider);
+    lap('bounces');
     steps++;
     const at = h.clock.now();
     const day = Math.floor((at - start) / DAY) + 1;
     if (day > reportedDay) {
       reportedDay = day;
-      options.log?.(`day ${day}: ${steps} steps so far`);
+      const ms = Object.entries(wallMs).map(([phase, value]) => `${phase} ${(value / 1000).toFixed(0)} s`);
+      options.log?.(`day ${day}: ${steps} steps so far; ${ms.join(', ')}`);
     }
     const dues = await Promise.all([
       db
@@ -212,15 +273,19 @@ async function simulate(h: OutboxHarness, options: WarmupSimulationOptions): Pro
     ]);
     const next = Math.min(...dues.map((d) => (d?.at === null || d?.at === undefined ? end : Number(d.at))));
     if (next >= end) break;
-    h.clock.set(Math.max(next, at + MINUTE));
+    const step = (options.stepMinutes ?? 1) * MINUTE;
+    h.clock.set(Math.ceil(Math.max(next, at + 1) / step) * step);
   }
   h.clock.set(end);
+  while ((await deliverDueWebhooks(h.service.deps, { limit: 50 })) > 0) {}
 
-  return judge(h, members, hostMessages, start, options, steps);
+  const report = await judge(h, receiver, members, hostMessages, start, options, steps);
+  return { ...report, wallMs };
 }
 
 async function judge(
   h: OutboxHarness,
+  receiver: WebhookReceiver,
   members: Member[],
   hostMessages: Map<string, { folder: string; lastModified: string }>,
   start: number,
@@ -254,15 +319,15 @@ async function judge(
   const landed = (id: string | null) => deliveries.get(id ?? '')?.placements[0]?.outcome;
 
   // Placement by day, from the oracle alone: where the emulator put every warm-up message submitted that day.
+  const fullVolume = members.find((m) => m.fullVolume);
+  const pooled = [...deliveries.values()].filter((d) => d.from.toLowerCase() !== fullVolume?.email);
   const inboxByDay: Array<number | null> = [];
   for (let day = 0; day < options.days; day++) {
-    const ofDay = [...deliveries.values()].filter(
-      (d) => d.submittedAt >= start + day * DAY && d.submittedAt < start + (day + 1) * DAY,
-    );
+    const ofDay = pooled.filter((d) => d.submittedAt >= start + day * DAY && d.submittedAt < start + (day + 1) * DAY);
     inboxByDay.push(share(ofDay.filter((d) => d.placements[0]?.outcome === 'inbox').length, ofDay.length));
   }
   const firstWorkingDays = inboxByDay.slice(0, 5).filter((v): v is number => v !== null);
-  const fromTarget = [...deliveries.values()].filter((d) => d.submittedAt >= start + (options.inboxByDay - 1) * DAY);
+  const fromTarget = pooled.filter((d) => d.submittedAt >= start + (options.inboxByDay - 1) * DAY);
   const targetShare = share(fromTarget.filter((d) => d.placements[0]?.outcome === 'inbox').length, fromTarget.length);
   check(
     `inbox placement ≥ 90% from day ${options.inboxByDay}`,
@@ -300,10 +365,11 @@ async function judge(
   {
     const failures: string[] = [];
     const growth: string[] = [];
-    for (const member of members.filter((m) => !m.receiveOnly)) {
+    for (const member of members.filter((m) => !m.receiveOnly && !m.fullVolume)) {
       const volume = warmupSettingsOrThrow(member.provider).volume;
       const ceiling = Math.min(volume.ceiling, volume.youngAccount?.ceiling ?? volume.ceiling);
-      const firstDate = parseLocalDate(localTime(start + 12 * 3_600_000, member.zone).date)!;
+      // Ramp day 1 is the local date warm-up was enabled on (a Sunday evening west of UTC; weekends count, §A).
+      const firstDate = parseLocalDate(localTime(start, member.zone).date)!;
       const perDay = new Map<string, number>();
       for (const row of sent.filter((r) => r.sender_account_id === member.accountId)) {
         perDay.set(row.local_date, (perDay.get(row.local_date) ?? 0) + 1);
@@ -319,7 +385,8 @@ async function judge(
         Array.from({ length: 7 }, (_, i) => perDay.get(addDays(firstDate, from + i)) ?? 0).reduce((a, b) => a + b, 0);
       const first = week(0);
       const last = week(options.days - 7);
-      if (last <= first) failures.push(`${member.email}: last week ${last} ≤ first week ${first}`);
+      if (options.days >= 14 && last <= first)
+        failures.push(`${member.email}: last week ${last} ≤ first week ${first}`);
       growth.push(`${first}→${last}`);
     }
     check('ramp (§A): daily sends within the ramp, growing', failures, `first week → last week: ${growth.join(' ')}`);
@@ -515,5 +582,58 @@ async function judge(
     check('receive-only plan is limited by receive_only', failures, 'limitedBy ["receive_only"]');
   }
 
-  return { checks, inboxByDay, warmupSent: sent.length, simulatedDays: options.days, steps };
+  // Every stop of §G is an event with its reason, delivered as a signed webhook (never silent).
+  const events = await listEvents(h.service.deps.db, h.client.organization.id, { limit: 10_000 });
+  const warmupEvents = events.filter((e) => e.type.startsWith('warmup.'));
+  {
+    const failures: string[] = [];
+    const delivered = new Set(receiver.acceptedEventIds());
+    for (const event of warmupEvents.filter((e) => e.type !== 'warmup.health_changed')) {
+      if (!delivered.has(event.id)) failures.push(`${event.type} ${event.id} not delivered as a webhook`);
+      if (event.type === 'warmup.paused' || event.type === 'warmup.quarantined') {
+        if (!event.data.reason) failures.push(`${event.type} ${event.id} without a reason`);
+      }
+    }
+    const byType = new Map<string, number>();
+    for (const event of warmupEvents) byType.set(event.type, (byType.get(event.type) ?? 0) + 1);
+    check(
+      'every warm-up event delivered as a signed webhook, stops with a reason (§G)',
+      failures,
+      [...byType].map(([type, n]) => `${type} ${n}`).join(', '),
+    );
+  }
+
+  // The full-volume mailbox: its placement falls (the emulator's volume-spike rule), and §G quarantines it.
+  if (fullVolume) {
+    const failures: string[] = [];
+    const mine = [...deliveries.values()].filter((d) => d.from.toLowerCase() === fullVolume.email);
+    const days = (from: number, to: number) =>
+      mine.filter((d) => d.submittedAt >= start + from * DAY && d.submittedAt < start + to * DAY);
+    const inboxShare = (list: typeof mine) =>
+      share(list.filter((d) => d.placements[0]?.outcome === 'inbox').length, list.length);
+    const firstDays = inboxShare(days(0, 2));
+    const rest = inboxShare(days(2, options.days));
+    const pool = inboxShare(pooled);
+    if (rest === null || pool === null || rest >= pool - 0.1)
+      failures.push(`its inbox share ${percent(rest)} vs the pool's ${percent(pool)}`);
+    const quarantined = warmupEvents.filter(
+      (e) => e.type === 'warmup.quarantined' && e.accountId === fullVolume.accountId,
+    );
+    if (quarantined.length === 0) failures.push('never quarantined');
+    const reputation = mailboxOf(ctx, fullVolume.user).reputation;
+    check(
+      'full volume from day 1: placement falls, quarantined with alert (§G)',
+      failures,
+      `inbox days 1–2 ${percent(firstDays)}, after ${percent(rest)} (pool ${percent(pool)}); quarantined ${quarantined.length}× (${quarantined.map((e) => String(e.data.reason)).join(', ')}); reputation 0.50 → ${reputation.toFixed(2)}`,
+    );
+  }
+
+  return {
+    checks,
+    inboxByDay,
+    warmupSent: sent.length,
+    simulatedDays: options.days,
+    steps,
+    wallMs: { warmup: 0, outbox: 0, bounces: 0 },
+  };
 }
