@@ -11,7 +11,7 @@ import { loadLine, machineLine, Problems, runBenchmark } from './support/report.
  * in-process), plus one mailbox that starts at full volume. Prints every checked figure and exits non-zero on a failed check. The suite runs a cut-down version
  * (test/warmup/warmup-acceptance.test.ts); both use test/support/warmup-simulation.ts.
  *
- *   npm run bench -- warmup-30-days [--mailboxes 24] [--days 30] [--databases sqlite,postgres] [--step-minutes 5] [--no-full-volume]
+ *   npm run bench -- warmup-30-days [--mailboxes 24] [--days 30] [--databases sqlite,postgres] [--step-minutes 5] [--no-full-volume] [--no-bounce-reader]
  */
 
 const { values: args } = parseArgs({
@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     databases: { type: 'string', default: 'sqlite,postgres' },
     'step-minutes': { type: 'string', default: '5' },
     'no-full-volume': { type: 'boolean', default: false },
+    'no-bounce-reader': { type: 'boolean', default: false },
   },
 });
 const MAILBOXES = integerArg('mailboxes', args.mailboxes, 3);
@@ -47,6 +48,7 @@ await runBenchmark(async () => {
       inboxByDay: INBOX_BY_DAY,
       stepMinutes: STEP_MINUTES,
       fullVolume: !args['no-full-volume'],
+      bounceReader: !args['no-bounce-reader'],
       log: (line) => console.log(`  ${line} (${((Date.now() - began) / 1000).toFixed(0)} s)`),
     });
     console.log(
@@ -56,8 +58,9 @@ await runBenchmark(async () => {
       console.log(`${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
       if (!check.ok) problems.add(`[${dialect}] ${check.name}: ${check.detail}`);
     }
+    const phases = Object.entries(report.wallMs).map(([phase, ms]) => `${phase} ${(ms / 1000).toFixed(0)} s`);
     console.log(
-      `${report.warmupSent} warm-up sends, ${report.steps} loop steps, ${((Date.now() - began) / 1000).toFixed(0)} s wall time`,
+      `${report.warmupSent} warm-up sends, ${report.steps} loop steps (${phases.join(', ')}), ${((Date.now() - began) / 1000).toFixed(0)} s wall time`,
     );
   }
   console.log(loadLine('end'));
