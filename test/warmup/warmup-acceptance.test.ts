@@ -4,29 +4,29 @@ import { runWarmupSimulation, type SimulationReport } from '../support/warmup-si
 
 /**
  * Issue 12's acceptance run, cut down to fit the suite (docs/warmup.md §V): 6 warm-up mailboxes in three tenants
- * (two Microsoft 365 tenants and Outlook.com), starting with about 40% of their mail in Junk, for 20 simulated days
+ * (two Microsoft 365 tenants and Outlook.com), starting with about 40% of their mail in Junk, for 12 simulated days
  * on SQLite with the in-process loop's warm-up task, the loop stepping every 15 simulated minutes. The full run
  * (24 mailboxes and a full-volume one, 30 days, both databases) is `npm run bench -- warmup-30-days`; both run the
  * same checks (test/support/warmup-simulation.ts).
  *
  * Two of the issue's conditions do not hold, and are marked `todo` with the reason (docs/warmup.md §V): §G
- * quarantines a pool that starts at 40% Junk before engagement lifts it, so 90% Inbox by day 18 is not reached; and
- * §C's balance is enforced when a day is planned only, so partners stopped later in the window leave it unbalanced.
+ * quarantines a pool that starts at 40% Junk before engagement lifts it, so 90% Inbox is not reached (checked here
+ * from day 10, in the full run from day 18); and §C's balance is enforced when a day is planned only.
  */
 
 const KNOWN_GAPS: Record<string, string> = {
-  'inbox placement ≥ 90% from day 18': 'docs/warmup.md §V: §G quarantines the pool at 40% Junk first',
+  'inbox placement ≥ 90% from day 10': 'docs/warmup.md §V: §G quarantines the pool at 40% Junk first',
   'balance (§C): 7-day in/out within ±30% (+4)': 'docs/warmup.md §V: the balance is held at planning time only',
 };
 
-describe('warm-up acceptance: 6 mailboxes, 3 tenants, 20 simulated days [sqlite]', () => {
+describe('warm-up acceptance: 6 mailboxes, 3 tenants, 12 simulated days [sqlite]', () => {
   let report: SimulationReport;
   before(async () => {
     report = await runWarmupSimulation({
       dialect: 'sqlite',
       mailboxes: 6,
-      days: 20,
-      inboxByDay: 18,
+      days: 12,
+      inboxByDay: 10,
       stepMinutes: 15,
       // Nothing can bounce here (every partner exists); the bounce reader is most of the loop's time, and a bounce
       // it missed would still fail the figures check (reported bounces against the emulator's NDRs).
@@ -35,7 +35,7 @@ describe('warm-up acceptance: 6 mailboxes, 3 tenants, 20 simulated days [sqlite]
   });
 
   const names = [
-    'inbox placement ≥ 90% from day 18',
+    'inbox placement ≥ 90% from day 10',
     'partner rules (§C): outbox, other domain, one new thread per pair a day',
     'ramp (§A): daily sends within the ramp',
     'slots (§B): working hours, no round times, 10 minutes apart',
