@@ -8,6 +8,7 @@ import { runBounceScans } from '../../src/bounces/bounce-scan.js';
 import type { DbDialect } from '../../src/db/schema.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { jobHandler } from '../../src/jobs/job-handlers.js';
+import { createApiKey } from '../../src/orgs/api-keys.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
 import {
   addDays,
@@ -124,7 +125,15 @@ export async function runWarmupSimulation(options: WarmupSimulationOptions): Pro
   let h: OutboxHarness | undefined;
   const receiver = await startWebhookReceiver({ secret, nowSeconds: () => Math.floor((h?.clock.now() ?? 0) / 1000) });
   try {
-    h = await startOutboxHarness(options.dialect, { env: { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret } });
+    h = await startOutboxHarness(options.dialect);
+    // The organisation's own webhook endpoint (WEBHOOK_URL serves the Default organisation only).
+    const admin = await createApiKey(h.service.deps.db, h.clock, h.client.organization.id, 'sim', { scope: 'admin' });
+    const endpoint = await fetch(`${h.service.url}/v1/webhook-endpoints`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: receiver.url, secret }),
+    });
+    assert.equal(endpoint.status, 201, await endpoint.text());
     return await simulate(h, receiver, options);
   } finally {
     await h?.close();
