@@ -66,7 +66,9 @@ export async function planDayIfNew(run: MailboxRun): Promise<boolean> {
     run.settings,
   );
   const target = sending ? plan.target : 0;
-  const limitedBy = sending ? plan.limitedBy : row.enabled === 1 ? [state.status] : ['user_paused'];
+  // What held today below the ramp: the user's switch, a stop of §G, else the plan's own reasons (a receive-only
+  // mailbox's plan says `receive_only`, docs/warmup.md §A).
+  const limitedBy = row.enabled !== 1 ? ['user_paused'] : SENDING.has(state.status) ? plan.limitedBy : [state.status];
   const repliesToday = await repliesOn(run, today);
   const { newThreads } = splitTarget(target, repliesToday);
   // The mailbox's own side of the 7-day balance (§C): no more new threads than its outbound may grow by.
