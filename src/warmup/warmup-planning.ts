@@ -14,6 +14,7 @@ import { keyedSource, keyedUnit } from './seeded-random.js';
 import { planSendSlots } from './send-slots.js';
 import { planThread } from './warmup-content.js';
 import type { MailboxRun } from './warmup-mailbox.js';
+import { blankWarmupMessage } from './warmup-message-row.js';
 import { warmupMetrics } from './warmup-metrics.js';
 import { observationRows, observationsOf } from './warmup-observations.js';
 import { classifyBounce } from './warmup-safety.js';
@@ -111,26 +112,8 @@ export async function planDayIfNew(run: MailboxRun): Promise<boolean> {
       status: 'planned',
       local_date: today,
       planned_at: slots.slots[index]!,
-      outbox_message_id: null,
-      internet_message_id: null,
-      sent_at: null,
-      sent_copy_removed_at: null,
+      ...blankWarmupMessage(),
       in_reply_to_id: null,
-      observed_at: null,
-      landed_in: null,
-      received_at: null,
-      graph_message_id: null,
-      rescued_at: null,
-      read_at: null,
-      flagged_at: null,
-      important_at: null,
-      replied_at: null,
-      filed_at: null,
-      purged_at: null,
-      bounced_at: null,
-      bounce_status: null,
-      pending_actions: null,
-      actions_due_at: null,
       created_at: now,
       updated_at: now,
     };

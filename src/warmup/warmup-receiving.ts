@@ -9,6 +9,7 @@ import { keyedSource } from './seeded-random.js';
 import { earliestSendAt } from './send-slots.js';
 import { mailboxVoice } from './warmup-content.js';
 import { callGraph, isNotFound, type MailboxRun, warmupFolderId } from './warmup-mailbox.js';
+import { blankWarmupMessage } from './warmup-message-row.js';
 import { maySend } from './warmup-sending.js';
 
 /**
@@ -342,7 +343,7 @@ async function planReply(
     await trx
       .insertInto('warmup_messages')
       .values({
-        ...blankMessage(),
+        ...blankWarmupMessage(),
         id,
         organization_id: row.organization_id,
         sender_account_id: row.account_id,
@@ -361,46 +362,6 @@ async function planReply(
       .execute();
     return true;
   });
-}
-
-function blankMessage(): Omit<
-  WarmupMessagesTable,
-  | 'id'
-  | 'organization_id'
-  | 'sender_account_id'
-  | 'recipient_account_id'
-  | 'thread_id'
-  | 'turn'
-  | 'planned_turns'
-  | 'subject'
-  | 'status'
-  | 'local_date'
-  | 'planned_at'
-  | 'in_reply_to_id'
-  | 'created_at'
-  | 'updated_at'
-> {
-  return {
-    outbox_message_id: null,
-    internet_message_id: null,
-    sent_at: null,
-    sent_copy_removed_at: null,
-    observed_at: null,
-    landed_in: null,
-    received_at: null,
-    graph_message_id: null,
-    rescued_at: null,
-    read_at: null,
-    flagged_at: null,
-    important_at: null,
-    replied_at: null,
-    filed_at: null,
-    purged_at: null,
-    bounced_at: null,
-    bounce_status: null,
-    pending_actions: null,
-    actions_due_at: null,
-  };
 }
 
 /** Whether warm-up mail to this mailbox was handed to the outbox and not yet found: then it looks again soon. */

@@ -11,6 +11,7 @@ import { checkAccountHealth } from '../../src/tokens/health-check.js';
 import { keyedSource } from '../../src/warmup/seeded-random.js';
 import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
 import { planThread } from '../../src/warmup/warmup-content.js';
+import { blankWarmupMessage } from '../../src/warmup/warmup-message-row.js';
 import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
 import { enableWarmup, readWarmupAccount } from '../../src/warmup/warmup-store.js';
 import { builtInTasks } from '../../src/worker/background-work.js';
@@ -81,26 +82,8 @@ for (const dialect of TEST_DIALECTS) {
           status: 'planned',
           local_date: new Date(now).toISOString().slice(0, 10),
           planned_at: now,
-          outbox_message_id: null,
-          internet_message_id: null,
-          sent_at: null,
-          sent_copy_removed_at: null,
+          ...blankWarmupMessage(),
           in_reply_to_id: null,
-          observed_at: null,
-          landed_in: null,
-          received_at: null,
-          graph_message_id: null,
-          rescued_at: null,
-          read_at: null,
-          flagged_at: null,
-          important_at: null,
-          replied_at: null,
-          filed_at: null,
-          purged_at: null,
-          bounced_at: null,
-          bounce_status: null,
-          pending_actions: null,
-          actions_due_at: null,
           created_at: now,
           updated_at: now,
         })

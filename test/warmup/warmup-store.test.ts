@@ -7,6 +7,7 @@ import { AppError } from '../../src/errors/app-error.js';
 import { EventRecorder, listEvents } from '../../src/events/event-recorder.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { newId } from '../../src/platform/ids.js';
+import { blankWarmupMessage } from '../../src/warmup/warmup-message-row.js';
 import {
   enableWarmup,
   listWarmupPool,
@@ -105,26 +106,10 @@ function message(
     status: 'sent',
     local_date: new Date(at).toISOString().slice(0, 10),
     planned_at: at,
-    outbox_message_id: null,
+    ...blankWarmupMessage(),
     internet_message_id: `<${id}@test>`,
     sent_at: at,
-    sent_copy_removed_at: null,
     in_reply_to_id: null,
-    observed_at: null,
-    landed_in: null,
-    received_at: null,
-    graph_message_id: null,
-    rescued_at: null,
-    read_at: null,
-    flagged_at: null,
-    important_at: null,
-    replied_at: null,
-    filed_at: null,
-    purged_at: null,
-    bounced_at: null,
-    bounce_status: null,
-    pending_actions: null,
-    actions_due_at: null,
     created_at: at,
     updated_at: at,
     ...extra,
