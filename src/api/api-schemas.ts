@@ -3,7 +3,6 @@ import { CONNECT_REASONS, CONNECT_STATUSES } from '../connect/connect-ends.js';
 import { CONNECT_SESSION_STATES } from '../connect/connect-session-view.js';
 import { HEALTH_STATUSES } from '../health/health.js';
 import {
-  accountIdSchema,
   apiComponents,
   cursorSchema,
   hasControlCharacters,

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { findAccountForOrgOrThrow } from '../accounts/account-view.js';
 import type { Database } from '../db/schema.js';
 import type { AccountStatus, AccountsTable } from '../db/tables/accounts.js';
 import type { MessageProvider } from '../db/tables/outbox.js';
@@ -77,20 +78,8 @@ export async function resolveAccountTargetOrThrow(
   organizationId: string,
   accountId: string,
 ): Promise<MessageTarget> {
-  const row = await db
-    .selectFrom('accounts')
-    .innerJoin('owners', 'owners.id', 'accounts.owner_id')
-    .selectAll('accounts')
-    .select('owners.external_id as owner_external_id')
-    .where('accounts.id', '=', accountId)
-    .where('accounts.organization_id', '=', organizationId)
-    .executeTakeFirst();
-  if (!row) {
-    // Another organisation's account is exactly as invisible as one that does not exist.
-    throw new AppError('ACCOUNT_NOT_FOUND', `No account ${accountId.slice(0, 64)} in this organisation.`, {
-      status: 404,
-    });
-  }
+  // Another organisation's account is exactly as invisible as one that does not exist.
+  const row = await findAccountForOrgOrThrow(db, organizationId, accountId);
   const { owner_external_id: ownerExternalId, ...account } = row;
   assertSendableOrThrow(account);
   return { organizationId, ...accountTarget(account, ownerExternalId) };

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { findAccountForOrgOrThrow } from '../accounts/account-view.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { WarmupAccountsTable, WarmupMessagesTable } from '../db/tables/warmup.js';
 import { withTransaction } from '../db/transaction.js';
-import { AppError } from '../errors/app-error.js';
 import { isPersonalAccountTenant } from '../microsoft/tenants.js';
 import { canUseDrafts } from '../outbox/message-target.js';
 import { isoTimeOrNull } from '../platform/clock.js';
@@ -35,27 +35,6 @@ const DAY = 86_400_000;
 /** The warm-up ramp of a mailbox: Outlook.com (the consumer tenant) or Microsoft 365 (docs/warmup.md §A). */
 function warmupProviderOf(account: Pick<AccountsTable, 'tenant_id'>): WarmupProvider {
   return isPersonalAccountTenant(account.tenant_id) ? 'outlook_com' : 'microsoft365';
-}
-
-async function accountOrThrow(
-  db: Kysely<Database>,
-  organizationId: string,
-  accountId: string,
-): Promise<AccountsTable & { owner_external_id: string }> {
-  const row = await db
-    .selectFrom('accounts')
-    .innerJoin('owners', 'owners.id', 'accounts.owner_id')
-    .selectAll('accounts')
-    .select('owners.external_id as owner_external_id')
-    .where('accounts.id', '=', accountId)
-    .where('accounts.organization_id', '=', organizationId)
-    .executeTakeFirst();
-  if (!row) {
-    throw new AppError('ACCOUNT_NOT_FOUND', `No account ${accountId.slice(0, 64)} in this organisation.`, {
-      status: 404,
-    });
-  }
-  return row;
 }
 
 /** The user's options, validated for the account's provider: 400 `WARMUP_SETTINGS_INVALID` with every issue. */
@@ -119,7 +98,7 @@ export async function enableWarmup(
   accountId: string,
   options?: unknown,
 ): Promise<WarmupAccountView> {
-  const account = await accountOrThrow(deps.db, organizationId, accountId);
+  const account = await findAccountForOrgOrThrow(deps.db, organizationId, accountId);
   assertWarmupCapableOrThrow(account);
   const provider = warmupProviderOf(account);
   const existing = await warmupRow(deps.db, accountId);
@@ -208,7 +187,7 @@ export async function pauseWarmup(
   organizationId: string,
   accountId: string,
 ): Promise<WarmupAccountView> {
-  const account = await accountOrThrow(deps.db, organizationId, accountId);
+  const account = await findAccountForOrgOrThrow(deps.db, organizationId, accountId);
   const now = deps.clock.now();
   await withTransaction(deps.db, async (trx) => {
     const row = await warmupRow(trx, accountId);
@@ -256,7 +235,7 @@ export async function updateWarmupSettings(
   accountId: string,
   options: unknown,
 ): Promise<WarmupAccountView> {
-  const account = await accountOrThrow(deps.db, organizationId, accountId);
+  const account = await findAccountForOrgOrThrow(deps.db, organizationId, accountId);
   const user = validOptionsOrThrow(warmupProviderOf(account), options);
   const now = deps.clock.now();
   const updated = await deps.db
@@ -376,7 +355,7 @@ export async function readWarmupAccount(
   accountId: string,
   now: number,
 ): Promise<WarmupAccountView> {
-  const account = await accountOrThrow(db, organizationId, accountId);
+  const account = await findAccountForOrgOrThrow(db, organizationId, accountId);
   const row = await warmupRow(db, accountId);
   if (!row) return emptyView(account);
   const state = safetyStateOf(row);
@@ -529,7 +508,7 @@ export async function readWarmupDailySeries(
   accountId: string,
   options: { days: number; now: number },
 ): Promise<WarmupDay[]> {
-  await accountOrThrow(db, organizationId, accountId);
+  await findAccountForOrgOrThrow(db, organizationId, accountId);
   const row = await warmupRow(db, accountId);
   const zone = (row?.time_zone ?? 'UTC') as TimeZone;
   const today = localTime(options.now, zone).date;
@@ -608,7 +587,7 @@ export async function readWarmupActivity(
   accountId: string,
   limit: number,
 ): Promise<WarmupActivityItem[]> {
-  await accountOrThrow(db, organizationId, accountId);
+  await findAccountForOrgOrThrow(db, organizationId, accountId);
   const rows = await db
     .selectFrom('warmup_messages')
     .selectAll()

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { EmulatorContext } from '../../emulator/context.js';
 import { DEMO_PASSWORD } from '../../emulator/seed.js';
 import { addTenant, addUser } from '../../emulator/state/builders.js';
 import type { MailMessage, User } from '../../emulator/state/model.js';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
-import type { DbDialect } from '../../src/db/schema.js';
+import type { Database, DbDialect } from '../../src/db/schema.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { createApiKey } from '../../src/orgs/api-keys.js';
-import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
 import {
   addDays,
   type LocalDate,
@@ -147,7 +147,7 @@ async function simulate(
   options: WarmupSimulationOptions,
 ): Promise<SimulationReport> {
   const { ctx } = h;
-  const provider = new AccessTokenProvider(h.service.deps);
+  const provider = h.service.deps.tokens;
   const northwind = addTenant(ctx, { displayName: 'Northwind', domains: ['northwind.example'] });
   const members: Member[] = [];
   const count = options.mailboxes + (options.fullVolume ? 1 : 0);
@@ -271,18 +271,7 @@ async function simulate(
       const ms = Object.entries(wallMs).map(([phase, value]) => `${phase} ${(value / 1000).toFixed(0)} s`);
       options.log?.(`day ${day}: ${steps} steps so far; ${ms.join(', ')}`);
     }
-    const dues = await Promise.all([
-      db
-        .selectFrom('warmup_accounts')
-        .select((eb) => eb.fn.min('next_run_at').as('at'))
-        .executeTakeFirst(),
-      db
-        .selectFrom('outbox_messages')
-        .select((eb) => eb.fn.min('next_attempt_at').as('at'))
-        .where('status', '=', 'queued')
-        .executeTakeFirst(),
-    ]);
-    const next = Math.min(...dues.map((d) => (d?.at === null || d?.at === undefined ? end : Number(d.at))));
+    const next = await nextWarmupWorkAt(db, end);
     if (next >= end) break;
     // The grid is offset by 7 minutes: warm-up submits at the step it falls due in, and a grid on :00 and :30
     // would itself put sends on the round times §B avoids (the row keeps the submission time as `planned_at`).
@@ -646,4 +635,23 @@ async function judge(
     steps,
     wallMs: { warmup: 0, outbox: 0, bounces: 0 },
   };
+}
+
+/**
+ * When the engine or the outbox next has work: the earliest warm-up mailbox due or queued message due, or `end` when
+ * neither is (the simulations jump the clock there instead of stepping through empty minutes).
+ */
+export async function nextWarmupWorkAt(db: Kysely<Database>, end: number): Promise<number> {
+  const dues = await Promise.all([
+    db
+      .selectFrom('warmup_accounts')
+      .select((eb) => eb.fn.min('next_run_at').as('at'))
+      .executeTakeFirst(),
+    db
+      .selectFrom('outbox_messages')
+      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+      .where('status', '=', 'queued')
+      .executeTakeFirst(),
+  ]);
+  return Math.min(...dues.map((d) => (d?.at === null || d?.at === undefined ? end : Number(d.at))));
 }

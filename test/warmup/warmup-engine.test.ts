@@ -14,6 +14,7 @@ import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
 import { enableWarmup, readWarmupAccount } from '../../src/warmup/warmup-store.js';
 import { builtInTasks } from '../../src/worker/background-work.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
+import { nextWarmupWorkAt } from '../support/warmup-simulation.js';
 
 /**
  * The warm-up engine end to end on the emulator's clock: mailboxes of two Microsoft 365 tenants and Outlook.com,
@@ -154,18 +155,7 @@ function simulation(dialect: DbDialect, days: number) {
         await h.drain();
         await runBounceScans(h.service.deps, provider);
         const now = h.clock.now();
-        const dues = await Promise.all([
-          db
-            .selectFrom('warmup_accounts')
-            .select((eb) => eb.fn.min('next_run_at').as('at'))
-            .executeTakeFirst(),
-          db
-            .selectFrom('outbox_messages')
-            .select((eb) => eb.fn.min('next_attempt_at').as('at'))
-            .where('status', '=', 'queued')
-            .executeTakeFirst(),
-        ]);
-        const next = Math.min(...dues.map((d) => (d?.at === null || d?.at === undefined ? end : Number(d.at))));
+        const next = await nextWarmupWorkAt(db, end);
         if (next >= end) {
           h.clock.set(end);
           return;

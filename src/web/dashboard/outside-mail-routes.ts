@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors/app-error.js';
 import type { ServiceDeps } from '../../services.js';
 import type { DashboardContextOf } from './dashboard-context.js';
