@@ -8,9 +8,12 @@ import type { Mailbox, ReputationState, User } from '../state/model.js';
  *
  * - New mailboxes start at `initial.work` or `initial.personal` (Outlook.com senders start lower).
  * - Engagement raises it: `r += gain × (1 − r)` (delivery.ts `recordEngagement`, settings.delivery.reputationGain).
- * - Volume far above the sender's history lowers it: once a UTC day's sends exceed
- *   `max(volumeSpikeFloor, volumeSpikeFactor × the trailing 7-day daily average)`, each further message costs
- *   `r −= volumePenalty × r`.
+ * - Volume far above the sender's history lowers it. The sender's established volume is
+ *   `max(volumeSpikeFloor, volumeSpikeFactor × its trailing 7-day daily average)` (messages per UTC day); each
+ *   message of a UTC day beyond it costs `r −= volumePenalty × r`. A new or long-idle sender (nothing in the last
+ *   7 days) has the floor, 20, what a person might send in a day [model choice]: a mailbox that starts at 60 a day
+ *   pays for ~46, ~38 and ~10 messages on its first three days while its history catches up, and a ramp like
+ *   docs/warmup.md §A (≤ 40 a day, +1 a day, its daily factor swinging ×0.6–1.1) never exceeds it.
  * - Each bounced recipient costs `r −= bouncePenalty × r`; each copy a recipient moves into Junk Email costs
  *   `r −= junkPenalty × r` (once per copy).
  * - Idle mailboxes drift back toward `neutral`: after `idleAfterHours` without a send, the distance to `neutral`
@@ -37,7 +40,7 @@ export const defaultReputationSettings: ReputationSettings = {
   idleAfterHours: 24,
   idleHalfLifeDays: 7,
   volumeSpikeFactor: 3,
-  volumeSpikeFloor: 50,
+  volumeSpikeFloor: 20,
   volumePenalty: 0.02,
   bouncePenalty: 0.05,
   junkPenalty: 0.04,
