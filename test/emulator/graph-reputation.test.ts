@@ -112,13 +112,13 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
   it('costs a sender that starts at 60 a day on each day until its history catches up, and again after idling', async (t) => {
     const sender = newSender('work');
     const { volumePenalty } = defaultReputationSettings;
-    // Placement before: four days of 20 (the floor), then 8 quiet days, so that history is gone again.
+    // Placement before: four days of 20 (the floor), then 15 quiet days, so that history is gone again.
     const before: number[] = [];
     for (let day = 1; day <= 4; day++) {
       toNextDay();
       before.push(...(await sendDay(sender, 20)));
     }
-    emulator.ctx.clock.advance(8 * DAY);
+    emulator.ctx.clock.advance(15 * DAY);
     assert.equal(reputationOf(sender), defaultReputationSettings.initial.work);
     const perDay: number[] = [];
     const after: number[] = [];
@@ -130,18 +130,18 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
       perDay.push(reputationOf(sender) / start);
       toNextDay();
     }
-    // Over max(20, 3 × the trailing 7-day average): 40 on day 1, 35 on day 2 (3 × 60/7 = 25.7), 9 on day 3
-    // (3 × 120/7 = 51.4), none once the average has caught up.
-    const paid = [40, 35, 9, 0, 0];
+    // Over max(20, 3 × the average of the last 14 days): 40 on days 1 and 2 (3 × 60/14 = 12.9), 35 on day 3
+    // (3 × 120/14 = 25.7), 22 on day 4 (38.6), 9 on day 5 (51.4): every day until the history has caught up.
+    const paid = [40, 40, 35, 22, 9];
     for (const [i, n] of paid.entries()) {
       assert.ok(Math.abs(perDay[i]! - (1 - volumePenalty) ** n) < 1e-9, `day ${i + 1}: ×${perDay[i]}`);
     }
     assert.ok(mean(after) > mean(before) + 0.1, `junk rate ${mean(before)} before, ${mean(after)} on days 2–5`);
 
-    // Ten idle days: the history is forgotten (idle drift brings reputation back toward neutral meanwhile), and the
-    // next day of 60 costs as the first one did.
+    // Fifteen idle days: the history is forgotten (idle drift brings reputation back toward neutral meanwhile), and
+    // the next day of 60 costs as the first one did.
     const low = reputationOf(sender);
-    emulator.ctx.clock.advance(10 * DAY);
+    emulator.ctx.clock.advance(15 * DAY);
     const rested = currentReputation(emulator.ctx, emulator.ctx.world.mailboxes[sender.id]!);
     assert.ok(rested > low && rested < 0.5, `${low} → ${rested}`);
     await sendDay(sender, 60);
@@ -149,7 +149,7 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
     assert.ok(Math.abs(reputationOf(sender) / rested - (1 - volumePenalty) ** 40) < 1e-6, 'history forgotten');
     t.diagnostic(
       `reputation ×${perDay.map((f) => f.toFixed(3)).join(', ×')} on days 1–5; junk rate ${mean(before).toFixed(2)} ` +
-        `at 20 a day, ${mean(after).toFixed(2)} on days 2–5; ${low.toFixed(3)} → ${rested.toFixed(3)} after 10 idle days`,
+        `at 20 a day, ${mean(after).toFixed(2)} on days 2–5; ${low.toFixed(3)} → ${rested.toFixed(3)} after 15 idle days`,
     );
   });
 
