@@ -211,15 +211,19 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
       });
     const saved = structuredClone(emulator.ctx.settings.delivery.reputation!);
     try {
-      const ok = await patch({ delivery: { reputation: { bouncePenalty: 0.5, initial: { personal: 0.1 } } } });
+      const ok = await patch({
+        delivery: { reputation: { bouncePenalty: 0.5, volumeHistoryDays: 28, initial: { personal: 0.1 } } },
+      });
       assert.equal(ok.status, 200);
       const settings = (await ok.json()) as { delivery: { reputation: typeof saved } };
       assert.equal(settings.delivery.reputation.bouncePenalty, 0.5);
+      assert.equal(settings.delivery.reputation.volumeHistoryDays, 28);
       assert.equal(settings.delivery.reputation.initial.personal, 0.1);
       assert.equal(settings.delivery.reputation.initial.work, saved.initial.work);
       assert.equal(reputationOf(newSender('personal')), 0.1);
       const bad = await patch({ delivery: { reputation: { junkPenalty: 2 } } });
       assert.equal(bad.status, 400);
+      assert.equal((await patch({ delivery: { reputation: { volumeHistoryDays: 0 } } })).status, 400);
       assert.equal(emulator.ctx.settings.delivery.reputation!.junkPenalty, saved.junkPenalty);
     } finally {
       emulator.ctx.settings.delivery.reputation = saved;
