@@ -177,6 +177,7 @@ const deliverySettings = z.strictObject({
       idleAfterHours: z.number().finite().nonnegative().optional(),
       idleHalfLifeDays: z.number().finite().nonnegative().optional(),
       volumeSpikeFactor: z.number().finite().nonnegative().optional(),
+      volumeHistoryDays: z.number().int().min(1).max(60).optional(),
       volumeSpikeFloor: z.number().finite().nonnegative().optional(),
       volumePenalty: share.optional(),
       bouncePenalty: share.optional(),

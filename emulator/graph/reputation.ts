@@ -8,9 +8,12 @@ import type { Mailbox, ReputationState, User } from '../state/model.js';
  *
  * - New mailboxes start at `initial.work` or `initial.personal` (Outlook.com senders start lower).
  * - Engagement raises it: `r += gain × (1 − r)` (delivery.ts `recordEngagement`, settings.delivery.reputationGain).
- * - Volume far above the sender's history lowers it: once a UTC day's sends exceed
- *   `max(volumeSpikeFloor, volumeSpikeFactor × the trailing 7-day daily average)`, each further message costs
- *   `r −= volumePenalty × r`.
+ * - Volume far above the sender's history lowers it. The sender's established volume is
+ *   `max(volumeSpikeFloor, volumeSpikeFactor × its daily average over the last volumeHistoryDays UTC days)`; each
+ *   message of a UTC day beyond it costs `r −= volumePenalty × r`. A new or long-idle sender has the floor, 20, what
+ *   a person might send in a day [model choice]. A mailbox that starts at 60 a day pays for 40, 40, 35, 22 and 9
+ *   messages on its first five weekdays while its two weeks of history fill, and a ramp as docs/warmup.md §A sends
+ *   it (≤ 40 a day, +1 a day, its daily factor swinging ×0.6–1.1) stays within it (emulator/README.md).
  * - Each bounced recipient costs `r −= bouncePenalty × r`; each copy a recipient moves into Junk Email costs
  *   `r −= junkPenalty × r` (once per copy).
  * - Idle mailboxes drift back toward `neutral`: after `idleAfterHours` without a send, the distance to `neutral`
@@ -25,6 +28,7 @@ export interface ReputationSettings {
   idleAfterHours: number;
   idleHalfLifeDays: number;
   volumeSpikeFactor: number;
+  volumeHistoryDays: number;
   volumeSpikeFloor: number;
   volumePenalty: number;
   bouncePenalty: number;
@@ -37,14 +41,14 @@ export const defaultReputationSettings: ReputationSettings = {
   idleAfterHours: 24,
   idleHalfLifeDays: 7,
   volumeSpikeFactor: 3,
-  volumeSpikeFloor: 50,
+  volumeHistoryDays: 14,
+  volumeSpikeFloor: 20,
   volumePenalty: 0.02,
   bouncePenalty: 0.05,
   junkPenalty: 0.04,
 };
 
 const DAY_MS = 86_400_000;
-const HISTORY_DAYS = 7;
 
 /** The live settings, completed with the defaults (a snapshot saved before the model existed lacks them). */
 export function reputationSettings(ctx: EmulatorContext): ReputationSettings {
@@ -108,13 +112,14 @@ export function noteSent(ctx: EmulatorContext, mailbox: Mailbox): void {
   let history = 0;
   for (const key of Object.keys(state.sendsByDay)) {
     const day = Number(key);
-    if (day < today - HISTORY_DAYS) delete state.sendsByDay[key];
+    if (day < today - settings.volumeHistoryDays) delete state.sendsByDay[key];
     else if (day < today) history += state.sendsByDay[key]!;
   }
   const sentToday = (state.sendsByDay[today] ?? 0) + 1;
   state.sendsByDay[today] = sentToday;
   state.lastSendAt = now;
-  const threshold = Math.max(settings.volumeSpikeFloor, settings.volumeSpikeFactor * (history / HISTORY_DAYS));
+  const average = settings.volumeHistoryDays > 0 ? history / settings.volumeHistoryDays : 0;
+  const threshold = Math.max(settings.volumeSpikeFloor, settings.volumeSpikeFactor * average);
   if (sentToday > threshold) lower(mailbox, settings.volumePenalty);
 }
 

@@ -255,7 +255,7 @@ export interface MailChangeLog {
 
 /** What the reputation model (graph/reputation.ts) remembers of a sender. */
 export interface ReputationState {
-  /** Messages sent per UTC day (epoch day number → count), the last 8 days only. */
+  /** Messages sent per UTC day (epoch day number → count), within the model's history window only. */
   sendsByDay: Record<string, number>;
   lastSendAt: number | null;
   /** When idle drift was last applied. */

@@ -149,10 +149,14 @@ async function simulate(
   const { ctx } = h;
   const provider = h.service.deps.tokens;
   const northwind = addTenant(ctx, { displayName: 'Northwind', domains: ['northwind.example'] });
+  // The full-volume mailbox has a domain of its own (a new sender, as such a blast usually is): every pool member
+  // can be its partner, so its warm-up ramp is not held by the partners of its domain and reaches §G's 20 samples.
+  const spring = options.fullVolume ? addTenant(ctx, { displayName: 'Spring', domains: ['spring.example'] }) : null;
   const members: Member[] = [];
   const count = options.mailboxes + (options.fullVolume ? 1 : 0);
   for (let i = 0; i < count; i++) {
-    const tenant = TENANTS[i % 3]!;
+    const own = i === options.mailboxes && spring !== null;
+    const tenant = own ? { domain: 'spring.example', tenantId: spring.id } : TENANTS[i % 3]!;
     const email = `wm${i}.sim@${tenant.domain}`;
     const tenantId = tenant.tenantId === 'new' ? northwind.id : tenant.tenantId;
     const user = addUser(ctx, {
@@ -602,7 +606,9 @@ async function judge(
     check('every warm-up event delivered as a signed webhook, stops with a reason (§G)', failures, counts);
   }
 
-  // The full-volume mailbox: its placement falls (the emulator's volume-spike rule), and §G quarantines it.
+  // The full-volume mailbox: its placement falls (the emulator's volume rule: each message of a day beyond its
+  // established volume costs reputation), and §G holds it: a `warmup.quarantined` event with its reason and
+  // remediation, delivered as a signed webhook, and the hold shown with its remediation where the user looks.
   if (fullVolume) {
     const failures: string[] = [];
     const mine = [...deliveries.values()].filter((d) => d.from.toLowerCase() === fullVolume.email);
@@ -610,20 +616,37 @@ async function judge(
       mine.filter((d) => d.submittedAt >= start + from * DAY && d.submittedAt < start + to * DAY);
     const inboxShare = (list: typeof mine) =>
       share(list.filter((d) => d.placements[0]?.outcome === 'inbox').length, list.length);
-    const firstDays = inboxShare(days(0, 2));
-    const rest = inboxShare(days(2, options.days));
+    const perDay = Array.from({ length: options.days }, (_, day) => {
+      const ofDay = days(day, day + 1);
+      return `${ofDay.filter((d) => d.placements[0]?.outcome === 'inbox').length}/${ofDay.length}`;
+    });
+    const rest = inboxShare(days(1, options.days));
     const pool = inboxShare(pooled);
     if (rest === null || pool === null || rest >= pool - 0.1)
       failures.push(`its inbox share ${percent(rest)} vs the pool's ${percent(pool)}`);
-    const quarantined = warmupEvents.filter(
-      (e) => e.type === 'warmup.quarantined' && e.accountId === fullVolume.accountId,
-    );
-    if (quarantined.length === 0) failures.push('never quarantined');
+    const holds = warmupEvents.filter((e) => e.type === 'warmup.quarantined' && e.accountId === fullVolume.accountId);
+    if (holds.length === 0) failures.push('never quarantined');
+    const delivered = new Set(receiver.acceptedEventIds());
+    for (const hold of holds) {
+      if (!hold.data.reason || !hold.data.remediation) failures.push(`${hold.id} without reason or remediation`);
+      if (!delivered.has(hold.id)) failures.push(`${hold.id} not delivered as a signed webhook`);
+    }
+    // What the user sees (GET /v1/accounts/{id}/warmup): a hold still running, with its reason and remediation, or
+    // its end (`warmup.resumed`, on probation).
+    const answer = await h.client.call('GET', `/v1/accounts/${fullVolume.accountId}/warmup`);
+    const state = (answer.body as { state: { status: string; reason: string | null; remediation: string | null } })
+      .state;
+    const held = state.status === 'quarantined' || state.status === 'blocked';
+    if (held && (!state.reason || !state.remediation)) failures.push(`shown ${state.status} without its remediation`);
+    const resumed = warmupEvents.some((e) => e.type === 'warmup.resumed' && e.accountId === fullVolume.accountId);
+    if (holds.length > 0 && !held && !resumed) failures.push(`shown ${state.status}, and no hold ended`);
     const reputation = mailboxOf(ctx, fullVolume.user).reputation;
     check(
       'full volume from day 1: placement falls, quarantined with alert (§G)',
       failures,
-      `inbox days 1–2 ${percent(firstDays)}, after ${percent(rest)} (pool ${percent(pool)}); quarantined ${quarantined.length}× (${quarantined.map((e) => String(e.data.reason)).join(', ')}); reputation 0.50 → ${reputation.toFixed(2)}`,
+      `Inbox/sent per day ${perDay.join(' ')}; from day 2 ${percent(rest)} (pool ${percent(pool)}); ` +
+        `${holds.map((e) => `${String(e.data.state)} (${String(e.data.reason)}) at ${e.createdAt.slice(0, 16)}`).join(', ') || 'no hold'}; ` +
+        `shown ${state.status}${state.reason ? ` (${state.reason})` : ''}; reputation 0.50 → ${reputation.toFixed(2)}`,
     );
   }
 

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { runWarmupSimulation, type SimulationReport } from '../support/warmup-simulation.js';
+
+/**
+ * Issue 12's full-volume condition, end to end at small size (docs/warmup.md §V, §G): six warm-up mailboxes in three
+ * tenants and one more, of a domain of its own, whose own mail starts at 60 messages a weekday from day 1 (no ramp).
+ * Six simulated days from a Monday on SQLite with the in-process loop's warm-up task. The emulator's volume rule
+ * (emulator/README.md, Reputation model) makes its placement fall; the day's evaluation of §G then holds it, with a
+ * `warmup.quarantined` event carrying its reason and remediation, delivered as a signed webhook, and the hold shown
+ * by `GET /v1/accounts/{id}/warmup`. The other checks of the run are the acceptance test's
+ * (test/warmup/warmup-acceptance.test.ts); only the two that concern this mailbox are asserted here.
+ */
+describe('warm-up: a mailbox that starts at full volume loses placement and §G holds it [sqlite]', () => {
+  let report: SimulationReport;
+  before(async () => {
+    report = await runWarmupSimulation({
+      dialect: 'sqlite',
+      mailboxes: 6,
+      // Monday to Saturday: the full-volume mailbox has §G's 20 placement samples by Saturday's evaluation.
+      days: 6,
+      inboxByDay: 6,
+      stepMinutes: 15,
+      fullVolume: true,
+      // Nothing can bounce here (every partner exists, the full-volume mail goes outside the emulated world).
+      bounceReader: false,
+    });
+  });
+
+  for (const name of [
+    'full volume from day 1: placement falls, quarantined with alert (§G)',
+    'every warm-up event delivered as a signed webhook, stops with a reason (§G)',
+  ]) {
+    it(name, (t) => {
+      const check = report.checks.find((each) => each.name === name);
+      assert.ok(check, `the simulation ran the check "${name}"`);
+      t.diagnostic(check.detail);
+      assert.ok(check.ok, check.detail);
+    });
+  }
+});
