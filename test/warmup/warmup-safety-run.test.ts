@@ -152,10 +152,9 @@ for (const dialect of TEST_DIALECTS) {
       await runFor(5 * MINUTE);
       const user = Object.values(h.ctx.world.users).find((each) => each.email === 'alex@outlook.com')!;
       revokeUserConsent(h.ctx, user, DEMO_IDS.clientId, { revokeAccessTokens: true });
-      // The service's health check finds out (a refresh refused with AADSTS65001); the engine follows the account.
+      // The service's health check finds out (a refresh refused with AADSTS65001); warm-up follows the account in
+      // the same transaction (its listener), before any warm-up run.
       await checkAccountHealth(h.service.deps, provider, alex);
-      h.advance(2 * 3600);
-      await runFor(5 * MINUTE);
       const view = await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now());
       assert.equal(view.state.status, 'paused');
       assert.equal(view.state.reason, 'grant_revoked');
@@ -163,10 +162,32 @@ for (const dialect of TEST_DIALECTS) {
       const paused = (await warmupEvents(alex)).find((event) => event.type === 'warmup.paused');
       assert.equal(paused?.data['reason'], 'grant_revoked');
 
+      const planned = await h.service.deps.db
+        .selectFrom('warmup_messages')
+        .select('id')
+        .where('sender_account_id', '=', alex)
+        .where('status', '=', 'planned')
+        .execute();
+      assert.equal(planned.length, 0, 'sends still planned were canceled, not sent late');
+      h.advance(2 * 3600);
+      await runFor(5 * MINUTE);
+      assert.equal(
+        (await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now())).state.status,
+        'paused',
+        'still paused while the account needs a person',
+      );
+
+      // The reconnect resumes it (probation) and makes the mailbox due at once.
       assert.equal(await h.connect('alex@outlook.com', { profile: 'warmup', ownerId: 'alex' }), alex);
-      await runFor(HOUR + 5 * MINUTE);
       const resumed = await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now());
       assert.equal(resumed.state.status, 'probation');
+      const due = await h.service.deps.db
+        .selectFrom('warmup_accounts')
+        .select('next_run_at')
+        .where('account_id', '=', alex)
+        .executeTakeFirstOrThrow();
+      assert.ok(Number(due.next_run_at) <= h.clock.now(), 'due at once after the reconnect');
+      await runFor(5 * MINUTE);
       const event = (await warmupEvents(alex)).find((each) => each.type === 'warmup.resumed');
       assert.equal(event?.data['previousState'], 'paused');
     });
@@ -276,8 +297,8 @@ for (const dialect of TEST_DIALECTS) {
       await runFor(12 * MINUTE);
       h.advance(61);
       await runBounceScans(h.service.deps, provider);
-      // The bounce reaches the sender's warm-up at its next run, within the hour.
-      await runFor(HOUR + 5 * MINUTE);
+      // The bounce brings the sender's run forward (its listener): it reaches warm-up at the next sweep.
+      await runFor(2 * MINUTE);
       const bounced = await db
         .selectFrom('warmup_messages')
         .selectAll()
@@ -300,8 +321,8 @@ for (const dialect of TEST_DIALECTS) {
       await runFor(12 * MINUTE);
       h.advance(61);
       await runBounceScans(h.service.deps, provider);
-      // The bounce reaches the sender's warm-up at its next run, within the hour.
-      await runFor(HOUR + 5 * MINUTE);
+      // The bounce brings the sender's run forward (its listener): it reaches warm-up at the next sweep.
+      await runFor(2 * MINUTE);
       const meganView = await readWarmupAccount(db, h.client.organization.id, megan, h.clock.now());
       assert.equal(meganView.state.status, 'paused');
       assert.equal(meganView.state.reason, 'restricted_sender');
