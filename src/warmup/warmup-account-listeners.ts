@@ -2,6 +2,7 @@ import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { AccountConnected, AccountStatusChanged } from '../accounts/account-listeners.js';
 import type { Database } from '../db/schema.js';
 import type { AccountStatus } from '../db/tables/accounts.js';
+import type { WarmupAccountsTable } from '../db/tables/warmup.js';
 import { HOLDING_STATUSES } from '../outbox/message-target.js';
 import type { MessageBounced } from '../outbox/outbox-listeners.js';
 import type { ServiceDeps } from '../services.js';
@@ -67,11 +68,22 @@ async function pauseForGrant(trx: Kysely<Database>, deps: ListenerDeps, accountI
   const found = await warmupRowOf(trx, accountId);
   if (!found) return;
   const { owner_external_id: ownerExternalId, ...row } = found;
-  await applySafetySignal(trx, deps, row, { kind: 'grant_revoked', at }, { ownerExternalId });
+  await pauseUntilReconnect(trx, deps, row, { ownerExternalId }, at);
+}
+
+/** The pause of an account that needs a person (§G), with its alert; its sends still planned are canceled. */
+export async function pauseUntilReconnect(
+  trx: Kysely<Database>,
+  deps: ListenerDeps,
+  row: WarmupAccountsTable,
+  owner: { ownerExternalId: string | null },
+  at: number,
+): Promise<void> {
+  await applySafetySignal(trx, deps, row, { kind: 'grant_revoked', at }, owner);
   await trx
     .updateTable('warmup_messages')
     .set({ status: 'canceled', updated_at: at })
-    .where('sender_account_id', '=', accountId)
+    .where('sender_account_id', '=', row.account_id)
     .where('status', '=', 'planned')
     .execute();
 }

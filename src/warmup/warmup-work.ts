@@ -6,7 +6,7 @@ import type { ServiceDeps } from '../services.js';
 import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { TokenError } from '../tokens/token-error.js';
 import type { TimeZone } from './mailbox-time-zone.js';
-import { needsPerson } from './warmup-account-listeners.js';
+import { needsPerson, pauseUntilReconnect } from './warmup-account-listeners.js';
 import { type MailboxDue, readMailboxDue } from './warmup-due.js';
 import { ensureTimeZone, type MailboxRun, MailboxThrottled } from './warmup-mailbox.js';
 import { nextDayStart, planDayIfNew } from './warmup-planning.js';
@@ -115,9 +115,9 @@ async function runMailbox(
   // (warmup-account-listeners.ts); a run that finds them out of step (a disconnect, which no listener hears) catches
   // up, and a paused mailbox waits for the reconnect to make it due again.
   if (needsPerson(account.status)) {
-    await withTransaction(deps.db, (trx) =>
-      applySafetySignal(trx, deps, row, { kind: 'grant_revoked', at: now }, owner),
-    );
+    if (row.state !== 'paused' || row.state_reason !== 'grant_revoked') {
+      await withTransaction(deps.db, (trx) => pauseUntilReconnect(trx, deps, row, owner, now));
+    }
     return null;
   }
   if (row.state === 'paused' && row.state_reason === 'grant_revoked') {

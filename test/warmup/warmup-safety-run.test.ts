@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { revokeUserConsent, updateUser } from '../../emulator/control/actions.js';
 import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/seed.js';
 import { addUser } from '../../emulator/state/builders.js';
+import { disconnectAccount } from '../../src/accounts/disconnect-account.js';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { jobHandler } from '../../src/jobs/job-handlers.js';
@@ -190,6 +191,35 @@ for (const dialect of TEST_DIALECTS) {
       await runFor(5 * MINUTE);
       const event = (await warmupEvents(alex)).find((each) => each.type === 'warmup.resumed');
       assert.equal(event?.data['previousState'], 'paused');
+    });
+
+    it('pauses warm-up at the next run of a mailbox that was disconnected, and cancels its planned sends', async () => {
+      const db = h.service.deps.db;
+      const contoso = Object.values(h.ctx.world.tenants).find((t) => t.domains.includes('contoso.com'))!;
+      addUser(h.ctx, { email: 'ivy@contoso.com', password: DEMO_PASSWORD, displayName: 'Ivy', tenantId: contoso.id });
+      const ivy = await h.connect('ivy@contoso.com', { profile: 'warmup', ownerId: 'ivy' });
+      await enableWarmup(h.service.deps, h.client.organization.id, ivy, {});
+      await runFor(2 * MINUTE);
+      await planWarmupMessageNow('wum_from_disconnected', ivy, megan);
+      // A disconnect is not a status change the account's listeners report: the mailbox's own run finds it.
+      await disconnectAccount(h.service.deps, h.client.organization.id, ivy);
+      await runWarmup();
+      const view = await readWarmupAccount(db, h.client.organization.id, ivy, h.clock.now());
+      assert.equal(view.state.status, 'paused');
+      assert.equal(view.state.reason, 'grant_revoked');
+      const message = await db
+        .selectFrom('warmup_messages')
+        .select(['status', 'outbox_message_id'])
+        .where('id', '=', 'wum_from_disconnected')
+        .executeTakeFirstOrThrow();
+      assert.equal(message.status, 'canceled', 'not sent, and not sent late after a reconnect');
+      assert.equal(message.outbox_message_id, null);
+      const due = await db
+        .selectFrom('warmup_accounts')
+        .select('next_run_at')
+        .where('account_id', '=', ivy)
+        .executeTakeFirstOrThrow();
+      assert.equal(due.next_run_at, null, 'no due time until a reconnect');
     });
 
     it('finds warm-up mail by its sender’s phrase when the Message-ID recorded at send time does not match', async () => {
