@@ -32,6 +32,7 @@ import { healthSweepWork } from './tokens/health-work.js';
 import { hourlyMaintenanceWork, keepaliveSweepWork } from './tokens/keepalive-work.js';
 import type { KeyRing } from './vault/key-ring.js';
 import { assertKeyRingOpensData, TokenVault } from './vault/token-vault.js';
+import { followAccountStatus, resumeOnReconnect, wakeSenderOfBounce } from './warmup/warmup-account-listeners.js';
 import { warmupSweepWork } from './warmup/warmup-background.js';
 import { webhookFanOut } from './webhooks/webhook-fan-out.js';
 import { webhookDeliveryWork } from './webhooks/webhook-work.js';
@@ -96,6 +97,10 @@ function registerListeners(deps: ServiceDeps): void {
   deps.accountListeners.connected.add((trx, connected) => completeConnect(trx, deps, connected));
   // A Graph send: non-delivery reports arrive in the sender's Inbox, so it is read for a while.
   deps.outboxListeners.sentThroughGraph.add((trx, sent) => scheduleBounceScan(trx, sent.at, sent.account));
+  // Warm-up follows the account's standing (a grant that needs a person pauses it) and its messages' bounces.
+  deps.accountListeners.statusChanged.add((trx, change) => followAccountStatus(trx, deps, change, deps.clock.now()));
+  deps.accountListeners.connected.add((trx, connected) => resumeOnReconnect(trx, deps, connected));
+  deps.outboxListeners.bounced.add((trx, bounced) => wakeSenderOfBounce(trx, bounced));
 }
 
 /**

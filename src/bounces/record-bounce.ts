@@ -9,7 +9,9 @@ import type { ServiceDeps } from '../services.js';
 import { BOUNCE_REMEDIATION, bounceEffectOf, bounceReasonFor } from './bounce-reasons.js';
 import type { NonDeliveryReport } from './non-delivery-report.js';
 
-type BounceDeps = Pick<ServiceDeps, 'db' | 'clock' | 'dialect' | 'events' | 'logger'>;
+/** `Partial` listeners: a caller with small deps records the bounce and nothing else reacts. */
+type BounceDeps = Pick<ServiceDeps, 'db' | 'clock' | 'dialect' | 'events' | 'logger'> &
+  Partial<Pick<ServiceDeps, 'outboxListeners'>>;
 
 /** Statuses a report can still change: the message left (or may have). Everything else is final or not sent. */
 const BOUNCEABLE = ['sent', 'outcome_unknown'] as const;
@@ -81,6 +83,7 @@ export async function recordBounce(
     } else if (effect.kind === 'pause_lane') {
       await pauseLane(trx, message.lane, Number(message.sent_at ?? now) + DAY_MS, now);
     }
+    await deps.outboxListeners?.bounced.emit(trx, { messageId: message.id, at: now });
     deps.logger.info(
       { messageId: message.id, accountId: account.id, bounceStatus: report.status, reason },
       'outbox: message bounced',

@@ -3,7 +3,7 @@ import type { WarmupAccountsTable } from '../db/tables/warmup.js';
 import type { GraphClient } from '../graph/graph-client.js';
 import { GraphError } from '../graph/graph-error.js';
 import type { ServiceDeps } from '../services.js';
-import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
+import type { AccessToken, AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { resolveTimeZone, type TimeZone } from './mailbox-time-zone.js';
 import type { WarmupSettings } from './warmup-settings.js';
 
@@ -15,7 +15,9 @@ import type { WarmupSettings } from './warmup-settings.js';
 
 export interface MailboxRun {
   readonly deps: ServiceDeps;
-  readonly tokens: Pick<AccessTokenProvider, 'withAccessToken'>;
+  readonly tokens: Pick<AccessTokenProvider, 'getAccessToken' | 'withAccessToken'>;
+  /** The access token this run uses (obtained at its first Graph call: one token read per run, not per call). */
+  token?: AccessToken;
   /** Sends `Prefer: IdType="ImmutableId"`: a message keeps its id through the moves warm-up makes (docs/graph.md §3.1). */
   readonly graph: GraphClient;
   readonly row: WarmupAccountsTable;
@@ -35,10 +37,20 @@ export class MailboxThrottled extends Error {
 /** Default wait after a throttled answer without Retry-After. [GUESS] a minute, as Graph's guidance suggests backing off. */
 const DEFAULT_THROTTLE_WAIT_MS = 60_000;
 
-/** A Graph call for the mailbox with its access token; 429/503 become `MailboxThrottled`. */
+/**
+ * A Graph call for the mailbox with the run's access token; a 401 goes through the provider's refresh-and-retry
+ * (`withAccessToken`), and the run's next call reads the token afresh. 429/503 become `MailboxThrottled`.
+ */
 export async function callGraph<T>(run: MailboxRun, call: (token: string) => Promise<T>): Promise<T> {
   try {
-    return await run.tokens.withAccessToken(run.account.id, (token) => call(token.reveal()));
+    run.token ??= await run.tokens.getAccessToken(run.account.id);
+    try {
+      return await call(run.token.token.reveal());
+    } catch (error) {
+      if (!(error instanceof GraphError && error.evidence.httpStatus === 401)) throw error;
+      run.token = undefined;
+      return await run.tokens.withAccessToken(run.account.id, (token) => call(token.reveal()));
+    }
   } catch (error) {
     if (error instanceof GraphError && (error.evidence.httpStatus === 429 || error.evidence.httpStatus === 503)) {
       throw new MailboxThrottled(error.evidence.retryAfterMs ?? DEFAULT_THROTTLE_WAIT_MS);

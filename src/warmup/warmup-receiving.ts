@@ -34,6 +34,7 @@ const ACTION_BATCH = 25;
 /** One delta round per folder; records the placement of newly found warm-up mail. Returns how many were found. */
 export async function lookForWarmupMail(run: MailboxRun): Promise<number> {
   let found = 0;
+  const links: Partial<Record<(typeof FOLDERS)[number]['column'], string>> = {};
   for (const { folder, column } of FOLDERS) {
     const link = run.row[column];
     let round = await callGraph(run, (token) =>
@@ -47,12 +48,17 @@ export async function lookForWarmupMail(run: MailboxRun): Promise<number> {
     }
     if (round.kind === 'restart') continue;
     found += await recordFound(run, folder, round.changed);
+    links[column] = round.deltaLink;
+  }
+  // Both folders' new links in one write (a run that dies before it reads the same changes again: matching is
+  // idempotent).
+  if (Object.keys(links).length > 0) {
     await run.deps.db
       .updateTable('warmup_accounts')
-      .set({ [column]: round.deltaLink, updated_at: run.now })
+      .set({ ...links, updated_at: run.now })
       .where('account_id', '=', run.row.account_id)
       .execute();
-    (run.row as WarmupAccountsTable)[column] = round.deltaLink;
+    Object.assign(run.row as WarmupAccountsTable, links);
   }
   return found;
 }
@@ -362,18 +368,4 @@ async function planReply(
       .execute();
     return true;
   });
-}
-
-/** Whether warm-up mail to this mailbox was handed to the outbox and not yet found: then it looks again soon. */
-export async function awaitsMail(run: MailboxRun): Promise<boolean> {
-  const row = await run.deps.db
-    .selectFrom('warmup_messages')
-    .select('id')
-    .where('recipient_account_id', '=', run.row.account_id)
-    .where('status', 'in', ['queued', 'sent'])
-    .where('observed_at', 'is', null)
-    .where('planned_at', '>', run.now - 2 * 86_400_000)
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
 }

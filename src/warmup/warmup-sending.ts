@@ -42,11 +42,13 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
   const { deps, row, now } = run;
   const due = await deps.db
     .selectFrom('warmup_messages')
-    .selectAll()
-    .where('sender_account_id', '=', row.account_id)
-    .where('status', '=', 'planned')
-    .where('planned_at', '<=', now)
-    .orderBy('planned_at')
+    .innerJoin('accounts', 'accounts.id', 'warmup_messages.recipient_account_id')
+    .selectAll('warmup_messages')
+    .select(['accounts.email as recipient_email', 'accounts.display_name as recipient_display_name'])
+    .where('warmup_messages.sender_account_id', '=', row.account_id)
+    .where('warmup_messages.status', '=', 'planned')
+    .where('warmup_messages.planned_at', '<=', now)
+    .orderBy('warmup_messages.planned_at')
     .limit(SUBMIT_BATCH)
     .execute();
   if (due.length === 0) return 0;
@@ -66,9 +68,9 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
   }
   const interval = run.settings.timing.minSendIntervalMinutes * MINUTE;
   let submitted = 0;
+  // At most one warm-up send per 10 minutes (§G), whatever made this run late.
+  let last = await lastSubmissionAt(run);
   for (const message of due) {
-    // At most one warm-up send per 10 minutes (§G), whatever made this run late.
-    const last = await lastSubmissionAt(run);
     if (last !== null && now - last < interval) {
       await deps.db
         .updateTable('warmup_messages')
@@ -78,6 +80,7 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
       continue;
     }
     await submit(run, message);
+    last = now;
     submitted++;
   }
   return submitted;
@@ -93,13 +96,12 @@ async function lastSubmissionAt(run: MailboxRun): Promise<number | null> {
   return row?.last === null || row?.last === undefined ? null : Number(row.last);
 }
 
-async function submit(run: MailboxRun, message: WarmupMessagesTable): Promise<void> {
+async function submit(
+  run: MailboxRun,
+  message: WarmupMessagesTable & { recipient_email: string; recipient_display_name: string | null },
+): Promise<void> {
   const { deps, row, now } = run;
-  const recipient = await deps.db
-    .selectFrom('accounts')
-    .select(['email', 'display_name'])
-    .where('id', '=', message.recipient_account_id)
-    .executeTakeFirstOrThrow();
+  const recipient = { email: message.recipient_email, display_name: message.recipient_display_name };
   const voice = mailboxVoice(row.seed, row.account_id, signatureName(run));
   const thread = planThread(keyedSource(message.thread_id, 'thread'), run.settings);
   const content = composeWarmupMessage(

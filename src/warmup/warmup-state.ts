@@ -29,9 +29,24 @@ export function providerOf(row: Pick<WarmupAccountsTable, 'provider'>): WarmupPr
     : 'microsoft365';
 }
 
+/**
+ * Resolved settings by provider and stored options: most mailboxes share a few option strings, and a day's plan
+ * reads a window of 200 members' settings (warmup-planning.ts), so resolving (two schema parses) once per distinct
+ * string saves most of a plan's CPU. The values are deep-frozen, so sharing them is safe; the map is bounded.
+ */
+const resolvedSettings = new Map<string, WarmupSettings>();
+const RESOLVED_SETTINGS_MAX = 1_000;
+
 /** The resolved settings of a stored row (its options were validated when written). */
 export function settingsOf(row: Pick<WarmupAccountsTable, 'provider' | 'settings'>): WarmupSettings {
-  return warmupSettingsOrThrow(providerOf(row), JSON.parse(row.settings) as WarmupUserOptions);
+  const provider = providerOf(row);
+  const key = `${provider}\u0000${row.settings}`;
+  const known = resolvedSettings.get(key);
+  if (known) return known;
+  const settings = warmupSettingsOrThrow(provider, JSON.parse(row.settings) as WarmupUserOptions);
+  if (resolvedSettings.size >= RESOLVED_SETTINGS_MAX) resolvedSettings.clear();
+  resolvedSettings.set(key, settings);
+  return settings;
 }
 
 /** The stored state as the core's `SafetyState`. */

@@ -1,15 +1,16 @@
 import type { WarmupAccountsTable } from '../db/tables/warmup.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphClient } from '../graph/graph-client.js';
-import { HOLDING_STATUSES } from '../outbox/message-target.js';
 import { newLeaseOwnerId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import type { AccessTokenProvider } from '../tokens/access-token-provider.js';
 import { TokenError } from '../tokens/token-error.js';
 import type { TimeZone } from './mailbox-time-zone.js';
+import { needsPerson, pauseUntilReconnect } from './warmup-account-listeners.js';
+import { type MailboxDue, readMailboxDue } from './warmup-due.js';
 import { ensureTimeZone, type MailboxRun, MailboxThrottled } from './warmup-mailbox.js';
 import { nextDayStart, planDayIfNew } from './warmup-planning.js';
-import { awaitsMail, lookForWarmupMail, performDueActions } from './warmup-receiving.js';
+import { lookForWarmupMail, performDueActions } from './warmup-receiving.js';
 import { clearSentCopies, submitDueMessages, syncOutboxOutcomes } from './warmup-sending.js';
 import { applySafetySignal, settingsOf } from './warmup-state.js';
 
@@ -21,9 +22,11 @@ import { applySafetySignal, settingsOf } from './warmup-state.js';
  * `next_run_at` a lease ahead, as keep-alive and the outbox do), so two workers never run one mailbox and a worker
  * that dies leaves it to the lease. A fleet costs what falls due, never what exists.
  *
- * One mailbox's run: its account's standing (a revoked grant pauses warm-up, a reconnect resumes it, §G), the time
- * zone, the day's plan, the outbox's outcomes, due sends, a delta look when mail is expected, the due steps on
- * received mail; then its next due time. Microsoft throttling (429/503) ends the run as a pause for this mailbox
+ * One mailbox's run: one read of its account and of what it has due (warmup-due.ts), then only the steps with
+ * work: the time zone, the day's plan, the outbox's outcomes, the Sent Items copies, due sends, a delta look when
+ * mail is expected, the due steps on received mail; then its next due time, which is only its real next work or
+ * its next local day. Nothing looks at a mailbox by the hour: the account's changes and the outbox's bounces reach
+ * warm-up through listeners (warmup-account-listeners.ts). Microsoft throttling (429/503) ends the run as a pause for this mailbox
  * only: a storm is counted (three in an hour pause warm-up, §G) and the mailbox comes back after Retry-After.
  */
 
@@ -38,12 +41,8 @@ const LEASE_MS = 5 * MINUTE;
 const EXPECTING_LOOK_MS = 5 * MINUTE;
 /** While the outbox still holds this mailbox's warm-up mail: when to read its outcome again. */
 const OUTBOX_CHECK_MS = 2 * MINUTE;
-/**
- * A mailbox whose account needs a person: when to look at it again. Also the longest a warm-up mailbox goes without
- * a run, so that a grant revoked between its slots pauses warm-up (with its alert) within the hour (§G). A run with
- * nothing due costs a few indexed reads and no Graph call.
- */
-const ACCOUNT_RECHECK_MS = HOUR;
+/** After a token request that failed without a retry time: when to try the mailbox again. [GUESS] */
+const TOKEN_RETRY_MS = HOUR;
 /** Two throttled answers this close together are one storm. [GUESS] */
 const STORM_GAP_MS = 5 * MINUTE;
 
@@ -107,23 +106,19 @@ async function runMailbox(
   graph: GraphClient,
   row: WarmupAccountsTable,
 ): Promise<number | null> {
-  const account = await deps.db
-    .selectFrom('accounts')
-    .innerJoin('owners', 'owners.id', 'accounts.owner_id')
-    .selectAll('accounts')
-    .select('owners.external_id as owner_external_id')
-    .where('accounts.id', '=', row.account_id)
-    .executeTakeFirst();
-  if (!account) return null;
   const now = deps.clock.now();
+  const found = await readMailboxDue(deps.db, row.account_id, now);
+  if (!found) return null;
+  const { account, due } = found;
   const owner = { ownerExternalId: account.owner_external_id };
-  // The grant (§G): revoked (or the mailbox disconnected) pauses warm-up with its alert; the reconnect resumes it on
-  // probation, so the mailbox keeps an hourly look while it waits.
-  if (HOLDING_STATUSES.has(account.status) || account.status === 'disconnected') {
-    await withTransaction(deps.db, (trx) =>
-      applySafetySignal(trx, deps, row, { kind: 'grant_revoked', at: now }, owner),
-    );
-    return now + ACCOUNT_RECHECK_MS;
+  // The grant (§G): the account's listeners pause warm-up when it needs a person and resume it after the reconnect
+  // (warmup-account-listeners.ts); a run that finds them out of step (a disconnect, which no listener hears) catches
+  // up, and a paused mailbox waits for the reconnect to make it due again.
+  if (needsPerson(account.status)) {
+    if (row.state !== 'paused' || row.state_reason !== 'grant_revoked') {
+      await withTransaction(deps.db, (trx) => pauseUntilReconnect(trx, deps, row, owner, now));
+    }
+    return null;
   }
   if (row.state === 'paused' && row.state_reason === 'grant_revoked') {
     await withTransaction(deps.db, (trx) => applySafetySignal(trx, deps, row, { kind: 'reconnected', at: now }, owner));
@@ -141,43 +136,39 @@ async function runMailbox(
   };
   try {
     await ensureTimeZone(run);
-    await planDayIfNew(run);
-    const waiting = await syncOutboxOutcomes(run);
-    await clearSentCopies(run);
-    const submitted = await submitDueMessages(run);
-    const expecting = await awaitsMail(run);
-    if (expecting || row.inbox_delta_link === null) await lookForWarmupMail(run);
-    await performDueActions(run);
-    return await nextRunAt(run, waiting + submitted > 0);
+    const planned = await planDayIfNew(run);
+    // Each step only when the figures read with the account say it has work (a step's own read is a statement).
+    const waiting = due.outboxPending ? await syncOutboxOutcomes(run) : 0;
+    if (due.outboxPending || due.sentCopies) await clearSentCopies(run);
+    const submitted = planned || isDue(due.nextSend, now) ? await submitDueMessages(run) : 0;
+    const found = due.awaitingMail || row.inbox_delta_link === null ? await lookForWarmupMail(run) : 0;
+    if (found > 0 || isDue(due.nextStep, now)) await performDueActions(run);
+    const worked = planned || due.outboxPending || due.sentCopies || submitted > 0 || found > 0;
+    const after = worked || isDue(due.nextStep, now) ? (await readMailboxDue(deps.db, row.account_id, now))?.due : due;
+    return nextRunAt(run, after ?? due, waiting + submitted > 0);
   } catch (error) {
     if (error instanceof MailboxThrottled) return throttled(run, error);
     if (error instanceof TokenError) {
-      // The token provider recorded what Microsoft said on the account; the next run reads it (a revoked grant
-      // pauses warm-up then).
-      return deps.clock.now() + (error.retryAt ? Math.max(0, error.retryAt - deps.clock.now()) : ACCOUNT_RECHECK_MS);
+      // The token provider recorded what Microsoft said on the account (a grant that needs a person has paused
+      // warm-up through the account's listener); the next run reads it.
+      return deps.clock.now() + (error.retryAt ? Math.max(0, error.retryAt - deps.clock.now()) : TOKEN_RETRY_MS);
     }
     throw error;
   }
 }
 
-async function nextRunAt(run: MailboxRun, outboxWaiting: boolean): Promise<number> {
-  const { deps, row, now } = run;
-  const candidates: number[] = [nextDayStart(run), now + ACCOUNT_RECHECK_MS];
+function isDue(at: number | null, now: number): boolean {
+  return at !== null && at <= now;
+}
+
+/** The mailbox's next due time: its real next work, or its next local day. */
+function nextRunAt(run: MailboxRun, due: MailboxDue, outboxWaiting: boolean): number {
+  const { now } = run;
+  const candidates: number[] = [nextDayStart(run)];
   if (outboxWaiting) candidates.push(now + OUTBOX_CHECK_MS);
-  const nextSend = await deps.db
-    .selectFrom('warmup_messages')
-    .select((eb) => eb.fn.min('planned_at').as('at'))
-    .where('sender_account_id', '=', row.account_id)
-    .where('status', '=', 'planned')
-    .executeTakeFirst();
-  if (nextSend?.at !== null && nextSend?.at !== undefined) candidates.push(Number(nextSend.at));
-  const nextStep = await deps.db
-    .selectFrom('warmup_messages')
-    .select((eb) => eb.fn.min('actions_due_at').as('at'))
-    .where('recipient_account_id', '=', row.account_id)
-    .executeTakeFirst();
-  if (nextStep?.at !== null && nextStep?.at !== undefined) candidates.push(Number(nextStep.at));
-  if (await awaitsMail(run)) candidates.push(now + EXPECTING_LOOK_MS);
+  if (due.nextSend !== null) candidates.push(due.nextSend);
+  if (due.nextStep !== null) candidates.push(due.nextStep);
+  if (due.awaitingMail) candidates.push(now + EXPECTING_LOOK_MS);
   return Math.max(now + 1_000, Math.min(...candidates));
 }
 

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { revokeUserConsent, updateUser } from '../../emulator/control/actions.js';
 import { DEMO_IDS, DEMO_PASSWORD } from '../../emulator/seed.js';
 import { addUser } from '../../emulator/state/builders.js';
+import { disconnectAccount } from '../../src/accounts/disconnect-account.js';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
 import { listEvents } from '../../src/events/event-recorder.js';
 import { jobHandler } from '../../src/jobs/job-handlers.js';
@@ -152,10 +153,9 @@ for (const dialect of TEST_DIALECTS) {
       await runFor(5 * MINUTE);
       const user = Object.values(h.ctx.world.users).find((each) => each.email === 'alex@outlook.com')!;
       revokeUserConsent(h.ctx, user, DEMO_IDS.clientId, { revokeAccessTokens: true });
-      // The service's health check finds out (a refresh refused with AADSTS65001); the engine follows the account.
+      // The service's health check finds out (a refresh refused with AADSTS65001); warm-up follows the account in
+      // the same transaction (its listener), before any warm-up run.
       await checkAccountHealth(h.service.deps, provider, alex);
-      h.advance(2 * 3600);
-      await runFor(5 * MINUTE);
       const view = await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now());
       assert.equal(view.state.status, 'paused');
       assert.equal(view.state.reason, 'grant_revoked');
@@ -163,12 +163,63 @@ for (const dialect of TEST_DIALECTS) {
       const paused = (await warmupEvents(alex)).find((event) => event.type === 'warmup.paused');
       assert.equal(paused?.data['reason'], 'grant_revoked');
 
+      const planned = await h.service.deps.db
+        .selectFrom('warmup_messages')
+        .select('id')
+        .where('sender_account_id', '=', alex)
+        .where('status', '=', 'planned')
+        .execute();
+      assert.equal(planned.length, 0, 'sends still planned were canceled, not sent late');
+      h.advance(2 * 3600);
+      await runFor(5 * MINUTE);
+      assert.equal(
+        (await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now())).state.status,
+        'paused',
+        'still paused while the account needs a person',
+      );
+
+      // The reconnect resumes it (probation) and makes the mailbox due at once.
       assert.equal(await h.connect('alex@outlook.com', { profile: 'warmup', ownerId: 'alex' }), alex);
-      await runFor(HOUR + 5 * MINUTE);
       const resumed = await readWarmupAccount(h.service.deps.db, h.client.organization.id, alex, h.clock.now());
       assert.equal(resumed.state.status, 'probation');
+      const due = await h.service.deps.db
+        .selectFrom('warmup_accounts')
+        .select('next_run_at')
+        .where('account_id', '=', alex)
+        .executeTakeFirstOrThrow();
+      assert.ok(Number(due.next_run_at) <= h.clock.now(), 'due at once after the reconnect');
+      await runFor(5 * MINUTE);
       const event = (await warmupEvents(alex)).find((each) => each.type === 'warmup.resumed');
       assert.equal(event?.data['previousState'], 'paused');
+    });
+
+    it('pauses warm-up at the next run of a mailbox that was disconnected, and cancels its planned sends', async () => {
+      const db = h.service.deps.db;
+      const contoso = Object.values(h.ctx.world.tenants).find((t) => t.domains.includes('contoso.com'))!;
+      addUser(h.ctx, { email: 'ivy@contoso.com', password: DEMO_PASSWORD, displayName: 'Ivy', tenantId: contoso.id });
+      const ivy = await h.connect('ivy@contoso.com', { profile: 'warmup', ownerId: 'ivy' });
+      await enableWarmup(h.service.deps, h.client.organization.id, ivy, {});
+      await runFor(2 * MINUTE);
+      await planWarmupMessageNow('wum_from_disconnected', ivy, megan);
+      // A disconnect is not a status change the account's listeners report: the mailbox's own run finds it.
+      await disconnectAccount(h.service.deps, h.client.organization.id, ivy);
+      await runWarmup();
+      const view = await readWarmupAccount(db, h.client.organization.id, ivy, h.clock.now());
+      assert.equal(view.state.status, 'paused');
+      assert.equal(view.state.reason, 'grant_revoked');
+      const message = await db
+        .selectFrom('warmup_messages')
+        .select(['status', 'outbox_message_id'])
+        .where('id', '=', 'wum_from_disconnected')
+        .executeTakeFirstOrThrow();
+      assert.equal(message.status, 'canceled', 'not sent, and not sent late after a reconnect');
+      assert.equal(message.outbox_message_id, null);
+      const due = await db
+        .selectFrom('warmup_accounts')
+        .select('next_run_at')
+        .where('account_id', '=', ivy)
+        .executeTakeFirstOrThrow();
+      assert.equal(due.next_run_at, null, 'no due time until a reconnect');
     });
 
     it('finds warm-up mail by its sender’s phrase when the Message-ID recorded at send time does not match', async () => {
@@ -276,8 +327,8 @@ for (const dialect of TEST_DIALECTS) {
       await runFor(12 * MINUTE);
       h.advance(61);
       await runBounceScans(h.service.deps, provider);
-      // The bounce reaches the sender's warm-up at its next run, within the hour.
-      await runFor(HOUR + 5 * MINUTE);
+      // The bounce brings the sender's run forward (its listener): it reaches warm-up at the next sweep.
+      await runFor(2 * MINUTE);
       const bounced = await db
         .selectFrom('warmup_messages')
         .selectAll()
@@ -300,8 +351,8 @@ for (const dialect of TEST_DIALECTS) {
       await runFor(12 * MINUTE);
       h.advance(61);
       await runBounceScans(h.service.deps, provider);
-      // The bounce reaches the sender's warm-up at its next run, within the hour.
-      await runFor(HOUR + 5 * MINUTE);
+      // The bounce brings the sender's run forward (its listener): it reaches warm-up at the next sweep.
+      await runFor(2 * MINUTE);
       const meganView = await readWarmupAccount(db, h.client.organization.id, megan, h.clock.now());
       assert.equal(meganView.state.status, 'paused');
       assert.equal(meganView.state.reason, 'restricted_sender');
