@@ -7,35 +7,31 @@ import { runWarmupSimulation, type SimulationReport } from '../support/warmup-si
  * `mailbridge worker` process, their clock the emulator's through the clock file (src/platform/clock-file.ts), the
  * work of each step asked of the worker through pg-boss (test/support/warmup-simulation-processes.ts), every figure
  * read through the api process. Cut down to fit the suite: 3 mailboxes (one per tenant, one of them receive-only),
- * 2 simulated days (a new thread on day 1, its replies on day 2), 60-minute steps (each costs the worker's job polling,
- * about 2 s of wall time), bounce reader off as in warmup-acceptance.test.ts. The same checks as the in-process run;
- * 90% Inbox is that run's known gap (docs/warmup.md §V) and is not reached in 2 days anyway.
+ * 1 simulated day, 60-minute steps (each costs the worker's job polling, about 2 s of wall time, and the runner
+ * gives a file 3 minutes), bounce reader off as in warmup-acceptance.test.ts. The same checks as the in-process run;
+ * 90% Inbox is that run's known gap (docs/warmup.md §V) and is not reached on day 1 anyway.
  */
 
 const KNOWN_GAPS: Record<string, string> = {
-  'inbox placement ≥ 90% from day 2': 'docs/warmup.md §V: Inbox stays at 70–90%, cause not established',
+  'inbox placement ≥ 90% from day 1': 'docs/warmup.md §V: Inbox stays at 70–90%, cause not established',
 };
 
-describe('warm-up acceptance on api + worker processes: 3 mailboxes, 2 simulated days [postgres]', () => {
+describe('warm-up acceptance on api + worker processes: 3 mailboxes, 1 simulated day [postgres]', () => {
   let report: SimulationReport;
-  // Two service processes start and work through about 40 steps: minutes under a loaded machine's contention.
-  before(
-    async () => {
-      report = await runWarmupSimulation({
-        dialect: 'postgres',
-        processes: true,
-        mailboxes: 3,
-        days: 2,
-        inboxByDay: 2,
-        stepMinutes: 60,
-        bounceReader: false,
-      });
-    },
-    { timeout: 420_000 },
-  );
+  before(async () => {
+    report = await runWarmupSimulation({
+      dialect: 'postgres',
+      processes: true,
+      mailboxes: 3,
+      days: 1,
+      inboxByDay: 1,
+      stepMinutes: 60,
+      bounceReader: false,
+    });
+  });
 
   const names = [
-    'inbox placement ≥ 90% from day 2',
+    'inbox placement ≥ 90% from day 1',
     'partner rules (§C): outbox, other domain, one new thread per pair a day',
     'ramp (§A): daily sends within the ramp',
     'slots (§B): working hours, no round times, 10 minutes apart',
