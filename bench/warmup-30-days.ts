@@ -7,11 +7,12 @@ import { loadLine, machineLine, Problems, runBenchmark } from './support/report.
 /**
  * Issue 12's acceptance run in full (docs/warmup.md §V): 24 warm-up mailboxes in three tenants (two Microsoft 365
  * tenants and Outlook.com) starting with about 40% of their mail in Junk, 30 days on the emulator's clock, on each
- * database (SQLite with the in-process loop's warm-up task, PostgreSQL with pg-boss's `warmup-sweep` job handler run
- * in-process), plus one mailbox that starts at full volume. Prints every checked figure and exits non-zero on a failed check. The suite runs a cut-down version
+ * database (SQLite with the in-process loop's warm-up task; PostgreSQL as one `mailbridge api` and one `mailbridge
+ * worker` process on the emulator's clock, or with `--in-process` pg-boss's `warmup-sweep` handler run in this
+ * process), plus one mailbox that starts at full volume. Prints every checked figure and exits non-zero on a failed check. The suite runs a cut-down version
  * (test/warmup/warmup-acceptance.test.ts); both use test/support/warmup-simulation.ts.
  *
- *   npm run bench -- warmup-30-days [--mailboxes 24] [--days 30] [--databases sqlite,postgres] [--step-minutes 5] [--no-full-volume] [--no-bounce-reader]
+ *   npm run bench -- warmup-30-days [--mailboxes 24] [--days 30] [--databases sqlite,postgres] [--step-minutes 5] [--no-full-volume] [--no-bounce-reader] [--in-process]
  */
 
 const { values: args } = parseArgs({
@@ -23,6 +24,7 @@ const { values: args } = parseArgs({
     'step-minutes': { type: 'string', default: '5' },
     'no-full-volume': { type: 'boolean', default: false },
     'no-bounce-reader': { type: 'boolean', default: false },
+    'in-process': { type: 'boolean', default: false },
   },
 });
 const MAILBOXES = integerArg('mailboxes', args.mailboxes, 3);
@@ -40,9 +42,11 @@ await runBenchmark(async () => {
   const problems = new Problems();
   for (const dialect of DATABASES) {
     const began = Date.now();
-    console.log(`\n## ${dialect}: ${MAILBOXES} mailboxes, ${DAYS} simulated days`);
+    const how = dialect === 'sqlite' ? 'in-process loop' : args['in-process'] ? 'in-process handler' : 'api + worker';
+    console.log(`\n## ${dialect} (${how}): ${MAILBOXES} mailboxes, ${DAYS} simulated days`);
     const report = await runWarmupSimulation({
       dialect,
+      processes: dialect === 'postgres' && !args['in-process'],
       mailboxes: MAILBOXES,
       days: DAYS,
       inboxByDay: INBOX_BY_DAY,

@@ -10,6 +10,7 @@ import { shutdownGracefully } from './ops/graceful-shutdown.js';
 import { METRICS_TOKEN_HINT } from './ops/ops-routes.js';
 import { startOpsServer } from './ops/ops-server.js';
 import type { ProcessRole } from './ops/process-role.js';
+import { FileClock } from './platform/clock-file.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { resolveKeyRing } from './vault/resolve-key-ring.js';
 import { startBackgroundForRole } from './worker/background-role.js';
@@ -59,7 +60,10 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
   }
   // In the demo, the default provider relays into the emulator's SMTP sink unless SMTP_URL is set.
   const serviceConfig = embedded ? withEmulatorRelay(config, embedded.smtpSink) : config;
-  const composed = await composeService({ config: serviceConfig, logger, keyRing, microsoft, role });
+  // A simulation's clock, which the configuration accepts only against an emulator on this machine (clock-file.ts).
+  const clock = config.emulatorClockFile === undefined ? undefined : new FileClock(config.emulatorClockFile);
+  if (clock) logger.warn({ file: config.emulatorClockFile }, 'the clock follows a simulation’s clock file');
+  const composed = await composeService({ config: serviceConfig, logger, keyRing, microsoft, role, clock });
   let app: FastifyInstance | undefined;
   let url: string | undefined;
   let firstAdmin: FirstAdminResult | undefined;
@@ -91,6 +95,7 @@ export async function main(role: ProcessRole = 'all', env: NodeJS.ProcessEnv = p
       closeResources: async () => {
         await composed.close();
         await embedded?.close();
+        clock?.close();
       },
     }).then(() => undefined);
     return stopping;

@@ -17,6 +17,11 @@ export interface Config {
   readonly outbox: OutboxConfig;
   readonly ops: OpsConfig;
   readonly logLevel: LogLevel;
+  /**
+   * MAILBRIDGE_EMULATOR_CLOCK_FILE: the service's clock follows this file (src/platform/clock-file.ts), written by a
+   * simulation that moves its emulator's clock. Accepted only when Microsoft is an emulator on this machine.
+   */
+  readonly emulatorClockFile: string | undefined;
   /** Not fatal, but worth a line in the log at start (e.g. an unknown MAILBRIDGE_* variable, likely a typo). */
   readonly warnings: readonly string[];
 }

@@ -300,6 +300,8 @@ export const envSchema = z.object({
     range: '0 to 10 minutes',
     examples: '25s (default), 500ms or 2m',
   }),
+  // A simulation's clock (src/platform/clock-file.ts): only with an emulator on this machine as Microsoft (loadConfig).
+  MAILBRIDGE_EMULATOR_CLOCK_FILE: text,
   LOG_LEVEL: text.transform((value, ctx): LogLevel => {
     if (value === undefined) return 'info';
     const level = LOG_LEVELS.find((candidate) => candidate === value.toLowerCase());

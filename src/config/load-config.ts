@@ -93,6 +93,7 @@ export function loadConfig(env: Env): Config {
       shutdownGraceMs: e.MAILBRIDGE_SHUTDOWN_GRACE,
     },
     logLevel: e.LOG_LEVEL,
+    emulatorClockFile: e.MAILBRIDGE_EMULATOR_CLOCK_FILE,
     warnings: unknownVariableWarnings(env),
   };
   return deepFreeze(config);
@@ -149,6 +150,15 @@ function crossVariableProblems(env: Env): ConfigProblem[] {
       message: 'set both or neither: webhooks are always signed (make a secret with `openssl rand -hex 32`)',
     });
   }
+  if (set('MAILBRIDGE_EMULATOR_CLOCK_FILE') && !emulatorOnThisMachine(env)) {
+    // A clock someone else moves is for simulations against an emulator, never next to real mailboxes: fail closed.
+    problems.push({
+      variable: 'MAILBRIDGE_EMULATOR_CLOCK_FILE',
+      message:
+        'is for simulations only: it needs MICROSOFT_CLIENT_ID with MICROSOFT_LOGIN_URL and MICROSOFT_GRAPH_URL both ' +
+        'on this machine (an emulator at localhost or 127.0.0.1); unset it to run on the system clock',
+    });
+  }
   if (set('SMTP_URL') !== set('SMTP_FROM')) {
     problems.push({
       variable: 'SMTP_URL + SMTP_FROM',
@@ -172,9 +182,24 @@ function unknownVariableWarnings(env: Env): string[] {
     });
 }
 
+/** Microsoft is an emulator this machine runs: an app configured, its sign-in and Graph URLs both on loopback. */
+function emulatorOnThisMachine(env: Env): boolean {
+  const loopback = (name: string) => {
+    const value = env[name]?.trim();
+    return value !== undefined && URL.canParse(value) && LOOPBACK_HOSTS.includes(new URL(value).hostname);
+  };
+  return (
+    (env['MICROSOFT_CLIENT_ID'] ?? '').trim() !== '' &&
+    loopback('MICROSOFT_LOGIN_URL') &&
+    loopback('MICROSOFT_GRAPH_URL')
+  );
+}
+
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
 function isLocalOrHttps(url: string): boolean {
   const parsed = new URL(url);
-  return parsed.protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+  return parsed.protocol === 'https:' || LOOPBACK_HOSTS.includes(parsed.hostname);
 }
 
 function configInvalid(problems: ConfigProblem[]): AppError {

@@ -237,6 +237,35 @@ describe('loadConfig', () => {
     assert.match(noKeys[0]!.message, /openssl rand -base64 32/);
   });
 
+  it('accepts a simulation clock file only with an emulator on this machine as Microsoft', () => {
+    const app = { MICROSOFT_CLIENT_ID: CLIENT_ID, MICROSOFT_CLIENT_SECRET: 's', MAILBRIDGE_KEYS: `k1:${key()}` };
+    const clockFile = { MAILBRIDGE_EMULATOR_CLOCK_FILE: '/tmp/simulation-clock' };
+    const emulator = { MICROSOFT_LOGIN_URL: 'http://127.0.0.1:4100', MICROSOFT_GRAPH_URL: 'http://localhost:4100' };
+    assert.equal(loadConfig({ ...app, ...emulator, ...clockFile }).emulatorClockFile, '/tmp/simulation-clock');
+    assert.equal(loadConfig({ ...app, ...emulator }).emulatorClockFile, undefined);
+    // Refused (fail closed): real Microsoft (the defaults, or named), one of the two hosts elsewhere, no app at all
+    // (the built-in emulator keeps real time).
+    for (const env of [
+      { ...app, ...clockFile },
+      {
+        ...app,
+        ...clockFile,
+        MICROSOFT_LOGIN_URL: 'https://login.microsoftonline.com',
+        MICROSOFT_GRAPH_URL: 'https://graph.microsoft.com',
+      },
+      { ...app, ...clockFile, ...emulator, MICROSOFT_GRAPH_URL: 'https://graph.microsoft.com' },
+      { ...app, ...clockFile, ...emulator, MICROSOFT_LOGIN_URL: 'http://10.0.0.5:4100' },
+      { ...clockFile, ...emulator },
+    ]) {
+      const problems = problemsOf(env);
+      assert.deepEqual(
+        problems.map((p) => p.variable),
+        ['MAILBRIDGE_EMULATOR_CLOCK_FILE'],
+      );
+      assert.match(problems[0]!.message, /simulations only/);
+    }
+  });
+
   it('refuses malformed key rings with reasons that never contain key material', () => {
     const good = key();
     const cases: Array<[string, RegExp]> = [

@@ -19,10 +19,11 @@ import {
 } from '../../src/warmup/mailbox-time-zone.js';
 import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
 import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
-import { enableWarmup } from '../../src/warmup/warmup-store.js';
 import { deliverDueWebhooks } from '../../src/webhooks/webhook-dispatcher.js';
 import { builtInTasks } from '../../src/worker/background-work.js';
-import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
+import type { ApiAnswer } from '../acceptance/support/acceptance-world.js';
+import { startOutboxHarness } from '../outbox/outbox-test-kit.js';
+import { startProcessRuntime } from './warmup-simulation-processes.js';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.js';
 
 /**
@@ -38,6 +39,11 @@ const MINUTE = 60_000;
 
 export interface WarmupSimulationOptions {
   dialect: DbDialect;
+  /**
+   * PostgreSQL only: run the service as one `mailbridge api` and one `mailbridge worker` process on the emulator's
+   * clock (warmup-simulation-processes.ts) instead of in this process.
+   */
+  processes?: boolean;
   /** Mailboxes, spread round-robin over the three tenants (a multiple of 3). */
   mailboxes: number;
   days: number;
@@ -76,8 +82,34 @@ export interface SimulationReport {
   warmupSent: number;
   simulatedDays: number;
   steps: number;
-  /** Wall time of the loop's phases (ms). */
-  wallMs: { warmup: number; outbox: number; bounces: number };
+  /** Wall time of the loop's phases (ms): warmup, outbox, bounces in this process; jobs with processes. */
+  wallMs: Record<string, number>;
+}
+
+/**
+ * What the simulation runs the service on: in this process (`startInProcessRuntime`), or as api and worker
+ * processes (warmup-simulation-processes.ts). One clock for the emulator and the service.
+ */
+export interface SimulationRuntime {
+  ctx: EmulatorContext;
+  clock: { now(): number; set(epochMs: number): void };
+  /** The service's database (read by the checks). */
+  db: Kysely<Database>;
+  organizationId: string;
+  /** A call of the organisation's API. */
+  call(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
+  send(path: string, body: unknown): Promise<ApiAnswer>;
+  connect(email: string, options: { profile: 'warmup'; ownerId: string }): Promise<string>;
+  /** Sends what the outbox holds that is due (without moving the clock). */
+  drain(): Promise<unknown>;
+  /**
+   * Runs the work due at the clock's time as the runners would (warm-up, the outbox, the bounce reader when asked,
+   * webhook deliveries), calling `lap` after each phase it times.
+   */
+  runDue(lap: (phase: string) => void, options: { bounceReader: boolean }): Promise<void>;
+  /** Delivers every webhook still due. */
+  deliverWebhooks(): Promise<void>;
+  close(): Promise<void>;
 }
 
 interface Member {
@@ -119,21 +151,15 @@ function folderOf(ctx: EmulatorContext, user: User, message: MailMessage): strin
 const share = (part: number, whole: number) => (whole === 0 ? null : part / whole);
 const percent = (value: number | null) => (value === null ? 'n/a' : `${(value * 100).toFixed(1)}%`);
 
-/** Runs the simulation and returns its checks; the harness is closed before it returns. */
+/** Runs the simulation and returns its checks; the service is stopped before it returns. */
 export async function runWarmupSimulation(options: WarmupSimulationOptions): Promise<SimulationReport> {
   const secret = randomBytes(32).toString('hex');
-  let h: OutboxHarness | undefined;
+  let h: SimulationRuntime | undefined;
   const receiver = await startWebhookReceiver({ secret, nowSeconds: () => Math.floor((h?.clock.now() ?? 0) / 1000) });
   try {
-    h = await startOutboxHarness(options.dialect);
-    // The organisation's own webhook endpoint (WEBHOOK_URL serves the Default organisation only).
-    const admin = await createApiKey(h.service.deps.db, h.clock, h.client.organization.id, 'sim', { scope: 'admin' });
-    const endpoint = await fetch(`${h.service.url}/v1/webhook-endpoints`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: receiver.url, secret }),
-    });
-    assert.equal(endpoint.status, 201, await endpoint.text());
+    const webhook = { url: receiver.url, secret };
+    if (options.processes && options.dialect !== 'postgres') throw new Error('processes: PostgreSQL only');
+    h = options.processes ? await startProcessRuntime(webhook) : await startInProcessRuntime(options.dialect, webhook);
     return await simulate(h, receiver, options);
   } finally {
     await h?.close();
@@ -141,13 +167,69 @@ export async function runWarmupSimulation(options: WarmupSimulationOptions): Pro
   }
 }
 
+/** The service in this process (test/outbox/outbox-test-kit.ts), its loop's work called directly. */
+async function startInProcessRuntime(
+  dialect: DbDialect,
+  webhook: { url: string; secret: string },
+): Promise<SimulationRuntime> {
+  const h = await startOutboxHarness(dialect);
+  try {
+    // The organisation's own webhook endpoint (WEBHOOK_URL serves the Default organisation only).
+    const admin = await createApiKey(h.service.deps.db, h.clock, h.client.organization.id, 'sim', { scope: 'admin' });
+    const endpoint = await fetch(`${h.service.url}/v1/webhook-endpoints`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(webhook),
+    });
+    assert.equal(endpoint.status, 201, await endpoint.text());
+  } catch (error) {
+    await h.close();
+    throw error;
+  }
+  const { deps } = h.service;
+  const provider = deps.tokens;
+  let runWarmup: () => Promise<unknown>;
+  if (dialect === 'postgres') {
+    const handle = jobHandler(deps, { provider });
+    runWarmup = () => handle(WARMUP_SWEEP, {});
+  } else {
+    const task = builtInTasks(deps, provider).find((each) => each.name === 'warmup');
+    assert.ok(task, 'the in-process loop has a warmup task');
+    runWarmup = () => task.run();
+  }
+  const deliverWebhooks = async () => {
+    while ((await deliverDueWebhooks(deps, { limit: 50 })) === 50) {}
+  };
+  return {
+    ctx: h.ctx,
+    clock: h.clock,
+    db: deps.db,
+    organizationId: h.client.organization.id,
+    call: (method, path, body) => h.client.call(method, path, body),
+    send: (path, body) => h.send(path, body),
+    connect: (email, options) => h.connect(email, options),
+    drain: () => h.drain(),
+    async runDue(lap, { bounceReader }) {
+      await runWarmup();
+      lap('warmup');
+      await h.drain();
+      lap('outbox');
+      if (bounceReader) await runBounceScans(deps, provider);
+      lap('bounces');
+      // The worker's webhook task: events go out as they happen (a delivery not made within its window expires).
+      await deliverWebhooks();
+    },
+    deliverWebhooks,
+    close: () => h.close(),
+  };
+}
+
 async function simulate(
-  h: OutboxHarness,
+  h: SimulationRuntime,
   receiver: WebhookReceiver,
   options: WarmupSimulationOptions,
 ): Promise<SimulationReport> {
   const { ctx } = h;
-  const provider = h.service.deps.tokens;
   const northwind = addTenant(ctx, { displayName: 'Northwind', domains: ['northwind.example'] });
   // The full-volume mailbox has a domain of its own (a new sender, as such a blast usually is): every pool member
   // can be its partner, so its warm-up ramp is not held by the partners of its domain and reaches §G's 20 samples.
@@ -208,16 +290,6 @@ async function simulate(
     }
   }
 
-  let runWarmup: () => Promise<unknown>;
-  if (options.dialect === 'postgres') {
-    const handle = jobHandler(h.service.deps, { provider });
-    runWarmup = () => handle(WARMUP_SWEEP, {});
-  } else {
-    const task = builtInTasks(h.service.deps, provider).find((each) => each.name === 'warmup');
-    assert.ok(task, 'the in-process loop has a warmup task');
-    runWarmup = () => task.run();
-  }
-
   // Start on a Monday just after midnight UTC, so day 1 is a whole working day in every zone.
   const now = h.clock.now();
   const toMonday = ((8 - new Date(now).getUTCDay()) % 7 || 7) * DAY;
@@ -225,20 +297,22 @@ async function simulate(
   const start = Date.UTC(monday.getUTCFullYear(), monday.getUTCMonth(), monday.getUTCDate(), 0, 1);
   h.clock.set(start);
   for (const member of members) {
-    await enableWarmup(h.service.deps, h.client.organization.id, member.accountId, {
-      ...(member.receiveOnly ? { receiveOnly: true } : {}),
+    const enabled = await h.call('PUT', `/v1/accounts/${member.accountId}/warmup`, {
+      enabled: true,
+      settings: member.receiveOnly ? { receiveOnly: true } : {},
     });
+    assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
   }
 
   // The loop the runners run: warm-up work, the outbox, the bounce reader, at the first step (of `stepMinutes`,
   // on a grid) at or after the next instant something is due, so instants closer together are one step and empty
   // stretches are skipped.
-  const db = h.service.deps.db;
+  const db = h.db;
   const end = start + options.days * DAY;
   let steps = 0;
   let reportedDay = 0;
   const blasted = new Set<string>();
-  const wallMs = { warmup: 0, outbox: 0, bounces: 0 };
+  const wallMs: Record<string, number> = {};
   for (;;) {
     for (const member of members.filter((m) => m.fullVolume)) {
       const local = localTime(h.clock.now(), member.zone);
@@ -254,19 +328,12 @@ async function simulate(
       }
     }
     let mark = performance.now();
-    const lap = (phase: keyof typeof wallMs) => {
+    const lap = (phase: string) => {
       const now = performance.now();
-      wallMs[phase] += now - mark;
+      wallMs[phase] = (wallMs[phase] ?? 0) + now - mark;
       mark = now;
     };
-    await runWarmup();
-    lap('warmup');
-    await h.drain();
-    lap('outbox');
-    if (options.bounceReader !== false) await runBounceScans(h.service.deps, provider);
-    lap('bounces');
-    // The worker's webhook task: events go out as they happen (a delivery not made within its window expires).
-    while ((await deliverDueWebhooks(h.service.deps, { limit: 50 })) === 50) {}
+    await h.runDue(lap, { bounceReader: options.bounceReader !== false });
     steps++;
     const at = h.clock.now();
     const day = Math.floor((at - start) / DAY) + 1;
@@ -284,14 +351,14 @@ async function simulate(
     h.clock.set(Math.ceil((Math.max(next, at + 1) - offset) / step) * step + offset);
   }
   h.clock.set(end);
-  while ((await deliverDueWebhooks(h.service.deps, { limit: 50 })) > 0) {}
+  await h.deliverWebhooks();
 
   const report = await judge(h, receiver, members, hostMessages, start, options, steps);
   return { ...report, wallMs };
 }
 
 async function judge(
-  h: OutboxHarness,
+  h: SimulationRuntime,
   receiver: WebhookReceiver,
   members: Member[],
   hostMessages: Map<string, { folder: string; lastModified: string }>,
@@ -310,7 +377,7 @@ async function judge(
 
   // The engine's rows, each with the Message-ID it really carried (the outbox records a reply's own at once).
   const rows = (
-    await h.service.deps.db
+    await h.db
       .selectFrom('warmup_messages')
       .leftJoin('outbox_messages', 'outbox_messages.id', 'warmup_messages.outbox_message_id')
       .selectAll('warmup_messages')
@@ -450,7 +517,7 @@ async function judge(
     const failures: string[] = [];
     let totals = { sent: 0, observed: 0, inbox: 0, junk: 0, saved: 0, replies: 0, bounces: 0 };
     for (const member of members) {
-      const answer = await h.client.call('GET', `/v1/accounts/${member.accountId}/warmup`);
+      const answer = await h.call('GET', `/v1/accounts/${member.accountId}/warmup`);
       const metrics = (answer.body as { metrics: { last30Days: Record<string, number | null> } }).metrics.last30Days;
       const mine = [...deliveries.values()].filter((d) => d.from.toLowerCase() === member.email);
       const observed = rows.filter((r) => r.sender_account_id === member.accountId && r.observed_at !== null);
@@ -576,7 +643,7 @@ async function judge(
   {
     const failures: string[] = [];
     for (const member of members.filter((m) => m.receiveOnly)) {
-      const row = await h.service.deps.db
+      const row = await h.db
         .selectFrom('warmup_accounts')
         .select('plan_limited_by')
         .where('account_id', '=', member.accountId)
@@ -589,7 +656,7 @@ async function judge(
   }
 
   // Every stop of §G is an event with its reason, delivered as a signed webhook (never silent).
-  const events = await listEvents(h.service.deps.db, h.client.organization.id, { limit: 10_000 });
+  const events = await listEvents(h.db, h.organizationId, { limit: 10_000 });
   const warmupEvents = events.filter((e) => e.type.startsWith('warmup.'));
   {
     const failures: string[] = [];
@@ -633,7 +700,7 @@ async function judge(
     }
     // What the user sees (GET /v1/accounts/{id}/warmup): a hold still running, with its reason and remediation, or
     // its end (`warmup.resumed`, on probation).
-    const answer = await h.client.call('GET', `/v1/accounts/${fullVolume.accountId}/warmup`);
+    const answer = await h.call('GET', `/v1/accounts/${fullVolume.accountId}/warmup`);
     const state = (answer.body as { state: { status: string; reason: string | null; remediation: string | null } })
       .state;
     const held = state.status === 'quarantined' || state.status === 'blocked';
@@ -656,7 +723,7 @@ async function judge(
     warmupSent: sent.length,
     simulatedDays: options.days,
     steps,
-    wallMs: { warmup: 0, outbox: 0, bounces: 0 },
+    wallMs: {},
   };
 }
 

