@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { newLeaseOwnerId } from '../platform/ids.js';
 
@@ -40,11 +40,28 @@ export async function takeRefreshLease(
   return taken === undefined ? undefined : owner;
 }
 
-/** Ends a lease this holder took (nothing if it ended and another process took it meanwhile). */
-export async function releaseRefreshLease(db: Kysely<Database>, accountId: string, owner: string): Promise<void> {
-  await db
+/** The PostgreSQL channel a lease's release is announced on (payload: the account id). */
+export const REFRESH_LEASE_RELEASED_CHANNEL = 'mailbridge_refresh_lease_released';
+
+/**
+ * Ends a lease this holder took (nothing if it ended and another process took it meanwhile). With `notify`
+ * (PostgreSQL), the same statement announces the release on `REFRESH_LEASE_RELEASED_CHANNEL`, so a process waiting
+ * for this account (src/db/notification-waiter.ts) looks at what the holder stored at once instead of polling.
+ */
+export async function releaseRefreshLease(
+  db: Kysely<Database>,
+  accountId: string,
+  owner: string,
+  options: { notify?: boolean } = {},
+): Promise<void> {
+  const released = db
     .deleteFrom('account_refresh_leases')
     .where('account_id', '=', accountId)
-    .where('owner', '=', owner)
-    .execute();
+    .where('owner', '=', owner);
+  if (!options.notify) {
+    await released.execute();
+    return;
+  }
+  await sql`with released as (${released.returning('account_id')})
+    select pg_notify(${REFRESH_LEASE_RELEASED_CHANNEL}, account_id) from released`.execute(db);
 }
