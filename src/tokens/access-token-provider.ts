@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
 import { NotificationWaiter } from '../db/notification-waiter.js';
 import type { Database } from '../db/schema.js';
@@ -26,7 +26,12 @@ import {
   type RandomSource,
 } from './lifecycle-policy.js';
 import { type RefreshGrantOutcome, redeemRefreshToken, refreshScopeParameter } from './refresh-grant.js';
-import { REFRESH_LEASE_RELEASED_CHANNEL, releaseRefreshLease, takeRefreshLease } from './refresh-lease.js';
+import {
+  isUnchangedSince,
+  REFRESH_LEASE_RELEASED_CHANNEL,
+  releaseRefreshLease,
+  takeRefreshLeaseWithGeneration,
+} from './refresh-lease.js';
 import { TokenError } from './token-error.js';
 
 /** A usable access token and when it expires (epoch ms, `issuedAt + expires_in`). */
@@ -67,11 +72,15 @@ type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenE
 
 type AccountRow = AccountsTable;
 
-/** One read of an account: its row, its sealed tokens and its data key (still wrapped), at one instant. */
+/**
+ * One read of an account: its row, its sealed tokens, its data key (still wrapped) and its refresh lease's
+ * generation (undefined: no lease row), at one instant.
+ */
 interface AccountRead {
   row: AccountRow | undefined;
   tokens: AccountTokensTable | undefined;
   dataKey: WrappedDataKeyRow | undefined;
+  leaseGeneration: number | undefined;
 }
 
 /** A read that found the account and its tokens. */
@@ -244,38 +253,44 @@ export class AccessTokenProvider {
   async #obtainOrThrow(accountId: string, intent: Intent): Promise<AccessToken> {
     // Fast path, no lease: most calls find a stored token that is good for a while.
     const first = await this.#readAndDecide(accountId, intent);
-    const result = 'refresh' in first ? await this.#flight(accountId, intent) : first;
+    const result = 'refresh' in first ? await this.#flight(accountId, intent, first.refresh) : first;
     if ('error' in result) throw result.error;
     // Only a keep-alive skips; having joined one, look again now that it is over.
     if ('skipped' in result) return this.#obtainOrThrow(accountId, intent);
     return result.token;
   }
 
-  /** Joins the refresh in flight for this account in this process, or starts one. */
-  #flight(accountId: string, intent: Intent): Promise<FlightResult> {
+  /** Joins the refresh in flight for this account in this process, or starts one (from `read`, when given). */
+  #flight(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
     const running = this.#inflight.get(accountId);
     if (running) return running;
-    const started = this.#refreshAcrossProcesses(accountId, intent).finally(() => {
+    const started = this.#refreshAcrossProcesses(accountId, intent, read).finally(() => {
       this.#inflight.delete(accountId);
     });
     this.#inflight.set(accountId, started);
     return started;
   }
 
-  async #refreshAcrossProcesses(accountId: string, intent: Intent): Promise<FlightResult> {
+  /**
+   * On PostgreSQL under the account's refresh lease. `read`, what the caller decided from: used as it is when the
+   * lease shows that no refresh ended since it was read, read again otherwise.
+   */
+  async #refreshAcrossProcesses(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
     const { db, dialect, clock, logger } = this.#deps;
     if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent);
     const releases = releasesFor(this.#deps);
+    let lastRead = read;
     for (;;) {
       // Listening before the attempt: a release that comes after a failed attempt is heard, never missed.
       const released = await releases.expect(accountId);
-      const lease = await takeRefreshLease(db, accountId, clock.now());
+      const lease = await takeRefreshLeaseWithGeneration(db, accountId, clock.now());
       if (lease !== undefined) {
         released.cancel();
+        const current = lastRead && isUnchangedSince(lease, lastRead.leaseGeneration) ? lastRead : undefined;
         try {
-          return await this.#refreshIfStillNeeded(accountId, intent);
+          return await this.#refreshIfStillNeeded(accountId, intent, current);
         } finally {
-          await releaseRefreshLease(db, accountId, lease, { notify: true }).catch((error: unknown) => {
+          await releaseRefreshLease(db, accountId, lease.owner, { notify: true }).catch((error: unknown) => {
             // The lease ends by itself (REFRESH_LEASE_MS); until then another process waits, then refreshes.
             logger.warn({ err: error, accountId }, 'could not release the refresh lease');
           });
@@ -285,6 +300,7 @@ export class AccessTokenProvider {
       await released.arrived;
       const again = await this.#readAndDecide(accountId, intent);
       if (!('refresh' in again)) return again;
+      lastRead = again.refresh;
     }
   }
 
@@ -301,14 +317,18 @@ export class AccessTokenProvider {
   }
 
   /**
-   * Reads the account again (on PostgreSQL: after taking the lease, so a refresh by another process is seen),
-   * decides, and refreshes if still needed: the token request outside any transaction, its outcome written in one.
+   * Reads the account again (on PostgreSQL: after taking the lease, so a refresh by another process is seen; not
+   * when the lease proved `current` still current), decides, and refreshes if still needed: the token request
+   * outside any transaction, its outcome written in one.
    */
-  async #refreshIfStillNeeded(accountId: string, intent: Intent): Promise<FlightResult> {
+  async #refreshIfStillNeeded(accountId: string, intent: Intent, current?: RefreshRead): Promise<FlightResult> {
     const { db, vault } = this.#deps;
-    const again = await this.#readAndDecide(accountId, intent);
-    if (!('refresh' in again)) return again;
-    const read = again.refresh;
+    let read = current;
+    if (!read) {
+      const again = await this.#readAndDecide(accountId, intent);
+      if (!('refresh' in again)) return again;
+      read = again.refresh;
+    }
     // Unwrapped once: it opens the refresh token now and seals the new tokens after the grant.
     const dataKey = read.dataKey ? await vault.unwrapDataKey(db, read.dataKey) : undefined;
     try {
@@ -395,7 +415,8 @@ export class AccessTokenProvider {
   async #storedAccessToken(accountId: string): Promise<string | null> {
     const read = await readAccountTokensAndKey(this.#deps.db, accountId);
     if (!read.tokens?.access_token) return null;
-    return (await this.#openSealed(this.#deps.db, accountId, read, 'access_token', read.tokens.access_token)).reveal();
+    const { access_token } = read.tokens;
+    return (await this.#openSealed(this.#deps.db, accountId, read.dataKey, 'access_token', access_token)).reveal();
   }
 
   async #openAccessToken(db: Kysely<Database>, { row, tokens, dataKey }: AccountRead): Promise<AccessToken> {
@@ -403,7 +424,7 @@ export class AccessTokenProvider {
       const accountId = row?.id ?? 'unknown';
       throw new TokenError('TOKENS_REFRESH_FAILED', `account ${accountId} holds no access token`, { accountId });
     }
-    const token = await this.#openSealed(db, row.id, { row, tokens, dataKey }, 'access_token', tokens.access_token);
+    const token = await this.#openSealed(db, row.id, dataKey, 'access_token', tokens.access_token);
     return { token, expiresAt: row.access_token_expires_at };
   }
 
@@ -411,14 +432,14 @@ export class AccessTokenProvider {
   async #openSealed(
     db: Kysely<Database>,
     accountId: string,
-    read: AccountRead,
+    wrapped: WrappedDataKeyRow | undefined,
     field: string,
     sealed: SealedSecret,
   ): Promise<PlaintextSecret> {
     const { vault } = this.#deps;
     // No data key read: the vault's own read says why (VAULT_DATA_KEY_MISSING).
-    if (!read.dataKey) return vault.open(db, accountId, field, sealed);
-    const dataKey = await vault.unwrapDataKey(db, read.dataKey);
+    if (!wrapped) return vault.open(db, accountId, field, sealed);
+    const dataKey = await vault.unwrapDataKey(db, wrapped);
     try {
       return await vault.openWith(db, dataKey, field, sealed);
     } finally {
@@ -464,7 +485,7 @@ export class AccessTokenProvider {
         policy: this.#policy,
         random: this.#random,
       });
-      await trx
+      const updated = await trx
         .updateTable('accounts')
         .set({
           last_refreshed_at: columns.last_refreshed_at,
@@ -477,12 +498,22 @@ export class AccessTokenProvider {
           updated_at: now,
         })
         .where('id', '=', accountId)
-        .execute();
+        // Whether an `app.misconfigured` alert is open, in the same statement (the partial index of open alerts
+        // answers it): nearly always none, and then the alerts need no statement of their own (issue 14).
+        .returning((eb) =>
+          eb
+            .selectFrom('operator_alerts')
+            .select(sql<number>`count(*)`.as('open'))
+            .where('kind', '=', 'app.misconfigured')
+            .where('resolved_at', 'is', null)
+            .as('open_app_alerts'),
+        )
+        .executeTakeFirst();
       // A refresh proves the grant (and the app) work; a mailbox problem is the health check's to clear.
       if (row.status === 'degraded' || row.status === 'unknown' || row.status === 'app_misconfigured') {
         await recordAccountHealth(trx, this.#deps, row, { status: 'connected' });
       }
-      await resolveAppMisconfiguredAlerts(trx, this.#deps);
+      if (Number(updated?.open_app_alerts ?? 0) > 0) await resolveAppMisconfiguredAlerts(trx, this.#deps);
       if (row.refresh_failures > 0) {
         await resolveOperatorAlerts(trx, this.#deps, 'account.refresh_failing', { reason: accountId });
       }
@@ -490,7 +521,7 @@ export class AccessTokenProvider {
     }
 
     const health = classifyHealth(outcome.evidence);
-    const current = await this.#currentIfValid(trx, { row, tokens, dataKey: read.dataKey }, now);
+    const current = await this.#currentIfValid(trx, { ...read, row, tokens }, now);
     const serveCurrent = intent.kind === 'expiry' && current !== undefined;
 
     if (health.status === 'app_misconfigured') {
@@ -636,6 +667,7 @@ async function readAccountTokensAndKey(
     .selectFrom('accounts')
     .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
     .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
+    .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
     .selectAll('accounts')
     .select([
       't.account_id as token_account_id',
@@ -645,10 +677,11 @@ async function readAccountTokensAndKey(
       'k.data_key_id as key_data_key_id',
       'k.wrapping_key_id as key_wrapping_key_id',
       'k.wrapped_key as key_wrapped_key',
+      'l.generation as lease_generation',
     ])
     .where('accounts.id', '=', accountId);
   const joined = await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst();
-  if (!joined) return { row: undefined, tokens: undefined, dataKey: undefined };
+  if (!joined) return { row: undefined, tokens: undefined, dataKey: undefined, leaseGeneration: undefined };
   const {
     token_account_id,
     token_access_token,
@@ -657,6 +690,7 @@ async function readAccountTokensAndKey(
     key_data_key_id,
     key_wrapping_key_id,
     key_wrapped_key,
+    lease_generation,
     ...row
   } = joined;
   const tokens =
@@ -677,5 +711,5 @@ async function readAccountTokensAndKey(
           wrapping_key_id: key_wrapping_key_id,
           wrapped_key: key_wrapped_key,
         };
-  return { row, tokens, dataKey };
+  return { row, tokens, dataKey, leaseGeneration: lease_generation === null ? undefined : Number(lease_generation) };
 }
