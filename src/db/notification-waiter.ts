@@ -48,6 +48,11 @@ export class NotificationWaiter {
     this.#logger = options.logger;
   }
 
+  /** Whether the connection is open and listening now (then `expect` costs no round trip). */
+  get listening(): boolean {
+    return this.#client !== undefined;
+  }
+
   async expect(key: string): Promise<ExpectedNotification> {
     this.#stopIdleTimer();
     const listening = (await this.#listening()) !== undefined;

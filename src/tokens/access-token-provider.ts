@@ -281,11 +281,13 @@ export class AccessTokenProvider {
     const releases = releasesFor(this.#deps);
     let lastRead = read;
     for (;;) {
-      // Listening before the attempt: a release that comes after a failed attempt is heard, never missed.
-      const released = await releases.expect(accountId);
+      // Already listening (other refreshes are waiting): expect before the attempt, so a release that comes after a
+      // failed attempt is heard, never missed. Otherwise the connection is opened only if the attempt fails (an
+      // uncontended refresh never opens it), and the account is read once more after listening began (below).
+      const listenedBefore = releases.listening ? await releases.expect(accountId) : undefined;
       const lease = await takeRefreshLeaseWithGeneration(db, accountId, clock.now());
       if (lease !== undefined) {
-        released.cancel();
+        listenedBefore?.cancel();
         const current = lastRead && isUnchangedSince(lease, lastRead.leaseGeneration) ? lastRead : undefined;
         try {
           return await this.#refreshIfStillNeeded(accountId, intent, current);
@@ -297,6 +299,15 @@ export class AccessTokenProvider {
         }
       }
       // Another process is refreshing this account: wait for its release, then decide again from what it stored.
+      const released = listenedBefore ?? (await releases.expect(accountId));
+      if (!listenedBefore) {
+        // The release may have come between the attempt and the start of listening: look before waiting.
+        const meanwhile = await this.#readAndDecide(accountId, intent);
+        if (!('refresh' in meanwhile)) {
+          released.cancel();
+          return meanwhile;
+        }
+      }
       await released.arrived;
       const again = await this.#readAndDecide(accountId, intent);
       if (!('refresh' in again)) return again;
