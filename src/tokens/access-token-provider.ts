@@ -117,7 +117,8 @@ const lookupsFor = perDatabase(() => new Map<string, Promise<AccessToken>>());
 
 /**
  * On PostgreSQL, where a process waiting for another process's refresh of the same account hears that the lease was
- * released (src/tokens/refresh-lease.ts): one listening connection per database handle, opened when a lease is first found held.
+ * released (src/tokens/refresh-lease.ts): one listening connection per database handle, opened when a lease is
+ * first found held.
  */
 const releasesFor = perDatabase(
   (deps) =>
