@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
+import { NotificationWaiter } from '../db/notification-waiter.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
@@ -13,7 +13,8 @@ import { remediationFor } from '../health/remediation.js';
 import { storableEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
 import { storeAccountTokens } from '../vault/account-tokens.js';
-import type { PlaintextSecret } from '../vault/secret-types.js';
+import type { PlaintextSecret, SealedSecret } from '../vault/secret-types.js';
+import { disposeDataKey, type UnwrappedDataKey, type WrappedDataKeyRow } from '../vault/token-vault.js';
 import {
   backoffDelayMs,
   DEFAULT_LIFECYCLE_POLICY,
@@ -25,7 +26,12 @@ import {
   type RandomSource,
 } from './lifecycle-policy.js';
 import { type RefreshGrantOutcome, redeemRefreshToken, refreshScopeParameter } from './refresh-grant.js';
-import { releaseRefreshLease, takeRefreshLease } from './refresh-lease.js';
+import {
+  isUnchangedSince,
+  REFRESH_LEASE_RELEASED_CHANNEL,
+  releaseRefreshLease,
+  takeRefreshLeaseWithGeneration,
+} from './refresh-lease.js';
 import { TokenError } from './token-error.js';
 
 /** A usable access token and when it expires (epoch ms, `issuedAt + expires_in`). */
@@ -66,16 +72,30 @@ type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenE
 
 type AccountRow = AccountsTable;
 
-/** A map of promises kept per database handle (one per process and database, shared by every provider on it). */
-function perDatabase<T>(): (db: Kysely<Database>) => Map<string, Promise<T>> {
-  const maps = new WeakMap<object, Map<string, Promise<T>>>();
-  return (db) => {
-    let map = maps.get(db);
-    if (!map) {
-      map = new Map();
-      maps.set(db, map);
+/**
+ * One read of an account: its row, its sealed tokens, its data key (still wrapped) and its refresh lease's
+ * generation (undefined: no lease row), at one instant.
+ */
+interface AccountRead {
+  row: AccountRow | undefined;
+  tokens: AccountTokensTable | undefined;
+  dataKey: WrappedDataKeyRow | undefined;
+  leaseGeneration: number | undefined;
+}
+
+/** A read that found the account and its tokens. */
+type RefreshRead = AccountRead & { row: AccountRow; tokens: AccountTokensTable };
+
+/** A value kept per database handle (one per process and database, shared by every provider on it). */
+function perDatabase<T>(create: (deps: ServiceDeps) => T): (deps: ServiceDeps) => T {
+  const values = new WeakMap<object, T>();
+  return (deps) => {
+    let value = values.get(deps.db);
+    if (value === undefined) {
+      value = create(deps);
+      values.set(deps.db, value);
     }
-    return map;
+    return value;
   };
 }
 
@@ -83,7 +103,7 @@ function perDatabase<T>(): (db: Kysely<Database>) => Map<string, Promise<T>> {
  * Refreshes in flight, per database handle: every provider built on the same database in this process (the outbox's,
  * the worker's) shares one map, so single-flight holds for the process, not only for one provider instance.
  */
-const inflightFor = perDatabase<FlightResult>();
+const inflightFor = perDatabase(() => new Map<string, Promise<FlightResult>>());
 
 /**
  * Token lookups in progress (`getAccessToken` without `forceRefresh`), per database handle, keyed by account and
@@ -93,10 +113,22 @@ const inflightFor = perDatabase<FlightResult>();
  * Shared like `inflightFor`: providers of one process differ only in their jitter source, so whichever provider
  * started a lookup decides it for all.
  */
-const lookupsFor = perDatabase<AccessToken>();
+const lookupsFor = perDatabase(() => new Map<string, Promise<AccessToken>>());
 
-/** How often a process waiting for another process's refresh of the same account looks at what it stored. */
-const REFRESH_WAIT_POLL_MS = 25;
+/**
+ * On PostgreSQL, where a process waiting for another process's refresh of the same account hears that the lease was
+ * released (src/tokens/refresh-lease.ts): one listening connection per database handle, opened when a lease is
+ * first found held.
+ */
+const releasesFor = perDatabase(
+  (deps) =>
+    new NotificationWaiter({
+      // The configured database is the one in use, except in a test that hands the service another: then it polls.
+      url: deps.config.database.dialect === 'postgres' ? deps.config.database.url.reveal() : undefined,
+      channel: REFRESH_LEASE_RELEASED_CHANNEL,
+      logger: deps.logger,
+    }),
+);
 
 /**
  * The single way the rest of mailbridge gets a valid Microsoft access token for an account.
@@ -126,8 +158,8 @@ export class AccessTokenProvider {
 
   constructor(deps: ServiceDeps, options: AccessTokenProviderOptions = {}) {
     this.#deps = deps;
-    this.#inflight = inflightFor(deps.db);
-    this.#lookups = lookupsFor(deps.db);
+    this.#inflight = inflightFor(deps);
+    this.#lookups = lookupsFor(deps);
     this.#policy = { ...DEFAULT_LIFECYCLE_POLICY, ...options.policy };
     this.#random = options.random ?? Math.random;
   }
@@ -222,72 +254,112 @@ export class AccessTokenProvider {
   async #obtainOrThrow(accountId: string, intent: Intent): Promise<AccessToken> {
     // Fast path, no lease: most calls find a stored token that is good for a while.
     const first = await this.#readAndDecide(accountId, intent);
-    const result = 'refresh' in first ? await this.#flight(accountId, intent) : first;
+    const result = 'refresh' in first ? await this.#flight(accountId, intent, first.refresh) : first;
     if ('error' in result) throw result.error;
     // Only a keep-alive skips; having joined one, look again now that it is over.
     if ('skipped' in result) return this.#obtainOrThrow(accountId, intent);
     return result.token;
   }
 
-  /** Joins the refresh in flight for this account in this process, or starts one. */
-  #flight(accountId: string, intent: Intent): Promise<FlightResult> {
+  /** Joins the refresh in flight for this account in this process, or starts one (from `read`, when given). */
+  #flight(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
     const running = this.#inflight.get(accountId);
     if (running) return running;
-    const started = this.#refreshAcrossProcesses(accountId, intent).finally(() => {
+    const started = this.#refreshAcrossProcesses(accountId, intent, read).finally(() => {
       this.#inflight.delete(accountId);
     });
     this.#inflight.set(accountId, started);
     return started;
   }
 
-  async #refreshAcrossProcesses(accountId: string, intent: Intent): Promise<FlightResult> {
+  /**
+   * On PostgreSQL under the account's refresh lease. `read`, what the caller decided from: used as it is when the
+   * lease shows that no refresh ended since it was read, read again otherwise.
+   */
+  async #refreshAcrossProcesses(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
     const { db, dialect, clock, logger } = this.#deps;
     if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent);
+    const releases = releasesFor(this.#deps);
+    let lastRead = read;
     for (;;) {
-      const lease = await takeRefreshLease(db, accountId, clock.now());
+      // Already listening (other refreshes are waiting): expect before the attempt, so a release that comes after a
+      // failed attempt is heard, never missed. Otherwise the connection is opened only if the attempt fails (an
+      // uncontended refresh never opens it), and the account is read once more after listening began (below).
+      const listenedBefore = releases.listening ? await releases.expect(accountId) : undefined;
+      const lease = await takeRefreshLeaseWithGeneration(db, accountId, clock.now());
       if (lease !== undefined) {
+        listenedBefore?.cancel();
+        const current = lastRead && isUnchangedSince(lease, lastRead.leaseGeneration) ? lastRead : undefined;
         try {
-          return await this.#refreshIfStillNeeded(accountId, intent);
+          return await this.#refreshIfStillNeeded(accountId, intent, current);
         } finally {
-          await releaseRefreshLease(db, accountId, lease).catch((error: unknown) => {
+          await releaseRefreshLease(db, accountId, lease.owner, { notify: true }).catch((error: unknown) => {
             // The lease ends by itself (REFRESH_LEASE_MS); until then another process waits, then refreshes.
             logger.warn({ err: error, accountId }, 'could not release the refresh lease');
           });
         }
       }
-      // Another process is refreshing this account: wait for it, then decide again from what it stored.
-      await sleep(REFRESH_WAIT_POLL_MS);
+      // Another process is refreshing this account: wait for its release, then decide again from what it stored.
+      const released = listenedBefore ?? (await releases.expect(accountId));
+      if (!listenedBefore) {
+        // The release may have come between the attempt and the start of listening: look before waiting.
+        const meanwhile = await this.#readAndDecide(accountId, intent);
+        if (!('refresh' in meanwhile)) {
+          released.cancel();
+          return meanwhile;
+        }
+      }
+      await released.arrived;
       const again = await this.#readAndDecide(accountId, intent);
       if (!('refresh' in again)) return again;
+      lastRead = again.refresh;
     }
   }
 
   /** Reads the account and its tokens now and decides: the flight's answer, or a refresh with what was read. */
-  async #readAndDecide(
-    accountId: string,
-    intent: Intent,
-  ): Promise<FlightResult | { refresh: { row: AccountRow; tokens: AccountTokensTable } }> {
+  async #readAndDecide(accountId: string, intent: Intent): Promise<FlightResult | { refresh: RefreshRead }> {
     const { db } = this.#deps;
-    const { row, tokens } = await readAccountAndTokens(db, accountId);
-    const decision = await this.#decide(db, accountId, row, tokens, intent);
+    const read = await readAccountTokensAndKey(db, accountId);
+    const decision = await this.#decide(db, accountId, read, intent);
     if (decision instanceof TokenError) return { error: decision };
     if (typeof decision === 'object') return { token: decision.use };
     if (decision === 'skip') return { skipped: true };
-    if (!row || !tokens) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
-    return { refresh: { row, tokens } };
+    if (!isRefreshRead(read)) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
+    return { refresh: read };
   }
 
   /**
-   * Reads the account again (on PostgreSQL: after taking the lease, so a refresh by another process is seen),
-   * decides, and refreshes if still needed: the token request outside any transaction, its outcome written in one.
+   * Reads the account again (on PostgreSQL: after taking the lease, so a refresh by another process is seen; not
+   * when the lease proved `current` still current), decides, and refreshes if still needed: the token request
+   * outside any transaction, its outcome written in one.
    */
-  async #refreshIfStillNeeded(accountId: string, intent: Intent): Promise<FlightResult> {
-    const { db, vault, clock, microsoft, logger } = this.#deps;
-    const again = await this.#readAndDecide(accountId, intent);
-    if (!('refresh' in again)) return again;
-    const { row, tokens } = again.refresh;
+  async #refreshIfStillNeeded(accountId: string, intent: Intent, current?: RefreshRead): Promise<FlightResult> {
+    const { db, vault } = this.#deps;
+    let read = current;
+    if (!read) {
+      const again = await this.#readAndDecide(accountId, intent);
+      if (!('refresh' in again)) return again;
+      read = again.refresh;
+    }
+    // Unwrapped once: it opens the refresh token now and seals the new tokens after the grant.
+    const dataKey = read.dataKey ? await vault.unwrapDataKey(db, read.dataKey) : undefined;
+    try {
+      return await this.#refreshWith(accountId, intent, read, dataKey);
+    } finally {
+      disposeDataKey(dataKey);
+    }
+  }
 
-    const refreshToken = await vault.open(db, accountId, 'refresh_token', tokens.refresh_token);
+  async #refreshWith(
+    accountId: string,
+    intent: Intent,
+    { row, tokens }: RefreshRead,
+    dataKey: UnwrappedDataKey | undefined,
+  ): Promise<FlightResult> {
+    const { db, vault, clock, microsoft, logger } = this.#deps;
+    const refreshToken = dataKey
+      ? await vault.openWith(db, dataKey, 'refresh_token', tokens.refresh_token)
+      : await vault.open(db, accountId, 'refresh_token', tokens.refresh_token);
     const requestedAt = clock.now();
     const outcome = await redeemRefreshToken(microsoft, refreshToken, {
       scope: refreshScopeParameter(parseScopeList(row.granted_scopes)),
@@ -303,17 +375,14 @@ export class AccessTokenProvider {
         'token refresh failed',
       );
     }
-    return withTransaction(db, (trx) => this.#applyOutcome(trx, accountId, intent, outcome, refreshToken, requestedAt));
+    return withTransaction(db, (trx) =>
+      this.#applyOutcome(trx, accountId, intent, outcome, { usedRefreshToken: refreshToken, requestedAt, dataKey }),
+    );
   }
 
   /** Whether the stored token will do, a refresh is needed, or neither is possible. Opens the token to hand it out. */
-  async #decide(
-    db: Kysely<Database>,
-    accountId: string,
-    row: AccountRow | undefined,
-    tokens: AccountTokensTable | undefined,
-    intent: Intent,
-  ): Promise<Decision> {
+  async #decide(db: Kysely<Database>, accountId: string, read: AccountRead, intent: Intent): Promise<Decision> {
+    const { row, tokens } = read;
     if (!row) return new TokenError('TOKENS_ACCOUNT_NOT_FOUND', `no account ${accountId}`, { accountId });
     const allowed =
       intent.kind !== 'keepalive' && intent.forHealthCheck
@@ -325,7 +394,7 @@ export class AccessTokenProvider {
     const now = this.#deps.clock.now();
     const expiresAt = tokens.access_token === null ? null : row.access_token_expires_at;
     const stillValid = expiresAt !== null && expiresAt > now;
-    const use = async (): Promise<Decision> => ({ use: await this.#openAccessToken(db, row, tokens) });
+    const use = async (): Promise<Decision> => ({ use: await this.#openAccessToken(db, read) });
     switch (intent.kind) {
       case 'expiry':
         if (expiresAt !== null && expiresAt - this.#policy.refreshMarginMs > now) return use();
@@ -333,7 +402,7 @@ export class AccessTokenProvider {
       case 'forced':
         if (stillValid) {
           // Someone refreshed since the token was refused: use theirs.
-          const stored = await this.#openAccessToken(db, row, tokens);
+          const stored = await this.#openAccessToken(db, read);
           if (stored.token.reveal() !== intent.rejected) return { use: stored };
         }
         break;
@@ -356,18 +425,38 @@ export class AccessTokenProvider {
 
   /** The stored access token's plaintext, or null. */
   async #storedAccessToken(accountId: string): Promise<string | null> {
-    const { db, vault } = this.#deps;
-    const tokens = await readTokenRow(db, accountId);
-    if (!tokens?.access_token) return null;
-    return (await vault.open(db, accountId, 'access_token', tokens.access_token)).reveal();
+    const read = await readAccountTokensAndKey(this.#deps.db, accountId);
+    if (!read.tokens?.access_token) return null;
+    const { access_token } = read.tokens;
+    return (await this.#openSealed(this.#deps.db, accountId, read.dataKey, 'access_token', access_token)).reveal();
   }
 
-  async #openAccessToken(db: Kysely<Database>, row: AccountRow, tokens: AccountTokensTable): Promise<AccessToken> {
-    if (tokens.access_token === null || row.access_token_expires_at === null) {
-      throw new TokenError('TOKENS_REFRESH_FAILED', `account ${row.id} holds no access token`, { accountId: row.id });
+  async #openAccessToken(db: Kysely<Database>, { row, tokens, dataKey }: AccountRead): Promise<AccessToken> {
+    if (!row || !tokens || tokens.access_token === null || row.access_token_expires_at === null) {
+      const accountId = row?.id ?? 'unknown';
+      throw new TokenError('TOKENS_REFRESH_FAILED', `account ${accountId} holds no access token`, { accountId });
     }
-    const token = await this.#deps.vault.open(db, row.id, 'access_token', tokens.access_token);
+    const token = await this.#openSealed(db, row.id, dataKey, 'access_token', tokens.access_token);
     return { token, expiresAt: row.access_token_expires_at };
+  }
+
+  /** Opens a value with the data key read along with it (no statement); through the vault when none was read. */
+  async #openSealed(
+    db: Kysely<Database>,
+    accountId: string,
+    wrapped: WrappedDataKeyRow | undefined,
+    field: string,
+    sealed: SealedSecret,
+  ): Promise<PlaintextSecret> {
+    const { vault } = this.#deps;
+    // No data key read: the vault's own read says why (VAULT_DATA_KEY_MISSING).
+    if (!wrapped) return vault.open(db, accountId, field, sealed);
+    const dataKey = await vault.unwrapDataKey(db, wrapped);
+    try {
+      return await vault.openWith(db, dataKey, field, sealed);
+    } finally {
+      disposeDataKey(dataKey);
+    }
   }
 
   /** Writes the refresh's outcome in `trx`. */
@@ -376,15 +465,15 @@ export class AccessTokenProvider {
     accountId: string,
     intent: Intent,
     outcome: RefreshGrantOutcome,
-    usedRefreshToken: PlaintextSecret,
-    requestedAt: number,
+    used: { usedRefreshToken: PlaintextSecret; requestedAt: number; dataKey: UnwrappedDataKey | undefined },
   ): Promise<FlightResult> {
     const { dialect, clock, vault } = this.#deps;
+    const { usedRefreshToken, requestedAt } = used;
     // Locked for update: a disconnect committing meanwhile either came first (seen here) or waits for this
     // transaction (and then deletes what it wrote).
-    const row = await readAccount(trx, accountId, { forUpdate: dialect === 'postgres' });
+    const read = await readAccountTokensAndKey(trx, accountId, { forUpdate: dialect === 'postgres' });
+    const { row, tokens } = read;
     if (!row) return { error: new TokenError('TOKENS_ACCOUNT_NOT_FOUND', `no account ${accountId}`, { accountId }) };
-    const tokens = await readTokenRow(trx, accountId);
     if (row.status === 'disconnected' || !tokens) {
       // Disconnected while the token request was out: the new tokens are dropped, never stored.
       return { error: unavailable(accountId, row.status, row.status_reason ?? 'no_tokens') };
@@ -394,15 +483,21 @@ export class AccessTokenProvider {
     if (outcome.ok) {
       // The rotated refresh token is stored in this transaction, before the access token is handed out.
       // @see docs/engineering.md §8
-      await storeAccountTokens(trx, vault, clock, accountId, {
-        accessToken: outcome.accessToken,
-        refreshToken: outcome.refreshToken ?? usedRefreshToken,
-      });
+      // Sealed with the key the refresh token was opened with, unless the account got another one meanwhile.
+      const sameKey = used.dataKey !== undefined && read.dataKey?.data_key_id === used.dataKey.dataKeyId;
+      await storeAccountTokens(
+        trx,
+        vault,
+        clock,
+        accountId,
+        { accessToken: outcome.accessToken, refreshToken: outcome.refreshToken ?? usedRefreshToken },
+        sameKey ? used.dataKey : undefined,
+      );
       const columns = lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
         policy: this.#policy,
         random: this.#random,
       });
-      await trx
+      const updated = await trx
         .updateTable('accounts')
         .set({
           last_refreshed_at: columns.last_refreshed_at,
@@ -415,12 +510,22 @@ export class AccessTokenProvider {
           updated_at: now,
         })
         .where('id', '=', accountId)
-        .execute();
+        // Whether an `app.misconfigured` alert is open, in the same statement (the partial index of open alerts
+        // answers it): nearly always none, and then the alerts need no statement of their own (issue 14).
+        .returning((eb) =>
+          eb
+            .selectFrom('operator_alerts')
+            .select(sql<number>`count(*)`.as('open'))
+            .where('kind', '=', 'app.misconfigured')
+            .where('resolved_at', 'is', null)
+            .as('open_app_alerts'),
+        )
+        .executeTakeFirst();
       // A refresh proves the grant (and the app) work; a mailbox problem is the health check's to clear.
       if (row.status === 'degraded' || row.status === 'unknown' || row.status === 'app_misconfigured') {
         await recordAccountHealth(trx, this.#deps, row, { status: 'connected' });
       }
-      await resolveAppMisconfiguredAlerts(trx, this.#deps);
+      if (Number(updated?.open_app_alerts ?? 0) > 0) await resolveAppMisconfiguredAlerts(trx, this.#deps);
       if (row.refresh_failures > 0) {
         await resolveOperatorAlerts(trx, this.#deps, 'account.refresh_failing', { reason: accountId });
       }
@@ -428,7 +533,7 @@ export class AccessTokenProvider {
     }
 
     const health = classifyHealth(outcome.evidence);
-    const current = await this.#currentIfValid(trx, row, tokens, now);
+    const current = await this.#currentIfValid(trx, { ...read, row, tokens }, now);
     const serveCurrent = intent.kind === 'expiry' && current !== undefined;
 
     if (health.status === 'app_misconfigured') {
@@ -511,15 +616,11 @@ export class AccessTokenProvider {
     };
   }
 
-  async #currentIfValid(
-    trx: Kysely<Database>,
-    row: AccountRow,
-    tokens: AccountTokensTable,
-    now: number,
-  ): Promise<AccessToken | undefined> {
+  async #currentIfValid(trx: Kysely<Database>, read: RefreshRead, now: number): Promise<AccessToken | undefined> {
+    const { row, tokens } = read;
     if (tokens.access_token === null || row.access_token_expires_at === null) return undefined;
     if (row.access_token_expires_at <= now) return undefined;
-    return this.#openAccessToken(trx, row, tokens);
+    return this.#openAccessToken(trx, read);
   }
 }
 
@@ -560,28 +661,50 @@ async function readAccount(
   return (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
 }
 
+function isRefreshRead(read: AccountRead): read is RefreshRead {
+  return read.row !== undefined && read.tokens !== undefined;
+}
+
 /**
- * The account and its token row in one statement: the fast path of every send reads both, and each statement is a
- * round trip on PostgreSQL (issue 14). One statement also reads both at one instant.
+ * The account, its token row and its data key in one statement: the fast path of every send reads all three (the
+ * access token is opened with the data key), and each statement is a round trip on PostgreSQL (issue 14). One
+ * statement also reads them at one instant. `forUpdate` (PostgreSQL) locks the account row only.
  */
-async function readAccountAndTokens(
+async function readAccountTokensAndKey(
   db: Kysely<Database>,
   accountId: string,
-): Promise<{ row: AccountRow | undefined; tokens: AccountTokensTable | undefined }> {
-  const joined = await db
+  options: { forUpdate?: boolean } = {},
+): Promise<AccountRead> {
+  const query = db
     .selectFrom('accounts')
     .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
+    .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
+    .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
     .selectAll('accounts')
     .select([
       't.account_id as token_account_id',
       't.access_token as token_access_token',
       't.refresh_token as token_refresh_token',
       't.updated_at as token_updated_at',
+      'k.data_key_id as key_data_key_id',
+      'k.wrapping_key_id as key_wrapping_key_id',
+      'k.wrapped_key as key_wrapped_key',
+      'l.generation as lease_generation',
     ])
-    .where('accounts.id', '=', accountId)
-    .executeTakeFirst();
-  if (!joined) return { row: undefined, tokens: undefined };
-  const { token_account_id, token_access_token, token_refresh_token, token_updated_at, ...row } = joined;
+    .where('accounts.id', '=', accountId);
+  const joined = await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst();
+  if (!joined) return { row: undefined, tokens: undefined, dataKey: undefined, leaseGeneration: undefined };
+  const {
+    token_account_id,
+    token_access_token,
+    token_refresh_token,
+    token_updated_at,
+    key_data_key_id,
+    key_wrapping_key_id,
+    key_wrapped_key,
+    lease_generation,
+    ...row
+  } = joined;
   const tokens =
     token_account_id === null || token_refresh_token === null
       ? undefined
@@ -591,9 +714,14 @@ async function readAccountAndTokens(
           refresh_token: token_refresh_token,
           updated_at: Number(token_updated_at),
         };
-  return { row, tokens };
-}
-
-async function readTokenRow(db: Kysely<Database>, accountId: string): Promise<AccountTokensTable | undefined> {
-  return db.selectFrom('account_tokens').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+  const dataKey =
+    key_data_key_id === null || key_wrapping_key_id === null || key_wrapped_key === null
+      ? undefined
+      : {
+          subject_id: row.id,
+          data_key_id: key_data_key_id,
+          wrapping_key_id: key_wrapping_key_id,
+          wrapped_key: key_wrapped_key,
+        };
+  return { row, tokens, dataKey, leaseGeneration: lease_generation === null ? undefined : Number(lease_generation) };
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { newLeaseOwnerId } from '../platform/ids.js';
 
@@ -16,12 +16,31 @@ import { newLeaseOwnerId } from '../platform/ids.js';
  */
 export const REFRESH_LEASE_MS = 60_000;
 
+/** A lease taken: its holder id (to release it with) and the lease's generation once taken. */
+export interface TakenRefreshLease {
+  owner: string;
+  /**
+   * How many times the lease had ended (releases and take-overs) when it was taken: equal to the generation read
+   * before taking it (0 when there was no row) only if no refresh ended in between (see `isUnchangedSince`).
+   */
+  generation: number;
+}
+
 /** Takes the account's refresh lease unless a live one is held. Returns the holder id to release it with. */
 export async function takeRefreshLease(
   db: Kysely<Database>,
   accountId: string,
   now: number,
 ): Promise<string | undefined> {
+  return (await takeRefreshLeaseWithGeneration(db, accountId, now))?.owner;
+}
+
+/** `takeRefreshLease`, also saying the lease's generation (for `isUnchangedSince`). */
+export async function takeRefreshLeaseWithGeneration(
+  db: Kysely<Database>,
+  accountId: string,
+  now: number,
+): Promise<TakenRefreshLease | undefined> {
   // A new id per take: a release can never end a lease that a later flight (of this process too) holds.
   const owner = newLeaseOwnerId();
   const leaseUntil = now + REFRESH_LEASE_MS;
@@ -31,20 +50,55 @@ export async function takeRefreshLease(
     .onConflict((conflict) =>
       conflict
         .column('account_id')
-        .doUpdateSet({ owner, lease_until: leaseUntil })
+        .doUpdateSet((eb) => ({
+          owner,
+          lease_until: leaseUntil,
+          // Taking over a lease that ran out (its holder died, perhaps after storing a refresh) is an end too.
+          generation: sql<number>`case when ${eb.ref('account_refresh_leases.lease_until')} = 0
+            then ${eb.ref('account_refresh_leases.generation')}
+            else ${eb.ref('account_refresh_leases.generation')} + 1 end`,
+        }))
         .where('account_refresh_leases.lease_until', '<=', now),
     )
-    .returning('owner')
+    .returning('generation')
     .executeTakeFirst();
   // A row comes back only when this statement inserted the lease or took over an ended one.
-  return taken === undefined ? undefined : owner;
+  return taken === undefined ? undefined : { owner, generation: Number(taken.generation) };
 }
 
-/** Ends a lease this holder took (nothing if it ended and another process took it meanwhile). */
-export async function releaseRefreshLease(db: Kysely<Database>, accountId: string, owner: string): Promise<void> {
-  await db
-    .deleteFrom('account_refresh_leases')
+/**
+ * Whether a lease just taken shows that no refresh of the account ended since `generationRead` (the lease's
+ * generation read together with the account, undefined when there was no row): then what was read is still what
+ * is stored, as far as refreshes go (every refresh is stored under the lease, before its release).
+ */
+export function isUnchangedSince(taken: TakenRefreshLease, generationRead: number | undefined): boolean {
+  return taken.generation === (generationRead ?? 0);
+}
+
+/** The PostgreSQL channel a lease's release is announced on (payload: the account id). */
+export const REFRESH_LEASE_RELEASED_CHANNEL = 'mailbridge_refresh_lease_released';
+
+/**
+ * Ends a lease this holder took (nothing if it ended and another process took it meanwhile): the row stays, free
+ * (`lease_until` 0), one generation further. With `notify` (PostgreSQL), the same statement announces the release
+ * on `REFRESH_LEASE_RELEASED_CHANNEL`, so a process waiting for this account (src/db/notification-waiter.ts) looks at
+ * what the holder stored at once instead of polling.
+ */
+export async function releaseRefreshLease(
+  db: Kysely<Database>,
+  accountId: string,
+  owner: string,
+  options: { notify?: boolean } = {},
+): Promise<void> {
+  const released = db
+    .updateTable('account_refresh_leases')
+    .set((eb) => ({ lease_until: 0, generation: eb('generation', '+', 1) }))
     .where('account_id', '=', accountId)
-    .where('owner', '=', owner)
-    .execute();
+    .where('owner', '=', owner);
+  if (!options.notify) {
+    await released.execute();
+    return;
+  }
+  await sql`with released as (${released.returning('account_id')})
+    select pg_notify(${REFRESH_LEASE_RELEASED_CHANNEL}, account_id) from released`.execute(db);
 }

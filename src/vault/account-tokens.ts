@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../platform/clock.js';
 import { PlaintextSecret } from './secret-types.js';
-import type { TokenVault } from './token-vault.js';
+import type { TokenVault, UnwrappedDataKey } from './token-vault.js';
 
 /**
  * An account's tokens in the vault: sealed under the account's own data key (subject = account id) with the field
@@ -20,17 +20,18 @@ export async function storeAccountTokens(
   clock: Clock,
   accountId: string,
   tokens: AccountTokens,
+  /** The account's data key, already unwrapped by the caller (a refresh read it with the account): no read here. */
+  dataKey?: UnwrappedDataKey,
 ): Promise<void> {
-  // A refresh finds the data key in place (one read); a first connect creates it.
-  const sealed = await vault.sealFields(
-    trx,
-    accountId,
-    [
-      ['refresh_token', tokens.refreshToken],
-      ...(tokens.accessToken ? [['access_token', tokens.accessToken] as const] : []),
-    ],
-    { createDataKeyIfMissing: true },
-  );
+  const fields = [
+    ['refresh_token', tokens.refreshToken],
+    ...(tokens.accessToken ? [['access_token', tokens.accessToken] as const] : []),
+  ] as const;
+  // Otherwise a refresh finds the data key in place (one read); a first connect creates it.
+  const sealed =
+    dataKey?.subjectId === accountId
+      ? vault.sealWith(dataKey, fields)
+      : await vault.sealFields(trx, accountId, fields, { createDataKeyIfMissing: true });
   const refreshToken = sealed[0]!;
   const accessToken = sealed[1] ?? null;
   const now = clock.now();

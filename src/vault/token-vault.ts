@@ -100,17 +100,36 @@ export class TokenVault {
     }
     if (!dataKey) throw dataKeyMissing(subjectId);
     try {
-      return values.map(([field, plaintext]) => {
-        const aad = valueAad(dataKey.dataKeyId, subjectId, field);
-        const { iv, ciphertext, tag } = encryptAesGcm(dataKey.key, Buffer.from(plaintext.reveal(), 'utf8'), aad);
-        const parts = ['v1', dataKey.dataKeyId, iv, ciphertext, tag].map((part) =>
-          typeof part === 'string' ? part : part.toString('base64url'),
-        );
-        return parts.join('.') as SealedSecret;
-      });
+      return this.sealWith({ ...dataKey, subjectId }, values);
     } finally {
       dataKey.key.fill(0);
     }
+  }
+
+  /**
+   * Unwraps a data key row the caller read itself (joined with the rows it protects: one statement where a token
+   * refresh used to read the key twice, issue 14). The caller keeps it for `openWith` and `sealWith` and zeroes it
+   * with `disposeDataKey` when done.
+   */
+  async unwrapDataKey(db: Kysely<Database>, row: WrappedDataKeyRow): Promise<UnwrappedDataKey> {
+    assertSubject(row.subject_id);
+    return { subjectId: row.subject_id, dataKeyId: row.data_key_id, key: await this.#unwrapOrThrow(db, row) };
+  }
+
+  /** `sealFields` with a data key already unwrapped (`unwrapDataKey`): no statement. */
+  sealWith(
+    dataKey: UnwrappedDataKey,
+    values: ReadonlyArray<readonly [field: string, plaintext: PlaintextSecret]>,
+  ): SealedSecret[] {
+    return values.map(([field, plaintext]) => {
+      assertField(field);
+      const aad = valueAad(dataKey.dataKeyId, dataKey.subjectId, field);
+      const { iv, ciphertext, tag } = encryptAesGcm(dataKey.key, Buffer.from(plaintext.reveal(), 'utf8'), aad);
+      const parts = ['v1', dataKey.dataKeyId, iv, ciphertext, tag].map((part) =>
+        typeof part === 'string' ? part : part.toString('base64url'),
+      );
+      return parts.join('.') as SealedSecret;
+    });
   }
 
   /**
@@ -120,44 +139,60 @@ export class TokenVault {
    */
   async open(db: Kysely<Database>, subjectId: string, field: string, sealed: SealedSecret): Promise<PlaintextSecret> {
     assertField(field);
-    const parsed = parseSealedOrThrow(sealed, subjectId, field);
+    parseSealedOrThrow(sealed, subjectId, field);
     const dataKey = await this.#loadDataKeyOrThrow(db, subjectId);
     try {
-      if (dataKey.dataKeyId !== parsed.dataKeyId) {
-        const owner = await db
-          .selectFrom('vault_data_keys')
-          .select('subject_id')
-          .where('data_key_id', '=', parsed.dataKeyId)
-          .executeTakeFirst();
-        if (owner) {
-          throw new VaultError(
-            'VAULT_TAMPERED',
-            `the value given for subject ${subjectId} was sealed for another subject`,
-            {
-              details: { subjectId, field },
-            },
-          );
-        }
-        throw new VaultError(
-          'VAULT_DATA_KEY_DESTROYED',
-          `the value for subject ${subjectId} was sealed with a data key that has been destroyed`,
-          { details: { subjectId, field } },
-        );
-      }
-      let plaintext: Buffer;
-      try {
-        plaintext = decryptAesGcmOrThrow(dataKey.key, parsed, valueAad(parsed.dataKeyId, subjectId, field));
-      } catch (error) {
-        throw new VaultError(
-          'VAULT_TAMPERED',
-          `the sealed ${field} of subject ${subjectId} does not authenticate (modified, or moved from another field)`,
-          { cause: error, details: { subjectId, field } },
-        );
-      }
-      return PlaintextSecret.from(plaintext.toString('utf8'));
+      return await this.openWith(db, { ...dataKey, subjectId }, field, sealed);
     } finally {
       dataKey.key.fill(0);
     }
+  }
+
+  /**
+   * `open` with a data key already unwrapped (`unwrapDataKey`): no statement, unless the value was sealed under
+   * another data key (then one, to say whether it is another subject's or a destroyed one). Same errors as `open`.
+   */
+  async openWith(
+    db: Kysely<Database>,
+    dataKey: UnwrappedDataKey,
+    field: string,
+    sealed: SealedSecret,
+  ): Promise<PlaintextSecret> {
+    const subjectId = dataKey.subjectId;
+    assertField(field);
+    const parsed = parseSealedOrThrow(sealed, subjectId, field);
+    if (dataKey.dataKeyId !== parsed.dataKeyId) {
+      const owner = await db
+        .selectFrom('vault_data_keys')
+        .select('subject_id')
+        .where('data_key_id', '=', parsed.dataKeyId)
+        .executeTakeFirst();
+      if (owner) {
+        throw new VaultError(
+          'VAULT_TAMPERED',
+          `the value given for subject ${subjectId} was sealed for another subject`,
+          {
+            details: { subjectId, field },
+          },
+        );
+      }
+      throw new VaultError(
+        'VAULT_DATA_KEY_DESTROYED',
+        `the value for subject ${subjectId} was sealed with a data key that has been destroyed`,
+        { details: { subjectId, field } },
+      );
+    }
+    let plaintext: Buffer;
+    try {
+      plaintext = decryptAesGcmOrThrow(dataKey.key, parsed, valueAad(parsed.dataKeyId, subjectId, field));
+    } catch (error) {
+      throw new VaultError(
+        'VAULT_TAMPERED',
+        `the sealed ${field} of subject ${subjectId} does not authenticate (modified, or moved from another field)`,
+        { cause: error, details: { subjectId, field } },
+      );
+    }
+    return PlaintextSecret.from(plaintext.toString('utf8'));
   }
 
   /**
@@ -368,6 +403,26 @@ export class TokenVault {
       );
     }
   }
+}
+
+/** A row of `vault_data_keys` as a caller's own query reads it (see `unwrapDataKey`). */
+export interface WrappedDataKeyRow {
+  subject_id: string;
+  data_key_id: string;
+  wrapping_key_id: string;
+  wrapped_key: string;
+}
+
+/** A subject's data key in the clear, for several opens and seals in one piece of work; zero it with `disposeDataKey`. */
+export interface UnwrappedDataKey {
+  readonly subjectId: string;
+  readonly dataKeyId: string;
+  readonly key: Buffer;
+}
+
+/** Overwrites the key's bytes: a data key in the clear lives no longer than the work that needed it. */
+export function disposeDataKey(dataKey: UnwrappedDataKey | undefined): void {
+  dataKey?.key.fill(0);
 }
 
 export interface RotationProgress {

@@ -12,6 +12,7 @@ import * as m0010devices from './0010-dashboard-known-devices.js';
 import * as m0011apiKeys from './0011-orgs-api-key-scopes.js';
 import * as m0012warmup from './0012-warmup.js';
 import * as m0013webhookEndpoints from './0013-webhooks-endpoints.js';
+import * as m0016refreshReads from './0016-tokens-refresh-reads.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -32,4 +33,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0011-orgs-api-key-scopes': m0011apiKeys,
   '0012-warmup': m0012warmup,
   '0013-webhooks-endpoints': m0013webhookEndpoints,
+  '0016-tokens-refresh-reads': m0016refreshReads,
 };

@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 import type { SealedSecret } from '../../vault/secret-types.js';
 
 /**
@@ -115,8 +116,16 @@ export interface AccountRefreshLeasesTable {
   account_id: string;
   /** The process that holds it (host:pid:random). */
   owner: string;
-  /** Epoch ms after which another process may take it (its holder died, or overran the token request's timeout). */
+  /**
+   * Epoch ms after which another process may take it (its holder died, or overran the token request's timeout); 0
+   * once released (migration 0016: the row stays).
+   */
   lease_until: number;
+  /**
+   * Counts the lease's ends (releases and take-overs; migration 0016): a process that read it before taking the lease
+   * and finds it unchanged after knows no refresh was stored in between. `Generated`: the column has a default.
+   */
+  generation: Generated<number>;
 }
 
 export interface ConnectSessionsTable {
