@@ -203,14 +203,15 @@ for (const dialect of TEST_DIALECTS) {
       const nora = await h.connect('nora@contoso.com', { profile: 'warmup', ownerId: 'nora' });
       await enableWarmup(h.service.deps, h.client.organization.id, nora, {});
       await runFor(2 * MINUTE);
-      // The last five days as partners recorded them: 20 of Nora's messages found, 6 of them in Junk (30%).
+      // The last five days as partners recorded them: 20 of Nora's messages found, 6 of them in Junk (30%); and 80
+      // more, all in the Inbox, 8 to 28 days ago: an established sample (100 over 30 days, §G).
       const now = h.clock.now();
       const db = h.service.deps.db;
       await db
         .insertInto('warmup_messages')
         .values(
-          Array.from({ length: 20 }, (_, i) => {
-            const at = now - (i + 1) * 5 * HOUR;
+          Array.from({ length: 100 }, (_, i) => {
+            const at = i < 20 ? now - (i + 1) * 5 * HOUR : now - 8 * 24 * HOUR - (i - 20) * 6 * HOUR;
             return {
               id: `wum_history_${i}`,
               organization_id: h.client.organization.id,
@@ -237,7 +238,8 @@ for (const dialect of TEST_DIALECTS) {
           }),
         )
         .execute();
-      // The next local day's run evaluates the window (§G: ≥ 20 samples, ≥ 20% in Junk → quarantine 7 days).
+      // The next local day's run evaluates the window (§G: ≥ 20 samples of an established mailbox, ≥ 20% in Junk →
+      // quarantine 7 days).
       h.advance(24 * 3600);
       await runFor(2 * MINUTE);
       const view = await readWarmupAccount(db, h.client.organization.id, nora, h.clock.now());
@@ -295,7 +297,11 @@ for (const dialect of TEST_DIALECTS) {
       // Megan is a restricted sender now: Exchange bounces her mail with 5.1.8, and warm-up stops at once (§G).
       const meganUser = Object.values(h.ctx.world.users).find((each) => each.email === 'megan@contoso.com')!;
       updateUser(h.ctx, meganUser, { restrictedSender: true });
-      await planWarmupMessageNow('wum_restricted', megan, alex);
+      // To a new partner: Alex has received more than its 7-day balance allows by now (§C, enforced at send).
+      addUser(h.ctx, { email: 'yara@outlook.com', password: DEMO_PASSWORD, displayName: 'Yara', kind: 'personal' });
+      const yara = await h.connect('yara@outlook.com', { profile: 'warmup', ownerId: 'yara' });
+      await enableWarmup(h.service.deps, h.client.organization.id, yara, {});
+      await planWarmupMessageNow('wum_restricted', megan, yara);
       // Sent within minutes (at most one warm-up send per 10 minutes may hold it back a little).
       await runFor(12 * MINUTE);
       h.advance(61);
