@@ -264,6 +264,54 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(planned.length, 0);
     });
 
+    it('does not open a thread its partner’s 7-day balance no longer allows (§C, at send)', async () => {
+      const db = h.service.deps.db;
+      const nora = await db
+        .selectFrom('accounts')
+        .select('id')
+        .where('email', '=', 'nora@contoso.com')
+        .executeTakeFirstOrThrow();
+      // Alex received 40 warm-up messages in the last two days, far more than it sent: no room for one more.
+      const now = h.clock.now();
+      await db
+        .insertInto('warmup_messages')
+        .values(
+          Array.from({ length: 40 }, (_, i) => {
+            const at = now - (i + 1) * HOUR;
+            return {
+              id: `wum_inbound_${i}`,
+              organization_id: h.client.organization.id,
+              sender_account_id: nora.id,
+              recipient_account_id: alex,
+              thread_id: `wum_inbound_${i}`,
+              turn: 0,
+              planned_turns: 3,
+              subject: 'Inbound',
+              status: 'sent' as const,
+              local_date: new Date(at).toISOString().slice(0, 10),
+              planned_at: at,
+              ...blankWarmupMessage(),
+              internet_message_id: `<inbound-${i}@test>`,
+              sent_at: at,
+              sent_copy_removed_at: at,
+              in_reply_to_id: null,
+              created_at: at,
+              updated_at: at,
+            };
+          }),
+        )
+        .execute();
+      await planWarmupMessageNow('wum_over_balance', megan, alex);
+      await runFor(12 * MINUTE);
+      const row = await db
+        .selectFrom('warmup_messages')
+        .selectAll()
+        .where('id', '=', 'wum_over_balance')
+        .executeTakeFirstOrThrow();
+      assert.equal(row.status, 'canceled');
+      assert.equal(row.outbox_message_id, null, 'never handed to the outbox');
+    });
+
     it('takes a partner whose address bounces out of the pool, and pauses a restricted sender', async () => {
       const db = h.service.deps.db;
       const contoso = Object.values(h.ctx.world.tenants).find((t) => t.domains.includes('contoso.com'))!;
