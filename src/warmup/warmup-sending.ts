@@ -139,12 +139,25 @@ async function stillBalanced(run: MailboxRun, message: WarmupMessagesTable): Pro
   return balanceHeadroom(theirs.inbound, theirs.out, theirSettings).receive >= 1;
 }
 
+/**
+ * When this mailbox's last warm-up message left: the outbox's send time, which may come after it was handed over (the
+ * host's own mail goes first in the lane), or now while one still waits in the outbox. Spacing from the hand-over
+ * alone let two reach Exchange within 10 minutes behind a burst of the host's mail (docs/warmup.md §V).
+ */
 async function lastSubmissionAt(run: MailboxRun): Promise<number | null> {
+  const waiting = await run.deps.db
+    .selectFrom('warmup_messages')
+    .select('id')
+    .where('sender_account_id', '=', run.row.account_id)
+    .where('status', '=', 'queued')
+    .limit(1)
+    .executeTakeFirst();
+  if (waiting) return run.now;
   const row = await run.deps.db
     .selectFrom('warmup_messages')
-    .select((eb) => eb.fn.max('planned_at').as('last'))
+    .select((eb) => eb.fn.max(eb.fn.coalesce('sent_at', 'planned_at')).as('last'))
     .where('sender_account_id', '=', run.row.account_id)
-    .where('status', 'in', ['queued', 'sent', 'bounced'])
+    .where('status', 'in', ['sent', 'bounced'])
     .executeTakeFirst();
   return row?.last === null || row?.last === undefined ? null : Number(row.last);
 }
