@@ -38,8 +38,11 @@ export interface DeliverySettings {
   junkBase: number;
   /** Mail between two users of the same organisation skips the junk filter (EOP does not spam-filter intra-org mail). */
   internalBypassesJunk: boolean;
-  /** Reputation gained by the sender per engaged message, applied as `r += gain × (1 − r)` (bounded by 1). */
-  reputationGain: { reply: number; rescue: number; flag: number; important: number };
+  /**
+   * Reputation gained by the sender per engaged message, applied as `r += gain × (1 − r)` (bounded by 1). `read`
+   * is absent in snapshots saved before it existed (then 0).
+   */
+  reputationGain: { reply: number; rescue: number; flag: number; important: number; read?: number };
   /**
    * Custom `x-` headers may be stripped in transit (docs/graph.md §3.1 [OBS]): to nobody, to personal accounts, to
    * all.
@@ -88,7 +91,7 @@ export const defaultSettings: EmulatorSettings = {
   delivery: {
     junkBase: 0.6,
     internalBypassesJunk: true,
-    reputationGain: { reply: 0.06, rescue: 0.08, flag: 0.02, important: 0.02 },
+    reputationGain: { reply: 0.06, rescue: 0.08, flag: 0.02, important: 0.02, read: 0.02 },
     stripCustomHeaders: 'none',
     reputation: defaultReputationSettings,
   },

@@ -166,6 +166,7 @@ const deliverySettings = z.strictObject({
       rescue: share.optional(),
       flag: share.optional(),
       important: share.optional(),
+      read: share.optional(),
     })
     .optional(),
   stripCustomHeaders: z.enum(['none', 'personal', 'all']).optional(),

@@ -45,10 +45,10 @@ import { findTenantForDomain, findUserByAddress } from './runtime.js';
  * - Every submission appends exactly one `DeliveryRecord` to `world.deliveries`.
  *
  * Reputation (`mailbox.reputation`, 0..1) rises when recipients engage with a sender's mail: a reply, a rescue
- * from Junk to Inbox, a flag, marking it important. Each kind counts once per delivered copy; the gain is
- * `r += gain × (1 − r)` with the gains in settings.delivery.reputationGain (defaults reply 0.06, rescue 0.08,
- * flag 0.02, important 0.02), so reputation approaches 1 and never exceeds it. It falls with volume spikes,
- * bounces and mail filed as junk, and drifts back when idle: the model is in reputation.ts.
+ * from Junk to Inbox, a flag, marking it important, opening it (marking it read). Each kind counts once per delivered
+ * copy; the gain is `r += gain × (1 − r)` with the gains in settings.delivery.reputationGain (defaults reply 0.06,
+ * rescue 0.08, flag 0.02, important 0.02, read 0.02), so reputation approaches 1 and never exceeds it. It falls with
+ * volume spikes, bounces and mail filed as junk, and drifts back when idle: the model is in reputation.ts.
  */
 
 export interface SubmittedMessage {
@@ -442,7 +442,7 @@ export function recordEngagement(ctx: EmulatorContext, message: MailMessage, kin
   const mailbox: Mailbox | undefined = ctx.world.mailboxes[senderId];
   if (!mailbox) return false;
   message.engagement = [...engagement, kind];
-  raiseReputation(ctx, mailbox, ctx.settings.delivery.reputationGain[kind]);
+  raiseReputation(ctx, mailbox, ctx.settings.delivery.reputationGain[kind] ?? 0);
   return true;
 }
 

@@ -146,7 +146,11 @@ function updateMessage(call: GraphCall) {
       );
     }
   }
-  if (input.isRead !== undefined) message.isRead = input.isRead;
+  if (input.isRead !== undefined) {
+    // Opening a delivered copy is engagement too (the reputation model, delivery.ts): once per copy.
+    if (input.isRead) recordEngagement(call.ctx, message, 'read');
+    message.isRead = input.isRead;
+  }
   if (input.flag) {
     message.flag = input.flag;
     if (input.flag.flagStatus === 'flagged') recordEngagement(call.ctx, message, 'flag');

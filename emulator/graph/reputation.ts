@@ -16,8 +16,10 @@ import type { Mailbox, ReputationState, User } from '../state/model.js';
  *   it (≤ 40 a day, +1 a day, its daily factor swinging ×0.6–1.1) stays within it (emulator/README.md).
  * - Each bounced recipient costs `r −= bouncePenalty × r`; each copy a recipient moves into Junk Email costs
  *   `r −= junkPenalty × r` (once per copy).
- * - Idle mailboxes drift back toward `neutral`: after `idleAfterHours` without a send, the distance to `neutral`
- *   halves every `idleHalfLifeDays` (applied lazily, on the emulator's clock).
+ * - Idle mailboxes drift back toward `neutral`: after `idleAfterHours` (72) without a send, the distance to `neutral`
+ *   halves every `idleHalfLifeDays` (5; applied lazily, on the emulator's clock). A weekday sender's weekend is not
+ *   idleness; a pause of 10–14 days takes a sender from 95% Inbox (`junkBase` 0.8) to about 70%, the loss warm-up
+ *   vendors report after such a pause (TrulyInbox, docs/warmup.md §A re-entry) [GUESS: calibrated to that claim].
  * Everything is a pure function of the settings, the clock and the requests, so a seed and a request sequence
  * give the same reputations every time.
  */
@@ -38,8 +40,8 @@ export interface ReputationSettings {
 export const defaultReputationSettings: ReputationSettings = {
   initial: { work: 0.5, personal: 0.25 },
   neutral: 0.5,
-  idleAfterHours: 24,
-  idleHalfLifeDays: 7,
+  idleAfterHours: 72,
+  idleHalfLifeDays: 5,
   volumeSpikeFactor: 3,
   volumeHistoryDays: 14,
   volumeSpikeFloor: 20,

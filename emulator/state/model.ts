@@ -226,7 +226,7 @@ export interface MailMessage {
   /** The emulated user whose send produced this copy (reputation credit for engagement); absent for local items. */
   senderUserId?: string | null;
   /** Engagement already credited to the sender for this copy, so each kind counts once per message. */
-  engagement?: Array<'reply' | 'rescue' | 'flag' | 'important' | 'junk'>;
+  engagement?: Array<'reply' | 'rescue' | 'flag' | 'important' | 'read' | 'junk'>;
   /** Immutable id of the message a reply draft answers (credits the reply when the draft is sent). */
   replyToImmutableId?: string | null;
   /** Monotonic arrival order inside the emulator: tie-break for equal timestamps when listing. */

@@ -323,9 +323,11 @@ async function evaluateDay(run: MailboxRun): Promise<void> {
       Object.assign(row, { ramp_day: 0, ramp_from: from });
     }
     const windowStart = now - run.settings.partners.balanceWindowDays * DAY;
-    const rows = await observationRows(trx, row.account_id, windowStart);
+    const longStart = now - run.settings.safety.spamLongWindowDays * DAY;
+    const rows = await observationRows(trx, row.account_id, Math.min(windowStart, longStart));
     const mine = rows.filter((r) => r.sender_account_id === row.account_id);
-    const placements = mine.filter((r) => r.observed_at !== null && Number(r.observed_at) > windowStart);
+    const observedSince = (from: number) => mine.filter((r) => r.observed_at !== null && Number(r.observed_at) > from);
+    const placements = observedSince(windowStart);
     const bounces = await trx
       .selectFrom('warmup_messages')
       .select('bounce_status')
@@ -340,6 +342,7 @@ async function evaluateDay(run: MailboxRun): Promise<void> {
         kind: 'evaluation',
         at: now,
         placementSamples: placements.length,
+        placementSamplesLong: observedSince(longStart).length,
         inJunk: placements.filter((r) => r.landed_in === 'junkemail').length,
         sends: mine.filter((r) => r.sent_at !== null && Number(r.sent_at) > windowStart).length,
         senderBounces: bounces.filter((b) => classifyBounce(b.bounce_status ?? '') === 'sender').length,

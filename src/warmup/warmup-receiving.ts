@@ -3,7 +3,7 @@ import { withTransaction } from '../db/transaction.js';
 import type { GraphMessage } from '../graph/graph-types.js';
 import { runDeltaRound } from '../graph/message-delta.js';
 import { newId } from '../platform/ids.js';
-import { localTime } from './mailbox-time-zone.js';
+import { addDays, instantOf, isWeekend, type LocalDate, localTime } from './mailbox-time-zone.js';
 import { decideReceiveActions, type LandingFolder, mailboxBias, type ReceiveAction } from './receive-decisions.js';
 import { keyedSource } from './seeded-random.js';
 import { earliestSendAt } from './send-slots.js';
@@ -296,8 +296,8 @@ async function perform(
 /**
  * Plans this mailbox's reply in the thread (§E.5) as its own warm-up message: threaded through `createReply` by the
  * outbox, at least 10 minutes from its other warm-up sends (§G), and counted in the day's target (§A: replies count
- * toward T) by giving up a new thread still planned today when the target is reached. No reply when this mailbox
- * may not send, or when nothing can make room.
+ * toward T) by giving up a new thread still planned today when the target is reached, else by waiting for the next
+ * working day (docs/warmup.md §W). No reply when this mailbox may not send, or when the next day is full too.
  */
 async function planReply(
   run: MailboxRun,
@@ -313,21 +313,21 @@ async function planReply(
     .where('status', 'in', ['planned', 'queued', 'sent'])
     .where('planned_at', '>', now - 86_400_000)
     .execute();
-  const at = earliestSendAt(
-    Math.max(action.at, now),
-    scheduled.map((s) => Number(s.planned_at)),
-    run.settings,
-  );
-  const date = localTime(at, run.zone).date;
+  const busy = scheduled.map((s) => Number(s.planned_at));
+  let at = earliestSendAt(Math.max(action.at, now), busy, run.settings);
+  let date = localTime(at, run.zone).date;
   return withTransaction(deps.db, async (trx) => {
-    const today = await trx
-      .selectFrom('warmup_messages')
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .where('sender_account_id', '=', row.account_id)
-      .where('local_date', '=', date)
-      .where('status', '!=', 'canceled')
-      .executeTakeFirstOrThrow();
-    if (date === row.plan_date && Number(today.count) >= row.plan_target) {
+    const plannedOn = async (on: string) => {
+      const found = await trx
+        .selectFrom('warmup_messages')
+        .select((eb) => eb.fn.countAll<number>().as('count'))
+        .where('sender_account_id', '=', row.account_id)
+        .where('local_date', '=', on)
+        .where('status', '!=', 'canceled')
+        .executeTakeFirstOrThrow();
+      return Number(found.count);
+    };
+    if (date === row.plan_date && (await plannedOn(date)) >= row.plan_target) {
       const spare = await trx
         .selectFrom('warmup_messages')
         .select('id')
@@ -338,12 +338,23 @@ async function planReply(
         .orderBy('planned_at', 'desc')
         .limit(1)
         .executeTakeFirst();
-      if (!spare) return false;
-      await trx
-        .updateTable('warmup_messages')
-        .set({ status: 'canceled', updated_at: now })
-        .where('id', '=', spare.id)
-        .execute();
+      if (spare) {
+        await trx
+          .updateTable('warmup_messages')
+          .set({ status: 'canceled', updated_at: now })
+          .where('id', '=', spare.id)
+          .execute();
+      } else {
+        // Today's target is reached and every new thread is out: the reply waits for the next working day, whose plan
+        // counts it first (§A: replies count toward T), at the same time of day within the sending window. Dropping it
+        // cut the reply rate well below the setting (§V). At most today's target may wait there.
+        const next = nextWorkingDate(date, run.settings.weekends);
+        if ((await plannedOn(next)) >= row.plan_target) return false;
+        const { windowStart, windowEnd } = run.settings.timing;
+        const minute = Math.min(Math.max(localTime(at, run.zone).minuteOfDay, windowStart), windowEnd - 1);
+        at = earliestSendAt(instantOf(next, minute, run.zone), busy, run.settings);
+        date = localTime(at, run.zone).date;
+      }
     }
     const id = newId('wum', deps.clock);
     await trx
@@ -368,4 +379,11 @@ async function planReply(
       .execute();
     return true;
   });
+}
+
+/** The local date after `date` on which the mailbox sends: weekends are skipped unless the user sends on them (§B). */
+function nextWorkingDate(date: string, weekends: boolean): LocalDate {
+  let next = addDays(date as LocalDate, 1);
+  while (!weekends && isWeekend(next)) next = addDays(next, 1);
+  return next;
 }

@@ -29,11 +29,15 @@ export type SafetySignal =
   | { readonly kind: 'reconnected'; readonly at: number }
   /** A 429/503 storm began at `at`; `stormsStartedAt` lists the mailbox's recent storms, this one included. */
   | { readonly kind: 'throttle_storm'; readonly at: number; readonly stormsStartedAt: readonly number[] }
-  /** The counts of the evaluation window: partners' placement samples and the mailbox's own sends and bounces. */
+  /**
+   * The counts of the evaluation window: partners' placement samples and the mailbox's own sends and bounces; and
+   * the placement samples of the longer window (30 days) that say whether the mailbox has an established sample.
+   */
   | {
       readonly kind: 'evaluation';
       readonly at: number;
       readonly placementSamples: number;
+      readonly placementSamplesLong: number;
       readonly inJunk: number;
       readonly sends: number;
       readonly senderBounces: number;
@@ -123,14 +127,25 @@ type Verdict =
 
 const SEVERITY: Record<Verdict['status'], number> = { active: 0, watch: 1, throttled: 2, quarantined: 3, blocked: 4 };
 
-/** The status the evaluation window calls for (thresholds are inclusive; too few samples say nothing). */
+/**
+ * The status the evaluation window calls for (thresholds are inclusive; too few samples say nothing). Spam placement
+ * is judged only on an established sample: `spamMinSamples` (20) in the window and `spamMinSamplesLong` (100) over
+ * `spamLongWindowDays` (30), as warmbly's bands (docs/warmup.md §G): a mailbox starting warm-up in Junk is what
+ * warm-up is for, and is not held for the placement it came with.
+ */
 export function evaluationVerdict(
-  counts: { placementSamples: number; inJunk: number; sends: number; senderBounces: number },
+  counts: {
+    placementSamples: number;
+    placementSamplesLong: number;
+    inJunk: number;
+    sends: number;
+    senderBounces: number;
+  },
   settings: WarmupSettings,
 ): Verdict {
   const s = settings.safety;
   let spam: Verdict = { status: 'active' };
-  if (counts.placementSamples >= s.spamMinSamples) {
+  if (counts.placementSamples >= s.spamMinSamples && counts.placementSamplesLong >= s.spamMinSamplesLong) {
     const rate = counts.inJunk / counts.placementSamples;
     if (rate >= s.spamBlockRate) spam = { status: 'blocked', reason: 'spam_placement' };
     else if (rate >= s.spamQuarantineRate) spam = { status: 'quarantined', reason: 'spam_placement' };

@@ -3,10 +3,11 @@ import { withTransaction } from '../db/transaction.js';
 import { validateMessageOrThrow } from '../outbox/message-input.js';
 import { acceptMessage, findIdempotentMessageOrThrow, requestHash } from '../outbox/message-store.js';
 import { HOLDING_STATUSES, REFUSING_STATUSES, resolveAccountTargetOrThrow } from '../outbox/message-target.js';
+import { balanceHeadroom } from './partner-choice.js';
 import { keyedSource } from './seeded-random.js';
 import { composeWarmupMessage, mailboxVoice, planThread } from './warmup-content.js';
 import { callGraph, isNotFound, type MailboxRun } from './warmup-mailbox.js';
-import { applySafetySignal, safetyStateOf } from './warmup-state.js';
+import { applySafetySignal, safetyStateOf, settingsOf } from './warmup-state.js';
 
 /**
  * The sending side (docs/warmup.md §A, §B, §D): due planned messages go through the outbox, so they share the
@@ -18,12 +19,17 @@ import { applySafetySignal, safetyStateOf } from './warmup-state.js';
  */
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 /** Submissions per run; more wait for the next run (they are minutes apart anyway). */
 const SUBMIT_BATCH = 10;
 /** How soon the recipient looks for a message handed to the outbox. [GUESS] Exchange delivers within a minute or two. */
 const RECIPIENT_LOOK_DELAY_MS = 5 * MINUTE;
 
 const SENDING = new Set(['active', 'watch', 'throttled', 'probation']);
+/** The statuses in which a partner receives warm-up mail (§C), as partner-choice.ts filters them. */
+const RECEIVING = new Set(['active', 'watch', 'probation']);
+/** Warm-up mail that went to the outbox: what the 7-day balance counts (a canceled or failed one never left). */
+const HANDED = ['queued', 'sent', 'bounced'] as const;
 
 /** Whether the mailbox may send warm-up mail now: the user's switch, the safety state, the account. */
 export function maySend(run: MailboxRun): boolean {
@@ -79,6 +85,16 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
         .execute();
       continue;
     }
+    if (message.turn === 0 && !(await stillBalanced(run, message))) {
+      // The 7-day balance (§C) would break: the thread is not opened (its partner may open one with us instead).
+      await deps.db
+        .updateTable('warmup_messages')
+        .set({ status: 'canceled', updated_at: now })
+        .where('id', '=', message.id)
+        .where('status', '=', 'planned')
+        .execute();
+      continue;
+    }
     await submit(run, message);
     last = now;
     submitted++;
@@ -86,12 +102,65 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
   return submitted;
 }
 
+/**
+ * Whether a new thread planned earlier still keeps §C's rules now that it is due: its partner still receives, and
+ * over the last 7 days (what both mailboxes really handed to the outbox) the sender may send one more and the partner
+ * receive one more, within ±30% (+4). The plan checked the same with what was planned then; partners paused, held
+ * or gave up threads since, so the balance is enforced here, where it can hold. Replies are not held to it: each
+ * answers mail the replier received, and moves both mailboxes back towards balance.
+ */
+async function stillBalanced(run: MailboxRun, message: WarmupMessagesTable): Promise<boolean> {
+  const { deps, row, now } = run;
+  const partner = await deps.db
+    .selectFrom('warmup_accounts')
+    .select(['enabled', 'state', 'provider', 'settings'])
+    .where('account_id', '=', message.recipient_account_id)
+    .executeTakeFirst();
+  if (partner?.enabled !== 1 || !RECEIVING.has(partner.state)) return false;
+  const since = now - run.settings.partners.balanceWindowDays * DAY;
+  const counts = async (accountId: string) => {
+    const [out, inbound] = await Promise.all(
+      (['sender_account_id', 'recipient_account_id'] as const).map(async (column) => {
+        const found = await deps.db
+          .selectFrom('warmup_messages')
+          .select((eb) => eb.fn.countAll<number>().as('count'))
+          .where(column, '=', accountId)
+          .where('status', 'in', HANDED)
+          .where('planned_at', '>', since)
+          .executeTakeFirstOrThrow();
+        return Number(found.count);
+      }),
+    );
+    return { out: out!, inbound: inbound! };
+  };
+  const mine = await counts(row.account_id);
+  if (balanceHeadroom(mine.inbound, mine.out, run.settings).send < 1) return false;
+  const theirSettings = settingsOf(partner);
+  // A receive-only partner sends nothing, so it is not held to the balance (§C).
+  if (theirSettings.receiveOnly) return true;
+  const theirs = await counts(message.recipient_account_id);
+  return balanceHeadroom(theirs.inbound, theirs.out, theirSettings).receive >= 1;
+}
+
+/**
+ * When this mailbox's last warm-up message left: the outbox's send time, which may come after it was handed over (the
+ * host's own mail goes first in the lane), or now while one still waits in the outbox. Spacing from the hand-over
+ * alone let two reach Exchange within 10 minutes behind a burst of the host's mail (docs/warmup.md §V).
+ */
 async function lastSubmissionAt(run: MailboxRun): Promise<number | null> {
+  const waiting = await run.deps.db
+    .selectFrom('warmup_messages')
+    .select('id')
+    .where('sender_account_id', '=', run.row.account_id)
+    .where('status', '=', 'queued')
+    .limit(1)
+    .executeTakeFirst();
+  if (waiting) return run.now;
   const row = await run.deps.db
     .selectFrom('warmup_messages')
-    .select((eb) => eb.fn.max('planned_at').as('last'))
+    .select((eb) => eb.fn.max(eb.fn.coalesce('sent_at', 'planned_at')).as('last'))
     .where('sender_account_id', '=', run.row.account_id)
-    .where('status', 'in', ['queued', 'sent', 'bounced'])
+    .where('status', 'in', ['sent', 'bounced'])
     .executeTakeFirst();
   return row?.last === null || row?.last === undefined ? null : Number(row.last);
 }

@@ -164,6 +164,12 @@ const metricsSchema = z.strictObject({
 const safetySchema = z
   .strictObject({
     spamMinSamples: positive(20),
+    /**
+     * Spam placement is judged only once the mailbox also has this many placement samples over `spamLongWindowDays`
+     * (warmbly's bands: 20 in 7 days and 100 in 30; docs/warmup.md §G).
+     */
+    spamMinSamplesLong: count(100),
+    spamLongWindowDays: positive(30),
     spamWatchRate: probability(0.1),
     spamQuarantineRate: probability(0.2),
     spamBlockRate: probability(0.4),

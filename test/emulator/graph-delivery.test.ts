@@ -326,7 +326,7 @@ describe('emulator Graph delivery: placement, rules, bounces, the outside world,
     assert.equal((await findIn(mintGraphToken(emulator.ctx, late), 'inbox', 'After')).length, 1);
   });
 
-  it('raises the sender’s reputation when a recipient rescues, replies, flags or marks mail important', async () => {
+  it('raises the sender’s reputation when a recipient rescues, replies, flags, marks mail important or reads it', async () => {
     emulator.ctx.settings.delivery.junkBase = 1;
     setMeganReputation(0);
     assert.equal((await sendFromMegan('Rescue me', ['alex@outlook.com'])).status, 202);
@@ -360,6 +360,9 @@ describe('emulator Graph delivery: placement, rules, bounces, the outside world,
     previous = meganReputation();
     await callGraph(emulator.url, alex, 'PATCH', `/me/messages/${String(inInbox!.id)}`, { importance: 'high' });
     assert.ok(meganReputation() > previous, 'important');
+    previous = meganReputation();
+    await callGraph(emulator.url, alex, 'PATCH', `/me/messages/${String(inInbox!.id)}`, { isRead: true });
+    assert.ok(Math.abs(meganReputation() - (previous + (gains.read ?? 0) * (1 - previous))) < 1e-9, 'read');
     previous = meganReputation();
     await callGraph(emulator.url, alex, 'PATCH', `/me/messages/${String(inInbox!.id)}`, {
       importance: 'high',

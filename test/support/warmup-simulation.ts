@@ -341,6 +341,7 @@ async function simulate(
       reportedDay = day;
       const ms = Object.entries(wallMs).map(([phase, value]) => `${phase} ${(value / 1000).toFixed(0)} s`);
       options.log?.(`day ${day}: ${steps} steps so far; ${ms.join(', ')}`);
+      options.log?.(`  ${await memberDiagnostics(h, members)}`);
     }
     const next = await nextWarmupWorkAt(db, end);
     if (next >= end) break;
@@ -491,25 +492,58 @@ async function judge(
     check('slots (§B): working hours, no round times, 10 minutes apart', failures, `${sent.length} sends`);
   }
 
-  // The 7-day balance (§C), over every window of 7 days ending at a UTC midnight: inbound and outbound within ±30%
-  // of each other, with the slack (4) that lets day one start. Receive-only mailboxes are not held to it.
+  // The 7-day balance (§C), where it is decided: at every new thread handed to the outbox, over the 7 days before it
+  // (what both mailboxes handed to the outbox, replies included), the sender's outbound and the partner's inbound,
+  // this thread included, stay within ±30% of the other direction, with the slack (4) that lets day one start.
+  // Receive-only mailboxes are not held to it. The largest imbalance over windows ending at UTC midnights is printed
+  // too (partners that stop sending after a thread was opened move those, docs/warmup.md §V).
   {
     const failures: string[] = [];
-    let worst = 0;
-    const live = rows.filter((r) => r.status !== 'canceled');
+    const handed = rows.filter((r) => r.status === 'queued' || r.status === 'sent' || r.status === 'bounced');
+    const within = (from: number, to: number) =>
+      handed.filter((r) => Number(r.planned_at) > from && Number(r.planned_at) <= to);
+    const counts = (list: typeof handed, accountId: string) => ({
+      out: list.filter((r) => r.sender_account_id === accountId).length,
+      inbound: list.filter((r) => r.recipient_account_id === accountId).length,
+    });
+    const over = (mine: number, theirs: number) => mine > Math.floor(1.3 * theirs + 4);
+    let checked = 0;
+    for (const thread of handed.filter((r) => r.turn === 0)) {
+      const at = Number(thread.planned_at);
+      const window = within(at - 7 * DAY, at);
+      const sender = counts(window, thread.sender_account_id);
+      const partner = counts(window, thread.recipient_account_id);
+      const partnerMember = byId.get(thread.recipient_account_id)!;
+      if (over(sender.out, sender.inbound)) {
+        failures.push(
+          `${byId.get(thread.sender_account_id)!.email} at ${new Date(at).toISOString()}: out ${sender.out}, in ${sender.inbound}`,
+        );
+      }
+      if (!partnerMember.receiveOnly && over(partner.inbound, partner.out)) {
+        failures.push(
+          `${partnerMember.email} at ${new Date(at).toISOString()}: in ${partner.inbound}, out ${partner.out}`,
+        );
+      }
+      checked++;
+    }
+    let worst = '';
+    let worstRatio = 0;
     for (const member of members.filter((m) => !m.receiveOnly)) {
       for (let day = 7; day <= options.days; day++) {
         const to = start + day * DAY;
-        const inWindow = live.filter((r) => Number(r.planned_at) > to - 7 * DAY && Number(r.planned_at) <= to);
-        const out = inWindow.filter((r) => r.sender_account_id === member.accountId).length;
-        const inbound = inWindow.filter((r) => r.recipient_account_id === member.accountId).length;
-        if (out > Math.floor(1.3 * inbound + 4) || inbound > Math.floor(1.3 * out + 4)) {
-          failures.push(`${member.email} 7 days to day ${day}: out ${out}, in ${inbound}`);
+        const { out, inbound } = counts(within(to - 7 * DAY, to), member.accountId);
+        const ratio = Math.max(out, inbound) / Math.max(1, Math.min(out, inbound)) - 1;
+        if (Math.max(out, inbound) > 4 && ratio > worstRatio) {
+          worstRatio = ratio;
+          worst = `${member.email} to day ${day}: out ${out}, in ${inbound}`;
         }
-        if (Math.min(out, inbound) > 0) worst = Math.max(worst, Math.max(out, inbound) / Math.min(out, inbound) - 1);
       }
     }
-    check('balance (§C): 7-day in/out within ±30% (+4)', failures, `largest imbalance ${percent(worst)}`);
+    check(
+      'balance (§C): 7-day in/out within ±30% (+4) at every new thread',
+      failures,
+      `${checked} new threads checked; largest imbalance over 7 days ending at a UTC midnight: ${percent(worstRatio)} (${worst || 'none'})`,
+    );
   }
 
   // Every figure mailbridge reports through GET /v1/accounts/{id}/warmup over 30 days equals the oracle's count.
@@ -725,6 +759,26 @@ async function judge(
     steps,
     wallMs: {},
   };
+}
+
+/**
+ * Where each mailbox stands at a day's first step, for the progress log: its sender reputation in the emulator's
+ * model, its safety status, today's target and what held it below the ramp (docs/warmup.md §A `limitedBy`).
+ */
+async function memberDiagnostics(h: SimulationRuntime, members: Member[]): Promise<string> {
+  const rows = await h.db
+    .selectFrom('warmup_accounts')
+    .select(['account_id', 'state', 'plan_target', 'plan_limited_by'])
+    .execute();
+  const byAccount = new Map(rows.map((r) => [r.account_id, r]));
+  return members
+    .map((member, index) => {
+      const row = byAccount.get(member.accountId);
+      const limits = (JSON.parse(row?.plan_limited_by ?? '[]') as string[]).join('+');
+      const reputation = mailboxOf(h.ctx, member.user).reputation.toFixed(2);
+      return `m${index} r${reputation} ${row?.state ?? '?'} T${row?.plan_target ?? '?'}${limits ? ` ${limits}` : ''}`;
+    })
+    .join(' | ');
 }
 
 /**

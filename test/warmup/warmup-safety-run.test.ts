@@ -254,14 +254,15 @@ for (const dialect of TEST_DIALECTS) {
       const nora = await h.connect('nora@contoso.com', { profile: 'warmup', ownerId: 'nora' });
       await enableWarmup(h.service.deps, h.client.organization.id, nora, {});
       await runFor(2 * MINUTE);
-      // The last five days as partners recorded them: 20 of Nora's messages found, 6 of them in Junk (30%).
+      // The last five days as partners recorded them: 20 of Nora's messages found, 6 of them in Junk (30%); and 80
+      // more, all in the Inbox, 8 to 28 days ago: an established sample (100 over 30 days, §G).
       const now = h.clock.now();
       const db = h.service.deps.db;
       await db
         .insertInto('warmup_messages')
         .values(
-          Array.from({ length: 20 }, (_, i) => {
-            const at = now - (i + 1) * 5 * HOUR;
+          Array.from({ length: 100 }, (_, i) => {
+            const at = i < 20 ? now - (i + 1) * 5 * HOUR : now - 8 * 24 * HOUR - (i - 20) * 6 * HOUR;
             return {
               id: `wum_history_${i}`,
               organization_id: h.client.organization.id,
@@ -288,7 +289,8 @@ for (const dialect of TEST_DIALECTS) {
           }),
         )
         .execute();
-      // The next local day's run evaluates the window (§G: ≥ 20 samples, ≥ 20% in Junk → quarantine 7 days).
+      // The next local day's run evaluates the window (§G: ≥ 20 samples of an established mailbox, ≥ 20% in Junk →
+      // quarantine 7 days).
       h.advance(24 * 3600);
       await runFor(2 * MINUTE);
       const view = await readWarmupAccount(db, h.client.organization.id, nora, h.clock.now());
@@ -311,6 +313,54 @@ for (const dialect of TEST_DIALECTS) {
         .where('status', '=', 'planned')
         .execute();
       assert.equal(planned.length, 0);
+    });
+
+    it('does not open a thread its partner’s 7-day balance no longer allows (§C, at send)', async () => {
+      const db = h.service.deps.db;
+      const nora = await db
+        .selectFrom('accounts')
+        .select('id')
+        .where('email', '=', 'nora@contoso.com')
+        .executeTakeFirstOrThrow();
+      // Alex received 40 warm-up messages in the last two days, far more than it sent: no room for one more.
+      const now = h.clock.now();
+      await db
+        .insertInto('warmup_messages')
+        .values(
+          Array.from({ length: 40 }, (_, i) => {
+            const at = now - (i + 1) * HOUR;
+            return {
+              id: `wum_inbound_${i}`,
+              organization_id: h.client.organization.id,
+              sender_account_id: nora.id,
+              recipient_account_id: alex,
+              thread_id: `wum_inbound_${i}`,
+              turn: 0,
+              planned_turns: 3,
+              subject: 'Inbound',
+              status: 'sent' as const,
+              local_date: new Date(at).toISOString().slice(0, 10),
+              planned_at: at,
+              ...blankWarmupMessage(),
+              internet_message_id: `<inbound-${i}@test>`,
+              sent_at: at,
+              sent_copy_removed_at: at,
+              in_reply_to_id: null,
+              created_at: at,
+              updated_at: at,
+            };
+          }),
+        )
+        .execute();
+      await planWarmupMessageNow('wum_over_balance', megan, alex);
+      await runFor(12 * MINUTE);
+      const row = await db
+        .selectFrom('warmup_messages')
+        .selectAll()
+        .where('id', '=', 'wum_over_balance')
+        .executeTakeFirstOrThrow();
+      assert.equal(row.status, 'canceled');
+      assert.equal(row.outbox_message_id, null, 'never handed to the outbox');
     });
 
     it('takes a partner whose address bounces out of the pool, and pauses a restricted sender', async () => {
@@ -346,7 +396,11 @@ for (const dialect of TEST_DIALECTS) {
       // Megan is a restricted sender now: Exchange bounces her mail with 5.1.8, and warm-up stops at once (§G).
       const meganUser = Object.values(h.ctx.world.users).find((each) => each.email === 'megan@contoso.com')!;
       updateUser(h.ctx, meganUser, { restrictedSender: true });
-      await planWarmupMessageNow('wum_restricted', megan, alex);
+      // To a new partner: Alex has received more than its 7-day balance allows by now (§C, enforced at send).
+      addUser(h.ctx, { email: 'yara@outlook.com', password: DEMO_PASSWORD, displayName: 'Yara', kind: 'personal' });
+      const yara = await h.connect('yara@outlook.com', { profile: 'warmup', ownerId: 'yara' });
+      await enableWarmup(h.service.deps, h.client.organization.id, yara, {});
+      await planWarmupMessageNow('wum_restricted', megan, yara);
       // Sent within minutes (at most one warm-up send per 10 minutes may hold it back a little).
       await runFor(12 * MINUTE);
       h.advance(61);

@@ -25,10 +25,14 @@ const userPaused: SafetyState = { status: 'paused', since: T0, until: null, reas
 const revoked: SafetyState = { status: 'paused', since: T0, until: null, reason: 'grant_revoked' };
 const restricted: SafetyState = { status: 'paused', since: T0, until: null, reason: 'restricted_sender' };
 
+/** An established sample over 30 days (§G), so the 7-day counts decide. */
+const ESTABLISHED = 100;
+
 const evaluation = (placementSamples: number, inJunk: number, sends = 0, senderBounces = 0): SafetySignal => ({
   kind: 'evaluation',
   at: AT,
   placementSamples,
+  placementSamplesLong: ESTABLISHED,
   inJunk,
   sends,
   senderBounces,
@@ -68,10 +72,19 @@ describe('safety (§G)', () => {
   for (const [name, [samples, junk, sends, bounces], expected] of VERDICTS) {
     test(`verdict: ${name}`, () =>
       assert.equal(
-        evaluationVerdict({ placementSamples: samples, inJunk: junk, sends, senderBounces: bounces }, settings).status,
+        evaluationVerdict(
+          { placementSamples: samples, placementSamplesLong: ESTABLISHED, inJunk: junk, sends, senderBounces: bounces },
+          settings,
+        ).status,
         expected,
       ));
   }
+  test('verdict: spam placement says nothing before an established sample (100 over 30 days); bounces still count', () => {
+    const young = { placementSamples: 60, placementSamplesLong: 99, inJunk: 30, sends: 100, senderBounces: 0 };
+    assert.equal(evaluationVerdict(young, settings).status, 'active');
+    assert.equal(evaluationVerdict({ ...young, placementSamplesLong: 100 }, settings).status, 'blocked');
+    assert.equal(evaluationVerdict({ ...young, senderBounces: 5 }, settings).status, 'quarantined');
+  });
 
   const TRANSITIONS: [string, SafetyState, SafetySignal, Partial<SafetyState> & { status: string }, string | null][] = [
     [
