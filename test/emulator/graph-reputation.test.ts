@@ -158,11 +158,17 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
     const mailbox = emulator.ctx.world.mailboxes[sender.id]!;
     mailbox.reputation = 0.1;
     await junkRate(sender, 1, 60);
-    // Thirty idle days (after the first idle day): the distance to neutral halves every 7 idle days.
+    // 31 days without a send: idle from `idleAfterHours` after the last send, the distance to neutral halving every
+    // `idleHalfLifeDays` idle days.
     emulator.ctx.clock.advance(31 * DAY);
     const reputation = currentReputation(emulator.ctx, mailbox);
-    const expected = 0.5 - 0.4 * 0.5 ** (30 / defaultReputationSettings.idleHalfLifeDays);
-    assert.ok(Math.abs(reputation - expected) < 1e-4, `reputation after 30 idle days ${reputation}, ${expected}`);
+    const { idleAfterHours, idleHalfLifeDays } = defaultReputationSettings;
+    const idleDays = 31 - idleAfterHours / 24;
+    const expected = 0.5 - 0.4 * 0.5 ** (idleDays / idleHalfLifeDays);
+    assert.ok(
+      Math.abs(reputation - expected) < 1e-4,
+      `reputation after ${idleDays} idle days ${reputation}, ${expected}`,
+    );
   });
 
   it('costs the sender for each bounced recipient and each copy a recipient moves to Junk Email, once', async () => {
