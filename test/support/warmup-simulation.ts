@@ -151,6 +151,19 @@ function folderOf(ctx: EmulatorContext, user: User, message: MailMessage): strin
 const share = (part: number, whole: number) => (whole === 0 ? null : part / whole);
 const percent = (value: number | null) => (value === null ? 'n/a' : `${(value * 100).toFixed(1)}%`);
 
+/** The checks every run makes besides its Inbox share (whose name says from which day) and the full-volume one. */
+export const COMMON_CHECKS = [
+  'partner rules (§C): outbox, other domain, one new thread per pair a day',
+  'ramp (§A): daily sends within the ramp',
+  'slots (§B): working hours, no round times, 10 minutes apart',
+  'balance (§C): 7-day in/out within ±30% (+4) at every new thread',
+  'reported figures equal the emulator’s delivery log (30-day window)',
+  'host mail untouched',
+  'no warm-up clutter in Sent Items or the Inbox',
+  'receive-only plan is limited by receive_only',
+  'every warm-up event delivered as a signed webhook, stops with a reason (§G)',
+] as const;
+
 /** Runs the simulation and returns its checks; the service is stopped before it returns. */
 export async function runWarmupSimulation(options: WarmupSimulationOptions): Promise<SimulationReport> {
   const secret = randomBytes(32).toString('hex');

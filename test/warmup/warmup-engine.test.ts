@@ -7,14 +7,12 @@ import type { MailMessage, User } from '../../emulator/state/model.js';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
 import type { DbDialect } from '../../src/db/schema.js';
 import { listEvents } from '../../src/events/event-recorder.js';
-import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
 import { localTime, type TimeZone } from '../../src/warmup/mailbox-time-zone.js';
-import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
 import { enableWarmup, readWarmupAccount } from '../../src/warmup/warmup-store.js';
-import { builtInTasks } from '../../src/worker/background-work.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
 import { nextWarmupWorkAt } from '../support/warmup-simulation.js';
+import { warmupRunnerOf } from './warmup-runners.js';
 
 /**
  * The warm-up engine end to end on the emulator's clock: mailboxes of two Microsoft 365 tenants and Outlook.com,
@@ -114,14 +112,7 @@ function simulation(dialect: DbDialect, days: number) {
         }
       }
 
-      if (dialect === 'postgres') {
-        const handle = jobHandler(h.service.deps, { provider });
-        runWarmup = () => handle(WARMUP_SWEEP, {});
-      } else {
-        const task = builtInTasks(h.service.deps, provider).find((each) => each.name === 'warmup');
-        assert.ok(task, 'the in-process loop has a warmup task');
-        runWarmup = () => task.run();
-      }
+      runWarmup = warmupRunnerOf(h, dialect, provider);
 
       // Start on a Monday just after midnight UTC, so the first day is a whole working day everywhere.
       const now = h.clock.now();

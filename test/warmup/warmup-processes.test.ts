@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { runWarmupSimulation, type SimulationReport } from '../support/warmup-simulation.js';
+import { COMMON_CHECKS, runWarmupSimulation, type SimulationReport } from '../support/warmup-simulation.js';
+import { itPassesChecks } from './simulation-checks.js';
 
 /**
  * Issue 12's acceptance run as deployed on PostgreSQL (docs/warmup.md §V): one `mailbridge api` and one
@@ -27,24 +28,7 @@ describe('warm-up acceptance on api + worker processes: 3 mailboxes, 1 simulated
     });
   });
 
-  const names = [
-    'partner rules (§C): outbox, other domain, one new thread per pair a day',
-    'ramp (§A): daily sends within the ramp',
-    'slots (§B): working hours, no round times, 10 minutes apart',
-    'balance (§C): 7-day in/out within ±30% (+4) at every new thread',
-    'reported figures equal the emulator’s delivery log (30-day window)',
-    'host mail untouched',
-    'no warm-up clutter in Sent Items or the Inbox',
-    'receive-only plan is limited by receive_only',
-    'every warm-up event delivered as a signed webhook, stops with a reason (§G)',
-  ];
-  for (const name of names) {
-    it(name, () => {
-      const check = report.checks.find((each) => each.name === name);
-      assert.ok(check, `the simulation ran the check "${name}"`);
-      assert.ok(check.ok, check.detail);
-    });
-  }
+  itPassesChecks(() => report, COMMON_CHECKS);
   it('sent warm-up mail through the worker process', () => {
     assert.ok(report.warmupSent > 0, `${report.warmupSent} warm-up sends`);
   });

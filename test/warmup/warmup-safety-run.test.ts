@@ -6,18 +6,16 @@ import { addUser } from '../../emulator/state/builders.js';
 import { disconnectAccount } from '../../src/accounts/disconnect-account.js';
 import { runBounceScans } from '../../src/bounces/bounce-scan.js';
 import { listEvents } from '../../src/events/event-recorder.js';
-import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
 import { checkAccountHealth } from '../../src/tokens/health-check.js';
 import { keyedSource } from '../../src/warmup/seeded-random.js';
-import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
 import { planThread } from '../../src/warmup/warmup-content.js';
 import { blankWarmupMessage } from '../../src/warmup/warmup-message-row.js';
 import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
 import { enableWarmup, readWarmupAccount } from '../../src/warmup/warmup-store.js';
-import { builtInTasks } from '../../src/worker/background-work.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
 import { TEST_DIALECTS } from '../support/databases.js';
+import { runWarmupFor, warmupRunnerOf } from './warmup-runners.js';
 
 /**
  * Safety (docs/warmup.md §G) as the running engine enforces it, on both runners: Microsoft throttling the mailbox is
@@ -41,28 +39,13 @@ for (const dialect of TEST_DIALECTS) {
       provider = new AccessTokenProvider(h.service.deps);
       megan = await h.connect('megan@contoso.com', { profile: 'warmup', ownerId: 'megan' });
       alex = await h.connect('alex@outlook.com', { profile: 'warmup', ownerId: 'alex' });
-      if (dialect === 'postgres') {
-        const handle = jobHandler(h.service.deps, { provider });
-        runWarmup = () => handle(WARMUP_SWEEP, {});
-      } else {
-        const task = builtInTasks(h.service.deps, provider).find((each) => each.name === 'warmup');
-        assert.ok(task);
-        runWarmup = () => task.run();
-      }
+      runWarmup = warmupRunnerOf(h, dialect, provider);
     });
     after(async () => {
       await h?.close();
     });
 
-    /** Moves the clock in one-minute steps for `ms`, running the warm-up work and the outbox at each. */
-    async function runFor(ms: number): Promise<void> {
-      const end = h.clock.now() + ms;
-      while (h.clock.now() < end) {
-        await runWarmup();
-        await h.drain();
-        h.advance(60);
-      }
-    }
+    const runFor = (ms: number) => runWarmupFor(h, runWarmup, ms);
 
     /** A warm-up message from `from` to `to` planned for now, as the day's plan writes one; `from` is due at once. */
     async function planWarmupMessageNow(id: string, from: string, to: string): Promise<string> {

@@ -2,17 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { listEvents } from '../../src/events/event-recorder.js';
-import { jobHandler } from '../../src/jobs/job-handlers.js';
 import { createApiKey } from '../../src/orgs/api-keys.js';
 import { AccessTokenProvider } from '../../src/tokens/access-token-provider.js';
-import { WARMUP_SWEEP } from '../../src/warmup/warmup-background.js';
 import { blankWarmupMessage } from '../../src/warmup/warmup-message-row.js';
 import { enableWarmup, readWarmupAccount } from '../../src/warmup/warmup-store.js';
 import { deliverDueWebhooks } from '../../src/webhooks/webhook-dispatcher.js';
-import { builtInTasks } from '../../src/worker/background-work.js';
 import { type OutboxHarness, startOutboxHarness } from '../outbox/outbox-test-kit.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
+import { runWarmupFor, warmupRunnerOf } from './warmup-runners.js';
 
 /**
  * Sender bounces in the running engine (docs/warmup.md §G): with at least 50 sends in the evaluation window, ≥ 3% of
@@ -50,28 +48,14 @@ for (const dialect of TEST_DIALECTS) {
       alex = await h.connect('alex@outlook.com', { profile: 'warmup', ownerId: 'alex' });
       // Each runner's entry: pg-boss's `warmup-sweep` job on PostgreSQL, the in-process loop's task on SQLite.
       const provider = new AccessTokenProvider(h.service.deps);
-      if (dialect === 'postgres') {
-        const handle = jobHandler(h.service.deps, { provider });
-        runWarmup = () => handle(WARMUP_SWEEP, {});
-      } else {
-        const task = builtInTasks(h.service.deps, provider).find((each) => each.name === 'warmup');
-        assert.ok(task);
-        runWarmup = () => task.run();
-      }
+      runWarmup = warmupRunnerOf(h, dialect, provider);
     });
     after(async () => {
       await h?.close();
       await receiver?.close();
     });
 
-    async function runFor(ms: number): Promise<void> {
-      const end = h.clock.now() + ms;
-      while (h.clock.now() < end) {
-        await runWarmup();
-        await h.drain();
-        h.advance(60);
-      }
-    }
+    const runFor = (ms: number) => runWarmupFor(h, runWarmup, ms);
 
     /** Warm-up messages Megan sent to Alex in the last days, `bounced` of them bounced with 5.1.90. */
     async function history(prefix: string, count: number, bounced: number): Promise<void> {
