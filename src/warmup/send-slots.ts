@@ -1,4 +1,4 @@
-import { instantOf, type LocalDate, localTime, type TimeZone } from './mailbox-time-zone.js';
+import { addDays, instantOf, isWeekend, type LocalDate, localTime, type TimeZone } from './mailbox-time-zone.js';
 import type { RandomSource } from './seeded-random.js';
 import { uniform } from './seeded-random.js';
 import type { WarmupSettings } from './warmup-settings.js';
@@ -103,4 +103,28 @@ export function earliestSendAt(wanted: number, scheduled: readonly number[], set
     candidate = other + interval;
   }
   return candidate;
+}
+
+/** The local date after `date` on which the mailbox sends: weekends are skipped unless the user sends on them (§B). */
+export function nextWorkingDate(date: LocalDate, weekends: boolean): LocalDate {
+  let next = addDays(date, 1);
+  while (!weekends && isWeekend(next)) next = addDays(next, 1);
+  return next;
+}
+
+/**
+ * Where a send that cannot go on its own day goes (§B): the next working day, at the time of day of `at` kept inside
+ * the sending window.
+ */
+export function sameTimeNextWorkingDay(at: number, zone: TimeZone, settings: WarmupSettings): number {
+  const local = localTime(at, zone);
+  const { windowStart, windowEnd } = settings.timing;
+  const minute = Math.min(Math.max(local.minuteOfDay, windowStart), windowEnd - 1);
+  return instantOf(nextWorkingDate(local.date, settings.weekends), minute, zone);
+}
+
+/** Whether a send planned for the local date `date` may still go at `now`: on that date, before the window closes. */
+export function withinSendingDay(date: string, now: number, zone: TimeZone, settings: WarmupSettings): boolean {
+  const local = localTime(now, zone);
+  return local.date === date && local.minuteOfDay < settings.timing.windowEnd;
 }

@@ -3,10 +3,10 @@ import { withTransaction } from '../db/transaction.js';
 import type { GraphMessage } from '../graph/graph-types.js';
 import { runDeltaRound } from '../graph/message-delta.js';
 import { newId } from '../platform/ids.js';
-import { addDays, instantOf, isWeekend, type LocalDate, localTime } from './mailbox-time-zone.js';
+import { localTime } from './mailbox-time-zone.js';
 import { decideReceiveActions, type LandingFolder, mailboxBias, type ReceiveAction } from './receive-decisions.js';
 import { keyedSource } from './seeded-random.js';
-import { earliestSendAt } from './send-slots.js';
+import { earliestSendAt, nextWorkingDate, sameTimeNextWorkingDay } from './send-slots.js';
 import { mailboxVoice } from './warmup-content.js';
 import { callGraph, isNotFound, type MailboxRun, warmupFolderId } from './warmup-mailbox.js';
 import { blankWarmupMessage } from './warmup-message-row.js';
@@ -350,9 +350,7 @@ async function planReply(
         // cut the reply rate well below the setting (§V). At most today's target may wait there.
         const next = nextWorkingDate(date, run.settings.weekends);
         if ((await plannedOn(next)) >= row.plan_target) return false;
-        const { windowStart, windowEnd } = run.settings.timing;
-        const minute = Math.min(Math.max(localTime(at, run.zone).minuteOfDay, windowStart), windowEnd - 1);
-        at = earliestSendAt(instantOf(next, minute, run.zone), busy, run.settings);
+        at = earliestSendAt(sameTimeNextWorkingDay(at, run.zone, run.settings), busy, run.settings);
         date = localTime(at, run.zone).date;
       }
     }
@@ -379,11 +377,4 @@ async function planReply(
       .execute();
     return true;
   });
-}
-
-/** The local date after `date` on which the mailbox sends: weekends are skipped unless the user sends on them (§B). */
-function nextWorkingDate(date: string, weekends: boolean): LocalDate {
-  let next = addDays(date as LocalDate, 1);
-  while (!weekends && isWeekend(next)) next = addDays(next, 1);
-  return next;
 }

@@ -3,8 +3,10 @@ import { withTransaction } from '../db/transaction.js';
 import { validateMessageOrThrow } from '../outbox/message-input.js';
 import { acceptMessage, findIdempotentMessageOrThrow, requestHash } from '../outbox/message-store.js';
 import { HOLDING_STATUSES, REFUSING_STATUSES, resolveAccountTargetOrThrow } from '../outbox/message-target.js';
+import { localTime } from './mailbox-time-zone.js';
 import { balanceHeadroom } from './partner-choice.js';
 import { keyedSource } from './seeded-random.js';
+import { sameTimeNextWorkingDay, withinSendingDay } from './send-slots.js';
 import { composeWarmupMessage, mailboxVoice, planThread } from './warmup-content.js';
 import { callGraph, isNotFound, type MailboxRun } from './warmup-mailbox.js';
 import { applySafetySignal, safetyStateOf, settingsOf } from './warmup-state.js';
@@ -77,6 +79,10 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
   // At most one warm-up send per 10 minutes (§G), whatever made this run late.
   let last = await lastSubmissionAt(run);
   for (const message of due) {
+    if (!withinSendingDay(message.local_date, now, run.zone, run.settings)) {
+      await moveMissedSend(run, message);
+      continue;
+    }
     if (last !== null && now - last < interval) {
       await deps.db
         .updateTable('warmup_messages')
@@ -100,6 +106,21 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
     submitted++;
   }
   return submitted;
+}
+
+/**
+ * A send whose day's window closed before a run reached it (a runner that was down or late, or the 10-minute spacing
+ * pushing it past the end): warm-up never sends after hours (§B). A new thread is given up (the next plan starts
+ * afresh); a reply keeps its thread and moves to the next working day, at the same time of day.
+ */
+async function moveMissedSend(run: MailboxRun, message: WarmupMessagesTable): Promise<void> {
+  const late = run.deps.db.updateTable('warmup_messages').where('id', '=', message.id).where('status', '=', 'planned');
+  if (message.turn === 0) {
+    await late.set({ status: 'canceled', updated_at: run.now }).execute();
+    return;
+  }
+  const at = sameTimeNextWorkingDay(Number(message.planned_at), run.zone, run.settings);
+  await late.set({ planned_at: at, local_date: localTime(at, run.zone).date, updated_at: run.now }).execute();
 }
 
 /**

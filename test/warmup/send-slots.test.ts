@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { localTime, parseLocalDate, timeZoneOrThrow } from '../../src/warmup/mailbox-time-zone.js';
 import { seededSource } from '../../src/warmup/seeded-random.js';
-import { earliestSendAt, planSendSlots } from '../../src/warmup/send-slots.js';
+import {
+  earliestSendAt,
+  planSendSlots,
+  sameTimeNextWorkingDay,
+  withinSendingDay,
+} from '../../src/warmup/send-slots.js';
 import { warmupSettingsOrThrow } from '../../src/warmup/warmup-settings.js';
 
 const settings = warmupSettingsOrThrow('microsoft365');
@@ -120,4 +125,26 @@ describe('send slots (§B)', () => {
     test(`one warm-up send per 10 min: ${name}`, () =>
       assert.equal(earliestSendAt(wanted, scheduled, settings), expected));
   }
+});
+
+describe('a send that missed its day (§B: never after hours)', () => {
+  const zone = timeZoneOrThrow('America/New_York');
+  // Friday 2026-03-06, 17:55 and 18:07 in New York (UTC−5).
+  const friday1755 = Date.UTC(2026, 2, 6, 22, 55);
+  const friday1807 = Date.UTC(2026, 2, 6, 23, 7);
+
+  test('may still go on its date before the window closes, not at or after 18:00 nor on another date', () => {
+    assert.equal(withinSendingDay('2026-03-06', friday1755, zone, settings), true);
+    assert.equal(withinSendingDay('2026-03-06', friday1807, zone, settings), false);
+    assert.equal(withinSendingDay('2026-03-05', friday1755, zone, settings), false);
+  });
+
+  test('moves to the next working day at the same time of day, kept inside the window', () => {
+    const monday = sameTimeNextWorkingDay(friday1755, zone, settings);
+    assert.deepEqual(localTime(monday, zone), { date: '2026-03-09', minuteOfDay: 17 * 60 + 55, weekday: 1 });
+    const late = sameTimeNextWorkingDay(friday1807, zone, settings);
+    assert.deepEqual(localTime(late, zone), { date: '2026-03-09', minuteOfDay: 17 * 60 + 59, weekday: 1 });
+    const weekends = warmupSettingsOrThrow('microsoft365', { weekends: true });
+    assert.equal(localTime(sameTimeNextWorkingDay(friday1755, zone, weekends), zone).date, '2026-03-07');
+  });
 });
