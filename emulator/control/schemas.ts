@@ -181,6 +181,8 @@ const deliverySettings = z.strictObject({
       volumeHistoryDays: z.number().int().min(1).max(60).optional(),
       volumeSpikeFloor: z.number().finite().nonnegative().optional(),
       volumePenalty: share.optional(),
+      engagementVolume: z.number().finite().positive().optional(),
+      engagementVolumeDays: z.number().int().min(1).max(14).optional(),
       bouncePenalty: share.optional(),
       junkPenalty: share.optional(),
     })

@@ -7,7 +7,12 @@ import type { Mailbox, ReputationState, User } from '../state/model.js';
  * sender's mail in Junk Email with probability `junkBase × (1 − r)` (delivery.ts).
  *
  * - New mailboxes start at `initial.work` or `initial.personal` (Outlook.com senders start lower).
- * - Engagement raises it: `r += gain × (1 − r)` (delivery.ts `recordEngagement`, settings.delivery.reputationGain).
+ * - Engagement raises it: `r += gain × w × (1 − r)` (delivery.ts `recordEngagement`, settings.delivery.reputationGain).
+ *   Engagement is a rate, not a count [model choice]: `w = min(1, engagementVolume / the sender's daily volume)`, the
+ *   daily volume being its busiest UTC day of the last `engagementVolumeDays` (3, so Friday's mail read on Monday
+ *   counts against Friday). A sender of up to 20 a day (warm-up's ramp, a person's mail) gains in full; one whose
+ *   65 messages a day earn five engaged replies gains as a sender of 65, not of 5, so warm-up mail cannot launder a
+ *   no-ramp sender's volume.
  * - Volume far above the sender's history lowers it. The sender's established volume is
  *   `max(volumeSpikeFloor, volumeSpikeFactor × its daily average over the last volumeHistoryDays UTC days)`; each
  *   message of a UTC day beyond it costs `r −= volumePenalty × r`. A new or long-idle sender has the floor, 20, what
@@ -33,6 +38,8 @@ export interface ReputationSettings {
   volumeHistoryDays: number;
   volumeSpikeFloor: number;
   volumePenalty: number;
+  engagementVolume: number;
+  engagementVolumeDays: number;
   bouncePenalty: number;
   junkPenalty: number;
 }
@@ -46,6 +53,8 @@ export const defaultReputationSettings: ReputationSettings = {
   volumeHistoryDays: 14,
   volumeSpikeFloor: 20,
   volumePenalty: 0.02,
+  engagementVolume: 20,
+  engagementVolumeDays: 3,
   bouncePenalty: 0.05,
   junkPenalty: 0.04,
 };
@@ -95,10 +104,22 @@ function lower(mailbox: Mailbox, share: number, times = 1): void {
   mailbox.reputation = Math.max(0, mailbox.reputation * (1 - share) ** times);
 }
 
-/** Raises reputation by `gain × (1 − r)` (engagement), after idle drift. */
+/** Raises reputation by `gain × w × (1 − r)` (engagement, weighed by the sender's volume), after idle drift. */
 export function raiseReputation(ctx: EmulatorContext, mailbox: Mailbox, gain: number): void {
   const r = currentReputation(ctx, mailbox);
-  mailbox.reputation = Math.min(1, r + gain * (1 - r));
+  mailbox.reputation = Math.min(1, r + gain * engagementWeight(ctx, mailbox) * (1 - r));
+}
+
+/** The share of a sender's mail one engaged copy speaks for: `min(1, engagementVolume / its busiest recent day)`. */
+function engagementWeight(ctx: EmulatorContext, mailbox: Mailbox): number {
+  const settings = reputationSettings(ctx);
+  const sendsByDay = stateOf(ctx, mailbox).sendsByDay;
+  const today = Math.floor(ctx.clock.now() / DAY_MS);
+  let busiest = 0;
+  for (let day = today - settings.engagementVolumeDays + 1; day <= today; day++) {
+    busiest = Math.max(busiest, sendsByDay[day] ?? 0);
+  }
+  return busiest <= settings.engagementVolume ? 1 : settings.engagementVolume / busiest;
 }
 
 /**

@@ -113,13 +113,15 @@ export function nextWorkingDate(date: LocalDate, weekends: boolean): LocalDate {
 }
 
 /**
- * Where a send that cannot go on its own day goes (§B): the next working day, at the time of day of `at` kept inside
- * the sending window.
+ * Where a send that cannot go on its own day goes (§B): the next working day, at the time of day of `at` if that is
+ * inside the sending window, else at a time as far into the window as `at` is past its start (wrapping round), so
+ * that sends moved from the evening spread over the next day instead of piling up at its last minute.
  */
 export function sameTimeNextWorkingDay(at: number, zone: TimeZone, settings: WarmupSettings): number {
   const local = localTime(at, zone);
   const { windowStart, windowEnd } = settings.timing;
-  const minute = Math.min(Math.max(local.minuteOfDay, windowStart), windowEnd - 1);
+  const span = windowEnd - windowStart;
+  const minute = windowStart + ((((local.minuteOfDay - windowStart) % span) + span) % span);
   return instantOf(nextWorkingDate(local.date, settings.weekends), minute, zone);
 }
 

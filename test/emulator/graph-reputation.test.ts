@@ -208,6 +208,34 @@ describe('emulator reputation model: falls and recovers, measured as junk rate',
     assert.ok(Math.abs(reputationOf(sender) - beforeJunk * (1 - penalties.junkPenalty)) < 1e-12, 'once per copy');
   });
 
+  it('weighs engagement by the sender’s volume: in full up to 20 a day, as a share of its mail above', async () => {
+    const flagFirst = async (sender: User, subject: string) => {
+      const [copy] = valuesOf(
+        await callGraph(
+          emulator.url,
+          recipient(),
+          'GET',
+          `/me/messages?$filter=${encodeURIComponent(`subject eq '${subject}'`)}`,
+        ),
+      );
+      assert.ok(copy, `delivered: ${subject}`);
+      const before = reputationOf(sender);
+      const flagged = await callGraph(emulator.url, recipient(), 'PATCH', `/me/messages/${String(copy.id)}`, {
+        flag: { flagStatus: 'flagged' },
+      });
+      assert.equal(flagged.status, 200);
+      return (reputationOf(sender) - before) / (1 - before);
+    };
+    const gain = emulator.ctx.settings.delivery.reputationGain.flag;
+    const light = newSender('work');
+    await junkRate(light, 20, 60);
+    assert.ok(Math.abs((await flagFirst(light, `From ${light.email} #0`)) - gain) < 1e-9, 'a sender of 20 a day');
+    const heavy = newSender('work');
+    await junkRate(heavy, 60, 60);
+    const share = await flagFirst(heavy, `From ${heavy.email} #0`);
+    assert.ok(Math.abs(share - (gain * 20) / 60) < 1e-9, `a sender of 60 a day gains ${share}, a third of ${gain}`);
+  });
+
   it('takes every parameter through the control API, and refuses values out of range', async () => {
     const patch = async (body: unknown) =>
       fetch(`${emulator.url}/_emulator/settings`, {

@@ -736,8 +736,15 @@ async function judge(
     });
     const rest = inboxShare(days(1, options.days));
     const pool = inboxShare(pooled);
-    if (rest === null || pool === null || rest >= pool - 0.1)
-      failures.push(`its inbox share ${percent(rest)} vs the pool's ${percent(pool)}`);
+    const reputation = mailboxOf(ctx, fullVolume.user).reputation;
+    check(
+      'full volume from day 1: placement falls below the pool’s',
+      rest === null || pool === null || rest >= pool - 0.1
+        ? [`its inbox share ${percent(rest)} vs the pool's ${percent(pool)}, less than 10 points below`]
+        : [],
+      `Inbox/sent per day ${perDay.join(' ')}; from day 2 ${percent(rest)} (pool ${percent(pool)}); ` +
+        `reputation 0.50 → ${reputation.toFixed(2)}`,
+    );
     const holds = warmupEvents.filter((e) => e.type === 'warmup.quarantined' && e.accountId === fullVolume.accountId);
     if (holds.length === 0) failures.push('never quarantined');
     const delivered = new Set(receiver.acceptedEventIds());
@@ -754,13 +761,11 @@ async function judge(
     if (held && (!state.reason || !state.remediation)) failures.push(`shown ${state.status} without its remediation`);
     const resumed = warmupEvents.some((e) => e.type === 'warmup.resumed' && e.accountId === fullVolume.accountId);
     if (holds.length > 0 && !held && !resumed) failures.push(`shown ${state.status}, and no hold ended`);
-    const reputation = mailboxOf(ctx, fullVolume.user).reputation;
     check(
-      'full volume from day 1: placement falls, quarantined with alert (§G)',
+      'full volume from day 1: held by §G with its alert and webhook',
       failures,
-      `Inbox/sent per day ${perDay.join(' ')}; from day 2 ${percent(rest)} (pool ${percent(pool)}); ` +
-        `${holds.map((e) => `${String(e.data.state)} (${String(e.data.reason)}) at ${e.createdAt.slice(0, 16)}`).join(', ') || 'no hold'}; ` +
-        `shown ${state.status}${state.reason ? ` (${state.reason})` : ''}; reputation 0.50 → ${reputation.toFixed(2)}`,
+      `${holds.map((e) => `${String(e.data.state)} (${String(e.data.reason)}) at ${e.createdAt.slice(0, 16)}`).join(', ') || 'no hold'}; ` +
+        `shown ${state.status}${state.reason ? ` (${state.reason})` : ''}`,
     );
   }
 

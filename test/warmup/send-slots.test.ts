@@ -139,11 +139,14 @@ describe('a send that missed its day (§B: never after hours)', () => {
     assert.equal(withinSendingDay('2026-03-05', friday1755, zone, settings), false);
   });
 
-  test('moves to the next working day at the same time of day, kept inside the window', () => {
+  test('moves to the next working day at the same time of day, or wrapped into the window from the evening', () => {
     const monday = sameTimeNextWorkingDay(friday1755, zone, settings);
     assert.deepEqual(localTime(monday, zone), { date: '2026-03-09', minuteOfDay: 17 * 60 + 55, weekday: 1 });
+    // 18:07 is 577 minutes after 08:30; the window is 570 minutes long: 08:37.
     const late = sameTimeNextWorkingDay(friday1807, zone, settings);
-    assert.deepEqual(localTime(late, zone), { date: '2026-03-09', minuteOfDay: 17 * 60 + 59, weekday: 1 });
+    assert.deepEqual(localTime(late, zone), { date: '2026-03-09', minuteOfDay: 8 * 60 + 37, weekday: 1 });
+    const early = sameTimeNextWorkingDay(Date.UTC(2026, 2, 6, 11, 0), zone, settings); // 06:00 local
+    assert.deepEqual(localTime(early, zone), { date: '2026-03-09', minuteOfDay: 15 * 60 + 30, weekday: 1 });
     const weekends = warmupSettingsOrThrow('microsoft365', { weekends: true });
     assert.equal(localTime(sameTimeNextWorkingDay(friday1755, zone, weekends), zone).date, '2026-03-07');
   });

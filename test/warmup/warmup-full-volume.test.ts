@@ -5,20 +5,19 @@ import { itPassesChecks } from './simulation-checks.js';
 /**
  * Issue 12's full-volume condition, end to end at small size (docs/warmup.md §V, §G): six warm-up mailboxes in three
  * tenants and one more, of a domain of its own, whose own mail starts at 60 messages a weekday from day 1 (no ramp).
- * Six simulated days from a Monday on SQLite with the in-process loop's warm-up task. The emulator's volume rule
- * (emulator/README.md, Reputation model) makes its placement fall; the day's evaluation of §G then holds it, with a
- * `warmup.quarantined` event carrying its reason and remediation, delivered as a signed webhook, and the hold shown
- * by `GET /v1/accounts/{id}/warmup`. The other checks of the run are the acceptance test's
- * (test/warmup/warmup-acceptance.test.ts); only the two that concern this mailbox are asserted here.
+ * Six simulated days from a Monday on SQLite with the in-process loop's warm-up task. The emulator's model
+ * (emulator/README.md, Reputation model) costs it for the volume above its history and weighs the engagement its
+ * warm-up mail earns by its whole volume, so its placement falls below the pool's. The other checks of the run are the
+ * acceptance test's (test/warmup/warmup-acceptance.test.ts); only the ones that concern this mailbox are asserted here.
  *
- * The first is a known gap since the engagement model was strengthened (docs/warmup.md §V): reads now count and a
- * weekend costs nothing, so the engagement its own warm-up mail earns heals the sender faster than the volume rule
- * costs it (measured: 65.0% Inbox from day 2 against the pool's 62.2%, reputation 0.50 → 0.46, no hold; §G now also
- * waits for an established sample of 100 placements, which five warm-up sends a day do not reach in six days).
+ * §G's hold is a known gap: spam placement is judged once a mailbox has an established sample (100 placements over 30
+ * days, so that a pool starting in Junk is not held for what warm-up is there to fix), and five warm-up sends a day
+ * do not reach it in six days (docs/warmup.md §V). Holds with their alert and webhook are shown end to end by
+ * warmup-safety-run.test.ts (Junk placement) and warmup-sender-bounces.test.ts.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  'full volume from day 1: placement falls, quarantined with alert (§G)':
-    'docs/warmup.md §V: engagement heals a no-ramp sender faster than the volume rule costs it',
+  'full volume from day 1: held by §G with its alert and webhook':
+    'docs/warmup.md §V: §G judges spam placement on an established sample, which this run does not reach',
 };
 
 describe('warm-up: a mailbox that starts at full volume loses placement and §G holds it [sqlite]', () => {
@@ -27,7 +26,6 @@ describe('warm-up: a mailbox that starts at full volume loses placement and §G 
     report = await runWarmupSimulation({
       dialect: 'sqlite',
       mailboxes: 6,
-      // Monday to Saturday: the full-volume mailbox has §G's 20 placement samples by Saturday's evaluation.
       days: 6,
       inboxByDay: 6,
       stepMinutes: 15,
@@ -40,7 +38,8 @@ describe('warm-up: a mailbox that starts at full volume loses placement and §G 
   itPassesChecks(
     () => report,
     [
-      'full volume from day 1: placement falls, quarantined with alert (§G)',
+      'full volume from day 1: placement falls below the pool’s',
+      'full volume from day 1: held by §G with its alert and webhook',
       'every warm-up event delivered as a signed webhook, stops with a reason (§G)',
     ],
     KNOWN_GAPS,
