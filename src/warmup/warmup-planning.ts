@@ -17,6 +17,7 @@ import type { MailboxRun } from './warmup-mailbox.js';
 import { blankWarmupMessage } from './warmup-message-row.js';
 import { warmupMetrics } from './warmup-metrics.js';
 import { observationRows, observationsOf } from './warmup-observations.js';
+import { poolPlacements } from './warmup-peers.js';
 import { classifyBounce } from './warmup-safety.js';
 import { applySafetySignal, providerOf, safetyStateOf, settingsOf } from './warmup-state.js';
 
@@ -307,6 +308,10 @@ async function repliesOn(run: MailboxRun, date: string): Promise<number> {
 async function evaluateDay(run: MailboxRun): Promise<void> {
   const { deps, row, now } = run;
   const owner = { ownerExternalId: run.account.owner_external_id };
+  const windowStart = now - run.settings.partners.balanceWindowDays * DAY;
+  // The pool's placements include this mailbox's own: its peers are the rest. Read before the transaction (a pool
+  // statistic, shared by the process's evaluations of the hour: warmup-peers.ts).
+  const pool = await poolPlacements(deps.db, row.organization_id, providerOf(row), windowStart);
   await withTransaction(deps.db, async (trx) => {
     const clock = await applySafetySignal(trx, deps, row, { kind: 'clock', at: now }, owner);
     if (clock.resumedAfterDays !== null && clock.resumedAfterDays > run.settings.volume.rampAgainAfterPauseDays) {
@@ -322,18 +327,29 @@ async function evaluateDay(run: MailboxRun): Promise<void> {
         .execute();
       Object.assign(row, { ramp_day: 0, ramp_from: from });
     }
-    const windowStart = now - run.settings.partners.balanceWindowDays * DAY;
     const longStart = now - run.settings.safety.spamLongWindowDays * DAY;
     const rows = await observationRows(trx, row.account_id, Math.min(windowStart, longStart));
     const mine = rows.filter((r) => r.sender_account_id === row.account_id);
     const observedSince = (from: number) => mine.filter((r) => r.observed_at !== null && Number(r.observed_at) > from);
     const placements = observedSince(windowStart);
+    const inJunk = placements.filter((r) => r.landed_in === 'junkemail').length;
     const bounces = await trx
       .selectFrom('warmup_messages')
       .select('bounce_status')
       .where('sender_account_id', '=', row.account_id)
       .where('bounced_at', '>', windowStart)
       .execute();
+    console.error(
+      'EVAL',
+      row.account_id.slice(-6),
+      new Date(now).toISOString(),
+      providerOf(row),
+      placements.length,
+      inJunk,
+      observedSince(longStart).length,
+      pool.samples,
+      pool.inJunk,
+    );
     await applySafetySignal(
       trx,
       deps,
@@ -343,9 +359,11 @@ async function evaluateDay(run: MailboxRun): Promise<void> {
         at: now,
         placementSamples: placements.length,
         placementSamplesLong: observedSince(longStart).length,
-        inJunk: placements.filter((r) => r.landed_in === 'junkemail').length,
+        inJunk,
         sends: mine.filter((r) => r.sent_at !== null && Number(r.sent_at) > windowStart).length,
         senderBounces: bounces.filter((b) => classifyBounce(b.bounce_status ?? '') === 'sender').length,
+        peerPlacementSamples: Math.max(0, pool.samples - placements.length),
+        peerInJunk: Math.max(0, pool.inJunk - inJunk),
       },
       owner,
     );

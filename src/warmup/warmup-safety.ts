@@ -30,18 +30,12 @@ export type SafetySignal =
   /** A 429/503 storm began at `at`; `stormsStartedAt` lists the mailbox's recent storms, this one included. */
   | { readonly kind: 'throttle_storm'; readonly at: number; readonly stormsStartedAt: readonly number[] }
   /**
-   * The counts of the evaluation window: partners' placement samples and the mailbox's own sends and bounces; and
-   * the placement samples of the longer window (30 days) that say whether the mailbox has an established sample.
+   * The counts of the evaluation window: partners' placement samples and the mailbox's own sends and bounces; the
+   * placement samples of the longer window (30 days) that say whether the mailbox has an established sample; and its
+   * peers' placement samples over the same window (the pool's other senders of its provider), against which a
+   * mailbox without an established sample is judged.
    */
-  | {
-      readonly kind: 'evaluation';
-      readonly at: number;
-      readonly placementSamples: number;
-      readonly placementSamplesLong: number;
-      readonly inJunk: number;
-      readonly sends: number;
-      readonly senderBounces: number;
-    }
+  | ({ readonly kind: 'evaluation'; readonly at: number } & EvaluationCounts)
   | { readonly kind: 'clock'; readonly at: number }
   | { readonly kind: 'user_pause'; readonly at: number }
   | { readonly kind: 'user_resume'; readonly at: number };
@@ -118,6 +112,16 @@ export function remediationFor(reason: PauseReason | PlacementReason, settings: 
   }
 }
 
+export interface EvaluationCounts {
+  readonly placementSamples: number;
+  readonly placementSamplesLong: number;
+  readonly inJunk: number;
+  readonly sends: number;
+  readonly senderBounces: number;
+  readonly peerPlacementSamples: number;
+  readonly peerInJunk: number;
+}
+
 type Verdict =
   | { status: 'active' }
   | { status: 'watch'; reason: 'spam_placement' }
@@ -129,27 +133,21 @@ const SEVERITY: Record<Verdict['status'], number> = { active: 0, watch: 1, throt
 
 /**
  * The status the evaluation window calls for (thresholds are inclusive; too few samples say nothing). Spam placement
- * is judged only on an established sample: `spamMinSamples` (20) in the window and `spamMinSamplesLong` (100) over
- * `spamLongWindowDays` (30), as warmbly's bands (docs/warmup.md §G): a mailbox starting warm-up in Junk is what
- * warm-up is for, and is not held for the placement it came with.
+ * is judged on `spamMinSamples` (20) in the window. With an established sample (`spamMinSamplesLong`, 100 over
+ * `spamLongWindowDays`, warmbly's bands) the mailbox's own Junk rate meets the bands. Before that it is judged
+ * against its peers (docs/warmup.md §G): a mailbox starting warm-up in Junk with the rest of its pool is what
+ * warm-up is for, but one far worse than its peers over the same window is doing something of its own (sending at
+ * full volume, say), so the part of its Junk rate above theirs meets the bands, once that excess is significant.
  */
-export function evaluationVerdict(
-  counts: {
-    placementSamples: number;
-    placementSamplesLong: number;
-    inJunk: number;
-    sends: number;
-    senderBounces: number;
-  },
-  settings: WarmupSettings,
-): Verdict {
+export function evaluationVerdict(counts: EvaluationCounts, settings: WarmupSettings): Verdict {
   const s = settings.safety;
   let spam: Verdict = { status: 'active' };
-  if (counts.placementSamples >= s.spamMinSamples && counts.placementSamplesLong >= s.spamMinSamplesLong) {
+  if (counts.placementSamples >= s.spamMinSamples) {
     const rate = counts.inJunk / counts.placementSamples;
-    if (rate >= s.spamBlockRate) spam = { status: 'blocked', reason: 'spam_placement' };
-    else if (rate >= s.spamQuarantineRate) spam = { status: 'quarantined', reason: 'spam_placement' };
-    else if (rate >= s.spamWatchRate) spam = { status: 'watch', reason: 'spam_placement' };
+    const judged = counts.placementSamplesLong >= s.spamMinSamplesLong ? rate : junkAbovePeers(counts, settings);
+    if (judged >= s.spamBlockRate) spam = { status: 'blocked', reason: 'spam_placement' };
+    else if (judged >= s.spamQuarantineRate) spam = { status: 'quarantined', reason: 'spam_placement' };
+    else if (judged >= s.spamWatchRate) spam = { status: 'watch', reason: 'spam_placement' };
   }
   let bounces: Verdict = { status: 'active' };
   if (counts.sends >= s.bounceMinSends) {
@@ -158,6 +156,24 @@ export function evaluationVerdict(
     else if (rate >= s.bounceThrottleRate) bounces = { status: 'throttled', reason: 'sender_bounces' };
   }
   return SEVERITY[bounces.status] > SEVERITY[spam.status] ? bounces : spam;
+}
+
+/**
+ * How far the mailbox's Junk rate lies above its peers', or 0 when that is not significant: peers with fewer than
+ * `spamPeerMinSamples` placements say nothing, and the difference must reach `spamPeerZ` standard errors (the
+ * one-sided two-proportion z-test, with the pooled rate; at 3, about 1 in 740 evaluations of a mailbox placed like
+ * its peers trips it by chance, while a small pool's uncertain rate widens the error instead of being taken as exact).
+ */
+export function junkAbovePeers(counts: EvaluationCounts, settings: WarmupSettings): number {
+  const s = settings.safety;
+  const n = counts.placementSamples;
+  const m = counts.peerPlacementSamples;
+  if (m < s.spamPeerMinSamples || n === 0) return 0;
+  const pooled = (counts.inJunk + counts.peerInJunk) / (n + m);
+  if (pooled === 0 || pooled === 1) return 0;
+  const excess = counts.inJunk / n - counts.peerInJunk / m;
+  const z = excess / Math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m));
+  return z >= s.spamPeerZ ? excess : 0;
 }
 
 const unchanged = (state: SafetyState): SafetyOutcome => ({

@@ -170,6 +170,13 @@ const safetySchema = z
      */
     spamMinSamplesLong: count(100),
     spamLongWindowDays: positive(30),
+    /**
+     * Before that, the mailbox is judged against its peers (the pool's other senders of its provider, same window):
+     * their placements must number this many, and its Junk rate must lie `spamPeerZ` standard errors above theirs
+     * (two-proportion z-test); the excess over their rate then meets the bands (docs/warmup.md §G).
+     */
+    spamPeerMinSamples: positive(20),
+    spamPeerZ: factor(3),
     spamWatchRate: probability(0.1),
     spamQuarantineRate: probability(0.2),
     spamBlockRate: probability(0.4),

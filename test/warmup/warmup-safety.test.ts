@@ -28,6 +28,9 @@ const restricted: SafetyState = { status: 'paused', since: T0, until: null, reas
 /** An established sample over 30 days (§G), so the 7-day counts decide. */
 const ESTABLISHED = 100;
 
+/** Peers that say nothing (too few samples), so the mailbox's own counts decide. */
+const NO_PEERS = { peerPlacementSamples: 0, peerInJunk: 0 };
+
 const evaluation = (placementSamples: number, inJunk: number, sends = 0, senderBounces = 0): SafetySignal => ({
   kind: 'evaluation',
   at: AT,
@@ -36,6 +39,7 @@ const evaluation = (placementSamples: number, inJunk: number, sends = 0, senderB
   inJunk,
   sends,
   senderBounces,
+  ...NO_PEERS,
 });
 
 describe('safety (§G)', () => {
@@ -73,17 +77,79 @@ describe('safety (§G)', () => {
     test(`verdict: ${name}`, () =>
       assert.equal(
         evaluationVerdict(
-          { placementSamples: samples, placementSamplesLong: ESTABLISHED, inJunk: junk, sends, senderBounces: bounces },
+          {
+            placementSamples: samples,
+            placementSamplesLong: ESTABLISHED,
+            inJunk: junk,
+            sends,
+            senderBounces: bounces,
+            ...NO_PEERS,
+          },
           settings,
         ).status,
         expected,
       ));
   }
-  test('verdict: spam placement says nothing before an established sample (100 over 30 days); bounces still count', () => {
-    const young = { placementSamples: 60, placementSamplesLong: 99, inJunk: 30, sends: 100, senderBounces: 0 };
+  test('verdict: before an established sample (100 over 30 days) spam placement is judged only against peers; bounces still count', () => {
+    const young = {
+      placementSamples: 60,
+      placementSamplesLong: 99,
+      inJunk: 30,
+      sends: 100,
+      senderBounces: 0,
+      ...NO_PEERS,
+    };
     assert.equal(evaluationVerdict(young, settings).status, 'active');
     assert.equal(evaluationVerdict({ ...young, placementSamplesLong: 100 }, settings).status, 'blocked');
     assert.equal(evaluationVerdict({ ...young, senderBounces: 5 }, settings).status, 'quarantined');
+  });
+
+  // A mailbox without an established sample, 25 placements in the window, against peers with 400 placements: the
+  // part of its Junk rate above theirs meets the bands once the difference reaches 3 standard errors (spamPeerZ,
+  // two-proportion z-test).
+  const PEER_VERDICTS: [string, [number, number], string][] = [
+    ['a pool starting in Junk, the mailbox with it (40% vs 40%)', [10, 160], 'active'],
+    ['worse than its peers by chance (56% vs 40%, z 1.6)', [14, 160], 'active'],
+    ['far worse than its peers (68% vs 32%, z 3.7): the excess 36% quarantines', [17, 128], 'quarantined'],
+    ['far worse than a clean pool (60% vs 10%, z 7.2): the excess 50% blocks', [15, 40], 'blocked'],
+    ['12% vs a pool all in Inbox (z 7.0): the excess 12% watches', [3, 0], 'watch'],
+  ];
+  for (const [name, [junk, peerJunk], expected] of PEER_VERDICTS) {
+    test(`verdict against peers: ${name}`, () => {
+      const counts = {
+        placementSamples: 25,
+        placementSamplesLong: 25,
+        inJunk: junk,
+        sends: 25,
+        senderBounces: 0,
+        peerPlacementSamples: 400,
+        peerInJunk: peerJunk,
+      };
+      assert.equal(evaluationVerdict(counts, settings).status, expected);
+    });
+  }
+  test('verdict against peers: fewer than 20 peer placements, or the mailbox under 20, say nothing', () => {
+    const farWorse = { placementSamplesLong: 25, sends: 25, senderBounces: 0, peerInJunk: 2 };
+    assert.equal(
+      evaluationVerdict({ ...farWorse, placementSamples: 25, inJunk: 25, peerPlacementSamples: 19 }, settings).status,
+      'active',
+    );
+    assert.equal(
+      evaluationVerdict({ ...farWorse, placementSamples: 19, inJunk: 19, peerPlacementSamples: 400 }, settings).status,
+      'active',
+    );
+    assert.equal(
+      evaluationVerdict({ ...farWorse, placementSamples: 25, inJunk: 25, peerPlacementSamples: 20 }, settings).status,
+      'blocked',
+    );
+  });
+  test('verdict against peers: the no-ramp sender of the suite run, 14 of 20 in Junk against 13 of 44 (z 3.0)', () => {
+    const counts = { placementSamples: 20, placementSamplesLong: 20, inJunk: 14, sends: 20, senderBounces: 0 };
+    assert.equal(
+      evaluationVerdict({ ...counts, peerPlacementSamples: 44, peerInJunk: 13 }, settings).status,
+      'blocked',
+    );
+    assert.equal(evaluationVerdict({ ...counts, peerPlacementSamples: 44, peerInJunk: 16 }, settings).status, 'active');
   });
 
   const TRANSITIONS: [string, SafetyState, SafetySignal, Partial<SafetyState> & { status: string }, string | null][] = [

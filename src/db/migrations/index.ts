@@ -13,6 +13,7 @@ import * as m0011apiKeys from './0011-orgs-api-key-scopes.js';
 import * as m0012warmup from './0012-warmup.js';
 import * as m0013webhookEndpoints from './0013-webhooks-endpoints.js';
 import * as m0016refreshReads from './0016-tokens-refresh-reads.js';
+import * as m0019warmupPoolPlacements from './0019-warmup-pool-placements.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -34,4 +35,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0012-warmup': m0012warmup,
   '0013-webhooks-endpoints': m0013webhookEndpoints,
   '0016-tokens-refresh-reads': m0016refreshReads,
+  '0019-warmup-pool-placements': m0019warmupPoolPlacements,
 };
