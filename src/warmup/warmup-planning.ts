@@ -339,17 +339,6 @@ async function evaluateDay(run: MailboxRun): Promise<void> {
       .where('sender_account_id', '=', row.account_id)
       .where('bounced_at', '>', windowStart)
       .execute();
-    console.error(
-      'EVAL',
-      row.account_id.slice(-6),
-      new Date(now).toISOString(),
-      providerOf(row),
-      placements.length,
-      inJunk,
-      observedSince(longStart).length,
-      pool.samples,
-      pool.inJunk,
-    );
     await applySafetySignal(
       trx,
       deps,
