@@ -53,9 +53,24 @@ export async function callApi(
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     if (typeof body !== 'string') (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
   }
-  const response = await fetch(`${service.url}${path}`, init);
+  const response = await fetchRepeatingIdempotent(`${service.url}${path}`, init);
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+/**
+ * A pooled keep-alive connection that the server closes as a request leaves on it fails with ECONNRESET before any
+ * answer (seen after a 30-day simulation's long run of in-process work). HTTP lets a client repeat an idempotent
+ * request then, as browsers do; undici's fetch does not, so a GET or HEAD is sent once more. Anything else fails.
+ */
+async function fetchRepeatingIdempotent(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const reset = (error as { cause?: { code?: string } }).cause?.code === 'ECONNRESET';
+    if (!reset || (init.method !== 'GET' && init.method !== 'HEAD')) throw error;
+    return fetch(url, init);
+  }
 }
 
 export interface SeededAccount {
