@@ -1,5 +1,6 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { relative } from 'node:path';
 import { settleWithin } from '../../src/platform/settle-within.js';
 
 /**
@@ -80,7 +81,11 @@ async function reportStalls(): Promise<void> {
   const fresh = [...waiting].filter((entry) => !entry.reported && now - entry.since >= STALL_MS);
   if (fresh.length === 0) return;
   for (const entry of fresh) entry.reported = true;
-  const lines = [`stall report (pid ${process.pid}, ${new Date(now).toISOString()}): waiting ≥ ${STALL_MS} ms`];
+  // In a test process argv[1] is the test file: the runner's output names the test that then times out.
+  const file = relative(process.cwd(), process.argv[1] ?? '');
+  const lines = [
+    `stall report, ${file} (pid ${process.pid}, ${new Date(now).toISOString()}): waiting ≥ ${STALL_MS} ms`,
+  ];
   for (const entry of [...waiting].sort((a, b) => a.since - b.since)) {
     lines.push(`  ${Math.round((now - entry.since) / 1000)} s  ${entry.what}`);
   }
