@@ -18,6 +18,7 @@ import { openTestDatabase, type TestDatabase } from './databases.js';
 import { type SeededEmulator, startSeededEmulator } from './emulator.js';
 import { freePort } from './ports.js';
 import { registerStallProbe } from './stall-report.js';
+import { StatementTracker } from './statement-tracker.js';
 
 export interface TestService {
   /** The service's own origin (`http://127.0.0.1:<port>`), also its PUBLIC_URL. */
@@ -96,6 +97,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       ...options.env,
     });
     const logLines: string[] = [];
+    const statements = new StatementTracker();
     const logger: Logger = createLogger(config, {
       destination: { write: (line: string) => void logLines.push(line) },
     });
@@ -106,7 +108,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
         logger,
         keyRing: parseKeyRingOrThrow(keyText),
         clock: options.clock,
-        database,
+        // The service's statements pass a tracker (its last ones, for a stall report); tests read `database` as is.
+        database: { ...database, db: database.db.withPlugin(statements) },
         jobs: options.jobs ?? 'in-process',
         microsoft: {
           clientId: emulator.seed.app.clientId,
@@ -118,7 +121,9 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       }),
     );
     started.push(['the job engine stopping', () => composed.close()]);
-    const removeProbe = registerStallProbe(`test service ${url}`, () => describeService(database, logLines));
+    const removeProbe = registerStallProbe(`test service ${url}`, () =>
+      describeService(database, statements, logLines),
+    );
     started.push(['the stall probe leaving', async () => removeProbe()]);
     const app = await buildApp(composed.deps);
     started.push(['the HTTP server closing', () => app.close()]);
@@ -142,8 +147,15 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   }
 }
 
-/** For a stalled test (stall-report.ts): whether the database still answers, and what the service said last. */
-async function describeService(database: TestDatabase, logLines: readonly string[]): Promise<string> {
+/**
+ * For a stalled test (stall-report.ts): whether the database still answers, the service's last statements, and what
+ * it said last.
+ */
+async function describeService(
+  database: TestDatabase,
+  statements: StatementTracker,
+  logLines: readonly string[],
+): Promise<string> {
   const answer = sql`select 1`.execute(database.db).then(
     () => 'answers',
     (error: unknown) => `fails (${String(error)})`,
@@ -162,7 +174,7 @@ async function describeService(database: TestDatabase, logLines: readonly string
       return line.slice(0, 200);
     }
   });
-  return `${database.dialect} database ${db}; last log messages: ${JSON.stringify(said)}`;
+  return `${database.dialect} database ${db}; ${statements.describe()}; last log messages: ${JSON.stringify(said)}`;
 }
 
 const PROBE_DB_MS = 2_000;
