@@ -35,6 +35,10 @@ const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const args = [
   '--import',
   'tsx',
+  // Each test process reports the HTTP requests it has waited a minute for (test/support/stall-report.ts): a hang
+  // then says where it is before the per-test timeout below ends it.
+  '--import',
+  './test/support/stall-report.ts',
   '--test',
   `--test-concurrency=${concurrency}`,
   // A file whose tests have all finished but that still holds a handle (a server a failed hook never closed) would

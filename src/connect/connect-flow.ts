@@ -362,7 +362,13 @@ async function exchangeFailure(error: unknown): Promise<ExchangeFailure> {
   throw error;
 }
 
+/**
+ * A request that never got its answer: the `TimeoutError`/`AbortError` of its signal, or openid-client's own
+ * `ClientError` around one (codes OAUTH_TIMEOUT, OAUTH_ABORT: its requests give up after the configuration's
+ * `timeout`, 30 s), which must not read as an answer that failed verification.
+ */
 function isNetworkFailure(error: unknown): boolean {
+  if (error instanceof oidc.ClientError) return error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT';
   const name = (error as { name?: unknown } | null)?.name;
   return name === 'TimeoutError' || name === 'AbortError';
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setConditionalAccessBlocked } from '../../emulator/control/actions.js';
+import { addFault, setConditionalAccessBlocked } from '../../emulator/control/actions.js';
 import { SignInDriver } from '../../emulator/identity/sign-in-driver.js';
 import { CONSUMER_TENANT_ID } from '../../emulator/state/model.js';
 import { createConnectSession } from '../../src/connect/connect-sessions.js';
@@ -480,6 +480,30 @@ describe('hosted connect flow (SQLite)', () => {
       assert.equal(back.searchParams.get('reason'), 'conditional_access');
     } finally {
       setConditionalAccessBlocked(service.emulator.ctx, adele, false);
+    }
+  });
+
+  it('a code exchange that times out is "try again", not a verification failure; the retry connects', async () => {
+    // openid-client gives up on a request after the configuration's timeout (30 s) and throws its own ClientError
+    // (code OAUTH_TIMEOUT) around the TimeoutError: under heavy load this happened in connect-front-channel. Here the
+    // token endpoint answers 3 s late and the client waits 1 s, so the client gives up first.
+    const oauth = await service.deps.microsoft.oauth();
+    const fault = addFault(service.emulator.ctx, { kind: 'latency', target: 'token', latencyMs: 3_000, count: 1 });
+    oauth.timeout = 1;
+    try {
+      // An organisation of its own: the mailbox is connected in this file's other one.
+      const session = await newSession(service, await createTestOrganization(service), { ownerExternalId: 'owner' });
+      const browser = new Browser();
+      const email = service.emulator.seed.users.work.email;
+      const { page } = await connectThroughMicrosoft(service, browser, session.id, { email });
+      assert.equal(outcomeStatus(page.html), 'try_again');
+      assert.ok(hasElement(page.html, 'try-again'));
+      assert.equal(service.emulator.ctx.faults.includes(fault), false, 'the slow answer was the exchange');
+      oauth.timeout = 30;
+      const retried = await connectThroughMicrosoft(service, browser, session.id, { email });
+      assert.equal(outcomeStatus(retried.page.html), 'connected');
+    } finally {
+      oauth.timeout = 30;
     }
   });
 

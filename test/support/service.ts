@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import type { EmulatorOptions } from '../../emulator/index.js';
 import { buildApp } from '../../src/app.js';
 import { composeService } from '../../src/compose.js';
@@ -16,6 +17,8 @@ import { parseKeyRingOrThrow } from '../../src/vault/key-ring.js';
 import { openTestDatabase, type TestDatabase } from './databases.js';
 import { type SeededEmulator, startSeededEmulator } from './emulator.js';
 import { freePort } from './ports.js';
+import { registerStallProbe } from './stall-report.js';
+import { StatementTracker } from './statement-tracker.js';
 
 export interface TestService {
   /** The service's own origin (`http://127.0.0.1:<port>`), also its PUBLIC_URL. */
@@ -94,6 +97,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       ...options.env,
     });
     const logLines: string[] = [];
+    const statements = new StatementTracker();
     const logger: Logger = createLogger(config, {
       destination: { write: (line: string) => void logLines.push(line) },
     });
@@ -104,7 +108,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
         logger,
         keyRing: parseKeyRingOrThrow(keyText),
         clock: options.clock,
-        database,
+        // The service's statements pass a tracker (its last ones, for a stall report); tests read `database` as is.
+        database: { ...database, db: database.db.withPlugin(statements) },
         jobs: options.jobs ?? 'in-process',
         microsoft: {
           clientId: emulator.seed.app.clientId,
@@ -116,6 +121,10 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       }),
     );
     started.push(['the job engine stopping', () => composed.close()]);
+    const removeProbe = registerStallProbe(`test service ${url}`, () =>
+      describeService(database, statements, logLines),
+    );
+    started.push(['the stall probe leaving', async () => removeProbe()]);
     const app = await buildApp(composed.deps);
     started.push(['the HTTP server closing', () => app.close()]);
     await app.listen({ port, host: '127.0.0.1' });
@@ -138,6 +147,37 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   }
 }
 
+/**
+ * For a stalled test (stall-report.ts): whether the database still answers, the service's last statements, and what
+ * it said last.
+ */
+async function describeService(
+  database: TestDatabase,
+  statements: StatementTracker,
+  logLines: readonly string[],
+): Promise<string> {
+  const answer = sql`select 1`.execute(database.db).then(
+    () => 'answers',
+    (error: unknown) => `fails (${String(error)})`,
+  );
+  // SQLite has one connection per process: a transaction that never ends, or a query on the outer `db` inside one
+  // (src/db/transaction.ts), leaves every later statement waiting for it.
+  const db = await settleWithin(
+    PROBE_DB_MS,
+    answer,
+    () => `does not answer in ${PROBE_DB_MS} ms: its connection is held`,
+  );
+  const said = logLines.slice(-5).map((line) => {
+    try {
+      return String((JSON.parse(line) as { msg?: unknown }).msg);
+    } catch {
+      return line.slice(0, 200);
+    }
+  });
+  return `${database.dialect} database ${db}; ${statements.describe()}; last log messages: ${JSON.stringify(said)}`;
+}
+
+const PROBE_DB_MS = 2_000;
 const STEP_TIMEOUT_MS = 60_000;
 
 /** `work`, or an error naming the step if it has not settled within a minute (it never takes more than seconds). */
