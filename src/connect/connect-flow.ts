@@ -16,6 +16,7 @@ import {
   storableEvidence,
 } from '../microsoft/error-evidence.js';
 import { routeMicrosoftUrl } from '../microsoft/microsoft-routes.js';
+import { isRequestUnanswered } from '../microsoft/oauth-client.js';
 import { isPersonalAccountTenant } from '../microsoft/tenants.js';
 import { randomToken } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
@@ -352,7 +353,7 @@ async function exchangeFailure(error: unknown): Promise<ExchangeFailure> {
           : outcome,
     };
   }
-  if (error instanceof TypeError || isNetworkFailure(error)) {
+  if (error instanceof TypeError || isRequestUnanswered(error)) {
     return { kind: 'outcome', outcome: classifyConnectOutcome(evidenceFromNetworkError(error)) };
   }
   if (error instanceof oidc.ClientError || error instanceof oidc.AuthorizationResponseError) {
@@ -360,17 +361,6 @@ async function exchangeFailure(error: unknown): Promise<ExchangeFailure> {
     return { kind: 'unverified', detail: `${error.name} ${'code' in error ? String(error.code) : ''}`.trim() };
   }
   throw error;
-}
-
-/**
- * A request that never got its answer: the `TimeoutError`/`AbortError` of its signal, or openid-client's own
- * `ClientError` around one (codes OAUTH_TIMEOUT, OAUTH_ABORT: its requests give up after the configuration's
- * `timeout`, 30 s), which must not read as an answer that failed verification.
- */
-function isNetworkFailure(error: unknown): boolean {
-  if (error instanceof oidc.ClientError) return error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT';
-  const name = (error as { name?: unknown } | null)?.name;
-  return name === 'TimeoutError' || name === 'AbortError';
 }
 
 /** Ends the attempt with a classified Microsoft answer (approval waits and operator alerts included). */

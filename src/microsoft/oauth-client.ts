@@ -65,3 +65,14 @@ async function discover(
   if (jwks) oidc.setJwksCache(config, jwks);
   return config;
 }
+
+/**
+ * A request to Microsoft's identity platform that never got its answer: the `TimeoutError`/`AbortError` of its
+ * signal, or openid-client's own `ClientError` around one (codes OAUTH_TIMEOUT, OAUTH_ABORT: its requests give up
+ * after the configuration's `timeout`, 30 s). It is a network failure, never an answer that failed verification.
+ */
+export function isRequestUnanswered(error: unknown): boolean {
+  if (error instanceof oidc.ClientError) return error.code === 'OAUTH_TIMEOUT' || error.code === 'OAUTH_ABORT';
+  const name = (error as { name?: unknown } | null)?.name;
+  return name === 'TimeoutError' || name === 'AbortError';
+}

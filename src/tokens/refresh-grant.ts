@@ -5,6 +5,7 @@ import {
   evidenceFromTokenErrorResponse,
   humanDescription,
 } from '../microsoft/error-evidence.js';
+import { isRequestUnanswered } from '../microsoft/oauth-client.js';
 import type { MicrosoftConnection } from '../services.js';
 import { PlaintextSecret } from '../vault/secret-types.js';
 
@@ -53,6 +54,7 @@ async function evidenceFromGrantError(error: unknown): Promise<ErrorEvidence> {
     }
     return evidenceFromTokenErrorResponse(response.status, body, response.headers);
   }
+  if (isRequestUnanswered(error)) return evidenceFromNetworkError(error);
   if (error instanceof oidc.ClientError) {
     // Microsoft answered 200 but openid-client refused the answer (an id_token that does not verify, a body that
     // is not a token response). Nothing we classify: kept as unknown evidence and tried again later.

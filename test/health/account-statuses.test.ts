@@ -244,6 +244,30 @@ for (const dialect of TEST_DIALECTS) {
       });
     }
 
+    test('a token request that times out → degraded (network), never unknown; then connected', async () => {
+      // openid-client gives up after its configuration's timeout and throws its own ClientError (OAUTH_TIMEOUT)
+      // around the TimeoutError: that is a network failure, not an answer it could not classify. The token endpoint
+      // answers 3 s late here and the client waits 1 s.
+      const user = newUser();
+      const accountId = await h.connect(user);
+      const fault = addFault(h.emulator.ctx, { kind: 'latency', target: 'token', latencyMs: 3_000, count: 1 });
+      h.advance(2 * HOUR); // past any access token's 60–90 min lifetime
+      const oauth = await h.deps.microsoft.oauth(); // after the clock moved: a moved clock makes a new configuration
+      oauth.timeout = 1;
+      try {
+        const error = await tokenErrorOf(provider.getAccessToken(accountId), 'TOKENS_REFRESH_TRANSIENT');
+        assert.equal(error.health?.status, 'degraded');
+      } finally {
+        oauth.timeout = 30;
+      }
+      assert.equal(h.emulator.ctx.faults.includes(fault), false, 'the slow answer was the refresh');
+      await assertStatus(accountId, 'degraded', 'network');
+      const row = await h.account(accountId);
+      h.advance(((row.refresh_retry_at ?? 0) - h.deps.clock.now()) / 1000 + 1);
+      await provider.getAccessToken(accountId);
+      await assertStatus(accountId, 'connected', null);
+    });
+
     test('a day of 503s: degraded throughout, the failure budget alerts the operator once; then connected', async () => {
       const user = newUser();
       const accountId = await h.connect(user);
