@@ -51,34 +51,52 @@ const MB = 1e6;
 
 const problems = new Problems();
 
-/** The database backends' CPU seconds, by process id (those of this run's database, other than the asking one). */
-async function backendCpu(database: BenchDatabase): Promise<Map<number, number>> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    const rows = await client.query<{ pid: number }>(
-      'select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
-      [database.name],
+/**
+ * The CPU of this run's database backends (other than the asking one and `exclude`), read from /proc at every step:
+ * a backend that the worker's pool closes in the day (pg's idle timeout) keeps what it had used at the last reading,
+ * so the sum loses at most one step of a closed backend's work.
+ */
+class BackendCpu {
+  private readonly client: pg.Client;
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+  private constructor(client: pg.Client, private readonly exclude: Set<number>) {
+    this.client = client;
+  }
+
+  static async open(database: BenchDatabase, exclude: number[]): Promise<BackendCpu> {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    return new BackendCpu(client, new Set(exclude));
+  }
+
+  /** Reads every backend's CPU; the first reading of a backend present at `start` is its starting point. */
+  async read(start = false): Promise<void> {
+    const rows = await this.client.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
     );
-    const cpu = new Map<number, number>();
     for (const { pid } of rows.rows) {
+      if (this.exclude.has(pid)) continue;
       try {
-        cpu.set(pid, cpuSeconds(pid));
+        const seconds = cpuSeconds(pid);
+        if (!this.first.has(pid)) this.first.set(pid, start ? seconds : 0);
+        this.last.set(pid, seconds);
       } catch {
         // Gone between the query and the read.
       }
     }
-    return cpu;
-  } finally {
-    await client.end();
   }
-}
 
-/** CPU the backends used between two readings (a backend that started in between counts from zero). */
-function backendCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
-  let sum = 0;
-  for (const [pid, seconds] of after) sum += seconds - (before.get(pid) ?? 0);
-  return sum;
+  /** CPU seconds used since the starting reading, and how many backends took part. */
+  total(): { seconds: number; backends: number } {
+    let seconds = 0;
+    for (const [pid, last] of this.last) seconds += last - (this.first.get(pid) ?? 0);
+    return { seconds, backends: this.last.size };
+  }
+
+  close(): Promise<void> {
+    return this.client.end();
+  }
 }
 
 /** Monday 00:01 UTC after `now`: a whole working day in every mailbox's zone (the fleet's mailboxes are in UTC). */
@@ -136,7 +154,7 @@ async function main(): Promise<void> {
     let totals: WarmupTotals;
     let emulatorStats: FleetEmulatorStats;
     let routes: Record<string, number>;
-    let backends: number;
+    let backends: { seconds: number; backends: number };
     let wallSeconds: number;
     let slowestStepMs = 0;
     let steps = 0;
@@ -145,7 +163,9 @@ async function main(): Promise<void> {
     try {
       await worker.request<WarmupTotals>('totals');
       await emulator.request('clearLog');
-      const cpuBefore = await backendCpu(database);
+      // The worker's observer (runs, next due instant, ANALYZE) is the benchmark's, not the engine's.
+      const backendCpu = await BackendCpu.open(database, [worker.ready.observerBackendPid]);
+      await backendCpu.read(true);
       const started = performance.now();
       // Whole minutes, as the sweep's cron runs, but only those where something falls due: the worker answers
       // each step with the next due instant and the clocks jump there.
@@ -154,6 +174,7 @@ async function main(): Promise<void> {
       while (at < start + DAY) {
         await emulator.request('setClock', { epochMs: at });
         const step = await worker.request<WarmupStepResult>('step', { at });
+        await backendCpu.read();
         steps++;
         slowestStepMs = Math.max(slowestStepMs, step.ms);
         const hours = Math.floor((at - start) / (4 * 60 * MINUTE)) * 4;
@@ -166,11 +187,9 @@ async function main(): Promise<void> {
       }
       wallSeconds = (performance.now() - started) / 1000;
       totals = await worker.request<WarmupTotals>('totals');
-      const cpuAfter = await backendCpu(database);
-      // The worker's observer (runs, next due instant) is the benchmark's, not the engine's.
-      cpuBefore.delete(worker.ready.observerBackendPid);
-      cpuAfter.delete(worker.ready.observerBackendPid);
-      backends = backendCpuDelta(cpuBefore, cpuAfter);
+      await backendCpu.read();
+      backends = backendCpu.total();
+      await backendCpu.close();
       peakRss = peakResidentBytes(worker.ready.pid);
       emulatorStats = await emulator.request<FleetEmulatorStats>('stats');
       routes = await emulator.request<Record<string, number>>('routes');
@@ -272,9 +291,9 @@ async function main(): Promise<void> {
       ],
       [
         'PostgreSQL backends CPU, ms',
-        fixed(per(backends) * 1000, 2),
+        fixed(per(backends.seconds) * 1000, 2),
         fixed(per(baseline.backendCpuSeconds) * 1000, 2),
-        ratio(backends, baseline.backendCpuSeconds),
+        ratio(backends.seconds, baseline.backendCpuSeconds),
       ],
     ];
     console.log(markdownTable(['per mailbox-day', 'engine', 'bare loop', 'ratio'], rowsOut));
@@ -282,6 +301,7 @@ async function main(): Promise<void> {
     console.log(
       `peak RSS: worker ${fixed(peakRss / MB, 0)} MB, bare loop ${fixed(baselineRss / MB, 0)} MB (whole process, ${MAILBOXES} mailboxes)`,
     );
+    console.log(`database backends of the worker in the day: ${backends.backends}`);
     console.log(`SQL statements by kind (worker, whole day): ${JSON.stringify(totals.statements)}`);
     const runs = sum(totals.runsByNextGap);
     console.log(

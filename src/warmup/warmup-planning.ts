@@ -10,6 +10,7 @@ import {
   type PartnerCandidate,
   type PoolMember,
 } from './partner-choice.js';
+import { inPoolTurn } from './pool-turns.js';
 import { keyedSource, keyedUnit } from './seeded-random.js';
 import { planSendSlots } from './send-slots.js';
 import { planThread } from './warmup-content.js';
@@ -40,9 +41,13 @@ const CANDIDATE_WINDOW = 200;
 
 /** Plans today if the mailbox's local date moved since the last plan. Returns whether it planned. */
 export async function planDayIfNew(run: MailboxRun): Promise<boolean> {
+  if (run.row.plan_date === localTime(run.now, run.zone).date) return false;
+  return inPoolTurn(run.row.organization_id, () => planDay(run));
+}
+
+async function planDay(run: MailboxRun): Promise<boolean> {
   const { deps, row, zone, now } = run;
   const today = localTime(now, zone).date;
-  if (row.plan_date === today) return false;
   await evaluateDay(run);
   const state = safetyStateOf(row);
   const sending = row.enabled === 1 && SENDING.has(state.status) && !run.settings.receiveOnly;
@@ -209,34 +214,32 @@ async function poolCandidates(run: MailboxRun, dayStart: number): Promise<Partne
 /** The pool members a day's plan considers: `CANDIDATE_WINDOW` of them in account order from a daily point, and itself. */
 async function poolWindow(run: MailboxRun, dayStart: number) {
   const { deps, row } = run;
-  const pool = () =>
+  // The window is found, counted and skipped in the (organization_id, account_id) index; only its members' rows
+  // are read and joined to their accounts.
+  const enabledMembers = () =>
+    deps.db.selectFrom('warmup_accounts').where('organization_id', '=', row.organization_id).where('enabled', '=', 1);
+  const membersWhere = (ids: string[] | ReturnType<typeof windowIds>) =>
     deps.db
       .selectFrom('warmup_accounts')
       .innerJoin('accounts', 'accounts.id', 'warmup_accounts.account_id')
       .selectAll('warmup_accounts')
       .select(['accounts.email', 'accounts.status as account_status'])
-      .where('warmup_accounts.organization_id', '=', row.organization_id)
-      .where('warmup_accounts.enabled', '=', 1)
-      .orderBy('warmup_accounts.account_id');
-  // Counted in the (organization_id, account_id) index: no member's row leaves the database.
-  const size = await deps.db
-    .selectFrom('warmup_accounts')
+      .where('warmup_accounts.account_id', 'in', ids)
+      .orderBy('warmup_accounts.account_id')
+      .execute();
+  const windowIds = (from: number, count: number) =>
+    enabledMembers().select('account_id').orderBy('account_id').offset(from).limit(count);
+  const size = await enabledMembers()
     .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('organization_id', '=', row.organization_id)
-    .where('enabled', '=', 1)
     .executeTakeFirstOrThrow();
   const poolSize = Number(size.n);
   const from = poolSize > CANDIDATE_WINDOW ? Math.floor(keyedUnit(row.seed, 'pool-window', dayStart) * poolSize) : 0;
-  const members = await pool().offset(from).limit(CANDIDATE_WINDOW).execute();
+  const members = await membersWhere(windowIds(from, CANDIDATE_WINDOW));
   if (members.length < CANDIDATE_WINDOW && from > 0) {
-    members.push(
-      ...(await pool()
-        .limit(Math.min(CANDIDATE_WINDOW - members.length, from))
-        .execute()),
-    );
+    members.push(...(await membersWhere(windowIds(0, Math.min(CANDIDATE_WINDOW - members.length, from)))));
   }
   if (!members.some((m) => m.account_id === row.account_id)) {
-    members.push(...(await pool().where('warmup_accounts.account_id', '=', row.account_id).execute()));
+    members.push(...(await membersWhere([row.account_id])));
   }
   return members;
 }

@@ -5,6 +5,7 @@ import { acceptMessage, findIdempotentMessageOrThrow, requestHash } from '../out
 import { HOLDING_STATUSES, REFUSING_STATUSES, resolveAccountTargetOrThrow } from '../outbox/message-target.js';
 import { localTime } from './mailbox-time-zone.js';
 import { balanceHeadroom } from './partner-choice.js';
+import { inPoolTurn } from './pool-turns.js';
 import { keyedSource } from './seeded-random.js';
 import { sameTimeNextWorkingDay, withinSendingDay } from './send-slots.js';
 import { composeWarmupMessage, mailboxVoice, planThread } from './warmup-content.js';
@@ -91,17 +92,26 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
         .execute();
       continue;
     }
-    if (message.turn === 0 && !(await stillBalanced(run, message))) {
-      // The 7-day balance (§C) would break: the thread is not opened (its partner may open one with us instead).
-      await deps.db
-        .updateTable('warmup_messages')
-        .set({ status: 'canceled', updated_at: now })
-        .where('id', '=', message.id)
-        .where('status', '=', 'planned')
-        .execute();
-      continue;
+    if (message.turn === 0) {
+      // The 7-day balance (§C) is read and the thread handed over in the pool's turn (pool-turns.ts).
+      const opened = await inPoolTurn(row.organization_id, async () => {
+        if (await stillBalanced(run, message)) {
+          await submit(run, message);
+          return true;
+        }
+        // The balance would break: the thread is not opened (its partner may open one with us instead).
+        await deps.db
+          .updateTable('warmup_messages')
+          .set({ status: 'canceled', updated_at: now })
+          .where('id', '=', message.id)
+          .where('status', '=', 'planned')
+          .execute();
+        return false;
+      });
+      if (!opened) continue;
+    } else {
+      await submit(run, message);
     }
-    await submit(run, message);
     last = now;
     submitted++;
   }

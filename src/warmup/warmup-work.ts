@@ -80,23 +80,33 @@ export async function runWarmupDue(
     .where('next_run_at', '<=', now)
     .returningAll()
     .execute();
-  for (const row of claimed) {
-    let next: number | null;
-    try {
-      next = await runMailbox(deps, provider, graph, row);
-    } catch (error) {
-      // Infrastructure (database, a Graph failure that is not throttling): logged; the mailbox is tried again later.
-      deps.logger.warn({ err: error, accountId: row.account_id }, 'warm-up run failed; trying again later');
-      next = deps.clock.now() + 15 * MINUTE;
-    }
-    await deps.db
-      .updateTable('warmup_accounts')
-      .set({ next_run_at: next, lease_owner: null, lease_until: null })
-      .where('account_id', '=', row.account_id)
-      .where('lease_owner', '=', workerId)
-      .execute();
-  }
+  // The batch's mailboxes run side by side: a run is mostly waits on Graph and the database, and one after another
+  // the batch's last mailbox could outlive its lease. Each mailbox's own steps stay in order.
+  await Promise.all(claimed.map((row) => runAndRelease(deps, provider, graph, row, workerId)));
   return { claimed: claimed.length };
+}
+
+async function runAndRelease(
+  deps: ServiceDeps,
+  provider: AccessTokenProvider,
+  graph: GraphClient,
+  row: WarmupAccountsTable,
+  workerId: string,
+): Promise<void> {
+  let next: number | null;
+  try {
+    next = await runMailbox(deps, provider, graph, row);
+  } catch (error) {
+    // Infrastructure (database, a Graph failure that is not throttling): logged; the mailbox is tried again later.
+    deps.logger.warn({ err: error, accountId: row.account_id }, 'warm-up run failed; trying again later');
+    next = deps.clock.now() + 15 * MINUTE;
+  }
+  await deps.db
+    .updateTable('warmup_accounts')
+    .set({ next_run_at: next, lease_owner: null, lease_until: null })
+    .where('account_id', '=', row.account_id)
+    .where('lease_owner', '=', workerId)
+    .execute();
 }
 
 /** One mailbox's work; returns when it is due next (null: nothing until someone acts). */

@@ -508,8 +508,13 @@ async function judge(
   // The 7-day balance (§C), where it is decided: at every new thread handed to the outbox, over the 7 days before it
   // (what both mailboxes handed to the outbox, replies included), the sender's outbound and the partner's inbound,
   // this thread included, stay within ±30% of the other direction, with the slack (4) that lets day one start.
-  // Receive-only mailboxes are not held to it. The largest imbalance over windows ending at UTC midnights is printed
-  // too (partners that stop sending after a thread was opened move those, docs/warmup.md §V).
+  // A hand-over records its instant and a run hands over all it has due at one instant, so the replies of the
+  // thread's instant are left out (§C does not hold replies to the balance; one handed right after the thread would
+  // count in the next decision), while every new thread of that instant counts: new threads are handed over one at a
+  // time, each reading the ones before, so they fit together or one of them broke the rule. Receive-only mailboxes
+  // are not held to it. The largest
+  // imbalance over windows ending at UTC midnights is printed too (partners that stop sending after a thread was
+  // opened move those, docs/warmup.md §V).
   {
     const failures: string[] = [];
     const handed = rows.filter((r) => r.status === 'queued' || r.status === 'sent' || r.status === 'bounced');
@@ -523,7 +528,7 @@ async function judge(
     let checked = 0;
     for (const thread of handed.filter((r) => r.turn === 0)) {
       const at = Number(thread.planned_at);
-      const window = within(at - 7 * DAY, at);
+      const window = within(at - 7 * DAY, at).filter((r) => r.turn === 0 || Number(r.planned_at) < at);
       const sender = counts(window, thread.sender_account_id);
       const partner = counts(window, thread.recipient_account_id);
       const partnerMember = byId.get(thread.recipient_account_id)!;

@@ -14,6 +14,7 @@ import * as m0012warmup from './0012-warmup.js';
 import * as m0013webhookEndpoints from './0013-webhooks-endpoints.js';
 import * as m0016refreshReads from './0016-tokens-refresh-reads.js';
 import * as m0019warmupPoolPlacements from './0019-warmup-pool-placements.js';
+import * as m0020warmupInboundWindow from './0020-warmup-inbound-window.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -36,4 +37,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0013-webhooks-endpoints': m0013webhookEndpoints,
   '0016-tokens-refresh-reads': m0016refreshReads,
   '0019-warmup-pool-placements': m0019warmupPoolPlacements,
+  '0020-warmup-inbound-window': m0020warmupInboundWindow,
 };
