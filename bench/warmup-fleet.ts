@@ -57,12 +57,12 @@ const problems = new Problems();
  * so the sum loses at most one step of a closed backend's work.
  */
 class BackendCpu {
-  private readonly client: pg.Client;
   private readonly first = new Map<number, number>();
   private readonly last = new Map<number, number>();
-  private constructor(client: pg.Client, private readonly exclude: Set<number>) {
-    this.client = client;
-  }
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly exclude: Set<number>,
+  ) {}
 
   static async open(database: BenchDatabase, exclude: number[]): Promise<BackendCpu> {
     const client = new pg.Client({ connectionString: database.url });

@@ -214,10 +214,12 @@ async function poolCandidates(run: MailboxRun, dayStart: number): Promise<Partne
 /** The pool members a day's plan considers: `CANDIDATE_WINDOW` of them in account order from a daily point, and itself. */
 async function poolWindow(run: MailboxRun, dayStart: number) {
   const { deps, row } = run;
-  // The window is found, counted and skipped in the (organization_id, account_id) index; only its members' rows
-  // are read and joined to their accounts.
+  // The window's ids are counted and skipped in the (organization_id, account_id) index's order, without the join;
+  // only its members' rows are joined to their accounts.
   const enabledMembers = () =>
     deps.db.selectFrom('warmup_accounts').where('organization_id', '=', row.organization_id).where('enabled', '=', 1);
+  const windowIds = (from: number, count: number) =>
+    enabledMembers().select('account_id').orderBy('account_id').offset(from).limit(count);
   const membersWhere = (ids: string[] | ReturnType<typeof windowIds>) =>
     deps.db
       .selectFrom('warmup_accounts')
@@ -227,8 +229,6 @@ async function poolWindow(run: MailboxRun, dayStart: number) {
       .where('warmup_accounts.account_id', 'in', ids)
       .orderBy('warmup_accounts.account_id')
       .execute();
-  const windowIds = (from: number, count: number) =>
-    enabledMembers().select('account_id').orderBy('account_id').offset(from).limit(count);
   const size = await enabledMembers()
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
