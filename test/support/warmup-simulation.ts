@@ -508,13 +508,14 @@ async function judge(
   // The 7-day balance (§C), where it is decided: at every new thread handed to the outbox, over the 7 days before it
   // (what both mailboxes handed to the outbox, replies included), the sender's outbound and the partner's inbound,
   // this thread included, stay within ±30% of the other direction, with the slack (4) that lets day one start.
-  // A hand-over records its instant and a run hands over all it has due at one instant, so the replies of the
-  // thread's instant are left out (§C does not hold replies to the balance; one handed right after the thread would
-  // count in the next decision), while every new thread of that instant counts: new threads are handed over one at a
-  // time, each reading the ones before, so they fit together or one of them broke the rule. Receive-only mailboxes
-  // are not held to it. The largest
-  // imbalance over windows ending at UTC midnights is printed too (partners that stop sending after a thread was
-  // opened move those, docs/warmup.md §V).
+  // A hand-over records its instant, and a run hands over all it has due at one instant, so the order within an
+  // instant is not recorded. Every new thread of the thread's instant counts: new threads are handed over one at a
+  // time, each reading the ones before, so they fit together or one of them broke the rule. A reply of that instant
+  // (§C does not hold replies to it) may have come before the thread or after it, so each side is judged with the
+  // order that favours it: for the sender the replies it received then count and the ones it sent do not, for the
+  // partner the other way round. Receive-only mailboxes
+  // are not held to it. The largest imbalance over windows ending at UTC midnights is printed too (partners that
+  // stop sending after a thread was opened move those, docs/warmup.md §V).
   {
     const failures: string[] = [];
     const handed = rows.filter((r) => r.status === 'queued' || r.status === 'sent' || r.status === 'bounced');
@@ -524,13 +525,22 @@ async function judge(
       out: list.filter((r) => r.sender_account_id === accountId).length,
       inbound: list.filter((r) => r.recipient_account_id === accountId).length,
     });
+    /** `accountId`'s counts at `at`, with the replies of that instant that `accountId` sent or received. */
+    const countsWithRepliesOfInstant = (
+      at: number,
+      accountId: string,
+      column: 'sender_account_id' | 'recipient_account_id',
+    ) =>
+      counts(
+        within(at - 7 * DAY, at).filter((r) => r.turn === 0 || Number(r.planned_at) < at || r[column] === accountId),
+        accountId,
+      );
     const over = (mine: number, theirs: number) => mine > Math.floor(1.3 * theirs + 4);
     let checked = 0;
     for (const thread of handed.filter((r) => r.turn === 0)) {
       const at = Number(thread.planned_at);
-      const window = within(at - 7 * DAY, at).filter((r) => r.turn === 0 || Number(r.planned_at) < at);
-      const sender = counts(window, thread.sender_account_id);
-      const partner = counts(window, thread.recipient_account_id);
+      const sender = countsWithRepliesOfInstant(at, thread.sender_account_id, 'recipient_account_id');
+      const partner = countsWithRepliesOfInstant(at, thread.recipient_account_id, 'sender_account_id');
       const partnerMember = byId.get(thread.recipient_account_id)!;
       if (over(sender.out, sender.inbound)) {
         failures.push(
