@@ -3,7 +3,7 @@
  * write what they read it for: the day's plan (§C's per-recipient daily cap and 7-day balance, read from the plans
  * already made) and a new thread's hand-over (the balance again, read from what was handed over). In one process
  * those steps take turns per pool, so each sees what the one before it wrote. Runners in other processes are not
- * covered by this (see docs/warmup.md §V).
+ * covered by this (docs/warmup.md §W, Scheduling).
  */
 const lastTurn = new Map<string, Promise<unknown>>();
 
