@@ -92,30 +92,36 @@ export async function submitDueMessages(run: MailboxRun): Promise<number> {
         .execute();
       continue;
     }
-    if (message.turn === 0) {
-      // The 7-day balance (§C) is read and the thread handed over in the pool's turn (pool-turns.ts).
-      const opened = await inPoolTurn(row.organization_id, async () => {
-        if (await stillBalanced(run, message)) {
-          await submit(run, message);
-          return true;
-        }
-        // The balance would break: the thread is not opened (its partner may open one with us instead).
-        await deps.db
-          .updateTable('warmup_messages')
-          .set({ status: 'canceled', updated_at: now })
-          .where('id', '=', message.id)
-          .where('status', '=', 'planned')
-          .execute();
-        return false;
-      });
-      if (!opened) continue;
-    } else {
-      await submit(run, message);
-    }
+    if (!(await handOver(run, message))) continue;
     last = now;
     submitted++;
   }
   return submitted;
+}
+
+/**
+ * Hands a due message to the outbox; false when a new thread would break the 7-day balance (§C) and is given up
+ * instead (its partner may open one with us). A reply is not held to the balance. A new thread's balance is read and
+ * the thread handed over in the pool's turn (pool-turns.ts), so two mailboxes' runs never hand over on the same read.
+ */
+async function handOver(run: MailboxRun, message: DueMessage): Promise<boolean> {
+  if (message.turn > 0) {
+    await submit(run, message);
+    return true;
+  }
+  return inPoolTurn(run.row.organization_id, async () => {
+    if (await stillBalanced(run, message)) {
+      await submit(run, message);
+      return true;
+    }
+    await run.deps.db
+      .updateTable('warmup_messages')
+      .set({ status: 'canceled', updated_at: run.now })
+      .where('id', '=', message.id)
+      .where('status', '=', 'planned')
+      .execute();
+    return false;
+  });
 }
 
 /**
@@ -196,10 +202,10 @@ async function lastSubmissionAt(run: MailboxRun): Promise<number | null> {
   return row?.last === null || row?.last === undefined ? null : Number(row.last);
 }
 
-async function submit(
-  run: MailboxRun,
-  message: WarmupMessagesTable & { recipient_email: string; recipient_display_name: string | null },
-): Promise<void> {
+/** A due message with its recipient's address, as `submitDueMessages` reads it. */
+type DueMessage = WarmupMessagesTable & { recipient_email: string; recipient_display_name: string | null };
+
+async function submit(run: MailboxRun, message: DueMessage): Promise<void> {
   const { deps, row, now } = run;
   const recipient = { email: message.recipient_email, display_name: message.recipient_display_name };
   const voice = mailboxVoice(row.seed, row.account_id, signatureName(run));

@@ -513,9 +513,9 @@ async function judge(
   // time, each reading the ones before, so they fit together or one of them broke the rule. A reply of that instant
   // (§C does not hold replies to it) may have come before the thread or after it, so each side is judged with the
   // order that favours it: for the sender the replies it received then count and the ones it sent do not, for the
-  // partner the other way round. Receive-only mailboxes
-  // are not held to it. The largest imbalance over windows ending at UTC midnights is printed too (partners that
-  // stop sending after a thread was opened move those, docs/warmup.md §V).
+  // partner the other way round. Receive-only mailboxes are not held to it. The largest imbalance over windows
+  // ending at UTC midnights is printed too (partners that stop sending after a thread was opened move those,
+  // docs/warmup.md §V).
   {
     const failures: string[] = [];
     const handed = rows.filter((r) => r.status === 'queued' || r.status === 'sent' || r.status === 'bounced');

@@ -1,46 +1,64 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { inPoolTurn } from '../../src/warmup/pool-turns.js';
 
-/** A step that records when it started and ended, taking `ms` in between. */
-function recordingStep(log: string[], name: string, ms: number, fail = false) {
-  return async () => {
+/** A step that logs its start, waits until the test opens its gate, then logs its end (or fails). */
+function gatedStep(log: string[], name: string, fail = false) {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const step = async () => {
     log.push(`${name} start`);
-    await sleep(ms);
+    await gate;
     log.push(`${name} end`);
     if (fail) throw new Error(`${name} failed`);
     return name;
   };
+  return { step, open };
 }
+
+/** Lets every pending promise callback run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('pool turns: the steps that read the pool and write what they read it for', () => {
   test("one pool's steps run one after another, in the order they asked", async () => {
     const log: string[] = [];
-    const results = await Promise.all([
-      inPoolTurn('org_a', recordingStep(log, 'first', 20)),
-      inPoolTurn('org_a', recordingStep(log, 'second', 1)),
-      inPoolTurn('org_a', recordingStep(log, 'third', 5)),
-    ]);
-    assert.deepEqual(results, ['first', 'second', 'third']);
-    assert.deepEqual(log, ['first start', 'first end', 'second start', 'second end', 'third start', 'third end']);
+    const first = gatedStep(log, 'first');
+    const second = gatedStep(log, 'second');
+    const results = Promise.all([inPoolTurn('org_a', first.step), inPoolTurn('org_a', second.step)]);
+    await settle();
+    assert.deepEqual(log, ['first start'], 'the second waits while the first is held');
+    second.open();
+    await settle();
+    assert.deepEqual(log, ['first start'], 'opening the second first does not let it start');
+    first.open();
+    assert.deepEqual(await results, ['first', 'second']);
+    assert.deepEqual(log, ['first start', 'first end', 'second start', 'second end']);
   });
 
   test("two pools' steps do not wait for each other", async () => {
     const log: string[] = [];
-    await Promise.all([
-      inPoolTurn('org_b', recordingStep(log, 'slow', 30)),
-      inPoolTurn('org_c', recordingStep(log, 'quick', 1)),
-    ]);
-    assert.deepEqual(log, ['slow start', 'quick start', 'quick end', 'slow end']);
+    const held = gatedStep(log, 'held');
+    const other = gatedStep(log, 'other');
+    const heldResult = inPoolTurn('org_b', held.step);
+    other.open();
+    assert.equal(await inPoolTurn('org_c', other.step), 'other');
+    assert.deepEqual(log, ['held start', 'other start', 'other end']);
+    held.open();
+    await heldResult;
   });
 
   test('a step that fails fails its caller only; the next step still runs', async () => {
     const log: string[] = [];
-    const failing = inPoolTurn('org_d', recordingStep(log, 'failing', 5, true));
-    const next = inPoolTurn('org_d', recordingStep(log, 'next', 1));
-    await assert.rejects(failing, /failing failed/);
-    assert.equal(await next, 'next');
+    const failing = gatedStep(log, 'failing', true);
+    const next = gatedStep(log, 'next');
+    const failed = inPoolTurn('org_d', failing.step);
+    const after = inPoolTurn('org_d', next.step);
+    failing.open();
+    next.open();
+    await assert.rejects(failed, /failing failed/);
+    assert.equal(await after, 'next');
     assert.deepEqual(log, ['failing start', 'failing end', 'next start', 'next end']);
   });
 });
