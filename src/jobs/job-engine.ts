@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 /**
@@ -20,6 +20,13 @@ export interface JobEngine {
    * times. Pass the caller's transaction as `db` when the job is caused by a change in it.
    */
   enqueue(db: Kysely<Database>, name: JobName, data: JobData, options?: EnqueueOptions): Promise<void>;
+  /**
+   * pg-boss only: an SQL expression, for a statement the caller makes anyway, that reads when the job waiting under
+   * `singletonKey` starts (null: none waits) and locks that job until the caller's transaction ends, so no worker
+   * fetches it before the caller's change is visible. A caller that finds a job waiting that starts early enough
+   * needs no `enqueue` (issue 14: one statement per accepted message saved).
+   */
+  waitingJobStart?(name: JobName, singletonKey: string): RawBuilder<Date | null>;
   /** Releases what the engine holds (timers; never the database, which its owner closes). Idempotent. */
   stop(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
@@ -167,12 +167,25 @@ export class PgBossJobEngine implements JobEngine {
       if ((await this.#boss.send(name, data, sendOptions)) !== null) return;
       const merged = await sql<{ id: string }>`
         update ${sql.id(this.schema, 'job')} set start_after = least(start_after, ${startAfter}::timestamptz)
-        where name = ${name} and coalesce(singleton_key, '') = ${options.singletonKey}
-          and state = 'created' and policy = 'short'
+        where ${this.#waitingUnder(name, options.singletonKey)}
         returning id`.execute(db);
       if (merged.rows.length > 0) return;
     }
     throw new AppError('JOBS_ENQUEUE_FAILED', `could not enqueue ${name} for ${options.singletonKey.slice(0, 64)}`);
+  }
+
+  /**
+   * The job waiting under the key, locked `FOR SHARE` until the caller's transaction ends: pg-boss's fetch takes jobs
+   * `FOR UPDATE SKIP LOCKED`, so it passes over this one until then, as it passes over a job the merge above updated.
+   */
+  waitingJobStart(name: JobName, singletonKey: string): RawBuilder<Date | null> {
+    return sql<Date | null>`(select start_after from ${sql.id(this.schema, 'job')}
+      where ${this.#waitingUnder(name, singletonKey)} for share)`;
+  }
+
+  /** The key and predicate of pg-boss's unique index of waiting `short` jobs (job_i1): one index probe. */
+  #waitingUnder(name: JobName, singletonKey: string): RawBuilder<unknown> {
+    return sql`name = ${name} and coalesce(singleton_key, '') = ${singletonKey} and state = 'created' and policy = 'short'`;
   }
 
   /** Up to `batchSize` jobs of the queue that are due, now `active` (a worker's fetch loop; src/jobs/job-worker.ts). */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type {
   MessageStatus,
@@ -8,13 +8,14 @@ import type {
   OutboxMessagesTable,
 } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
+import { JOBS } from '../jobs/job-engine.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import { isoTimeOrNull } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { dropAttachmentContent } from './attachment-content.js';
 import { heldColumns, heldEventData } from './held-messages.js';
-import { wakeLane } from './lane-wakeup.js';
+import { type LaneWakeRead, wakeLane } from './lane-wakeup.js';
 import { recordMessageEvent } from './message-events.js';
 import type { MailAddress, StoredPayload, ValidatedMessage } from './message-input.js';
 import { HOLDING_STATUSES, type MessageTarget } from './message-target.js';
@@ -164,20 +165,27 @@ export async function acceptMessage(
   };
   try {
     await withTransaction(deps.db, async (trx) => {
-      // With pg-boss the lane's job starts after the lane's pause: read it in the INSERT's own round trip (issue 14).
+      // With pg-boss the lane's job starts after the lane's pause, and a job that waits already may do: both are read
+      // in the INSERT's own round trip (issue 14), the waiting job locked until this transaction ends.
+      const waitingJobStart = deps.jobs?.waitingJobStart?.(JOBS.outboxMailbox, row.lane);
       const inserted = await trx
         .insertInto('outbox_messages')
         .values(row)
-        .$if(deps.jobs?.kind === 'pg-boss', (query) =>
+        .$if(waitingJobStart !== undefined, (query) =>
           query.returning((eb) => [
             eb.selectFrom('outbox_pacing').select('throttled_until').where('lane', '=', row.lane).as('throttled_until'),
             eb.selectFrom('outbox_pacing').select('paced_until').where('lane', '=', row.lane).as('paced_until'),
+            (waitingJobStart as RawBuilder<Date | null>).as('waiting_job_start'),
           ]),
         )
         .executeTakeFirst();
-      const pause =
-        inserted && 'paced_until' in inserted
-          ? { throttled_until: inserted.throttled_until ?? null, paced_until: inserted.paced_until ?? null }
+      const laneRead: LaneWakeRead | undefined =
+        inserted && 'waiting_job_start' in inserted
+          ? {
+              throttled_until: inserted.throttled_until ?? null,
+              paced_until: inserted.paced_until ?? null,
+              waiting_job_start: inserted.waiting_job_start ?? null,
+            }
           : undefined;
       for (const [position, attachment] of message.attachments.entries()) {
         const attachmentRow: OutboxAttachmentsTable = {
@@ -193,7 +201,7 @@ export async function acceptMessage(
       }
       if (held) await recordMessageEvent(trx, deps, row, 'message.held', heldEventData(row));
       // The mailbox's job, in this transaction: it exists exactly when the message does (issue 5 item 2).
-      else await wakeLane(trx, deps, row.lane, row.next_attempt_at ?? now, pause);
+      else await wakeLane(trx, deps, row.lane, row.next_attempt_at ?? now, laneRead);
     });
   } catch (error) {
     if (idempotency) {

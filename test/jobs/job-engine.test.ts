@@ -228,6 +228,73 @@ describe('job seam: pg-boss on PostgreSQL', SUITE_TIMEOUT, () => {
     for (const job of afterCommit) await engine.complete(job.name, job.id);
   });
 
+  it("an accept reads its mailbox's waiting job and keeps workers off it until it commits", async () => {
+    const name = JOBS.outboxMailbox;
+    const db = h.service.deps.db;
+    const due = Date.now() - 1000;
+    await engine.enqueue(db, name, { lane: 'lane-read' }, { singletonKey: 'lane-read', startAfter: due });
+    const holding = deferred();
+    const read = deferred();
+    let started: Date | null | undefined;
+    const transaction = withTransaction(db, async (trx) => {
+      const row = await trx
+        .selectNoFrom(engine.waitingJobStart(name, 'lane-read').as('start'))
+        .executeTakeFirstOrThrow();
+      started = row.start;
+      read.resolve();
+      await holding.promise;
+    });
+    await Promise.race([read.promise, transaction]);
+    let whileOpen: FetchedJob[];
+    try {
+      whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-read');
+    } finally {
+      holding.resolve();
+      await transaction;
+    }
+    assert.equal(started?.getTime(), due, 'it reads when the waiting job starts');
+    assert.deepEqual(whileOpen, [], 'a worker cannot take the job while the reading transaction is open');
+    const afterCommit = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-read');
+    assert.equal(afterCommit.length, 1, 'after the commit it runs');
+    for (const job of afterCommit) await engine.complete(job.name, job.id);
+  });
+
+  it('a message accepted while a later pass of its mailbox waits moves that pass to now; an earlier one stays', async () => {
+    const name = JOBS.outboxMailbox;
+    const db = h.service.deps.db;
+    const lane = h.accountId;
+    const clearJobs = () =>
+      sql`delete from ${sql.id(engine.schema, 'job')} where name = ${name} and singleton_key = ${lane}`.execute(db);
+    await clearJobs();
+    try {
+      await engine.enqueue(db, name, { lane }, { singletonKey: lane, startAfter: Date.now() + 3_600_000 });
+      const before = Date.now();
+      await submit(h, 'Due now, behind a pass in an hour');
+      let waiting = (await jobsOf(name, lane)).filter((job) => job.state === 'created');
+      assert.equal(waiting.length, 1, 'still one waiting job');
+      assert.ok((waiting[0]?.start_after.getTime() ?? Number.POSITIVE_INFINITY) <= Date.now(), 'moved to now');
+      assert.ok((waiting[0]?.start_after.getTime() ?? 0) >= before - 1000);
+      const early = Date.now() - 60_000;
+      await clearJobs();
+      await engine.enqueue(db, name, { lane }, { singletonKey: lane, startAfter: early });
+      await submit(h, 'Due now, behind a pass due already');
+      waiting = (await jobsOf(name, lane)).filter((job) => job.state === 'created');
+      assert.deepEqual(
+        waiting.map((job) => job.start_after.getTime()),
+        [early],
+        'the waiting job takes it as it is',
+      );
+    } finally {
+      await clearJobs();
+      await db
+        .updateTable('outbox_messages')
+        .set({ status: 'canceled' })
+        .where('lane', '=', lane)
+        .where('status', '=', 'queued')
+        .execute();
+    }
+  });
+
   it('a message accepted through the API is sent by the job worker alone, exactly once', async () => {
     assert.equal(await startBackgroundForRole(h.service.deps, 'api'), undefined, 'an api process only enqueues');
     const worker = await startJobWorker(h.service.deps, engine);
