@@ -18,6 +18,7 @@ import type { DatabaseConfig } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import type { ErrorTable } from '../errors/error-table.js';
 import { CurrentSchemaPostgresDialect } from './current-schema-introspector.js';
+import { preparingPool } from './prepared-statements.js';
 import type { Database, DbDialect } from './schema.js';
 
 /** The database's codes (src/errors/error-table.ts). */
@@ -165,7 +166,8 @@ function openPostgres(url: string, options: OpenDatabaseOptions): DatabaseHandle
   pool.on('error', (error) => {
     options.onPoolError?.(error);
   });
-  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
+  // Repeated statements are sent as named (prepared) statements: parsed and planned once per connection.
+  const db = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool: preparingPool(pool) }) });
   return { db, dialect: 'postgres', close: once(() => db.destroy()) };
 }
 

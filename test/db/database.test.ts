@@ -136,6 +136,51 @@ forEachDatabase('database layer', (getDb, dialect) => {
       await sql`drop table reuse_check`.execute(db);
     });
   } else {
+    it('prepares a repeated parameterised statement once per connection; scripts and one-offs stay unnamed', async () => {
+      const { db } = getDb();
+      await db.connection().execute(async (connection) => {
+        const prepared = async () =>
+          (
+            await sql<{
+              statement: string;
+            }>`select statement from pg_prepared_statements where statement like ${'%prepare_check%'}`.execute(
+              connection,
+            )
+          ).rows.map((row) => row.statement);
+        const read = (a: number) => sql<{ a: number }>`select ${a}::int as a /* prepare_check */`.execute(connection);
+        assert.deepEqual((await read(1)).rows, [{ a: 1 }]);
+        assert.deepEqual(await prepared(), [], 'seen once: sent unnamed');
+        assert.deepEqual((await read(2)).rows, [{ a: 2 }]);
+        assert.deepEqual((await read(3)).rows, [{ a: 3 }]);
+        assert.equal((await prepared()).length, 1, 'seen again: prepared once, then only bound and executed');
+        // Without parameters, several statements in one text still run (the simple protocol, unnamed).
+        await sql`select 1 /* prepare_check script */; select 2`.execute(connection);
+        await sql`select 1 /* prepare_check script */; select 2`.execute(connection);
+        assert.equal((await prepared()).length, 1);
+      });
+    });
+
+    it('a prepared select * that a migration changed fails once, then is prepared again with the new columns', async () => {
+      const { db } = getDb();
+      await db.connection().execute(async (connection) => {
+        await sql`create table prepared_reuse_check (a integer)`.execute(connection);
+        try {
+          await sql`insert into prepared_reuse_check (a) values (1)`.execute(connection);
+          const read = () =>
+            sql<Record<string, unknown>>`select * from prepared_reuse_check where a = ${1}`.execute(connection);
+          assert.deepEqual((await read()).rows, [{ a: 1 }]);
+          assert.deepEqual((await read()).rows, [{ a: 1 }]);
+          await sql`alter table prepared_reuse_check add column b text default 'added'`.execute(connection);
+          // PostgreSQL refuses the old plan once (0A000); the statement then gets a fresh name.
+          await assert.rejects(read(), { code: '0A000' });
+          assert.deepEqual((await read()).rows, [{ a: 1, b: 'added' }]);
+          assert.deepEqual((await read()).rows, [{ a: 1, b: 'added' }]);
+        } finally {
+          await sql`drop table prepared_reuse_check`.execute(connection);
+        }
+      });
+    });
+
     it('keeps each test database in its own PostgreSQL schema', async () => {
       const { db, searchPath } = getDb();
       assert.ok(searchPath?.startsWith('test_'));
