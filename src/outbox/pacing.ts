@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Expression, type Kysely, type QueryCreator, sql } from 'kysely';
 import type { Database, DbDialect } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
@@ -6,6 +6,7 @@ import { withTransaction } from '../db/transaction.js';
 import { isPersonalAccountTenant } from '../microsoft/tenants.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
+import type { LanePause } from './lane-wakeup.js';
 import { DEFAULT_LANE } from './message-target.js';
 
 /**
@@ -214,18 +215,8 @@ export async function claimLaneWork(
     // on PostgreSQL, as FOR UPDATE would; SQLite's BEGIN IMMEDIATE already serialises writers). Examined counts as
     // served for round robin: a lane full of other processes' sends, or paused, goes to the back of the line
     // instead of taking a place at its front every round.
-    const pacing = await trx
-      .insertInto('outbox_pacing')
-      .values({ lane, throttled_until: null, paced_until: null, last_claimed_at: now, updated_at: now })
-      .onConflict((conflict) => conflict.column('lane').doUpdateSet({ last_claimed_at: now, updated_at: now }))
-      .returning(['throttled_until', 'paced_until'])
-      .executeTakeFirstOrThrow();
+    const { pacing, account } = await lockLaneReadAccount(trx, deps.dialect, lane, now);
     if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return none;
-
-    const account =
-      lane === DEFAULT_LANE
-        ? undefined
-        : await trx.selectFrom('accounts').selectAll().where('id', '=', lane).executeTakeFirst();
     const limits = laneLimits(deps.config, account);
     const usage = await laneUsage(trx, lane, now);
     const minuteRoom = limits.messagesPerMinute - usage.lastMinute;
@@ -259,33 +250,20 @@ export async function claimLaneWork(
         previousOutcomes.set(candidate.id, await closeStaleAttempt(trx, candidate.id, now));
       else if (candidate.attempts > 0) previousOutcomes.set(candidate.id, await lastOutcome(trx, candidate.id));
     }
-    // The chosen messages move to `sending` together and their attempts are written together: two statements per
-    // claim whatever its size. The rows cannot have changed since `selectDue` read them: on PostgreSQL they are
-    // locked (FOR UPDATE) by this transaction, on SQLite the transaction holds the write lock.
-    const moved = await trx
-      .updateTable('outbox_messages')
-      .set((eb) => ({
-        status: 'sending',
-        lease_owner: options.workerId,
-        lease_until: now + options.leaseMs,
-        attempts: eb('attempts', '+', 1),
-        updated_at: now,
-      }))
-      .where(
-        'id',
-        'in',
-        chosen.map((candidate) => candidate.id),
-      )
-      .returningAll()
-      .execute();
+    // The chosen messages move to `sending` together and their attempts are written together. The rows cannot have
+    // changed since `selectDue` read them: on PostgreSQL they are locked (FOR UPDATE) by this transaction, on SQLite
+    // the transaction holds the write lock.
+    const attemptIds = new Map(chosen.map((candidate) => [candidate.id, newId('att', deps.clock)]));
+    const moved = await moveToSending(trx, deps.dialect, attemptIds, { lane, now, ...options });
     const byId = new Map(moved.map((message) => [message.id, message]));
     const claims: Claim[] = [];
     for (const candidate of chosen) {
       const message = byId.get(candidate.id);
-      if (!message) continue;
+      const attemptId = attemptIds.get(candidate.id);
+      if (!message || !attemptId) continue;
       claims.push({
         message,
-        attemptId: newId('att', deps.clock),
+        attemptId,
         attemptNumber: message.attempts,
         workerId: options.workerId,
         leaseMs: options.leaseMs,
@@ -293,19 +271,117 @@ export async function claimLaneWork(
         account,
       });
     }
+    // Cut short by the day's recipient budget: the pause is recorded, and the next claim says so.
+    return { claims, exhausted: exhausted && chosen.length === due.length };
+  });
+}
+
+/**
+ * Creates the lane's pacing row if needed and locks it (an upsert that updates takes the row lock on PostgreSQL, as
+ * FOR UPDATE would; SQLite's BEGIN IMMEDIATE already serialises writers), and reads the lane's account. On
+ * PostgreSQL both in one statement (issue 14): the account is read from the statement's snapshot, taken before the
+ * lock was granted, which is as good as a read just before it; what the lock protects (the lane's usage and due
+ * messages) is read by later statements, after it.
+ */
+async function lockLaneReadAccount(
+  trx: Kysely<Database>,
+  dialect: DbDialect,
+  lane: string,
+  now: number,
+): Promise<{ pacing: LanePause; account: AccountsTable | undefined }> {
+  const lockLane = (db: QueryCreator<Database>) =>
+    db
+      .insertInto('outbox_pacing')
+      .values({ lane, throttled_until: null, paced_until: null, last_claimed_at: now, updated_at: now })
+      .onConflict((conflict) => conflict.column('lane').doUpdateSet({ last_claimed_at: now, updated_at: now }))
+      .returning(['throttled_until', 'paced_until']);
+  if (lane === DEFAULT_LANE) return { pacing: await lockLane(trx).executeTakeFirstOrThrow(), account: undefined };
+  if (dialect === 'postgres') {
+    const row = await trx
+      .with('pacing', (db) => lockLane(db))
+      .selectFrom('pacing')
+      .leftJoin('accounts', (join) => join.on('accounts.id', '=', lane))
+      .select(['pacing.throttled_until', 'pacing.paced_until'])
+      .selectAll('accounts')
+      .executeTakeFirstOrThrow();
+    const { throttled_until, paced_until, ...account } = row;
+    return {
+      pacing: { throttled_until, paced_until },
+      account: account.id === null ? undefined : (account as AccountsTable),
+    };
+  }
+  const pacing = await lockLane(trx).executeTakeFirstOrThrow();
+  const account = await trx.selectFrom('accounts').selectAll().where('id', '=', lane).executeTakeFirst();
+  return { pacing, account };
+}
+
+/**
+ * Moves the chosen messages (`attemptIds`: message id → its new attempt's id) to `sending` under the claim's lease
+ * and writes their `claimed` attempts: one statement on PostgreSQL (the attempts are inserted from the UPDATE's
+ * RETURNING), two on SQLite, whatever the claim's size.
+ */
+async function moveToSending(
+  trx: Kysely<Database>,
+  dialect: DbDialect,
+  attemptIds: ReadonlyMap<string, string>,
+  claim: ClaimOptions & { lane: string; now: number },
+): Promise<OutboxMessagesTable[]> {
+  const { lane, now, workerId } = claim;
+  const move = (db: QueryCreator<Database>) =>
+    db
+      .updateTable('outbox_messages')
+      .set((eb) => ({
+        status: 'sending',
+        lease_owner: workerId,
+        lease_until: now + claim.leaseMs,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where('id', 'in', [...attemptIds.keys()])
+      .returningAll();
+  if (dialect === 'postgres') {
+    // The attempt's other columns stay null until it starts and ends.
+    return trx
+      .with('moved', (db) => move(db))
+      .with('logged', (db) =>
+        db
+          .insertInto('outbox_attempts')
+          .columns(['id', 'message_id', 'lane', 'number', 'worker_id', 'outcome', 'recipient_count', 'claimed_at'])
+          .expression((eb) =>
+            eb
+              .selectFrom('moved')
+              .select((inner) => [
+                attemptIdOf(inner.ref('moved.id'), attemptIds).as('id'),
+                'moved.id as message_id',
+                'moved.lane',
+                'moved.attempts',
+                sql.val(workerId).as('worker_id'),
+                sql.lit('claimed').as('outcome'),
+                'moved.recipient_count',
+                sql.val(now).as('claimed_at'),
+              ]),
+          )
+          .returning('id'),
+      )
+      .selectFrom('moved')
+      .selectAll()
+      .execute();
+  }
+  const moved = await move(trx).execute();
+  if (moved.length > 0) {
     await trx
       .insertInto('outbox_attempts')
       .values(
-        claims.map((claim) => ({
-          id: claim.attemptId,
-          message_id: claim.message.id,
+        moved.map((message) => ({
+          id: attemptIds.get(message.id) ?? '',
+          message_id: message.id,
           lane,
-          number: claim.attemptNumber,
-          worker_id: options.workerId,
+          number: message.attempts,
+          worker_id: workerId,
           outcome: 'claimed',
-          step: null,
-          recipient_count: claim.message.recipient_count,
+          recipient_count: message.recipient_count,
           claimed_at: now,
+          step: null,
           started_at: null,
           finished_at: null,
           duration_ms: null,
@@ -319,9 +395,14 @@ export async function claimLaneWork(
         })),
       )
       .execute();
-    // Cut short by the day's recipient budget: the pause is recorded, and the next claim says so.
-    return { claims, exhausted: exhausted && chosen.length === due.length };
-  });
+  }
+  return moved;
+}
+
+/** `case <message id> when … then <its attempt id> … end`: each moved row's new attempt id, inside the statement. */
+function attemptIdOf(messageId: Expression<string>, attemptIds: ReadonlyMap<string, string>) {
+  const cases = [...attemptIds].map(([message, attempt]) => sql`when ${message} then ${attempt}`);
+  return sql<string>`case ${messageId} ${sql.join(cases, sql` `)} end`;
 }
 
 /**
