@@ -141,11 +141,12 @@ function cases(now: number): Case[] {
       label: 'claim of lane-1 (4)',
       after: (_db, deps) => claimLane(deps, 'lane-1', { workerId: 'bench', leaseMs: 120_000, max: 4 }),
     },
-    {
-      label: 'wake-up time of lane-1',
-      before: (db) => laneWakeAtBefore(db, 'lane-1'),
-      after: (_db, deps) => laneWakeAt(deps, 'lane-1', now),
-    },
+    // lane-1's messages are all in `sending` (n % 100 = 1), lane-5's all queued.
+    ...['lane-1', 'lane-5'].map((lane) => ({
+      label: `wake-up time of ${lane}`,
+      before: (db: Kysely<Database>) => laneWakeAtBefore(db, lane),
+      after: (_db: Kysely<Database>, deps: ServiceDeps) => laneWakeAt(deps, lane, now),
+    })),
     { label: 'held-message sweep', after: (_db, deps) => sweepHeldMessages(deps) },
   ];
 }
