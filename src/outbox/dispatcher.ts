@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { sql } from 'kysely';
 import { newLeaseOwnerId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { type AccessTokenSource, deliverThroughGraph } from './graph-delivery.js';
@@ -164,21 +165,24 @@ export async function dispatchLane(deps: ServiceDeps, lane: string, options: Lan
  * Null when the lane has nothing queued or in flight: the next accepted or released message wakes it.
  */
 export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, now: number): Promise<number | null> {
-  // One statement (a pass ends with it, on every lane): the lane's pause rides along as scalar subqueries.
+  // One statement (a pass ends with it, on every lane), each figure a scalar subquery. The earliest queued and leased
+  // times are `min()` over a partial index of the lane's rows in that status (migration 0021; the status a literal so
+  // the plan can prove it): one index probe each, not a read of every message the lane has queued (issue 14).
   const pause = (column: 'throttled_until' | 'paced_until') =>
     deps.db.selectFrom('outbox_pacing').select(column).where('lane', '=', lane);
+  const earliest = (status: 'queued' | 'sending', column: 'next_attempt_at' | 'lease_until') =>
+    deps.db
+      .selectFrom('outbox_messages')
+      .select((eb) => eb.fn.min<number | null>(column).as('at'))
+      .where('lane', '=', lane)
+      .where('status', '=', sql.lit(status));
   const row = await deps.db
-    .selectFrom('outbox_messages')
-    .select((eb) => [
-      eb.fn
-        .min<number | null>(eb.case().when('status', '=', 'queued').then(eb.ref('next_attempt_at')).end())
-        .as('queued'),
-      eb.fn.min<number | null>(eb.case().when('status', '=', 'sending').then(eb.ref('lease_until')).end()).as('leased'),
+    .selectNoFrom([
+      earliest('queued', 'next_attempt_at').as('queued'),
+      earliest('sending', 'lease_until').as('leased'),
       pause('throttled_until').as('throttled_until'),
       pause('paced_until').as('paced_until'),
     ])
-    .where('lane', '=', lane)
-    .where('status', 'in', ['queued', 'sending'])
     .executeTakeFirst();
   const queued = row?.queued == null ? null : Number(row.queued);
   const leased = row?.leased == null ? null : Number(row.leased);

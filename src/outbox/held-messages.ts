@@ -114,6 +114,18 @@ export function canSend(status: AccountStatus): boolean {
 }
 
 /**
+ * The ids of accounts in these statuses, for the sweep's `account_id in (…)`: it repeats the join's condition so that
+ * SQLite, which plans without statistics, starts from those accounts and their messages through the account index
+ * instead of reading every queued message to join it (issue 14: the sweep runs every round of `start`'s loop).
+ */
+function accountsIn(db: Kysely<Database>, statuses: ReadonlySet<AccountStatus>) {
+  return db
+    .selectFrom('accounts')
+    .select('id')
+    .where('status', 'in', [...statuses]);
+}
+
+/**
  * The dispatcher's housekeeping, each step bounded by `limit`: hold queued messages of accounts that need a person,
  * fail queued or held messages of accounts that can no longer send (disconnected, unusable mailbox), release held
  * messages of accounts that are healthy again (in case no hook did), and fail held messages past their expiry.
@@ -128,6 +140,7 @@ export async function sweepHeldMessages(deps: HeldDeps & Pick<ServiceDeps, 'db'>
     .select(['m.id', 'a.status', 'a.status_reason'])
     .where('m.status', '=', 'queued')
     .where('a.status', 'in', [...HOLDING_STATUSES])
+    .where('m.account_id', 'in', accountsIn(deps.db, HOLDING_STATUSES))
     .limit(limit)
     .execute();
   if (toHold.length > 0) {
@@ -152,6 +165,7 @@ export async function sweepHeldMessages(deps: HeldDeps & Pick<ServiceDeps, 'db'>
     .select(['m.id', 'a.status', 'a.status_reason'])
     .where('m.status', 'in', ['queued', 'held'])
     .where('a.status', 'in', [...REFUSING_STATUSES])
+    .where('m.account_id', 'in', accountsIn(deps.db, REFUSING_STATUSES))
     .limit(limit)
     .execute();
   if (toFail.length > 0) {
@@ -209,7 +223,9 @@ export async function sweepHeldMessages(deps: HeldDeps & Pick<ServiceDeps, 'db'>
   const expired = await deps.db
     .selectFrom('outbox_messages')
     .select('id')
-    .where('status', '=', 'held')
+    // A literal, so that the plan can use the partial index of held messages by expiry (migration 0021): it reads
+    // only the expired ones, not every held message.
+    .where('status', '=', sql.lit('held'))
     .where('held_expires_at', '<=', now)
     .limit(limit)
     .execute();

@@ -15,6 +15,7 @@ import * as m0013webhookEndpoints from './0013-webhooks-endpoints.js';
 import * as m0016refreshReads from './0016-tokens-refresh-reads.js';
 import * as m0019warmupPoolPlacements from './0019-warmup-pool-placements.js';
 import * as m0020warmupInboundWindow from './0020-warmup-inbound-window.js';
+import * as m0021outboxDueIndexes from './0021-outbox-due-indexes.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -38,4 +39,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0016-tokens-refresh-reads': m0016refreshReads,
   '0019-warmup-pool-placements': m0019warmupPoolPlacements,
   '0020-warmup-inbound-window': m0020warmupInboundWindow,
+  '0021-outbox-due-indexes': m0021outboxDueIndexes,
 };
