@@ -20,6 +20,7 @@ import {
   DEFAULT_LIFECYCLE_POLICY,
   isHealthCheckedStatus,
   isTokenUsableStatus,
+  type LifecycleColumns,
   type LifecyclePolicy,
   lifecycleColumnsAfterGrant,
   nextHealthCheckAt,
@@ -32,6 +33,11 @@ import {
   releaseRefreshLease,
   takeRefreshLeaseWithGeneration,
 } from './refresh-lease.js';
+import {
+  type RefreshedTokens,
+  storeRefreshedTokensAndReleaseIfPlain,
+  storeRefreshedTokensIfPlain,
+} from './store-refreshed-tokens.js';
 import { TokenError } from './token-error.js';
 
 /** A usable access token and when it expires (epoch ms, `issuedAt + expires_in`). */
@@ -72,6 +78,12 @@ type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenE
 
 type AccountRow = AccountsTable;
 
+/** A refresh lease this process holds (PostgreSQL): `released` once a statement ended it. */
+interface HeldLease {
+  owner: string;
+  released: boolean;
+}
+
 /**
  * One read of an account: its row, its sealed tokens, its data key (still wrapped) and its refresh lease's
  * generation (undefined: no lease row), at one instant.
@@ -85,6 +97,9 @@ interface AccountRead {
 
 /** A read that found the account and its tokens. */
 type RefreshRead = AccountRead & { row: AccountRow; tokens: AccountTokensTable };
+
+/** What a read decided: the flight's answer, or a refresh with what was read. */
+type ReadDecision = FlightResult | { refresh: RefreshRead };
 
 /** A value kept per database handle (one per process and database, shared by every provider on it). */
 function perDatabase<T>(create: (deps: ServiceDeps) => T): (deps: ServiceDeps) => T {
@@ -114,6 +129,44 @@ const inflightFor = perDatabase(() => new Map<string, Promise<FlightResult>>());
  * started a lookup decides it for all.
  */
 const lookupsFor = perDatabase(() => new Map<string, Promise<AccessToken>>());
+
+/**
+ * Refreshes of an account that ended in this process, counted only while a lookup of that account is reading (so the
+ * map holds the accounts being read, not every account ever refreshed). On SQLite a lookup that read before such an
+ * end may have read tokens that refresh replaced: its read is not handed to the next refresh, which reads again.
+ * @see AccessTokenProvider `#obtainOrThrow`
+ */
+class LocalRefreshEnds {
+  readonly #watched = new Map<string, { watchers: number; ends: number }>();
+
+  /** From now until `stop`: `unchanged()` says whether no refresh of the account ended meanwhile. */
+  watch(accountId: string): { unchanged(): boolean; stop(): void } {
+    let entry = this.#watched.get(accountId);
+    if (!entry) {
+      entry = { watchers: 0, ends: 0 };
+      this.#watched.set(accountId, entry);
+    }
+    entry.watchers++;
+    const watched = entry;
+    const endsAtStart = entry.ends;
+    let stopped = false;
+    return {
+      unchanged: () => watched.ends === endsAtStart,
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        if (--watched.watchers === 0 && this.#watched.get(accountId) === watched) this.#watched.delete(accountId);
+      },
+    };
+  }
+
+  ended(accountId: string): void {
+    const entry = this.#watched.get(accountId);
+    if (entry) entry.ends++;
+  }
+}
+
+const localEndsFor = perDatabase(() => new LocalRefreshEnds());
 
 /**
  * On PostgreSQL, where a process waiting for another process's refresh of the same account hears that the lease was
@@ -155,11 +208,13 @@ export class AccessTokenProvider {
   readonly #random: RandomSource;
   readonly #inflight: Map<string, Promise<FlightResult>>;
   readonly #lookups: Map<string, Promise<AccessToken>>;
+  readonly #localEnds: LocalRefreshEnds;
 
   constructor(deps: ServiceDeps, options: AccessTokenProviderOptions = {}) {
     this.#deps = deps;
     this.#inflight = inflightFor(deps);
     this.#lookups = lookupsFor(deps);
+    this.#localEnds = localEndsFor(deps);
     this.#policy = { ...DEFAULT_LIFECYCLE_POLICY, ...options.policy };
     this.#random = options.random ?? Math.random;
   }
@@ -253,8 +308,18 @@ export class AccessTokenProvider {
 
   async #obtainOrThrow(accountId: string, intent: Intent): Promise<AccessToken> {
     // Fast path, no lease: most calls find a stored token that is good for a while.
-    const first = await this.#readAndDecide(accountId, intent);
-    const result = 'refresh' in first ? await this.#flight(accountId, intent, first.refresh) : first;
+    const watch = this.#deps.dialect === 'postgres' ? undefined : this.#localEnds.watch(accountId);
+    let first: ReadDecision;
+    let read: RefreshRead | undefined;
+    try {
+      first = await this.#readAndDecide(accountId, intent);
+      // On SQLite what was read is handed to the refresh only if no refresh of the account ended in this process
+      // since before the read (one of them might have stored new tokens after it); on PostgreSQL the lease says.
+      read = 'refresh' in first && (watch === undefined || watch.unchanged()) ? first.refresh : undefined;
+    } finally {
+      watch?.stop();
+    }
+    const result = 'refresh' in first ? await this.#flight(accountId, intent, read) : first;
     if ('error' in result) throw result.error;
     // Only a keep-alive skips; having joined one, look again now that it is over.
     if ('skipped' in result) return this.#obtainOrThrow(accountId, intent);
@@ -267,6 +332,7 @@ export class AccessTokenProvider {
     if (running) return running;
     const started = this.#refreshAcrossProcesses(accountId, intent, read).finally(() => {
       this.#inflight.delete(accountId);
+      this.#localEnds.ended(accountId);
     });
     this.#inflight.set(accountId, started);
     return started;
@@ -277,8 +343,10 @@ export class AccessTokenProvider {
    * lease shows that no refresh ended since it was read, read again otherwise.
    */
   async #refreshAcrossProcesses(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
-    const { db, dialect, clock, logger } = this.#deps;
-    if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent);
+    const { db, dialect, clock } = this.#deps;
+    // SQLite: one process owns the file and this process's refreshes of the account are this flight (`read` is
+    // current: see `#obtainOrThrow`).
+    if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent, read);
     const releases = releasesFor(this.#deps);
     let lastRead = read;
     for (;;) {
@@ -290,13 +358,12 @@ export class AccessTokenProvider {
       if (lease !== undefined) {
         listenedBefore?.cancel();
         const current = lastRead && isUnchangedSince(lease, lastRead.leaseGeneration) ? lastRead : undefined;
+        const held: HeldLease = { owner: lease.owner, released: false };
         try {
-          return await this.#refreshIfStillNeeded(accountId, intent, current);
+          return await this.#refreshIfStillNeeded(accountId, intent, current, held);
         } finally {
-          await releaseRefreshLease(db, accountId, lease.owner, { notify: true }).catch((error: unknown) => {
-            // The lease ends by itself (REFRESH_LEASE_MS); until then another process waits, then refreshes.
-            logger.warn({ err: error, accountId }, 'could not release the refresh lease');
-          });
+          // Released already when the refresh's outcome was stored with the release in one statement.
+          if (!held.released) await this.#release(accountId, held.owner);
         }
       }
       // Another process is refreshing this account: wait for its release, then decide again from what it stored.
@@ -316,8 +383,17 @@ export class AccessTokenProvider {
     }
   }
 
+  /** Ends a refresh lease this process holds (with a notification to the processes waiting for it). */
+  async #release(accountId: string, owner: string): Promise<void> {
+    const { db, logger } = this.#deps;
+    await releaseRefreshLease(db, accountId, owner, { notify: true }).catch((error: unknown) => {
+      // The lease ends by itself (REFRESH_LEASE_MS); until then another process waits, then refreshes.
+      logger.warn({ err: error, accountId }, 'could not release the refresh lease');
+    });
+  }
+
   /** Reads the account and its tokens now and decides: the flight's answer, or a refresh with what was read. */
-  async #readAndDecide(accountId: string, intent: Intent): Promise<FlightResult | { refresh: RefreshRead }> {
+  async #readAndDecide(accountId: string, intent: Intent): Promise<ReadDecision> {
     const { db } = this.#deps;
     const read = await readAccountTokensAndKey(db, accountId);
     const decision = await this.#decide(db, accountId, read, intent);
@@ -333,7 +409,12 @@ export class AccessTokenProvider {
    * when the lease proved `current` still current), decides, and refreshes if still needed: the token request
    * outside any transaction, its outcome written in one.
    */
-  async #refreshIfStillNeeded(accountId: string, intent: Intent, current?: RefreshRead): Promise<FlightResult> {
+  async #refreshIfStillNeeded(
+    accountId: string,
+    intent: Intent,
+    current?: RefreshRead,
+    lease?: HeldLease,
+  ): Promise<FlightResult> {
     const { db, vault } = this.#deps;
     let read = current;
     if (!read) {
@@ -344,7 +425,7 @@ export class AccessTokenProvider {
     // Unwrapped once: it opens the refresh token now and seals the new tokens after the grant.
     const dataKey = read.dataKey ? await vault.unwrapDataKey(db, read.dataKey) : undefined;
     try {
-      return await this.#refreshWith(accountId, intent, read, dataKey);
+      return await this.#refreshWith(accountId, intent, read, dataKey, lease);
     } finally {
       disposeDataKey(dataKey);
     }
@@ -355,8 +436,9 @@ export class AccessTokenProvider {
     intent: Intent,
     { row, tokens }: RefreshRead,
     dataKey: UnwrappedDataKey | undefined,
+    lease: HeldLease | undefined,
   ): Promise<FlightResult> {
-    const { db, vault, clock, microsoft, logger } = this.#deps;
+    const { db, dialect, vault, clock, microsoft, logger } = this.#deps;
     const refreshToken = dataKey
       ? await vault.openWith(db, dataKey, 'refresh_token', tokens.refresh_token)
       : await vault.open(db, accountId, 'refresh_token', tokens.refresh_token);
@@ -375,9 +457,52 @@ export class AccessTokenProvider {
         'token refresh failed',
       );
     }
-    return withTransaction(db, (trx) =>
-      this.#applyOutcome(trx, accountId, intent, outcome, { usedRefreshToken: refreshToken, requestedAt, dataKey }),
-    );
+    // Drawn once (they carry jitter): the general way below writes the same ones if the plain one does not apply.
+    const columns = outcome.ok
+      ? lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
+          policy: this.#policy,
+          random: this.#random,
+        })
+      : undefined;
+    const used = { usedRefreshToken: refreshToken, requestedAt, dataKey, columns };
+    if (outcome.ok && columns && dataKey) {
+      // The common case, a connected account with nothing else to change, in fewer statements (issue 14).
+      const [sealedRefresh, sealedAccess] = vault.sealWith(dataKey, [
+        ['refresh_token', outcome.refreshToken ?? refreshToken],
+        ['access_token', outcome.accessToken],
+      ]);
+      const plain: RefreshedTokens = {
+        accountId,
+        dataKeyId: dataKey.dataKeyId,
+        refreshToken: sealedRefresh!,
+        accessToken: sealedAccess!,
+        now: clock.now(),
+        columns: {
+          last_refreshed_at: columns.last_refreshed_at,
+          access_token_expires_at: columns.access_token_expires_at,
+          // Without a new refresh token the old one's window did not move.
+          ...(outcome.refreshToken === undefined ? {} : { refresh_token_issued_at: columns.refresh_token_issued_at }),
+          next_keepalive_at: columns.next_keepalive_at,
+          refresh_failures: 0,
+          refresh_retry_at: null,
+        },
+      };
+      const token = { token: { token: outcome.accessToken, expiresAt: columns.access_token_expires_at ?? plain.now } };
+      if (dialect === 'postgres' && lease) {
+        if (await storeRefreshedTokensAndReleaseIfPlain(db, plain, lease.owner)) {
+          lease.released = true;
+          return token;
+        }
+      } else if (dialect !== 'postgres') {
+        // SQLite: the general way joins the same transaction when the plain one does not apply.
+        return withTransaction(db, async (trx) =>
+          (await storeRefreshedTokensIfPlain(trx, plain))
+            ? token
+            : this.#applyOutcome(trx, accountId, intent, outcome, used),
+        );
+      }
+    }
+    return withTransaction(db, (trx) => this.#applyOutcome(trx, accountId, intent, outcome, used));
   }
 
   /** Whether the stored token will do, a refresh is needed, or neither is possible. Opens the token to hand it out. */
@@ -465,7 +590,13 @@ export class AccessTokenProvider {
     accountId: string,
     intent: Intent,
     outcome: RefreshGrantOutcome,
-    used: { usedRefreshToken: PlaintextSecret; requestedAt: number; dataKey: UnwrappedDataKey | undefined },
+    used: {
+      usedRefreshToken: PlaintextSecret;
+      requestedAt: number;
+      dataKey: UnwrappedDataKey | undefined;
+      /** The lifecycle columns after a successful grant (drawn by the caller). */
+      columns: LifecycleColumns | undefined;
+    },
   ): Promise<FlightResult> {
     const { dialect, clock, vault } = this.#deps;
     const { usedRefreshToken, requestedAt } = used;
@@ -493,10 +624,12 @@ export class AccessTokenProvider {
         { accessToken: outcome.accessToken, refreshToken: outcome.refreshToken ?? usedRefreshToken },
         sameKey ? used.dataKey : undefined,
       );
-      const columns = lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
-        policy: this.#policy,
-        random: this.#random,
-      });
+      const columns =
+        used.columns ??
+        lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
+          policy: this.#policy,
+          random: this.#random,
+        });
       const updated = await trx
         .updateTable('accounts')
         .set({
