@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
-import { NotificationWaiter } from '../db/notification-waiter.js';
+import { type ExpectedNotification, NotificationWaiter } from '../db/notification-waiter.js';
 import type { Database } from '../db/schema.js';
-import type { AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
+import type { AccountStatus, AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphError } from '../graph/graph-error.js';
 import { resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
@@ -25,12 +25,17 @@ import {
   lifecycleColumnsAfterGrant,
   nextHealthCheckAt,
   type RandomSource,
+  refreshableStatuses,
 } from './lifecycle-policy.js';
 import { type RefreshGrantOutcome, redeemRefreshToken, refreshScopeParameter } from './refresh-grant.js';
 import {
   isUnchangedSince,
+  type LeaseTake,
+  newLeaseTake,
   REFRESH_LEASE_RELEASED_CHANNEL,
   releaseRefreshLease,
+  type TakenRefreshLease,
+  takeOverEndedLease,
   takeRefreshLeaseWithGeneration,
 } from './refresh-lease.js';
 import {
@@ -100,6 +105,12 @@ type RefreshRead = AccountRead & { row: AccountRow; tokens: AccountTokensTable }
 
 /** What a read decided: the flight's answer, or a refresh with what was read. */
 type ReadDecision = FlightResult | { refresh: RefreshRead };
+
+/**
+ * A read that may have taken the refresh lease (PostgreSQL, `readAccountTakingLeaseIfDue`): `lease` when it did,
+ * `attempted` when the account was due by the take's filter (so no `lease` means another holder has it).
+ */
+type LookupDecision = ReadDecision & { lease?: TakenRefreshLease; attempted?: boolean };
 
 /** A value kept per database handle (one per process and database, shared by every provider on it). */
 function perDatabase<T>(create: (deps: ServiceDeps) => T): (deps: ServiceDeps) => T {
@@ -307,30 +318,77 @@ export class AccessTokenProvider {
   // ---- internals ----
 
   async #obtainOrThrow(accountId: string, intent: Intent): Promise<AccessToken> {
-    // Fast path, no lease: most calls find a stored token that is good for a while.
-    const watch = this.#deps.dialect === 'postgres' ? undefined : this.#localEnds.watch(accountId);
+    // Fast path: most calls find a stored token that is good for a while. On PostgreSQL the same statement takes
+    // the refresh lease of an account due for a refresh (`readAccountTakingLeaseIfDue`).
+    if (this.#deps.dialect === 'postgres') {
+      const expiry = intent.kind === 'expiry';
+      const releases = releasesFor(this.#deps);
+      // Already listening (refreshes were waited for lately): expect before the read, so that if the read finds the
+      // lease held by another process its release cannot be missed, and no second attempt is needed to be sure.
+      const early = expiry && releases.listening ? await releases.expect(accountId) : undefined;
+      let first: LookupDecision;
+      try {
+        first = await this.#readAndDecide(accountId, intent, { takeLeaseIfDue: expiry });
+      } catch (error) {
+        early?.cancel();
+        throw error;
+      }
+      let result: FlightResult;
+      if ('refresh' in first) {
+        const heldElsewhere = first.attempted && first.lease === undefined ? early : undefined;
+        if (!heldElsewhere) early?.cancel();
+        result = await this.#flight(accountId, intent, first.refresh, first.lease, heldElsewhere);
+      } else {
+        early?.cancel();
+        // Taken in the read, but the account is not refreshed after all (the read decides, not the take's filter).
+        if (first.lease) await this.#release(accountId, first.lease.owner);
+        result = first;
+      }
+      return this.#tokenOrThrow(accountId, intent, result);
+    }
+    const watch = this.#localEnds.watch(accountId);
     let first: ReadDecision;
     let read: RefreshRead | undefined;
     try {
       first = await this.#readAndDecide(accountId, intent);
       // On SQLite what was read is handed to the refresh only if no refresh of the account ended in this process
-      // since before the read (one of them might have stored new tokens after it); on PostgreSQL the lease says.
-      read = 'refresh' in first && (watch === undefined || watch.unchanged()) ? first.refresh : undefined;
+      // since before the read (one of them might have stored new tokens after it).
+      read = 'refresh' in first && watch.unchanged() ? first.refresh : undefined;
     } finally {
-      watch?.stop();
+      watch.stop();
     }
-    const result = 'refresh' in first ? await this.#flight(accountId, intent, read) : first;
+    return this.#tokenOrThrow(
+      accountId,
+      intent,
+      'refresh' in first ? await this.#flight(accountId, intent, read) : first,
+    );
+  }
+
+  #tokenOrThrow(accountId: string, intent: Intent, result: FlightResult): Promise<AccessToken> | AccessToken {
     if ('error' in result) throw result.error;
     // Only a keep-alive skips; having joined one, look again now that it is over.
     if ('skipped' in result) return this.#obtainOrThrow(accountId, intent);
     return result.token;
   }
 
-  /** Joins the refresh in flight for this account in this process, or starts one (from `read`, when given). */
-  #flight(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
+  /**
+   * Joins the refresh in flight for this account in this process, or starts one (from `read`, when given; under
+   * `lease` when the read took it).
+   */
+  #flight(
+    accountId: string,
+    intent: Intent,
+    read?: RefreshRead,
+    lease?: TakenRefreshLease,
+    heldElsewhere?: ExpectedNotification,
+  ): Promise<FlightResult> {
     const running = this.#inflight.get(accountId);
-    if (running) return running;
-    const started = this.#refreshAcrossProcesses(accountId, intent, read).finally(() => {
+    if (running) {
+      heldElsewhere?.cancel();
+      // The running flight may be waiting for this very lease (taken by this lookup's read): hand it back.
+      return lease ? this.#release(accountId, lease.owner).then(() => running) : running;
+    }
+    const started = this.#refreshAcrossProcesses(accountId, intent, read, lease, heldElsewhere).finally(() => {
       this.#inflight.delete(accountId);
       this.#localEnds.ended(accountId);
     });
@@ -340,21 +398,42 @@ export class AccessTokenProvider {
 
   /**
    * On PostgreSQL under the account's refresh lease. `read`, what the caller decided from: used as it is when the
-   * lease shows that no refresh ended since it was read, read again otherwise.
+   * lease shows that no refresh ended since it was read, read again otherwise. `takenInRead`: the lease, taken by
+   * that read. `heldElsewhere`: that read found the lease held, and this wait for its release began before it.
    */
-  async #refreshAcrossProcesses(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
+  async #refreshAcrossProcesses(
+    accountId: string,
+    intent: Intent,
+    read?: RefreshRead,
+    takenInRead?: TakenRefreshLease,
+    heldElsewhere?: ExpectedNotification,
+  ): Promise<FlightResult> {
     const { db, dialect, clock } = this.#deps;
     // SQLite: one process owns the file and this process's refreshes of the account are this flight (`read` is
     // current: see `#obtainOrThrow`).
     if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent, read);
     const releases = releasesFor(this.#deps);
     let lastRead = read;
+    let taken = takenInRead;
+    let waitFirst = heldElsewhere;
     for (;;) {
+      if (waitFirst) {
+        // Listening since before the read that found the lease held: its release is heard, whenever it came.
+        const released = waitFirst;
+        waitFirst = undefined;
+        await released.arrived;
+        const again = await this.#readAndDecide(accountId, intent);
+        if (!('refresh' in again)) return again;
+        lastRead = again.refresh;
+        continue;
+      }
       // Already listening (other refreshes are waiting): expect before the attempt, so a release that comes after a
       // failed attempt is heard, never missed. Otherwise the connection is opened only if the attempt fails (an
       // uncontended refresh never opens it), and the account is read once more after listening began (below).
-      const listenedBefore = releases.listening ? await releases.expect(accountId) : undefined;
-      const lease = await takeRefreshLeaseWithGeneration(db, accountId, clock.now());
+      // A lookup's read that took the lease already needs no attempt.
+      const listenedBefore = !taken && releases.listening ? await releases.expect(accountId) : undefined;
+      const lease = taken ?? (await takeRefreshLeaseWithGeneration(db, accountId, clock.now()));
+      taken = undefined;
       if (lease !== undefined) {
         listenedBefore?.cancel();
         const current = lastRead && isUnchangedSince(lease, lastRead.leaseGeneration) ? lastRead : undefined;
@@ -393,15 +472,39 @@ export class AccessTokenProvider {
   }
 
   /** Reads the account and its tokens now and decides: the flight's answer, or a refresh with what was read. */
-  async #readAndDecide(accountId: string, intent: Intent): Promise<ReadDecision> {
-    const { db } = this.#deps;
-    const read = await readAccountTokensAndKey(db, accountId);
-    const decision = await this.#decide(db, accountId, read, intent);
-    if (decision instanceof TokenError) return { error: decision };
-    if (typeof decision === 'object') return { token: decision.use };
-    if (decision === 'skip') return { skipped: true };
-    if (!isRefreshRead(read)) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
-    return { refresh: read };
+  async #readAndDecide(
+    accountId: string,
+    intent: Intent,
+    options: { takeLeaseIfDue?: boolean } = {},
+  ): Promise<LookupDecision> {
+    const { db, clock } = this.#deps;
+    let read: AccountRead;
+    let lease: TakenRefreshLease | undefined;
+    let attempted = false;
+    if (options.takeLeaseIfDue && intent.kind === 'expiry') {
+      const now = clock.now();
+      const taking = await readAccountTakingLeaseIfDue(db, accountId, {
+        take: newLeaseTake(now),
+        dueBy: now + this.#policy.refreshMarginMs,
+        statuses: refreshableStatuses(intent.forHealthCheck),
+      });
+      read = taking;
+      lease = taking.lease;
+      attempted = taking.attempted;
+    } else read = await readAccountTokensAndKey(db, accountId);
+    let decided: ReadDecision;
+    try {
+      const decision = await this.#decide(db, accountId, read, intent);
+      if (decision instanceof TokenError) decided = { error: decision };
+      else if (typeof decision === 'object') decided = { token: decision.use };
+      else if (decision === 'skip') decided = { skipped: true };
+      else if (!isRefreshRead(read)) decided = { error: unavailable(accountId, 'disconnected', 'no_tokens') };
+      else decided = { refresh: read };
+    } catch (error) {
+      if (lease) await this.#release(accountId, lease.owner);
+      throw error;
+    }
+    return lease || attempted ? { ...decided, lease, attempted } : decided;
   }
 
   /**
@@ -814,18 +917,113 @@ async function readAccountTokensAndKey(
     .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
     .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
     .selectAll('accounts')
-    .select([
-      't.account_id as token_account_id',
-      't.access_token as token_access_token',
-      't.refresh_token as token_refresh_token',
-      't.updated_at as token_updated_at',
-      'k.data_key_id as key_data_key_id',
-      'k.wrapping_key_id as key_wrapping_key_id',
-      'k.wrapped_key as key_wrapped_key',
-      'l.generation as lease_generation',
-    ])
+    .select(READ_COLUMNS)
     .where('accounts.id', '=', accountId);
-  const joined = await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst();
+  return toAccountRead(await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst());
+}
+
+/** When the lookup of a PostgreSQL account takes its refresh lease in the same statement (see below). */
+interface DueLeaseTake {
+  take: LeaseTake;
+  /** The account is due when its access token expires by then (now + the refresh margin). */
+  dueBy: number;
+  /** The statuses whose tokens are refreshed for this lookup. */
+  statuses: readonly AccountStatus[];
+}
+
+/**
+ * `readAccountTokensAndKey` that also takes the account's refresh lease, in the same statement, when the account
+ * looks due for a refresh (its token expires within the margin, no cooldown, a refreshable status, tokens stored):
+ * a refresh then needs no statement of its own to take the lease (issue 14; a lost race shows as `lease` undefined).
+ * The read is of the statement's snapshot, the take of the lease row as last committed: `isUnchangedSince` with the
+ * generation read says whether a refresh ended in between (then what was read is not used for the refresh). The
+ * caller decides; a lease taken for a lookup that does not refresh after all is released.
+ */
+async function readAccountTakingLeaseIfDue(
+  db: Kysely<Database>,
+  accountId: string,
+  due: DueLeaseTake,
+): Promise<AccountRead & { lease: TakenRefreshLease | undefined; attempted: boolean }> {
+  const { take } = due;
+  const joined = await db
+    .with('taken', (qb) =>
+      qb
+        .insertInto('account_refresh_leases')
+        .columns(['account_id', 'owner', 'lease_until'])
+        .expression((eb) =>
+          eb
+            .selectFrom('accounts as a')
+            .select([
+              'a.id',
+              sql<string>`cast(${take.owner} as text)`.as('owner'),
+              sql<number>`cast(${take.leaseUntil} as bigint)`.as('lease_until'),
+            ])
+            .where('a.id', '=', accountId)
+            .where('a.status', 'in', due.statuses)
+            .where((w) =>
+              w.or([w('a.access_token_expires_at', 'is', null), w('a.access_token_expires_at', '<=', due.dueBy)]),
+            )
+            .where((w) => w.or([w('a.refresh_retry_at', 'is', null), w('a.refresh_retry_at', '<=', take.now)]))
+            .where((w) =>
+              w.exists(
+                w.selectFrom('account_tokens as at').select('at.account_id').where('at.account_id', '=', accountId),
+              ),
+            ),
+        )
+        .onConflict((conflict) => takeOverEndedLease(conflict, take))
+        .returning('generation'),
+    )
+    .selectFrom('accounts')
+    .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
+    .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
+    .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
+    .selectAll('accounts')
+    .select(READ_COLUMNS)
+    .select((eb) => eb.selectFrom('taken').select('generation').as('taken_generation'))
+    .where('accounts.id', '=', accountId)
+    .executeTakeFirst();
+  if (!joined) return { ...toAccountRead(undefined), lease: undefined, attempted: false };
+  const { taken_generation, ...rest } = joined;
+  const lease =
+    taken_generation === null || taken_generation === undefined
+      ? undefined
+      : { owner: take.owner, generation: Number(taken_generation) };
+  const read = toAccountRead(rest);
+  // The take's filter on what the statement read (its snapshot is the read's): true when the take was tried, so no
+  // lease means another holder had it.
+  const row = read.row;
+  const attempted =
+    row !== undefined &&
+    read.tokens !== undefined &&
+    due.statuses.includes(row.status) &&
+    (row.access_token_expires_at === null || row.access_token_expires_at <= due.dueBy) &&
+    (row.refresh_retry_at === null || row.refresh_retry_at <= take.now);
+  return { ...read, lease, attempted };
+}
+
+const READ_COLUMNS = [
+  't.account_id as token_account_id',
+  't.access_token as token_access_token',
+  't.refresh_token as token_refresh_token',
+  't.updated_at as token_updated_at',
+  'k.data_key_id as key_data_key_id',
+  'k.wrapping_key_id as key_wrapping_key_id',
+  'k.wrapped_key as key_wrapped_key',
+  'l.generation as lease_generation',
+] as const;
+
+interface JoinedRead extends AccountRow {
+  token_account_id: string | null;
+  token_access_token: SealedSecret | null;
+  token_refresh_token: SealedSecret | null;
+  token_updated_at: number | null;
+  key_data_key_id: string | null;
+  key_wrapping_key_id: string | null;
+  key_wrapped_key: string | null;
+  lease_generation: number | null;
+}
+
+function toAccountRead(joined: JoinedRead | undefined): AccountRead {
   if (!joined) return { row: undefined, tokens: undefined, dataKey: undefined, leaseGeneration: undefined };
   const {
     token_account_id,
