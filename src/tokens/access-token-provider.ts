@@ -201,10 +201,12 @@ const releasesFor = perDatabase(
  *   Graph answers 401 (`withAccessToken`).
  * - Single-flight per account: inside a process through a map of in-flight refreshes (shared by every provider on
  *   the same database handle); across processes on PostgreSQL through the account's refresh lease
- *   (src/tokens/refresh-lease.ts): the holder reads the row again after taking it (another process may have
- *   refreshed: its token is used), makes the token request outside any transaction, and stores the rotated refresh
- *   token with the new access token in one transaction before handing it out; a process that finds the lease held
- *   waits for it and uses what the holder stored. On SQLite one process owns the database file, so the in-process
+ *   (src/tokens/refresh-lease.ts), which the lookup's read takes in the same statement when the account is due:
+ *   the holder reads the row again unless the lease's generation shows no refresh ended since its read (another
+ *   process may have refreshed: its token is used), makes the token request outside any transaction, and stores the
+ *   rotated refresh token with the new access token in one transaction (one statement with the lease's release, in
+ *   the common case: src/tokens/store-refreshed-tokens.ts) before handing it out; a process that finds the lease
+ *   held waits for its release (LISTEN/NOTIFY) and uses what the holder stored. On SQLite one process owns the database file, so the in-process
  *   single-flight is the serialisation. Were two processes ever to refresh the same account on one SQLite file, both
  *   refresh tokens stay valid at Microsoft (docs/entra.md §1.5) and the last written wins: harmless.
  * - Failures become evidence → `classifyHealth` → `recordAccountHealth`. Transient ones never mark the account
