@@ -5,7 +5,14 @@ import { parseArgs } from 'node:util';
 import type { FleetEmulatorReady, FleetEmulatorStats, MintedUser } from './fixtures/fleet-emulator-process.js';
 import type { StormResult } from './fixtures/token-storm-process.js';
 import { chosenConfigs, integerArg } from './support/args.js';
-import { type BenchDatabase, createBenchDatabase } from './support/bench-database.js';
+import {
+  BackendCpu,
+  type BenchDatabase,
+  counterDelta,
+  createBenchDatabase,
+  type PostgresCounters,
+  postgresCounters,
+} from './support/bench-database.js';
 import { printProfileSummary, profilesIn, summarizeCpuProfile } from './support/cpu-profile.js';
 import { benchServiceEnv, composeBenchService, newBenchCredentials, seedFleet } from './support/fleet.js';
 import { Fixture } from './support/processes.js';
@@ -138,7 +145,7 @@ async function storm(
 ): Promise<Row> {
   const database: BenchDatabase = await createBenchDatabase(config.dialect, `storm_${config.key}`);
   const env = benchServiceEnv({ emulatorUrl: emulator.ready.url, ...credentials, databaseUrl: database.url });
-  const seeder = await composeBenchService({ ...env, LOG_LEVEL: 'silent' });
+  let seeder = await composeBenchService({ ...env, LOG_LEVEL: 'silent' });
   const workers: Fixture<{ pid: number }>[] = [];
   try {
     const fleet = await seedFleet(seeder.deps, emulator, { count: ACCOUNTS });
@@ -156,6 +163,15 @@ async function storm(
     const expiredAt = Date.now() - 1_000;
     await seeder.deps.db.updateTable('accounts').set({ access_token_expires_at: expiredAt }).execute();
     await emulator.request('clearLog');
+    // PostgreSQL: its own counters (transactions, rows) and its backends' CPU, over the storm only. The seeder's
+    // connections are closed first: an idle backend flushes its statistics up to 10 s late, but at once when it
+    // disconnects, so the seeding is not counted in the storm.
+    if (config.dialect === 'postgres') {
+      await seeder.close();
+      seeder = await composeBenchService({ ...env, LOG_LEVEL: 'silent' });
+    }
+    const countersBefore = config.dialect === 'postgres' ? await postgresCounters(database) : undefined;
+    const backendCpu = config.dialect === 'postgres' ? await BackendCpu.start(database) : undefined;
 
     const perProcess = Math.ceil(PER_ACCOUNT / config.processes);
     const started = performance.now();
@@ -174,6 +190,10 @@ async function storm(
       ),
     ]);
     const seconds = (performance.now() - started) / 1000;
+    const backend = await backendCpu?.stop();
+    // The workers' backends flush their statistics when they disconnect.
+    for (const worker of workers.splice(0)) await worker.stop();
+    const counters = countersBefore ? counterDelta(countersBefore, await postgresCounters(database)) : undefined;
     const stats = await emulator.request<FleetEmulatorStats>('stats');
     const counts = refreshCounts(stats);
     if (counts.ok !== ACCOUNTS || counts.total !== ACCOUNTS) {
@@ -218,13 +238,27 @@ async function storm(
           statements,
         )
           .map(([kind, count]) => `${kind} ${count}`)
-          .join(', ')})`,
+          .join(', ')})${postgresNote(counters, backend)}`,
     };
   } finally {
     for (const worker of workers) await worker.stop();
     await seeder.close();
     await database.drop();
   }
+}
+
+/** PostgreSQL's side of a storm, per account: its transactions and rows, and its backends' CPU. */
+function postgresNote(
+  counters: PostgresCounters | undefined,
+  backend: { seconds: number; backends: number } | undefined,
+): string {
+  if (!counters || !backend) return '';
+  const per = (value: number) => fixed(value / ACCOUNTS, 2);
+  return (
+    `; PostgreSQL: ${per(counters.transactions)} transactions per account, rows per account ` +
+    `${per(counters.rowsFetched)} fetched, ${per(counters.rowsInserted)} inserted, ${per(counters.rowsUpdated)} updated; ` +
+    `backend CPU ${fixed(backend.seconds, 1)} s (${backend.backends} backends)`
+  );
 }
 
 async function main(): Promise<void> {

@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
-import { NotificationWaiter } from '../db/notification-waiter.js';
+import { type ExpectedNotification, NotificationWaiter } from '../db/notification-waiter.js';
 import type { Database } from '../db/schema.js';
-import type { AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
+import type { AccountStatus, AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphError } from '../graph/graph-error.js';
 import { resolveAppMisconfiguredAlerts } from '../health/app-alerts.js';
@@ -20,18 +20,29 @@ import {
   DEFAULT_LIFECYCLE_POLICY,
   isHealthCheckedStatus,
   isTokenUsableStatus,
+  type LifecycleColumns,
   type LifecyclePolicy,
   lifecycleColumnsAfterGrant,
   nextHealthCheckAt,
   type RandomSource,
+  refreshableStatuses,
 } from './lifecycle-policy.js';
 import { type RefreshGrantOutcome, redeemRefreshToken, refreshScopeParameter } from './refresh-grant.js';
 import {
   isUnchangedSince,
+  type LeaseTake,
+  newLeaseTake,
   REFRESH_LEASE_RELEASED_CHANNEL,
   releaseRefreshLease,
+  type TakenRefreshLease,
+  takeOverEndedLease,
   takeRefreshLeaseWithGeneration,
 } from './refresh-lease.js';
+import {
+  type RefreshedTokens,
+  storeRefreshedTokensAndReleaseIfPlain,
+  storeRefreshedTokensIfPlain,
+} from './store-refreshed-tokens.js';
 import { TokenError } from './token-error.js';
 
 /** A usable access token and when it expires (epoch ms, `issuedAt + expires_in`). */
@@ -72,6 +83,12 @@ type FlightResult = { token: AccessToken } | { skipped: true } | { error: TokenE
 
 type AccountRow = AccountsTable;
 
+/** A refresh lease this process holds (PostgreSQL): `released` once a statement ended it. */
+interface HeldLease {
+  owner: string;
+  released: boolean;
+}
+
 /**
  * One read of an account: its row, its sealed tokens, its data key (still wrapped) and its refresh lease's
  * generation (undefined: no lease row), at one instant.
@@ -85,6 +102,15 @@ interface AccountRead {
 
 /** A read that found the account and its tokens. */
 type RefreshRead = AccountRead & { row: AccountRow; tokens: AccountTokensTable };
+
+/** What a read decided: the flight's answer, or a refresh with what was read. */
+type ReadDecision = FlightResult | { refresh: RefreshRead };
+
+/**
+ * A read that may have taken the refresh lease (PostgreSQL, `readAccountTakingLeaseIfDue`): `lease` when it did,
+ * `attempted` when the account was due by the take's filter (so no `lease` means another holder has it).
+ */
+type LookupDecision = ReadDecision & { lease?: TakenRefreshLease; attempted?: boolean };
 
 /** A value kept per database handle (one per process and database, shared by every provider on it). */
 function perDatabase<T>(create: (deps: ServiceDeps) => T): (deps: ServiceDeps) => T {
@@ -116,6 +142,44 @@ const inflightFor = perDatabase(() => new Map<string, Promise<FlightResult>>());
 const lookupsFor = perDatabase(() => new Map<string, Promise<AccessToken>>());
 
 /**
+ * Refreshes of an account that ended in this process, counted only while a lookup of that account is reading (so the
+ * map holds the accounts being read, not every account ever refreshed). On SQLite a lookup that read before such an
+ * end may have read tokens that refresh replaced: its read is not handed to the next refresh, which reads again.
+ * @see AccessTokenProvider `#obtainOrThrow`
+ */
+class LocalRefreshEnds {
+  readonly #watched = new Map<string, { watchers: number; ends: number }>();
+
+  /** From now until `stop`: `unchanged()` says whether no refresh of the account ended meanwhile. */
+  watch(accountId: string): { unchanged(): boolean; stop(): void } {
+    let entry = this.#watched.get(accountId);
+    if (!entry) {
+      entry = { watchers: 0, ends: 0 };
+      this.#watched.set(accountId, entry);
+    }
+    entry.watchers++;
+    const watched = entry;
+    const endsAtStart = entry.ends;
+    let stopped = false;
+    return {
+      unchanged: () => watched.ends === endsAtStart,
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        if (--watched.watchers === 0 && this.#watched.get(accountId) === watched) this.#watched.delete(accountId);
+      },
+    };
+  }
+
+  ended(accountId: string): void {
+    const entry = this.#watched.get(accountId);
+    if (entry) entry.ends++;
+  }
+}
+
+const localEndsFor = perDatabase(() => new LocalRefreshEnds());
+
+/**
  * On PostgreSQL, where a process waiting for another process's refresh of the same account hears that the lease was
  * released (src/tokens/refresh-lease.ts): one listening connection per database handle, opened when a lease is
  * first found held.
@@ -137,10 +201,12 @@ const releasesFor = perDatabase(
  *   Graph answers 401 (`withAccessToken`).
  * - Single-flight per account: inside a process through a map of in-flight refreshes (shared by every provider on
  *   the same database handle); across processes on PostgreSQL through the account's refresh lease
- *   (src/tokens/refresh-lease.ts): the holder reads the row again after taking it (another process may have
- *   refreshed: its token is used), makes the token request outside any transaction, and stores the rotated refresh
- *   token with the new access token in one transaction before handing it out; a process that finds the lease held
- *   waits for it and uses what the holder stored. On SQLite one process owns the database file, so the in-process
+ *   (src/tokens/refresh-lease.ts), which the lookup's read takes in the same statement when the account is due:
+ *   the holder reads the row again unless the lease's generation shows no refresh ended since its read (another
+ *   process may have refreshed: its token is used), makes the token request outside any transaction, and stores the
+ *   rotated refresh token with the new access token in one transaction (one statement with the lease's release, in
+ *   the common case: src/tokens/store-refreshed-tokens.ts) before handing it out; a process that finds the lease
+ *   held waits for its release (LISTEN/NOTIFY) and uses what the holder stored. On SQLite one process owns the database file, so the in-process
  *   single-flight is the serialisation. Were two processes ever to refresh the same account on one SQLite file, both
  *   refresh tokens stay valid at Microsoft (docs/entra.md §1.5) and the last written wins: harmless.
  * - Failures become evidence → `classifyHealth` → `recordAccountHealth`. Transient ones never mark the account
@@ -155,11 +221,13 @@ export class AccessTokenProvider {
   readonly #random: RandomSource;
   readonly #inflight: Map<string, Promise<FlightResult>>;
   readonly #lookups: Map<string, Promise<AccessToken>>;
+  readonly #localEnds: LocalRefreshEnds;
 
   constructor(deps: ServiceDeps, options: AccessTokenProviderOptions = {}) {
     this.#deps = deps;
     this.#inflight = inflightFor(deps);
     this.#lookups = lookupsFor(deps);
+    this.#localEnds = localEndsFor(deps);
     this.#policy = { ...DEFAULT_LIFECYCLE_POLICY, ...options.policy };
     this.#random = options.random ?? Math.random;
   }
@@ -252,21 +320,79 @@ export class AccessTokenProvider {
   // ---- internals ----
 
   async #obtainOrThrow(accountId: string, intent: Intent): Promise<AccessToken> {
-    // Fast path, no lease: most calls find a stored token that is good for a while.
-    const first = await this.#readAndDecide(accountId, intent);
-    const result = 'refresh' in first ? await this.#flight(accountId, intent, first.refresh) : first;
+    // Fast path: most calls find a stored token that is good for a while. On PostgreSQL the same statement takes
+    // the refresh lease of an account due for a refresh (`readAccountTakingLeaseIfDue`).
+    if (this.#deps.dialect === 'postgres') {
+      const expiry = intent.kind === 'expiry';
+      const releases = releasesFor(this.#deps);
+      // Already listening (refreshes were waited for lately): expect before the read, so that if the read finds the
+      // lease held by another process its release cannot be missed, and no second attempt is needed to be sure.
+      const early = expiry && releases.listening ? await releases.expect(accountId) : undefined;
+      let first: LookupDecision;
+      try {
+        first = await this.#readAndDecide(accountId, intent, { takeLeaseIfDue: expiry });
+      } catch (error) {
+        early?.cancel();
+        throw error;
+      }
+      let result: FlightResult;
+      if ('refresh' in first) {
+        const heldElsewhere = first.attempted && first.lease === undefined ? early : undefined;
+        if (!heldElsewhere) early?.cancel();
+        result = await this.#flight(accountId, intent, first.refresh, first.lease, heldElsewhere);
+      } else {
+        early?.cancel();
+        // Taken in the read, but the account is not refreshed after all (the read decides, not the take's filter).
+        if (first.lease) await this.#release(accountId, first.lease.owner);
+        result = first;
+      }
+      return this.#tokenOrThrow(accountId, intent, result);
+    }
+    const watch = this.#localEnds.watch(accountId);
+    let first: ReadDecision;
+    let read: RefreshRead | undefined;
+    try {
+      first = await this.#readAndDecide(accountId, intent);
+      // On SQLite what was read is handed to the refresh only if no refresh of the account ended in this process
+      // since before the read (one of them might have stored new tokens after it).
+      read = 'refresh' in first && watch.unchanged() ? first.refresh : undefined;
+    } finally {
+      watch.stop();
+    }
+    return this.#tokenOrThrow(
+      accountId,
+      intent,
+      'refresh' in first ? await this.#flight(accountId, intent, read) : first,
+    );
+  }
+
+  #tokenOrThrow(accountId: string, intent: Intent, result: FlightResult): Promise<AccessToken> | AccessToken {
     if ('error' in result) throw result.error;
     // Only a keep-alive skips; having joined one, look again now that it is over.
     if ('skipped' in result) return this.#obtainOrThrow(accountId, intent);
     return result.token;
   }
 
-  /** Joins the refresh in flight for this account in this process, or starts one (from `read`, when given). */
-  #flight(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
+  /**
+   * Joins the refresh in flight for this account in this process, or starts one (from `read`, when given; under
+   * `lease` when the read took it).
+   */
+  #flight(
+    accountId: string,
+    intent: Intent,
+    read?: RefreshRead,
+    lease?: TakenRefreshLease,
+    heldElsewhere?: ExpectedNotification,
+  ): Promise<FlightResult> {
     const running = this.#inflight.get(accountId);
-    if (running) return running;
-    const started = this.#refreshAcrossProcesses(accountId, intent, read).finally(() => {
+    if (running) {
+      heldElsewhere?.cancel();
+      // The running flight may be waiting for this very lease (taken by this lookup's read): hand it back.
+      return lease ? this.#release(accountId, lease.owner).then(() => running) : running;
+    }
+    const started = this.#refreshAcrossProcesses(accountId, intent, read, lease, heldElsewhere).finally(() => {
       this.#inflight.delete(accountId);
+      this.#localEnds.ended(accountId);
     });
     this.#inflight.set(accountId, started);
     return started;
@@ -274,29 +400,51 @@ export class AccessTokenProvider {
 
   /**
    * On PostgreSQL under the account's refresh lease. `read`, what the caller decided from: used as it is when the
-   * lease shows that no refresh ended since it was read, read again otherwise.
+   * lease shows that no refresh ended since it was read, read again otherwise. `takenInRead`: the lease, taken by
+   * that read. `heldElsewhere`: that read found the lease held, and this wait for its release began before it.
    */
-  async #refreshAcrossProcesses(accountId: string, intent: Intent, read?: RefreshRead): Promise<FlightResult> {
-    const { db, dialect, clock, logger } = this.#deps;
-    if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent);
+  async #refreshAcrossProcesses(
+    accountId: string,
+    intent: Intent,
+    read?: RefreshRead,
+    takenInRead?: TakenRefreshLease,
+    heldElsewhere?: ExpectedNotification,
+  ): Promise<FlightResult> {
+    const { db, dialect, clock } = this.#deps;
+    // SQLite: one process owns the file and this process's refreshes of the account are this flight (`read` is
+    // current: see `#obtainOrThrow`).
+    if (dialect !== 'postgres') return this.#refreshIfStillNeeded(accountId, intent, read);
     const releases = releasesFor(this.#deps);
     let lastRead = read;
+    let taken = takenInRead;
+    let waitFirst = heldElsewhere;
     for (;;) {
+      if (waitFirst) {
+        // Listening since before the read that found the lease held: its release is heard, whenever it came.
+        const released = waitFirst;
+        waitFirst = undefined;
+        await released.arrived;
+        const again = await this.#readAndDecide(accountId, intent);
+        if (!('refresh' in again)) return again;
+        lastRead = again.refresh;
+        continue;
+      }
       // Already listening (other refreshes are waiting): expect before the attempt, so a release that comes after a
       // failed attempt is heard, never missed. Otherwise the connection is opened only if the attempt fails (an
       // uncontended refresh never opens it), and the account is read once more after listening began (below).
-      const listenedBefore = releases.listening ? await releases.expect(accountId) : undefined;
-      const lease = await takeRefreshLeaseWithGeneration(db, accountId, clock.now());
+      // A lookup's read that took the lease already needs no attempt.
+      const listenedBefore = !taken && releases.listening ? await releases.expect(accountId) : undefined;
+      const lease = taken ?? (await takeRefreshLeaseWithGeneration(db, accountId, clock.now()));
+      taken = undefined;
       if (lease !== undefined) {
         listenedBefore?.cancel();
         const current = lastRead && isUnchangedSince(lease, lastRead.leaseGeneration) ? lastRead : undefined;
+        const held: HeldLease = { owner: lease.owner, released: false };
         try {
-          return await this.#refreshIfStillNeeded(accountId, intent, current);
+          return await this.#refreshIfStillNeeded(accountId, intent, current, held);
         } finally {
-          await releaseRefreshLease(db, accountId, lease.owner, { notify: true }).catch((error: unknown) => {
-            // The lease ends by itself (REFRESH_LEASE_MS); until then another process waits, then refreshes.
-            logger.warn({ err: error, accountId }, 'could not release the refresh lease');
-          });
+          // Released already when the refresh's outcome was stored with the release in one statement.
+          if (!held.released) await this.#release(accountId, held.owner);
         }
       }
       // Another process is refreshing this account: wait for its release, then decide again from what it stored.
@@ -316,16 +464,49 @@ export class AccessTokenProvider {
     }
   }
 
+  /** Ends a refresh lease this process holds (with a notification to the processes waiting for it). */
+  async #release(accountId: string, owner: string): Promise<void> {
+    const { db, logger } = this.#deps;
+    await releaseRefreshLease(db, accountId, owner, { notify: true }).catch((error: unknown) => {
+      // The lease ends by itself (REFRESH_LEASE_MS); until then another process waits, then refreshes.
+      logger.warn({ err: error, accountId }, 'could not release the refresh lease');
+    });
+  }
+
   /** Reads the account and its tokens now and decides: the flight's answer, or a refresh with what was read. */
-  async #readAndDecide(accountId: string, intent: Intent): Promise<FlightResult | { refresh: RefreshRead }> {
-    const { db } = this.#deps;
-    const read = await readAccountTokensAndKey(db, accountId);
-    const decision = await this.#decide(db, accountId, read, intent);
-    if (decision instanceof TokenError) return { error: decision };
-    if (typeof decision === 'object') return { token: decision.use };
-    if (decision === 'skip') return { skipped: true };
-    if (!isRefreshRead(read)) return { error: unavailable(accountId, 'disconnected', 'no_tokens') };
-    return { refresh: read };
+  async #readAndDecide(
+    accountId: string,
+    intent: Intent,
+    options: { takeLeaseIfDue?: boolean } = {},
+  ): Promise<LookupDecision> {
+    const { db, clock } = this.#deps;
+    let read: AccountRead;
+    let lease: TakenRefreshLease | undefined;
+    let attempted = false;
+    if (options.takeLeaseIfDue && intent.kind === 'expiry') {
+      const now = clock.now();
+      const taking = await readAccountTakingLeaseIfDue(db, accountId, {
+        take: newLeaseTake(now),
+        dueBy: now + this.#policy.refreshMarginMs,
+        statuses: refreshableStatuses(intent.forHealthCheck),
+      });
+      read = taking;
+      lease = taking.lease;
+      attempted = taking.attempted;
+    } else read = await readAccountTokensAndKey(db, accountId);
+    let decided: ReadDecision;
+    try {
+      const decision = await this.#decide(db, accountId, read, intent);
+      if (decision instanceof TokenError) decided = { error: decision };
+      else if (typeof decision === 'object') decided = { token: decision.use };
+      else if (decision === 'skip') decided = { skipped: true };
+      else if (!isRefreshRead(read)) decided = { error: unavailable(accountId, 'disconnected', 'no_tokens') };
+      else decided = { refresh: read };
+    } catch (error) {
+      if (lease) await this.#release(accountId, lease.owner);
+      throw error;
+    }
+    return lease || attempted ? { ...decided, lease, attempted } : decided;
   }
 
   /**
@@ -333,7 +514,12 @@ export class AccessTokenProvider {
    * when the lease proved `current` still current), decides, and refreshes if still needed: the token request
    * outside any transaction, its outcome written in one.
    */
-  async #refreshIfStillNeeded(accountId: string, intent: Intent, current?: RefreshRead): Promise<FlightResult> {
+  async #refreshIfStillNeeded(
+    accountId: string,
+    intent: Intent,
+    current?: RefreshRead,
+    lease?: HeldLease,
+  ): Promise<FlightResult> {
     const { db, vault } = this.#deps;
     let read = current;
     if (!read) {
@@ -344,7 +530,7 @@ export class AccessTokenProvider {
     // Unwrapped once: it opens the refresh token now and seals the new tokens after the grant.
     const dataKey = read.dataKey ? await vault.unwrapDataKey(db, read.dataKey) : undefined;
     try {
-      return await this.#refreshWith(accountId, intent, read, dataKey);
+      return await this.#refreshWith(accountId, intent, read, dataKey, lease);
     } finally {
       disposeDataKey(dataKey);
     }
@@ -355,8 +541,9 @@ export class AccessTokenProvider {
     intent: Intent,
     { row, tokens }: RefreshRead,
     dataKey: UnwrappedDataKey | undefined,
+    lease: HeldLease | undefined,
   ): Promise<FlightResult> {
-    const { db, vault, clock, microsoft, logger } = this.#deps;
+    const { db, dialect, vault, clock, microsoft, logger } = this.#deps;
     const refreshToken = dataKey
       ? await vault.openWith(db, dataKey, 'refresh_token', tokens.refresh_token)
       : await vault.open(db, accountId, 'refresh_token', tokens.refresh_token);
@@ -375,9 +562,52 @@ export class AccessTokenProvider {
         'token refresh failed',
       );
     }
-    return withTransaction(db, (trx) =>
-      this.#applyOutcome(trx, accountId, intent, outcome, { usedRefreshToken: refreshToken, requestedAt, dataKey }),
-    );
+    // Drawn once (they carry jitter): the general way below writes the same ones if the plain one does not apply.
+    const columns = outcome.ok
+      ? lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
+          policy: this.#policy,
+          random: this.#random,
+        })
+      : undefined;
+    const used = { usedRefreshToken: refreshToken, requestedAt, dataKey, columns };
+    if (outcome.ok && columns && dataKey) {
+      // The common case, a connected account with nothing else to change, in fewer statements (issue 14).
+      const [sealedRefresh, sealedAccess] = vault.sealWith(dataKey, [
+        ['refresh_token', outcome.refreshToken ?? refreshToken],
+        ['access_token', outcome.accessToken],
+      ]);
+      const plain: RefreshedTokens = {
+        accountId,
+        dataKeyId: dataKey.dataKeyId,
+        refreshToken: sealedRefresh!,
+        accessToken: sealedAccess!,
+        now: clock.now(),
+        columns: {
+          last_refreshed_at: columns.last_refreshed_at,
+          access_token_expires_at: columns.access_token_expires_at,
+          // Without a new refresh token the old one's window did not move.
+          ...(outcome.refreshToken === undefined ? {} : { refresh_token_issued_at: columns.refresh_token_issued_at }),
+          next_keepalive_at: columns.next_keepalive_at,
+          refresh_failures: 0,
+          refresh_retry_at: null,
+        },
+      };
+      const token = { token: { token: outcome.accessToken, expiresAt: columns.access_token_expires_at ?? plain.now } };
+      if (dialect === 'postgres' && lease) {
+        if (await storeRefreshedTokensAndReleaseIfPlain(db, plain, lease.owner)) {
+          lease.released = true;
+          return token;
+        }
+      } else if (dialect !== 'postgres') {
+        // SQLite: the general way joins the same transaction when the plain one does not apply.
+        return withTransaction(db, async (trx) =>
+          (await storeRefreshedTokensIfPlain(trx, plain))
+            ? token
+            : this.#applyOutcome(trx, accountId, intent, outcome, used),
+        );
+      }
+    }
+    return withTransaction(db, (trx) => this.#applyOutcome(trx, accountId, intent, outcome, used));
   }
 
   /** Whether the stored token will do, a refresh is needed, or neither is possible. Opens the token to hand it out. */
@@ -465,7 +695,13 @@ export class AccessTokenProvider {
     accountId: string,
     intent: Intent,
     outcome: RefreshGrantOutcome,
-    used: { usedRefreshToken: PlaintextSecret; requestedAt: number; dataKey: UnwrappedDataKey | undefined },
+    used: {
+      usedRefreshToken: PlaintextSecret;
+      requestedAt: number;
+      dataKey: UnwrappedDataKey | undefined;
+      /** The lifecycle columns after a successful grant (drawn by the caller). */
+      columns: LifecycleColumns | undefined;
+    },
   ): Promise<FlightResult> {
     const { dialect, clock, vault } = this.#deps;
     const { usedRefreshToken, requestedAt } = used;
@@ -493,10 +729,12 @@ export class AccessTokenProvider {
         { accessToken: outcome.accessToken, refreshToken: outcome.refreshToken ?? usedRefreshToken },
         sameKey ? used.dataKey : undefined,
       );
-      const columns = lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
-        policy: this.#policy,
-        random: this.#random,
-      });
+      const columns =
+        used.columns ??
+        lifecycleColumnsAfterGrant(requestedAt, outcome.expiresInSeconds, {
+          policy: this.#policy,
+          random: this.#random,
+        });
       const updated = await trx
         .updateTable('accounts')
         .set({
@@ -681,18 +919,113 @@ async function readAccountTokensAndKey(
     .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
     .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
     .selectAll('accounts')
-    .select([
-      't.account_id as token_account_id',
-      't.access_token as token_access_token',
-      't.refresh_token as token_refresh_token',
-      't.updated_at as token_updated_at',
-      'k.data_key_id as key_data_key_id',
-      'k.wrapping_key_id as key_wrapping_key_id',
-      'k.wrapped_key as key_wrapped_key',
-      'l.generation as lease_generation',
-    ])
+    .select(READ_COLUMNS)
     .where('accounts.id', '=', accountId);
-  const joined = await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst();
+  return toAccountRead(await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst());
+}
+
+/** When the lookup of a PostgreSQL account takes its refresh lease in the same statement (see below). */
+interface DueLeaseTake {
+  take: LeaseTake;
+  /** The account is due when its access token expires by then (now + the refresh margin). */
+  dueBy: number;
+  /** The statuses whose tokens are refreshed for this lookup. */
+  statuses: readonly AccountStatus[];
+}
+
+/**
+ * `readAccountTokensAndKey` that also takes the account's refresh lease, in the same statement, when the account
+ * looks due for a refresh (its token expires within the margin, no cooldown, a refreshable status, tokens stored):
+ * a refresh then needs no statement of its own to take the lease (issue 14; a lost race shows as `lease` undefined).
+ * The read is of the statement's snapshot, the take of the lease row as last committed: `isUnchangedSince` with the
+ * generation read says whether a refresh ended in between (then what was read is not used for the refresh). The
+ * caller decides; a lease taken for a lookup that does not refresh after all is released.
+ */
+async function readAccountTakingLeaseIfDue(
+  db: Kysely<Database>,
+  accountId: string,
+  due: DueLeaseTake,
+): Promise<AccountRead & { lease: TakenRefreshLease | undefined; attempted: boolean }> {
+  const { take } = due;
+  const joined = await db
+    .with('taken', (qb) =>
+      qb
+        .insertInto('account_refresh_leases')
+        .columns(['account_id', 'owner', 'lease_until'])
+        .expression((eb) =>
+          eb
+            .selectFrom('accounts as a')
+            .select([
+              'a.id',
+              sql<string>`cast(${take.owner} as text)`.as('owner'),
+              sql<number>`cast(${take.leaseUntil} as bigint)`.as('lease_until'),
+            ])
+            .where('a.id', '=', accountId)
+            .where('a.status', 'in', due.statuses)
+            .where((w) =>
+              w.or([w('a.access_token_expires_at', 'is', null), w('a.access_token_expires_at', '<=', due.dueBy)]),
+            )
+            .where((w) => w.or([w('a.refresh_retry_at', 'is', null), w('a.refresh_retry_at', '<=', take.now)]))
+            .where((w) =>
+              w.exists(
+                w.selectFrom('account_tokens as at').select('at.account_id').where('at.account_id', '=', accountId),
+              ),
+            ),
+        )
+        .onConflict((conflict) => takeOverEndedLease(conflict, take))
+        .returning('generation'),
+    )
+    .selectFrom('accounts')
+    .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
+    .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
+    .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
+    .selectAll('accounts')
+    .select(READ_COLUMNS)
+    .select((eb) => eb.selectFrom('taken').select('generation').as('taken_generation'))
+    .where('accounts.id', '=', accountId)
+    .executeTakeFirst();
+  if (!joined) return { ...toAccountRead(undefined), lease: undefined, attempted: false };
+  const { taken_generation, ...rest } = joined;
+  const lease =
+    taken_generation === null || taken_generation === undefined
+      ? undefined
+      : { owner: take.owner, generation: Number(taken_generation) };
+  const read = toAccountRead(rest);
+  // The take's filter on what the statement read (its snapshot is the read's): true when the take was tried, so no
+  // lease means another holder had it.
+  const row = read.row;
+  const attempted =
+    row !== undefined &&
+    read.tokens !== undefined &&
+    due.statuses.includes(row.status) &&
+    (row.access_token_expires_at === null || row.access_token_expires_at <= due.dueBy) &&
+    (row.refresh_retry_at === null || row.refresh_retry_at <= take.now);
+  return { ...read, lease, attempted };
+}
+
+const READ_COLUMNS = [
+  't.account_id as token_account_id',
+  't.access_token as token_access_token',
+  't.refresh_token as token_refresh_token',
+  't.updated_at as token_updated_at',
+  'k.data_key_id as key_data_key_id',
+  'k.wrapping_key_id as key_wrapping_key_id',
+  'k.wrapped_key as key_wrapped_key',
+  'l.generation as lease_generation',
+] as const;
+
+interface JoinedRead extends AccountRow {
+  token_account_id: string | null;
+  token_access_token: SealedSecret | null;
+  token_refresh_token: SealedSecret | null;
+  token_updated_at: number | null;
+  key_data_key_id: string | null;
+  key_wrapping_key_id: string | null;
+  key_wrapped_key: string | null;
+  lease_generation: number | null;
+}
+
+function toAccountRead(joined: JoinedRead | undefined): AccountRead {
   if (!joined) return { row: undefined, tokens: undefined, dataKey: undefined, leaseGeneration: undefined };
   const {
     token_account_id,

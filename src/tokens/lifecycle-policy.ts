@@ -71,6 +71,11 @@ const TOKEN_USABLE_STATUSES: ReadonlySet<AccountStatus> = new Set([
 /** The health check also looks again at unusable mailboxes: a licence added or a user re-enabled recovers them. */
 const HEALTH_CHECKED_STATUSES: ReadonlySet<AccountStatus> = new Set([...TOKEN_USABLE_STATUSES, 'mailbox_unusable']);
 
+/** The statuses whose tokens are refreshed: for the health check (`forHealthCheck`) or for everything else. */
+export function refreshableStatuses(forHealthCheck: boolean): readonly AccountStatus[] {
+  return [...(forHealthCheck ? HEALTH_CHECKED_STATUSES : TOKEN_USABLE_STATUSES)];
+}
+
 export function isTokenUsableStatus(status: AccountStatus): boolean {
   return TOKEN_USABLE_STATUSES.has(status);
 }

@@ -1,4 +1,11 @@
-import { type Kysely, sql } from 'kysely';
+import {
+  type Kysely,
+  type OnConflictBuilder,
+  type OnConflictDatabase,
+  type OnConflictTables,
+  type OnConflictUpdateBuilder,
+  sql,
+} from 'kysely';
 import type { Database } from '../db/schema.js';
 import { newLeaseOwnerId } from '../platform/ids.js';
 
@@ -41,29 +48,52 @@ export async function takeRefreshLeaseWithGeneration(
   accountId: string,
   now: number,
 ): Promise<TakenRefreshLease | undefined> {
-  // A new id per take: a release can never end a lease that a later flight (of this process too) holds.
-  const owner = newLeaseOwnerId();
-  const leaseUntil = now + REFRESH_LEASE_MS;
+  const take = newLeaseTake(now);
   const taken = await db
     .insertInto('account_refresh_leases')
-    .values({ account_id: accountId, owner, lease_until: leaseUntil })
-    .onConflict((conflict) =>
-      conflict
-        .column('account_id')
-        .doUpdateSet((eb) => ({
-          owner,
-          lease_until: leaseUntil,
-          // Taking over a lease that ran out (its holder died, perhaps after storing a refresh) is an end too.
-          generation: sql<number>`case when ${eb.ref('account_refresh_leases.lease_until')} = 0
-            then ${eb.ref('account_refresh_leases.generation')}
-            else ${eb.ref('account_refresh_leases.generation')} + 1 end`,
-        }))
-        .where('account_refresh_leases.lease_until', '<=', now),
-    )
+    .values({ account_id: accountId, owner: take.owner, lease_until: take.leaseUntil })
+    .onConflict((conflict) => takeOverEndedLease(conflict, take))
     .returning('generation')
     .executeTakeFirst();
   // A row comes back only when this statement inserted the lease or took over an ended one.
-  return taken === undefined ? undefined : { owner, generation: Number(taken.generation) };
+  return taken === undefined ? undefined : { owner: take.owner, generation: Number(taken.generation) };
+}
+
+/** What a take of a lease at `now` writes. */
+export interface LeaseTake {
+  owner: string;
+  leaseUntil: number;
+  now: number;
+}
+
+export function newLeaseTake(now: number): LeaseTake {
+  // A new id per take: a release can never end a lease that a later flight (of this process too) holds.
+  return { owner: newLeaseOwnerId(), leaseUntil: now + REFRESH_LEASE_MS, now };
+}
+
+/**
+ * The `on conflict` of a lease take (an insert of `take` into `account_refresh_leases`): a lease row that exists is
+ * taken over only if it ended (released, or ran out). Shared by `takeRefreshLeaseWithGeneration` and the
+ * provider's read that takes the lease of an account due for a refresh in the same statement.
+ */
+export function takeOverEndedLease(
+  conflict: OnConflictBuilder<Database, 'account_refresh_leases'>,
+  take: LeaseTake,
+): OnConflictUpdateBuilder<
+  OnConflictDatabase<Database, 'account_refresh_leases'>,
+  OnConflictTables<'account_refresh_leases'>
+> {
+  return conflict
+    .column('account_id')
+    .doUpdateSet((eb) => ({
+      owner: take.owner,
+      lease_until: take.leaseUntil,
+      // Taking over a lease that ran out (its holder died, perhaps after storing a refresh) is an end too.
+      generation: sql<number>`case when ${eb.ref('account_refresh_leases.lease_until')} = 0
+        then ${eb.ref('account_refresh_leases.generation')}
+        else ${eb.ref('account_refresh_leases.generation')} + 1 end`,
+    }))
+    .where('account_refresh_leases.lease_until', '<=', take.now);
 }
 
 /**
