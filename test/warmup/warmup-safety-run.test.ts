@@ -47,8 +47,22 @@ for (const dialect of TEST_DIALECTS) {
 
     const runFor = (ms: number) => runWarmupFor(h, runWarmup, ms);
 
+    /**
+     * Moves the clock on to a weekday morning in the mailboxes' zone (the emulator's default, UTC) unless it is one
+     * already: warm-up sends only inside its window (§B), and where earlier tests left the clock depends on the hour the
+     * suite started (the clock starts at the real time).
+     */
+    function toWeekdayMorning(): void {
+      const isWeekdayMorning = (at: number) => {
+        const date = new Date(at);
+        return date.getUTCHours() >= 9 && date.getUTCHours() < 13 && date.getUTCDay() >= 1 && date.getUTCDay() <= 5;
+      };
+      for (let hours = 0; hours < 24 * 7 && !isWeekdayMorning(h.clock.now()); hours++) h.advance(3600);
+    }
+
     /** A warm-up message from `from` to `to` planned for now, as the day's plan writes one; `from` is due at once. */
     async function planWarmupMessageNow(id: string, from: string, to: string): Promise<string> {
+      toWeekdayMorning();
       const db = h.service.deps.db;
       const now = h.clock.now();
       const thread = planThread(keyedSource(id, 'thread'), warmupSettingsOrThrow('microsoft365'));
