@@ -56,7 +56,7 @@ import { totalStatements } from './support/statement-counter.js';
  * - Every message must end `sent`, and the emulator must log exactly one accepted sendMail per message.
  *
  * - "The same concurrency": as many sendMail requests in flight as the configuration can have. SQLite's in-process
- *   loop sends in rounds of at most 50 messages (src/outbox/dispatcher.ts `runOutboxRounds`); a PostgreSQL worker
+ *   loop keeps at most 50 sends in flight (src/outbox/dispatcher.ts `runOutboxRounds`); a PostgreSQL worker
  *   process runs up to 16 mailbox jobs at once, each with up to 4 sends in flight (src/jobs/job-worker.ts, the
  *   per-mailbox concurrency): 64 per worker process. The bare loop runs at 50, 64 and 128.
  *
@@ -104,7 +104,7 @@ interface PipelineConfig {
   target: boolean;
 }
 
-/** SQLite's in-process loop: rounds of at most 50 messages (src/outbox/dispatcher.ts `runOutboxRounds`). */
+/** SQLite's in-process loop: at most 50 sends in flight (src/outbox/dispatcher.ts `runOutboxRounds`). */
 const SQLITE_IN_FLIGHT = 50;
 /** A PostgreSQL worker process: 16 mailbox jobs at once (src/jobs/job-worker.ts) × 4 sends per mailbox. */
 const WORKER_IN_FLIGHT = 16 * PER_MAILBOX;

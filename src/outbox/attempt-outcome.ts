@@ -1,9 +1,9 @@
-import { type QueryCreator, sql } from 'kysely';
+import { type Kysely, type QueryCreator, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
+import { groupCommit } from '../db/group-commit.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
-import { withTransaction } from '../db/transaction.js';
 import type { Health } from '../health/health.js';
 import type { Remediation } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
@@ -69,25 +69,33 @@ export async function markStarted(
     if (Number(marked.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
     return;
   }
-  // SQLite has no UPDATE inside WITH: the same two writes in one transaction.
-  await withTransaction(deps.db, async (trx) => {
+  // SQLite has no UPDATE inside WITH: the same two writes in one transaction, committed with the marks of the other
+  // sends about to leave in the same turn (group commit). A lost fence writes nothing and is reported after.
+  const marked = await groupCommit(deps.db, deps.dialect, async (trx) => {
     const updated = await renewed(trx).executeTakeFirst();
-    if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
+    if (Number(updated.numUpdatedRows) !== 1) return false;
     await trx.updateTable('outbox_attempts').set(started).where('id', '=', claim.attemptId).execute();
+    return true;
   });
+  if (!marked) throw new LeaseLostError(claim.message.id);
 }
 
 /** Renews the lease between steps (a draft with large attachments takes several requests). */
 export async function renewLease(deps: OutcomeDeps, claim: Claim, changes: Partial<OutboxMessagesTable> = {}) {
-  const now = deps.clock.now();
-  const updated = await deps.db
-    .updateTable('outbox_messages')
-    .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
-    .where('id', '=', claim.message.id)
-    .where('status', '=', 'sending')
-    .where('lease_owner', '=', claim.workerId)
-    .where('attempts', '=', claim.attemptNumber)
-    .executeTakeFirst();
+  const renew = (db: Kysely<Database>) => {
+    const now = deps.clock.now();
+    return db
+      .updateTable('outbox_messages')
+      .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
+      .where('id', '=', claim.message.id)
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', claim.workerId)
+      .where('attempts', '=', claim.attemptNumber)
+      .executeTakeFirst();
+  };
+  // On SQLite committed with the other writes of the same turn (group commit); on PostgreSQL one statement, no
+  // transaction around it.
+  const updated = deps.dialect === 'sqlite' ? await groupCommit(deps.db, deps.dialect, renew) : await renew(deps.db);
   if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
 }
 
@@ -136,7 +144,9 @@ export async function finishAttempt(
   change: MessageChange,
   options: { startedAtMs?: number; finding?: AccountFinding } = {},
 ): Promise<boolean> {
-  const finished = await withTransaction(deps.db, async (trx) => {
+  // One transaction; on SQLite committed together with the outcomes of the other sends that ended in the same turn
+  // (group commit, src/db/group-commit.ts): the caller goes on only once its own outcome is committed.
+  const finished = await groupCommit(deps.db, deps.dialect, async (trx) => {
     const now = deps.clock.now();
     const base = { lease_owner: null, lease_until: null, updated_at: now };
     const columns: Partial<OutboxMessagesTable> =

@@ -1,5 +1,6 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { sql } from 'kysely';
+import { groupCommit } from '../db/group-commit.js';
 import { newLeaseOwnerId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { type AccessTokenSource, deliverThroughGraph } from './graph-delivery.js';
@@ -71,18 +72,47 @@ export async function dispatchDueMessages(deps: ServiceDeps, options: DispatchOp
   await sweepHeldMessages(deps);
 
   const lanes = await lanesWithDueWork(deps.db, deps.clock.now(), limit);
-  const claims: Claim[] = [];
-  for (const lane of lanes) {
-    const room = limit - claims.length;
-    if (room <= 0) break;
-    // On SQLite every statement runs synchronously: without a turn of the event loop between claims, a round's
-    // claims run back to back and hold up the HTTP requests of the same process (`mailbridge start`).
-    await yieldToEventLoop();
-    claims.push(...(await claimLane(deps, lane, { workerId, leaseMs, max: Math.min(perLane, room) })));
-  }
+  const claims = await claimLanes(
+    deps,
+    lanes.map((lane) => ({ lane, max: perLane })),
+    { workerId, leaseMs, room: limit },
+  );
   if (claims.length === 0) return 0;
   await Promise.all(claims.map(claimDelivery(deps, options)));
   return claims.length;
+}
+
+/** Lanes whose claims share one SQLite transaction: ~6 statements each, so a slice stays short (accept latency). */
+const CLAIM_SLICE = 8;
+
+/**
+ * Claims in the given lanes, in order, at most `room` messages over all of them, each lane at most its `max`. On
+ * SQLite the claims of up to `CLAIM_SLICE` lanes run in one transaction, committed with whatever else is written in
+ * the same turn (group commit, src/db/group-commit.ts), where each lane's claim was a commit of its own; on PostgreSQL
+ * each lane's claim is its own transaction, one after another, as before.
+ */
+async function claimLanes(
+  deps: ServiceDeps,
+  lanes: ReadonlyArray<{ lane: string; max: number }>,
+  options: { workerId: string; leaseMs: number; room: number },
+): Promise<Claim[]> {
+  const claims: Claim[] = [];
+  const claimIn = async (db: ServiceDeps['db'], slice: ReadonlyArray<{ lane: string; max: number }>) => {
+    const taken: Claim[] = [];
+    for (const { lane, max } of slice) {
+      const room = options.room - claims.length - taken.length;
+      if (room <= 0) break;
+      const claimOptions = { workerId: options.workerId, leaseMs: options.leaseMs, max: Math.min(max, room) };
+      taken.push(...(await claimLane({ ...deps, db }, lane, claimOptions)));
+    }
+    return taken;
+  };
+  if (deps.dialect !== 'sqlite') return claimIn(deps.db, lanes);
+  for (let at = 0; at < lanes.length && claims.length < options.room; at += CLAIM_SLICE) {
+    const slice = lanes.slice(at, at + CLAIM_SLICE);
+    claims.push(...(await groupCommit(deps.db, deps.dialect, (trx) => claimIn(trx, slice))));
+  }
+  return claims;
 }
 
 export interface LanePassOptions extends Pick<DispatchOptions, 'tokens' | 'lookupDelayMs'> {
@@ -196,25 +226,84 @@ export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, no
   return times.length === 0 ? null : Math.min(...times);
 }
 
+/**
+ * After a refill found less due work than it had room for, the next one waits this long (or for every send to end):
+ * a refill per ended send would read the due lanes (a read that grows with the backlog, README Performance) for the
+ * one or two messages accepted since. The same debounce as a nudge of the loop (src/worker/background-work.ts).
+ */
+const REFILL_PAUSE_MS = 25;
+
 /** This process's lease owner for the background loop's rounds and the job worker's lane passes. */
 const processWorkerId = newLeaseOwnerId();
 
 /**
- * The background loop's outbox task: dispatcher rounds until nothing is due or `maxRounds` ran (so the loop's other
- * tasks still get their turn), sharing the loop's token provider. True when it stopped after `maxRounds` with the
- * last round full of work: more is probably due now.
+ * The background loop's outbox task (`mailbridge start` and the `worker` role on SQLite): keeps up to `limit` sends in
+ * flight and claims again as they end, instead of rounds that each wait for their slowest send (issue 14). A refill
+ * finds due lanes and claims in them once a quarter of the room is free (or nothing is in flight), so the due-lane
+ * read and the claims' commit are shared by several sends, and not sooner than `REFILL_PAUSE_MS` after one that
+ * found the due work exhausted; lanes this call already fills to the per-mailbox concurrency are left out. Held-message housekeeping runs before the first claim and after every `limit` claims,
+ * as the rounds did. Stops claiming after `maxRounds × limit` claims (so the loop's other tasks still get their turn)
+ * and returns true then: more is probably due now. Returns false once a refill found nothing to claim and every send
+ * has ended (an accept nudges the loop again).
  */
 export async function runOutboxRounds(
   deps: ServiceDeps,
   options: { tokens?: AccessTokenSource; maxRounds?: number; limit?: number } = {},
 ): Promise<boolean> {
-  for (let round = 0; round < (options.maxRounds ?? 20); round++) {
-    const count = await dispatchDueMessages(deps, {
-      workerId: processWorkerId,
-      limit: options.limit ?? 50,
-      ...(options.tokens ? { tokens: options.tokens } : {}),
-    });
-    if (count === 0) return false;
+  const limit = Math.max(1, options.limit ?? 50);
+  const budget = (options.maxRounds ?? 20) * limit;
+  const perLane = Math.max(1, deps.config.outbox.mailboxConcurrency);
+  const leaseMs = deps.config.outbox.leaseMs;
+  const refillAt = Math.max(1, Math.ceil(limit / 4));
+  const deliver = claimDelivery(deps, options.tokens ? { tokens: options.tokens } : {});
+  const inFlight = new Set<Promise<void>>();
+  /** Sends in flight per lane, this call's own: a lane at the per-mailbox concurrency is not worth a claim. */
+  const laneLoad = new Map<string, number>();
+  let claimed = 0;
+  let sinceSweep = limit;
+  /** When a refill last found less due work than it had room for (none left out for being full here). */
+  let starvedAt = Number.NEGATIVE_INFINITY;
+  for (;;) {
+    const room = Math.min(limit - inFlight.size, budget - claimed);
+    const rested = performance.now() - starvedAt >= REFILL_PAUSE_MS;
+    if (room > 0 && (inFlight.size === 0 || (room >= refillAt && rested))) {
+      if (sinceSweep >= limit) {
+        await sweepHeldMessages(deps);
+        sinceSweep = 0;
+      }
+      const full = [...laneLoad].filter(([, load]) => load >= perLane).length;
+      const found = (await lanesWithDueWork(deps.db, deps.clock.now(), room + full)).map((lane) => ({
+        lane,
+        max: perLane - (laneLoad.get(lane) ?? 0),
+      }));
+      const lanes = found.filter((each) => each.max > 0);
+      const claims = await claimLanes(deps, lanes, { workerId: processWorkerId, leaseMs, room });
+      if (claims.length < room && lanes.length === found.length) starvedAt = performance.now();
+      claimed += claims.length;
+      sinceSweep += claims.length;
+      for (const claim of claims) {
+        const lane = claim.message.lane;
+        laneLoad.set(lane, (laneLoad.get(lane) ?? 0) + 1);
+        const sending: Promise<void> = deliver(claim).finally(() => {
+          inFlight.delete(sending);
+          const left = (laneLoad.get(lane) ?? 1) - 1;
+          if (left > 0) laneLoad.set(lane, left);
+          else laneLoad.delete(lane);
+        });
+        inFlight.add(sending);
+      }
+      if (claims.length === 0 && inFlight.size === 0) return false;
+    }
+    if (inFlight.size === 0) {
+      if (claimed >= budget) return true;
+      continue;
+    }
+    // Until a send ends, or the pause after a starved refill is over while there is room (what was accepted since is
+    // claimed then, not only when a slow send ends).
+    const pauseLeft = REFILL_PAUSE_MS - (performance.now() - starvedAt);
+    const roomNow = Math.min(limit - inFlight.size, budget - claimed);
+    await Promise.race(roomNow >= refillAt && pauseLeft > 0 ? [...inFlight, sleep(pauseLeft)] : inFlight);
+    // Sends whose answers came in the same turn end together: one refill for all of them.
+    await yieldToEventLoop();
   }
-  return true;
 }

@@ -3,11 +3,13 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { PostgresIntrospector, sql } from 'kysely';
+import { type Kysely, PostgresIntrospector, sql } from 'kysely';
 import { CurrentSchemaIntrospector } from '../../src/db/current-schema-introspector.js';
+import { groupCommit } from '../../src/db/group-commit.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { openDatabase } from '../../src/db/open-database.js';
+import type { Database } from '../../src/db/schema.js';
 import { withTransaction } from '../../src/db/transaction.js';
 import { AppError } from '../../src/errors/app-error.js';
 import { Secret } from '../../src/platform/secret.js';
@@ -110,6 +112,51 @@ forEachDatabase('database layer', (getDb, dialect) => {
     assert.ok(ids.includes('commit'));
     assert.ok(ids.includes('nested'));
     assert.ok(!ids.includes('rollback'));
+  });
+
+  it('groupCommit: writes of one turn commit together, each caller gets its own result or error', async () => {
+    const { db } = getDb();
+    const insert = (keyId: string) => (trx: Kysely<Database>) =>
+      trx.insertInto('vault_keys').values({ key_id: keyId, check_value: 'x', created_at: 1 }).execute();
+    const transactions: Array<Kysely<Database>> = [];
+    const outcomes = await Promise.allSettled([
+      groupCommit(db, dialect, async (trx) => {
+        await insert('group-a')(trx);
+        transactions.push(trx);
+        return 'a';
+      }),
+      groupCommit(db, dialect, async (trx) => {
+        await insert('group-c')(trx);
+        transactions.push(trx);
+        return 'c';
+      }),
+      groupCommit(db, dialect, async (trx) => {
+        await insert('group-b')(trx);
+        throw new Error('b fails alone');
+      }),
+    ]);
+    assert.deepEqual(
+      outcomes.map((each) => (each.status === 'fulfilled' ? each.value : (each.reason as Error).message)),
+      ['a', 'c', 'b fails alone'],
+    );
+    const ids = (await db.selectFrom('vault_keys').select('key_id').where('key_id', 'like', 'group-%').execute())
+      .map((row) => row.key_id)
+      .sort();
+    assert.deepEqual(ids, ['group-a', 'group-c'], 'the failing write is rolled back, the others are committed');
+
+    // Inside a transaction the caller opened, a write joins it.
+    await assert.rejects(
+      withTransaction(db, async (trx) => {
+        await groupCommit(trx, dialect, insert('group-joined'));
+        throw new Error('outer rolls back');
+      }),
+      /outer rolls back/,
+    );
+    const joined = await db.selectFrom('vault_keys').select('key_id').where('key_id', '=', 'group-joined').execute();
+    assert.deepEqual(joined, []);
+    // The first attempt ran a and c in one transaction on SQLite (then each again alone after b's failure); on
+    // PostgreSQL each has its own.
+    assert.equal(transactions[0] === transactions[1], dialect === 'sqlite');
   });
 
   if (dialect === 'sqlite') {
