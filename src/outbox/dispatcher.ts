@@ -229,9 +229,11 @@ export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, no
 /**
  * After a refill found less due work than it had room for, the next one waits this long (or for every send to end):
  * a refill per ended send would read the due lanes (a read that grows with the backlog, README Performance) for the
- * one or two messages accepted since. The same debounce as a nudge of the loop (src/worker/background-work.ts).
+ * one or two messages accepted since. 100 ms, not the loop's 25 ms nudge debounce: in `npm run bench -- accept-latency
+ * --roles start` (paced mailboxes, a growing backlog) 25 ms tripled the due-lane reads against the rounds (202 against
+ * 62 in 10 s), 100 ms cut them to 146, and accept latency improved, README Performance.
  */
-const REFILL_PAUSE_MS = 25;
+const REFILL_PAUSE_MS = 100;
 
 /** This process's lease owner for the background loop's rounds and the job worker's lane passes. */
 const processWorkerId = newLeaseOwnerId();
