@@ -194,6 +194,19 @@ const releasesFor = perDatabase(
     }),
 );
 
+/** The account's columns after a successful grant, whichever path stores it. */
+function accountColumnsAfterRefresh(columns: LifecycleColumns, newRefreshToken: boolean) {
+  return {
+    last_refreshed_at: columns.last_refreshed_at,
+    access_token_expires_at: columns.access_token_expires_at,
+    // Without a new refresh token the old one's window did not move.
+    ...(newRefreshToken ? { refresh_token_issued_at: columns.refresh_token_issued_at } : {}),
+    next_keepalive_at: columns.next_keepalive_at,
+    refresh_failures: 0,
+    refresh_retry_at: null,
+  };
+}
+
 /**
  * The single way the rest of mailbridge gets a valid Microsoft access token for an account.
  *
@@ -582,15 +595,7 @@ export class AccessTokenProvider {
         refreshToken: sealedRefresh!,
         accessToken: sealedAccess!,
         now: clock.now(),
-        columns: {
-          last_refreshed_at: columns.last_refreshed_at,
-          access_token_expires_at: columns.access_token_expires_at,
-          // Without a new refresh token the old one's window did not move.
-          ...(outcome.refreshToken === undefined ? {} : { refresh_token_issued_at: columns.refresh_token_issued_at }),
-          next_keepalive_at: columns.next_keepalive_at,
-          refresh_failures: 0,
-          refresh_retry_at: null,
-        },
+        columns: accountColumnsAfterRefresh(columns, outcome.refreshToken !== undefined),
       };
       const token = { token: { token: outcome.accessToken, expiresAt: columns.access_token_expires_at ?? plain.now } };
       if (dialect === 'postgres' && lease) {
@@ -737,16 +742,7 @@ export class AccessTokenProvider {
         });
       const updated = await trx
         .updateTable('accounts')
-        .set({
-          last_refreshed_at: columns.last_refreshed_at,
-          access_token_expires_at: columns.access_token_expires_at,
-          // Without a new refresh token the old one's window did not move.
-          ...(outcome.refreshToken === undefined ? {} : { refresh_token_issued_at: columns.refresh_token_issued_at }),
-          next_keepalive_at: columns.next_keepalive_at,
-          refresh_failures: 0,
-          refresh_retry_at: null,
-          updated_at: now,
-        })
+        .set({ ...accountColumnsAfterRefresh(columns, outcome.refreshToken !== undefined), updated_at: now })
         .where('id', '=', accountId)
         // Whether an `app.misconfigured` alert is open, in the same statement (the partial index of open alerts
         // answers it): nearly always none, and then the alerts need no statement of their own (issue 14).
