@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { EventsTable } from '../db/tables/accounts.js';
 import type { Clock } from '../platform/clock.js';
@@ -59,7 +59,14 @@ export interface EventView {
  * What happens to a recorded event in the recording transaction besides its row: the webhook fan-out
  * (src/webhooks/webhook-fan-out.ts), registered at composition so the event log does not import its readers.
  */
-export type EventRecordedListener = (db: Kysely<Database>, event: EventsTable) => Promise<void>;
+export interface EventRecordedListener {
+  /**
+   * A value the listener needs, read in the event's own INSERT (`RETURNING`) and handed to `recorded`: a listener
+   * that usually has nothing to do learns it without a round trip of its own (issue 14: one statement per event).
+   */
+  readonly readWithInsert?: (eb: ExpressionBuilder<Database, 'events'>, event: EventsTable) => Expression<unknown>;
+  recorded(db: Kysely<Database>, event: EventsTable, read: unknown): Promise<void>;
+}
 
 /**
  * Records events in the caller's transaction (so an event exists exactly when the change it reports committed) and
@@ -85,8 +92,16 @@ export class EventRecorder {
       data: JSON.stringify(event.data),
       created_at: this.#clock.now(),
     };
-    await db.insertInto('events').values(row).execute();
-    await this.#onRecorded?.(db, row);
+    const listener = this.#onRecorded;
+    const readWithInsert = listener?.readWithInsert;
+    const inserted = await db
+      .insertInto('events')
+      .values(row)
+      .$if(readWithInsert !== undefined, (query) =>
+        query.returning((eb) => sql`(${(readWithInsert as NonNullable<typeof readWithInsert>)(eb, row)})`.as('read')),
+      )
+      .executeTakeFirst();
+    await listener?.recorded(db, row, inserted && 'read' in inserted ? inserted.read : undefined);
     return toEventView(row);
   }
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { WebhookEndpointsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
@@ -258,7 +258,20 @@ export async function signingSecretsOf(
   return secrets;
 }
 
-/** The organisation's enabled endpoints that want events of `type` (read once per recorded event). */
+/** The id of one enabled endpoint of the organisation, or null: a subquery for a statement made anyway. */
+export function anyEnabledEndpoint(
+  eb: ExpressionBuilder<Database, 'events'>,
+  organizationId: string,
+): Expression<unknown> {
+  return eb
+    .selectFrom('webhook_endpoints')
+    .select('webhook_endpoints.id')
+    .where('webhook_endpoints.organization_id', '=', organizationId)
+    .where('webhook_endpoints.enabled', '=', 1)
+    .limit(1);
+}
+
+/** The organisation's enabled endpoints that want events of `type` (read for an event when it has any). */
 export async function endpointsWanting(
   db: Kysely<Database>,
   organizationId: string,

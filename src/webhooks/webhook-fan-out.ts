@@ -6,7 +6,7 @@ import { JOBS, type JobEngine } from '../jobs/job-engine.js';
 import { DEFAULT_ORGANIZATION_ID } from '../orgs/organizations.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
-import { endpointsWanting } from './webhook-endpoints.js';
+import { anyEnabledEndpoint, endpointsWanting } from './webhook-endpoints.js';
 
 export interface WebhookFanOutOptions {
   clock: Clock;
@@ -23,17 +23,25 @@ export interface WebhookFanOutOptions {
  * a nudge), so it is attempted at once rather than at the dispatcher's next sweep.
  */
 export function webhookFanOut(options: WebhookFanOutOptions): EventRecordedListener {
-  return (db, event) => queueWebhookDeliveries(db, options, event);
+  return {
+    // Whether the organisation has an enabled endpoint at all, read with the event (most have none, and then their
+    // endpoints need no read of their own). Read committed, as the endpoint read itself is.
+    readWithInsert: (eb, event) => anyEnabledEndpoint(eb, event.organization_id),
+    recorded: (db, event, read) => queueWebhookDeliveries(db, options, event, read != null),
+  };
 }
 
 async function queueWebhookDeliveries(
   db: Kysely<Database>,
   options: WebhookFanOutOptions,
   event: EventsTable,
+  anyEndpoint: boolean,
 ): Promise<void> {
-  const targets: Array<{ endpointId: string | null; url: string }> = (
-    await endpointsWanting(db, event.organization_id, event.type)
-  ).map((endpoint) => ({ endpointId: endpoint.id, url: endpoint.url }));
+  const endpoints = anyEndpoint ? await endpointsWanting(db, event.organization_id, event.type) : [];
+  const targets: Array<{ endpointId: string | null; url: string }> = endpoints.map((endpoint) => ({
+    endpointId: endpoint.id,
+    url: endpoint.url,
+  }));
   if (options.defaultWebhookUrl && event.organization_id === DEFAULT_ORGANIZATION_ID) {
     targets.unshift({ endpointId: null, url: options.defaultWebhookUrl });
   }
