@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
 import { type ExpectedNotification, NotificationWaiter } from '../db/notification-waiter.js';
 import type { Database } from '../db/schema.js';
@@ -909,14 +909,7 @@ async function readAccountTokensAndKey(
   accountId: string,
   options: { forUpdate?: boolean } = {},
 ): Promise<AccountRead> {
-  const query = db
-    .selectFrom('accounts')
-    .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
-    .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
-    .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
-    .selectAll('accounts')
-    .select(READ_COLUMNS)
-    .where('accounts.id', '=', accountId);
+  const query = db.selectFrom('accounts').$call(withTokensKeyAndLease).where('accounts.id', '=', accountId);
   return toAccountRead(await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst());
 }
 
@@ -972,12 +965,8 @@ async function readAccountTakingLeaseIfDue(
         .returning('generation'),
     )
     .selectFrom('accounts')
-    .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
-    .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
-    .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
-    .selectAll('accounts')
-    .select(READ_COLUMNS)
     .select((eb) => eb.selectFrom('taken').select('generation').as('taken_generation'))
+    .$call(withTokensKeyAndLease)
     .where('accounts.id', '=', accountId)
     .executeTakeFirst();
   if (!joined) return { ...toAccountRead(undefined), lease: undefined, attempted: false };
@@ -997,6 +986,17 @@ async function readAccountTakingLeaseIfDue(
     (row.access_token_expires_at === null || row.access_token_expires_at <= due.dueBy) &&
     (row.refresh_retry_at === null || row.refresh_retry_at <= take.now);
   return { ...read, lease, attempted };
+}
+
+/** The account with its tokens, data key and refresh lease generation: the joins of every account read here. */
+function withTokensKeyAndLease<DB extends Database, O>(query: SelectQueryBuilder<DB, 'accounts', O>) {
+  // Typed on the service's tables only: a caller's CTEs (the lease take below) are selected before this is called.
+  return (query as unknown as SelectQueryBuilder<Database, 'accounts', O>)
+    .leftJoin('account_tokens as t', 't.account_id', 'accounts.id')
+    .leftJoin('vault_data_keys as k', 'k.subject_id', 'accounts.id')
+    .leftJoin('account_refresh_leases as l', 'l.account_id', 'accounts.id')
+    .selectAll('accounts')
+    .select(READ_COLUMNS);
 }
 
 const READ_COLUMNS = [
