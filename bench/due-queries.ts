@@ -10,7 +10,7 @@ import { sweepHeldMessages } from '../src/outbox/held-messages.js';
 import { claimLane, lanesWithDueWork } from '../src/outbox/pacing.js';
 import type { ServiceDeps } from '../src/services.js';
 import { integerArg } from './support/args.js';
-import { createBenchDatabase } from './support/bench-database.js';
+import { type BenchDatabase, createBenchDatabase } from './support/bench-database.js';
 import { benchServiceEnv, composeBenchService, newBenchCredentials } from './support/fleet.js';
 import { loadLine, machineLine, runBenchmark } from './support/report.js';
 
@@ -231,9 +231,9 @@ function trimmed(text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
-async function postgres(now: number): Promise<void> {
-  const database = await createBenchDatabase('postgres', 'due');
-  const service = await composeBenchService(
+/** The service on the bench's database, migrated; no emulator answers (nothing here calls Microsoft). */
+function composeOnDatabase(database: BenchDatabase) {
+  return composeBenchService(
     benchServiceEnv({
       emulatorUrl: 'http://127.0.0.1:9',
       ...newBenchCredentials(),
@@ -241,6 +241,11 @@ async function postgres(now: number): Promise<void> {
       extra: { LOG_LEVEL: 'silent' },
     }),
   );
+}
+
+async function postgres(now: number): Promise<void> {
+  const database = await createBenchDatabase('postgres', 'due');
+  const service = await composeOnDatabase(database);
   const pool = new pg.Pool({ connectionString: database.url, max: 1 });
   const captured: CompiledQuery[] = [];
   const logging = new Kysely<Database>({
@@ -314,14 +319,7 @@ function medianMs(fn: () => void): { ms: number; runs: number } {
 
 async function sqlite(now: number): Promise<void> {
   const database = await createBenchDatabase('sqlite', 'due');
-  const service = await composeBenchService(
-    benchServiceEnv({
-      emulatorUrl: 'http://127.0.0.1:9',
-      ...newBenchCredentials(),
-      databaseUrl: database.url,
-      extra: { LOG_LEVEL: 'silent' },
-    }),
-  );
+  const service = await composeOnDatabase(database);
   const connection = new SqliteDatabase(database.url.slice('sqlite:'.length));
   connection.pragma('busy_timeout = 5000');
   const captured: CompiledQuery[] = [];
