@@ -185,7 +185,8 @@ export class PgBossJobEngine implements JobEngine {
 
   /** The key and predicate of pg-boss's unique index of waiting `short` jobs (job_i1): one index probe. */
   #waitingUnder(name: JobName, singletonKey: string): RawBuilder<unknown> {
-    return sql`name = ${name} and coalesce(singleton_key, '') = ${singletonKey} and state = 'created' and policy = 'short'`;
+    return sql`name = ${name} and coalesce(singleton_key, '') = ${singletonKey}
+      and state = 'created' and policy = 'short'`;
   }
 
   /** Up to `batchSize` jobs of the queue that are due, now `active` (a worker's fetch loop; src/jobs/job-worker.ts). */

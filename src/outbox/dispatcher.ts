@@ -243,8 +243,8 @@ const processWorkerId = newLeaseOwnerId();
  * flight and claims again as they end, instead of rounds that each wait for their slowest send (issue 14). A refill
  * finds due lanes and claims in them once a quarter of the room is free (or nothing is in flight), so the due-lane
  * read and the claims' commit are shared by several sends, and not sooner than `REFILL_PAUSE_MS` after one that
- * found the due work exhausted; lanes this call already fills to the per-mailbox concurrency are left out. Held-message housekeeping runs before the first claim and after every `limit` claims,
- * as the rounds did. Stops claiming after `maxRounds × limit` claims (so the loop's other tasks still get their turn)
+ * found the due work exhausted; lanes this call already fills to the per-mailbox concurrency are left out.
+ * Held-message housekeeping runs before the first claim and after every `limit` claims, as the rounds did. Stops claiming after `maxRounds × limit` claims (so the loop's other tasks still get their turn)
  * and returns true then: more is probably due now. Returns false once a refill found nothing to claim and every send
  * has ended (an accept nudges the loop again).
  */
