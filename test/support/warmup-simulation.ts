@@ -55,7 +55,7 @@ export interface WarmupSimulationOptions {
    */
   stepMinutes?: number;
   /**
-   * One more mailbox that starts at full volume, with no ramp: its own mail, 60 messages every weekday to outside
+   * One more mailbox that starts at full volume, with no ramp: its own mail, 120 messages every weekday to outside
    * recipients from day 1 (warm-up itself cannot skip the ramp: §C's balance holds its sends near what it
    * receives). Its placement must fall, and §G must quarantine it with its alert and webhook.
    */
@@ -123,7 +123,7 @@ interface Member {
 }
 
 /** The full-volume mailbox's own mail per weekday (above the emulator's volume-spike floor of 50, README). */
-const FULL_VOLUME_PER_DAY = 60;
+const FULL_VOLUME_PER_DAY = 120;
 
 const TENANTS = [
   { domain: 'contoso.com', tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
