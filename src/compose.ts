@@ -1,5 +1,5 @@
 import { createAccountListeners } from './accounts/account-listeners.js';
-import { scheduleBounceScan } from './bounces/bounce-scan.js';
+import { scansBouncesOf, scheduleBounceScan } from './bounces/bounce-scan.js';
 import { bounceSweepWork } from './bounces/bounce-work.js';
 import type { Config } from './config/config.js';
 import { completeConnect } from './connect/connect-completion.js';
@@ -96,7 +96,9 @@ function registerListeners(deps: ServiceDeps): void {
   );
   deps.accountListeners.connected.add((trx, connected) => completeConnect(trx, deps, connected));
   // A Graph send: non-delivery reports arrive in the sender's Inbox, so it is read for a while.
-  deps.outboxListeners.sentThroughGraph.add((trx, sent) => scheduleBounceScan(trx, sent.at, sent.account));
+  deps.outboxListeners.sentThroughGraph.add((trx, sent) => scheduleBounceScan(trx, sent.at, sent.account), {
+    when: (sent) => scansBouncesOf(sent.account),
+  });
   // Warm-up follows the account's standing (a grant that needs a person pauses it) and its messages' bounces.
   deps.accountListeners.statusChanged.add((trx, change) => followAccountStatus(trx, deps, change, deps.clock.now()));
   deps.accountListeners.connected.add((trx, connected) => resumeOnReconnect(trx, deps, connected));

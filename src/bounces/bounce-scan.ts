@@ -43,6 +43,11 @@ const CLOCK_SLACK_MS = 5 * 60_000;
 
 const LISTING_FIELDS = ['id', 'subject', 'from', 'receivedDateTime'];
 
+/** Whether a send from `account` schedules a scan: only an account that can read mail (Mail.ReadWrite) is read. */
+export function scansBouncesOf(account: Pick<AccountsTable, 'granted_scopes'>): boolean {
+  return canUseDrafts(account);
+}
+
 /**
  * After a Graph send from `account` (in the send's transaction): make sure its Inbox will be read for reports soon,
  * and for a while. No-op for accounts that cannot read mail.
@@ -52,7 +57,7 @@ export async function scheduleBounceScan(
   now: number,
   account: Pick<AccountsTable, 'id' | 'granted_scopes'>,
 ): Promise<void> {
-  if (!canUseDrafts(account)) return;
+  if (!scansBouncesOf(account)) return;
   const firstLook = now + FIRST_LOOK_DELAY_MS;
   await trx
     .insertInto('bounce_scans')

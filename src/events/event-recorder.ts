@@ -1,4 +1,4 @@
-import { type Expression, type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { EventsTable } from '../db/tables/accounts.js';
 import type { Clock } from '../platform/clock.js';
@@ -66,6 +66,17 @@ export interface EventRecordedListener {
    */
   readonly readWithInsert?: (eb: ExpressionBuilder<Database, 'events'>, event: EventsTable) => Expression<unknown>;
   recorded(db: Kysely<Database>, event: EventsTable, read: unknown): Promise<void>;
+  /**
+   * A condition under which `recorded` has nothing to do for an event of the organisation, or null when it may always
+   * have: an event recorded within a statement that requires it needs no listener (`EventRecorder.quietly`).
+   */
+  readonly idleWhere?: (organizationId: string) => Expression<SqlBool> | null;
+}
+
+/** An event to insert within the caller's own statement, which must require `onlyIf` (`EventRecorder.quietly`). */
+export interface QuietEvent {
+  row: EventsTable;
+  onlyIf: Expression<SqlBool>;
 }
 
 /**
@@ -83,15 +94,7 @@ export class EventRecorder {
   }
 
   async record(db: Kysely<Database>, event: NewEvent): Promise<EventView> {
-    const row: EventsTable = {
-      id: newId('evt', this.#clock),
-      organization_id: event.organizationId,
-      type: event.type,
-      account_id: event.accountId ?? null,
-      owner_external_id: event.ownerExternalId ?? null,
-      data: JSON.stringify(event.data),
-      created_at: this.#clock.now(),
-    };
+    const row = this.#rowOf(event);
     const listener = this.#onRecorded;
     const readWithInsert = listener?.readWithInsert;
     const inserted = await db
@@ -103,6 +106,30 @@ export class EventRecorder {
       .executeTakeFirst();
     await listener?.recorded(db, row, inserted && 'read' in inserted ? inserted.read : undefined);
     return toEventView(row);
+  }
+
+  /**
+   * The event's row for the caller to insert within a statement of its own that changes nothing unless `onlyIf`
+   * holds, the condition under which the listener would have nothing to do; null when it may always have (the
+   * event must then go through `record`). A statement that commits by itself then records the change and its event
+   * in one round trip (issue 14), with the event existing exactly when the change does.
+   */
+  quietly(event: NewEvent): QuietEvent | null {
+    const listener = this.#onRecorded;
+    const onlyIf = listener === undefined ? sql<SqlBool>`true` : (listener.idleWhere?.(event.organizationId) ?? null);
+    return onlyIf === null ? null : { row: this.#rowOf(event), onlyIf };
+  }
+
+  #rowOf(event: NewEvent): EventsTable {
+    return {
+      id: newId('evt', this.#clock),
+      organization_id: event.organizationId,
+      type: event.type,
+      account_id: event.accountId ?? null,
+      owner_external_id: event.ownerExternalId ?? null,
+      data: JSON.stringify(event.data),
+      created_at: this.#clock.now(),
+    };
   }
 }
 

@@ -11,7 +11,7 @@ import { storableEvidence } from '../microsoft/error-evidence.js';
 import type { ServiceDeps } from '../services.js';
 import { dropAttachmentContent } from './attachment-content.js';
 import { heldColumns, heldEventData } from './held-messages.js';
-import { recordMessageEvent } from './message-events.js';
+import { messageEvent, recordMessageEvent } from './message-events.js';
 import type { Claim } from './pacing.js';
 
 /**
@@ -144,62 +144,21 @@ export async function finishAttempt(
   change: MessageChange,
   options: { startedAtMs?: number; finding?: AccountFinding } = {},
 ): Promise<boolean> {
+  const quiet =
+    deps.dialect === 'postgres' && change.kind === 'sent' && !options.finding
+      ? await finishSentQuietly(deps, claim, attempt, options)
+      : 'not_tried';
+  if (quiet === 'finished') {
+    deps.metrics.sends.inc({ outcome: change.kind });
+    return true;
+  }
   // One transaction; on SQLite committed together with the outcomes of the other sends that ended in the same turn
   // (group commit, src/db/group-commit.ts): the caller goes on only once its own outcome is committed.
   const finished = await groupCommit(deps.db, deps.dialect, async (trx) => {
     const now = deps.clock.now();
-    const base = { lease_owner: null, lease_until: null, updated_at: now };
-    const columns: Partial<OutboxMessagesTable> =
-      change.kind === 'sent'
-        ? { ...base, status: 'sent', sent_at: now, next_attempt_at: null, recovery: null }
-        : change.kind === 'retry'
-          ? {
-              ...base,
-              status: 'queued',
-              next_attempt_at: change.at,
-              ...(change.recovery === undefined ? {} : { recovery: change.recovery }),
-            }
-          : change.kind === 'failed'
-            ? {
-                ...base,
-                status: 'failed',
-                next_attempt_at: null,
-                failure_reason: change.reason,
-                failure_message: change.message,
-                failure_remediation: change.remediation ? JSON.stringify(change.remediation) : null,
-              }
-            : change.kind === 'outcome_unknown'
-              ? {
-                  ...base,
-                  status: 'outcome_unknown',
-                  next_attempt_at: null,
-                  failure_reason: 'outcome_unknown',
-                  failure_message: change.message,
-                  failure_remediation: JSON.stringify(UNKNOWN_OUTCOME_REMEDIATION),
-                }
-              : { ...base, ...heldColumns(deps, now, change.status, change.reason) };
-    const finishMessage = (db: QueryCreator<Database>) =>
-      db
-        .updateTable('outbox_messages')
-        .set(columns)
-        .where('id', '=', claim.message.id)
-        .where('status', '=', 'sending')
-        .where('lease_owner', '=', claim.workerId)
-        .where('attempts', '=', claim.attemptNumber)
-        .returningAll();
-    const attemptColumns = {
-      outcome: attempt.outcome,
-      ...(attempt.step === undefined ? {} : { step: attempt.step }),
-      finished_at: now,
-      duration_ms: options.startedAtMs === undefined ? null : Math.round(performance.now() - options.startedAtMs),
-      http_status: attempt.httpStatus ?? null,
-      graph_code: attempt.graphCode ?? null,
-      request_id: attempt.requestId ?? null,
-      client_request_id: attempt.clientRequestId ?? null,
-      detail: attempt.detail === undefined ? null : attempt.detail.slice(0, 500),
-      evidence: attempt.evidence === undefined ? null : JSON.stringify(storableEvidence(attempt.evidence)),
-      retry_after_ms: attempt.retryAfterMs ?? null,
-    };
+    const columns = messageColumns(deps, change, now);
+    const attemptColumns = attemptLogColumns(attempt, options, now);
+    const finishMessage = (db: QueryCreator<Database>) => fencedFinish(db, claim, columns).returningAll();
     // Rows in the order a claim takes them (message, then attempt; the lane's pacing row is only waited for by
     // claims that hold no message lock), so a finishing worker and a claiming one can never deadlock on PostgreSQL.
     // The attempt is logged whether or not the fence matched.
@@ -249,11 +208,10 @@ export async function finishAttempt(
     }
     switch (change.kind) {
       case 'sent':
-        await recordMessageEvent(trx, deps, updated, 'message.sent', {
-          status: 'sent',
-          from: updated.from_address,
-          ...(attempt.outcome === 'found' ? { confirmedBy: 'sent_items_lookup' } : {}),
-        });
+        await recordMessageEvent(trx, deps, updated, 'message.sent', sentEventData(updated.from_address, attempt));
+        // The quiet statement changed nothing although the fence held: the organisation has a webhook endpoint.
+        if (quiet === 'changed_nothing')
+          loudOrganizations.set(updated.organization_id, performance.now() + LOUD_FOR_MS);
         // Reports of non-delivery arrive in the sender's Inbox: the bounce reader's listener reads it for a while.
         if (updated.provider === 'microsoft' && claim.account) {
           await deps.outboxListeners.sentThroughGraph.emit(trx, { at: now, account: claim.account });
@@ -287,6 +245,168 @@ export async function finishAttempt(
   // Counted once committed: `mailbridge_outbox_sends_total{outcome}` (src/metrics/service-metrics.ts).
   if (finished) deps.metrics.sends.inc({ outcome: change.kind });
   return finished;
+}
+
+/** The message's columns when its attempt ends with `change`. */
+function messageColumns(
+  deps: Pick<OutcomeDeps, 'config'>,
+  change: MessageChange,
+  now: number,
+): Partial<OutboxMessagesTable> {
+  const base = { lease_owner: null, lease_until: null, updated_at: now };
+  switch (change.kind) {
+    case 'sent':
+      return { ...base, status: 'sent', sent_at: now, next_attempt_at: null, recovery: null };
+    case 'retry':
+      return {
+        ...base,
+        status: 'queued',
+        next_attempt_at: change.at,
+        ...(change.recovery === undefined ? {} : { recovery: change.recovery }),
+      };
+    case 'failed':
+      return {
+        ...base,
+        status: 'failed',
+        next_attempt_at: null,
+        failure_reason: change.reason,
+        failure_message: change.message,
+        failure_remediation: change.remediation ? JSON.stringify(change.remediation) : null,
+      };
+    case 'outcome_unknown':
+      return {
+        ...base,
+        status: 'outcome_unknown',
+        next_attempt_at: null,
+        failure_reason: 'outcome_unknown',
+        failure_message: change.message,
+        failure_remediation: JSON.stringify(UNKNOWN_OUTCOME_REMEDIATION),
+      };
+    case 'held':
+      return { ...base, ...heldColumns(deps, now, change.status, change.reason) };
+  }
+}
+
+/** The attempt log's columns for what the attempt saw. */
+function attemptLogColumns(attempt: AttemptRecord, options: { startedAtMs?: number }, now: number) {
+  return {
+    outcome: attempt.outcome,
+    ...(attempt.step === undefined ? {} : { step: attempt.step }),
+    finished_at: now,
+    duration_ms: options.startedAtMs === undefined ? null : Math.round(performance.now() - options.startedAtMs),
+    http_status: attempt.httpStatus ?? null,
+    graph_code: attempt.graphCode ?? null,
+    request_id: attempt.requestId ?? null,
+    client_request_id: attempt.clientRequestId ?? null,
+    detail: attempt.detail === undefined ? null : attempt.detail.slice(0, 500),
+    evidence: attempt.evidence === undefined ? null : JSON.stringify(storableEvidence(attempt.evidence)),
+    retry_after_ms: attempt.retryAfterMs ?? null,
+  };
+}
+
+/** The message's update when its attempt ends, fenced by the claim (see the module comment). */
+function fencedFinish(db: QueryCreator<Database>, claim: Claim, columns: Partial<OutboxMessagesTable>) {
+  return db
+    .updateTable('outbox_messages')
+    .set(columns)
+    .where('id', '=', claim.message.id)
+    .where('status', '=', 'sending')
+    .where('lease_owner', '=', claim.workerId)
+    .where('attempts', '=', claim.attemptNumber);
+}
+
+/** The `message.sent` event's own data (besides the message's ids, `messageEvent`). */
+function sentEventData(fromAddress: string | null, attempt: AttemptRecord): Record<string, unknown> {
+  return {
+    status: 'sent',
+    from: fromAddress,
+    ...(attempt.outcome === 'found' ? { confirmedBy: 'sent_items_lookup' } : {}),
+  };
+}
+
+/**
+ * Organisations whose `message.sent` could not be recorded quietly lately (an enabled webhook endpoint), with when to
+ * try again: their sends take the transaction's path without trying the quiet statement first, which would change
+ * nothing. A hint only: the statement itself checks.
+ */
+const loudOrganizations = new Map<string, number>();
+const LOUD_FOR_MS = 60_000;
+
+/**
+ * A sent message's outcome on PostgreSQL when nothing but its own rows is written with it (issue 14): the message,
+ * its attempt and its `message.sent` event in one statement that commits by itself, where the transaction took four
+ * round trips (BEGIN, outcome, event, COMMIT). Only for a message without attachments (their content is dropped when
+ * it is sent), from an account no outbox listener acts on (a bounce scan to schedule), with an event its listener has
+ * nothing to do for (`EventRecorder.quietly`: no enabled webhook endpoint), a condition the statement requires.
+ *
+ * The event is built from the claimed row (its ids, provider, Message-ID and sender are set when the message is
+ * accepted; `attempts` is the fence's). False when the statement changed nothing (the fence no longer matches, or the
+ * organisation has an endpoint now): the caller then takes the transaction's path, which tells the two apart.
+ * `not_tried` where it does not apply.
+ */
+async function finishSentQuietly(
+  deps: OutcomeDeps,
+  claim: Claim,
+  attempt: AttemptRecord,
+  options: { startedAtMs?: number },
+): Promise<'finished' | 'changed_nothing' | 'not_tried'> {
+  const { message, account } = claim;
+  const organizationId = message.organization_id;
+  if (message.attachment_count > 0) return 'not_tried';
+  if ((loudOrganizations.get(organizationId) ?? 0) > performance.now()) return 'not_tried';
+  const now = deps.clock.now();
+  if (
+    message.provider === 'microsoft' &&
+    account &&
+    deps.outboxListeners.sentThroughGraph.anyActsOn({ at: now, account })
+  )
+    return 'not_tried';
+  const event = deps.events.quietly(
+    messageEvent(
+      { ...message, attempts: claim.attemptNumber },
+      'message.sent',
+      sentEventData(message.from_address, attempt),
+    ),
+  );
+  if (!event) return 'not_tried';
+  const { row } = event;
+  const finished = await deps.db
+    .with('finished', (db) =>
+      fencedFinish(db, claim, messageColumns(deps, { kind: 'sent' }, now))
+        .where(() => event.onlyIf)
+        .returning('id'),
+    )
+    .with('logged', (db) =>
+      db
+        .updateTable('outbox_attempts')
+        .set(attemptLogColumns(attempt, options, now))
+        .where('id', '=', claim.attemptId)
+        .where((eb) => eb.exists(eb.selectFrom('finished').select('finished.id')))
+        .returning('id'),
+    )
+    .with('recorded', (db) =>
+      db
+        .insertInto('events')
+        .columns(['id', 'organization_id', 'type', 'account_id', 'owner_external_id', 'data', 'created_at'])
+        .expression((eb) =>
+          eb
+            .selectFrom('finished')
+            .select([
+              sql.val(row.id).as('id'),
+              sql.val(row.organization_id).as('organization_id'),
+              sql.val(row.type).as('type'),
+              sql.val(row.account_id).as('account_id'),
+              sql.val(row.owner_external_id).as('owner_external_id'),
+              sql.val(row.data).as('data'),
+              sql.val(row.created_at).as('created_at'),
+            ]),
+        )
+        .returning('id'),
+    )
+    .selectFrom('finished')
+    .select('finished.id')
+    .executeTakeFirst();
+  return finished === undefined ? 'changed_nothing' : 'finished';
 }
 
 export const UNKNOWN_OUTCOME_REMEDIATION: Remediation = {

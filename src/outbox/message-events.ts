@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
-import type { EventType } from '../events/event-recorder.js';
+import type { EventType, NewEvent } from '../events/event-recorder.js';
 import type { ServiceDeps } from '../services.js';
 
 export type MessageEventType = Extract<EventType, `message.${string}`>;
@@ -22,7 +22,12 @@ export async function recordMessageEvent(
   type: MessageEventType,
   data: Record<string, unknown>,
 ): Promise<void> {
-  await deps.events.record(trx, {
+  await deps.events.record(trx, messageEvent(row, type, data));
+}
+
+/** A `message.*` event of `row`: its ids, provider, Message-ID and attempts, with `data`. */
+export function messageEvent(row: MessageEventRow, type: MessageEventType, data: Record<string, unknown>): NewEvent {
+  return {
     organizationId: row.organization_id,
     type,
     accountId: row.account_id,
@@ -36,5 +41,5 @@ export async function recordMessageEvent(
       attempts: row.attempts,
       ...data,
     },
-  });
+  };
 }

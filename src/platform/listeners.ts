@@ -9,13 +9,30 @@ import type { Database } from '../db/schema.js';
  * rolls back with the change itself, and one that throws aborts it.
  */
 export class Listeners<Change> {
-  readonly #listeners: Array<(trx: Kysely<Database>, change: Change) => Promise<void>> = [];
+  readonly #listeners: Array<{
+    listener: (trx: Kysely<Database>, change: Change) => Promise<void>;
+    when: ((change: Change) => boolean) | undefined;
+  }> = [];
 
-  add(listener: (trx: Kysely<Database>, change: Change) => Promise<void>): void {
-    this.#listeners.push(listener);
+  /**
+   * `when`: the changes the listener acts on (it is not called for others). A listener that says so lets the owner
+   * of a change learn that nobody will write with it (`anyActsOn`), and record it without a transaction of its own.
+   */
+  add(
+    listener: (trx: Kysely<Database>, change: Change) => Promise<void>,
+    options: { when?: (change: Change) => boolean } = {},
+  ): void {
+    this.#listeners.push({ listener, when: options.when });
+  }
+
+  /** Whether any listener acts on `change` (one registered without `when` acts on every change). */
+  anyActsOn(change: Change): boolean {
+    return this.#listeners.some(({ when }) => when === undefined || when(change));
   }
 
   async emit(trx: Kysely<Database>, change: Change): Promise<void> {
-    for (const listener of this.#listeners) await listener(trx, change);
+    for (const { listener, when } of this.#listeners) {
+      if (when === undefined || when(change)) await listener(trx, change);
+    }
   }
 }

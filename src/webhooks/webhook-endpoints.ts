@@ -1,4 +1,4 @@
-import type { Expression, ExpressionBuilder, Kysely } from 'kysely';
+import { type Expression, type ExpressionBuilder, expressionBuilder, type Kysely, type SqlBool } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { WebhookEndpointsTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
@@ -269,6 +269,20 @@ export function anyEnabledEndpoint(
     .where('webhook_endpoints.organization_id', '=', organizationId)
     .where('webhook_endpoints.enabled', '=', 1)
     .limit(1);
+}
+
+/** True while the organisation has no enabled endpoint: a condition for a statement that records an event by itself. */
+export function noEnabledEndpoint(organizationId: string): Expression<SqlBool> {
+  const eb = expressionBuilder<Database, never>();
+  return eb.not(
+    eb.exists(
+      eb
+        .selectFrom('webhook_endpoints')
+        .select('webhook_endpoints.id')
+        .where('webhook_endpoints.organization_id', '=', organizationId)
+        .where('webhook_endpoints.enabled', '=', 1),
+    ),
+  );
 }
 
 /** The organisation's enabled endpoints that want events of `type` (read for an event when it has any). */

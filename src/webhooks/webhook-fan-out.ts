@@ -6,7 +6,7 @@ import { JOBS, type JobEngine } from '../jobs/job-engine.js';
 import { DEFAULT_ORGANIZATION_ID } from '../orgs/organizations.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
-import { anyEnabledEndpoint, endpointsWanting } from './webhook-endpoints.js';
+import { anyEnabledEndpoint, endpointsWanting, noEnabledEndpoint } from './webhook-endpoints.js';
 
 export interface WebhookFanOutOptions {
   clock: Clock;
@@ -27,6 +27,11 @@ export function webhookFanOut(options: WebhookFanOutOptions): EventRecordedListe
     // Whether the organisation has an enabled endpoint at all, read with the event (most have none, and then their
     // endpoints need no read of their own). Read committed, as the endpoint read itself is.
     readWithInsert: (eb, event) => anyEnabledEndpoint(eb, event.organization_id),
+    // Nothing to deliver while the organisation has no enabled endpoint, unless WEBHOOK_URL serves it.
+    idleWhere: (organizationId) =>
+      options.defaultWebhookUrl && organizationId === DEFAULT_ORGANIZATION_ID
+        ? null
+        : noEnabledEndpoint(organizationId),
     recorded: (db, event, read) => queueWebhookDeliveries(db, options, event, read != null),
   };
 }
