@@ -1,4 +1,4 @@
-import type { Kysely, RawBuilder } from 'kysely';
+import type { Expression, Kysely, RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 /**
@@ -27,6 +27,13 @@ export interface JobEngine {
    * needs no `enqueue` (issue 14: one statement per accepted message saved).
    */
   waitingJobStart?(name: JobName, singletonKey: string): RawBuilder<Date | null>;
+  /**
+   * pg-boss only: an SQL condition, true when a job waits under `singletonKey` that starts no later than `at` (an
+   * expression of epoch ms), that locks that job until the statement's transaction ends. A statement that writes only
+   * when it holds (an autocommitted INSERT … SELECT … WHERE) makes its change visible as the lock goes, so no worker
+   * fetches the job before the change is visible, and nothing needs asking for (issue 14: the accept in one statement).
+   */
+  waitingJobStartsBy?(name: JobName, singletonKey: string, at: Expression<number>): RawBuilder<boolean>;
   /** Releases what the engine holds (timers; never the database, which its owner closes). Idempotent. */
   stop(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type RawBuilder, sql } from 'kysely';
+import { CompiledQuery, type Expression, type Kysely, type RawBuilder, sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
@@ -181,6 +181,17 @@ export class PgBossJobEngine implements JobEngine {
   waitingJobStart(name: JobName, singletonKey: string): RawBuilder<Date | null> {
     return sql<Date | null>`(select start_after from ${sql.id(this.schema, 'job')}
       where ${this.#waitingUnder(name, singletonKey)} for share)`;
+  }
+
+  /**
+   * Whether a job waits under the key that starts no later than `at` (epoch ms), locked `FOR SHARE` as above when it
+   * does (the lock clause of a sub-select locks the rows it returns). `at` in whole ms converts exactly (to_timestamp
+   * rounds to microseconds); a job starting within a millisecond after `at` does not count, which costs only the
+   * caller's slower path.
+   */
+  waitingJobStartsBy(name: JobName, singletonKey: string, at: Expression<number>): RawBuilder<boolean> {
+    return sql<boolean>`exists (select from ${sql.id(this.schema, 'job')}
+      where ${this.#waitingUnder(name, singletonKey)} and start_after <= to_timestamp(${at} / 1000.0) for share)`;
   }
 
   /** The key and predicate of pg-boss's unique index of waiting `short` jobs (job_i1): one index probe. */

@@ -1,18 +1,20 @@
 /**
  * The job seam (src/jobs/) on both dialects. PostgreSQL: pg-boss jobs are written in the caller's transaction (rolled
  * back, no job; committed, one job, fetched once), one waiting job per singleton key that a second request merges
- * into and moves earlier (never later), a merge that keeps workers off the job until its transaction ends, and the
- * whole path: a message accepted through the API is sent by the job worker alone, exactly once. SQLite: the
+ * into and moves earlier (never later), a merge that keeps workers off the job until its transaction ends, an accept
+ * that is one statement when its mailbox's job waits early enough (and keeps workers off that job until it commits),
+ * and the whole path: a message accepted through the API is sent by the job worker alone, exactly once. SQLite: the
  * in-process loop, nudged by an enqueue, sends an accepted message long before its interval; `api`/`worker` on
  * SQLite say the split is not supported. Both: a lane pass sends what the mailbox's budget allows and says when to
  * come back.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { addFault, removeFault } from '../../emulator/control/actions.js';
 import { createConnectSession } from '../../src/connect/connect-sessions.js';
-import type { DbDialect } from '../../src/db/schema.js';
+import type { Database, DbDialect } from '../../src/db/schema.js';
 import { withTransaction } from '../../src/db/transaction.js';
 import { InProcessJobEngine } from '../../src/jobs/in-process-engine.js';
 import { JOBS } from '../../src/jobs/job-engine.js';
@@ -20,6 +22,9 @@ import { startJobWorker } from '../../src/jobs/job-worker.js';
 import { type FetchedJob, PgBossJobEngine } from '../../src/jobs/pg-boss-engine.js';
 import { ensureDefaultOrganization } from '../../src/orgs/organizations.js';
 import { dispatchLane } from '../../src/outbox/dispatcher.js';
+import { validateMessageOrThrow } from '../../src/outbox/message-input.js';
+import { acceptMessage, type IdempotentRequest } from '../../src/outbox/message-store.js';
+import { resolveAccountTargetOrThrow } from '../../src/outbox/message-target.js';
 import { submitMessage } from '../../src/outbox/submit-message.js';
 import { SQLITE_SPLIT_WARNING, startBackgroundForRole } from '../../src/worker/background-role.js';
 import { type BackgroundWork, startBackgroundWork } from '../../src/worker/background-work.js';
@@ -257,6 +262,173 @@ describe('job seam: pg-boss on PostgreSQL', SUITE_TIMEOUT, () => {
     const afterCommit = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-read');
     assert.equal(afterCommit.length, 1, 'after the commit it runs');
     for (const job of afterCommit) await engine.complete(job.name, job.id);
+  });
+
+  describe('the accept in one statement', () => {
+    let counted: Kysely<Database>;
+    /** Every statement `counted` sent, BEGIN and COMMIT included (Kysely's log sees what its driver sends). */
+    const statements: string[] = [];
+    const name = JOBS.outboxMailbox;
+    const clearLane = async () => {
+      const db = h.service.deps.db;
+      await sql`delete from ${sql.id(engine.schema, 'job')} where name = ${name} and singleton_key = ${h.accountId}`.execute(
+        db,
+      );
+      await db
+        .updateTable('outbox_pacing')
+        .set({ throttled_until: null, paced_until: null })
+        .where('lane', '=', h.accountId)
+        .execute();
+      await db
+        .updateTable('outbox_messages')
+        .set({ status: 'canceled', next_attempt_at: null })
+        .where('lane', '=', h.accountId)
+        .where('status', '=', 'queued')
+        .execute();
+    };
+    const pauseLane = (until: number) =>
+      h.service.deps.db
+        .insertInto('outbox_pacing')
+        .values({ lane: h.accountId, throttled_until: null, paced_until: until, last_claimed_at: null, updated_at: 0 })
+        .onConflict((conflict) => conflict.column('lane').doUpdateSet({ paced_until: until }))
+        .execute();
+    /** Accepts a message through the store on `counted` (or `db`, a transaction), as the API does after its checks. */
+    const accept = async (
+      subject: string,
+      options: { db?: Kysely<Database>; idempotency?: IdempotentRequest } = {},
+    ) => {
+      const deps = { ...h.service.deps, db: options.db ?? counted };
+      const target = await resolveAccountTargetOrThrow(h.service.deps.db, h.client.organization.id, h.accountId);
+      const message = validateMessageOrThrow(
+        { to: [{ address: 'candidate@example.net' }], subject, text: 'Hello.' },
+        { maxRecipientsPerMessage: deps.config.outbox.maxRecipientsPerMessage },
+        deps.clock.now(),
+      );
+      statements.length = 0;
+      return acceptMessage(deps, target, message, options.idempotency);
+    };
+    const messageRow = (id: string) =>
+      h.service.deps.db.selectFrom('outbox_messages').selectAll().where('id', '=', id).executeTakeFirst();
+
+    before(async () => {
+      const config = h.service.database.config;
+      assert.equal(config.dialect, 'postgres');
+      counted = new Kysely<Database>({
+        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: config.url.reveal(), max: 2 }) }),
+        log: (event) => {
+          statements.push(event.query.sql);
+        },
+      });
+    });
+    after(async () => {
+      await clearLane();
+      await counted?.destroy();
+    });
+
+    it("a message whose mailbox's pass waits early enough is one INSERT, and no job is asked for", async () => {
+      await clearLane();
+      const due = Date.now() - 60_000;
+      await engine.enqueue(
+        h.service.deps.db,
+        name,
+        { lane: h.accountId },
+        { singletonKey: h.accountId, startAfter: due },
+      );
+      const jobsBefore = await jobsOf(name, h.accountId);
+      const { row, created } = await accept('Behind a waiting pass');
+      assert.ok(created);
+      assert.equal(statements.length, 1, statements.join('\n'));
+      assert.match(statements[0] ?? '', /^insert into "outbox_messages"/);
+      assert.equal((await messageRow(row.id))?.status, 'queued', 'the message is committed');
+      assert.deepEqual(await jobsOf(name, h.accountId), jobsBefore, 'the same one job, untouched');
+    });
+
+    it('a pass that starts after the pause ends is moved to its end; one starting at its end is left as it is', async () => {
+      await clearLane();
+      const pausedUntil = Date.now() + 45_000;
+      await pauseLane(pausedUntil);
+      const db = h.service.deps.db;
+      const lane = h.accountId;
+      await engine.enqueue(db, name, { lane }, { singletonKey: lane, startAfter: pausedUntil + 1 });
+      const late = await accept('Behind a pass a millisecond too late');
+      assert.ok(statements.includes('begin'), 'the transaction path');
+      assert.ok(await messageRow(late.row.id));
+      assert.deepEqual(
+        (await jobsOf(name, lane)).map((job) => [job.state, job.start_after.getTime()]),
+        [['created', pausedUntil]],
+      );
+      const onTime = await accept('Behind a pass starting as the pause ends');
+      assert.equal(statements.length, 1, statements.join('\n'));
+      assert.ok(await messageRow(onTime.row.id));
+      assert.deepEqual(
+        (await jobsOf(name, lane)).map((job) => [job.state, job.start_after.getTime()]),
+        [['created', pausedUntil]],
+      );
+    });
+
+    it('a message whose mailbox has no pass waiting gets one, when the pause ends', async () => {
+      await clearLane();
+      const pausedUntil = Date.now() + 45_000;
+      await pauseLane(pausedUntil);
+      const { row } = await accept('No pass waits');
+      assert.ok(await messageRow(row.id));
+      assert.deepEqual(
+        (await jobsOf(name, h.accountId)).map((job) => [job.state, job.start_after.getTime()]),
+        [['created', pausedUntil]],
+      );
+    });
+
+    it('keeps workers off the waiting job until the statement commits, and the message is visible from then', async () => {
+      await clearLane();
+      const db = h.service.deps.db;
+      await engine.enqueue(
+        db,
+        name,
+        { lane: h.accountId },
+        { singletonKey: h.accountId, startAfter: Date.now() - 1000 },
+      );
+      const holding = deferred();
+      const inserted = deferred();
+      let id: string | undefined;
+      let sentInside: string[] = [];
+      // The one statement in a transaction held open, so the lock it took can be looked at.
+      const transaction = withTransaction(counted, async (trx) => {
+        id = (await accept('Inserted, not yet committed', { db: trx })).row.id;
+        sentInside = [...statements];
+        inserted.resolve();
+        await holding.promise;
+      });
+      await Promise.race([inserted.promise, transaction]);
+      let whileOpen: FetchedJob[];
+      let visibleWhileOpen: boolean;
+      try {
+        whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === h.accountId);
+        visibleWhileOpen = id !== undefined && (await messageRow(id)) !== undefined;
+      } finally {
+        holding.resolve();
+        await transaction;
+      }
+      assert.ok(id, 'the statement inserted the message');
+      assert.deepEqual(whileOpen, [], "pg-boss's fetch skips the job while the transaction is open");
+      assert.equal(visibleWhileOpen, false);
+      assert.equal(sentInside.length, 1, sentInside.join('\n'));
+      assert.match(sentInside[0] ?? '', /^insert into "outbox_messages" .* for share\)$/s, 'the one statement');
+      const afterCommit = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === h.accountId);
+      assert.equal(afterCommit.length, 1, 'after the commit the job runs');
+      assert.ok(await messageRow(id), 'and the message is there for it');
+      for (const job of afterCommit) await engine.complete(job.name, job.id);
+    });
+
+    it('a repeated idempotency key meets the unique constraint in the one statement and gets the first message', async () => {
+      await clearLane();
+      await engine.enqueue(h.service.deps.db, name, { lane: h.accountId }, { singletonKey: h.accountId });
+      const idempotency = { key: 'one-statement-key', hash: 'same-request' };
+      const first = await accept('Keyed', { idempotency });
+      const again = await accept('Keyed', { idempotency });
+      assert.equal(again.created, false);
+      assert.equal(again.row.id, first.row.id);
+      assert.match(statements[0] ?? '', /^insert into "outbox_messages"/, 'it met the constraint in the one statement');
+    });
   });
 
   it('a message accepted while a later pass of its mailbox waits moves that pass to now; an earlier one stays', async () => {
