@@ -21,13 +21,6 @@ export interface JobEngine {
    */
   enqueue(db: Kysely<Database>, name: JobName, data: JobData, options?: EnqueueOptions): Promise<void>;
   /**
-   * pg-boss only: an SQL expression, for a statement the caller makes anyway, that reads when the job waiting under
-   * `singletonKey` starts (null: none waits) and locks that job until the caller's transaction ends, so no worker
-   * fetches it before the caller's change is visible. A caller that finds a job waiting that starts early enough
-   * needs no `enqueue` (issue 14: one statement per accepted message saved).
-   */
-  waitingJobStart?(name: JobName, singletonKey: string): RawBuilder<Date | null>;
-  /**
    * pg-boss only: an SQL condition, true when a job waits under `singletonKey` that starts no later than `at` (an
    * expression of epoch ms), that locks that job until the statement's transaction ends. A statement that writes only
    * when it holds (an autocommitted INSERT … SELECT … WHERE) makes its change visible as the lock goes, so no worker

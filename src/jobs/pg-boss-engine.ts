@@ -175,17 +175,10 @@ export class PgBossJobEngine implements JobEngine {
   }
 
   /**
-   * The job waiting under the key, locked `FOR SHARE` until the caller's transaction ends: pg-boss's fetch takes jobs
-   * `FOR UPDATE SKIP LOCKED`, so it passes over this one until then, as it passes over a job the merge above updated.
-   */
-  waitingJobStart(name: JobName, singletonKey: string): RawBuilder<Date | null> {
-    return sql<Date | null>`(select start_after from ${sql.id(this.schema, 'job')}
-      where ${this.#waitingUnder(name, singletonKey)} for share)`;
-  }
-
-  /**
-   * Whether a job waits under the key that starts no later than `at` (epoch ms), locked `FOR SHARE` as above when it
-   * does (the lock clause of a sub-select locks the rows it returns). `at` in whole ms converts exactly (to_timestamp
+   * Whether a job waits under the key that starts no later than `at` (epoch ms), locked `FOR SHARE` until the
+   * caller's transaction ends when it does (the lock clause of a sub-select locks the rows it returns): pg-boss's fetch
+   * takes jobs `FOR UPDATE SKIP LOCKED`, so it passes over this one until then, as it passes over a job the merge above
+   * updated. `at` in whole ms converts exactly (to_timestamp
    * rounds to microseconds); a job starting within a millisecond after `at` does not count, which costs only the
    * caller's slower path.
    */

@@ -9,14 +9,6 @@ export interface LanePause {
 }
 
 /**
- * What the accept path reads about its lane in its own INSERT (pg-boss only): the pause, and when the lane's waiting
- * job starts (null: none waits), that job locked until the accept commits (`JobEngine.waitingJobStart`).
- */
-export interface LaneWakeRead extends LanePause {
-  waiting_job_start: Date | null;
-}
-
-/**
  * Asks for a pass over an outbox lane (the job `outbox-mailbox`, at most one waiting per lane) at `at`, in `db`'s
  * transaction when it is one, so the job exists exactly when the change that makes the lane's work due committed
  * (a message accepted, released, handed back at shutdown). On the in-process engine (SQLite) this nudges the loop.
@@ -27,15 +19,15 @@ export interface LaneWakeRead extends LanePause {
  * before then): a burst of messages for a mailbox waiting out its minute does not pull its pass forward once per
  * message. The pause read may be stale only towards earlier (pauses are set forward), which costs one early pass.
  * A caller that already read the lane's pause in its own statement (the accept path's INSERT … RETURNING) passes it,
- * saving the round trip; when that read also found a job waiting that starts early enough, and locked it until the
- * caller commits, no worker can run that job before the caller's change is visible: nothing needs asking for.
+ * saving the round trip. (An accept whose lane's job already waits early enough asks for nothing: message-store.ts
+ * `insertBehindWaitingJob`.)
  */
 export async function wakeLane(
   db: Kysely<Database>,
   deps: { readonly jobs?: JobEngine | undefined },
   lane: string,
   at: number,
-  pause?: LanePause | LaneWakeRead,
+  pause?: LanePause,
 ): Promise<void> {
   if (!deps.jobs) return;
   let startAfter = at;
@@ -48,8 +40,6 @@ export async function wakeLane(
         .where('lane', '=', lane)
         .executeTakeFirst());
     startAfter = Math.max(at, Number(pacing?.throttled_until ?? 0), Number(pacing?.paced_until ?? 0));
-    const waiting = pause && 'waiting_job_start' in pause ? pause.waiting_job_start : null;
-    if (waiting !== null && waiting.getTime() <= startAfter) return;
   }
   await deps.jobs.enqueue(db, JOBS.outboxMailbox, { lane }, { singletonKey: lane, startAfter });
 }

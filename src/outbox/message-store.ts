@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type {
   MessageStatus,
@@ -15,7 +15,7 @@ import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { dropAttachmentContent } from './attachment-content.js';
 import { heldColumns, heldEventData } from './held-messages.js';
-import { type LaneWakeRead, wakeLane } from './lane-wakeup.js';
+import { type LanePause, wakeLane } from './lane-wakeup.js';
 import { recordMessageEvent } from './message-events.js';
 import type { MailAddress, StoredPayload, ValidatedMessage } from './message-input.js';
 import { HOLDING_STATUSES, type MessageTarget } from './message-target.js';
@@ -215,27 +215,23 @@ async function acceptInTransaction(
   due: number,
 ): Promise<void> {
   await withTransaction(deps.db, async (trx) => {
-    // With pg-boss the lane's job starts after the lane's pause, and a job that waits already may do: both are read
-    // in the INSERT's own round trip (issue 14), the waiting job locked until this transaction ends.
-    const waitingJobStart = deps.jobs?.waitingJobStart?.(JOBS.outboxMailbox, row.lane);
+    // With pg-boss the lane's job starts after the lane's pause, read in the INSERT's own round trip (issue 14). The
+    // waiting job is not read here: locked FOR SHARE by two accepts of one lane, each one's merge UPDATE would wait
+    // for the other's lock (a deadlock); an accept that finds it early enough took the one-statement path instead.
+    const readsPause = deps.jobs?.kind === 'pg-boss' && !held;
     const inserted = await trx
       .insertInto('outbox_messages')
       .values(row)
-      .$if(waitingJobStart !== undefined, (query) =>
+      .$if(readsPause, (query) =>
         query.returning((eb) => [
           eb.selectFrom('outbox_pacing').select('throttled_until').where('lane', '=', row.lane).as('throttled_until'),
           eb.selectFrom('outbox_pacing').select('paced_until').where('lane', '=', row.lane).as('paced_until'),
-          (waitingJobStart as RawBuilder<Date | null>).as('waiting_job_start'),
         ]),
       )
       .executeTakeFirst();
-    const laneRead: LaneWakeRead | undefined =
-      inserted && 'waiting_job_start' in inserted
-        ? {
-            throttled_until: inserted.throttled_until ?? null,
-            paced_until: inserted.paced_until ?? null,
-            waiting_job_start: inserted.waiting_job_start ?? null,
-          }
+    const pause: LanePause | undefined =
+      inserted && 'paced_until' in inserted
+        ? { throttled_until: inserted.throttled_until ?? null, paced_until: inserted.paced_until ?? null }
         : undefined;
     for (const [position, attachment] of message.attachments.entries()) {
       const attachmentRow: OutboxAttachmentsTable = {
@@ -251,7 +247,7 @@ async function acceptInTransaction(
     }
     if (held) await recordMessageEvent(trx, deps, row, 'message.held', heldEventData(row));
     // The mailbox's job, in this transaction: it exists exactly when the message does (issue 5 item 2).
-    else await wakeLane(trx, deps, row.lane, due, laneRead);
+    else await wakeLane(trx, deps, row.lane, due, pause);
   });
 }
 

@@ -233,37 +233,6 @@ describe('job seam: pg-boss on PostgreSQL', SUITE_TIMEOUT, () => {
     for (const job of afterCommit) await engine.complete(job.name, job.id);
   });
 
-  it("an accept reads its mailbox's waiting job and keeps workers off it until it commits", async () => {
-    const name = JOBS.outboxMailbox;
-    const db = h.service.deps.db;
-    const due = Date.now() - 1000;
-    await engine.enqueue(db, name, { lane: 'lane-read' }, { singletonKey: 'lane-read', startAfter: due });
-    const holding = deferred();
-    const read = deferred();
-    let started: Date | null | undefined;
-    const transaction = withTransaction(db, async (trx) => {
-      const row = await trx
-        .selectNoFrom(engine.waitingJobStart(name, 'lane-read').as('start'))
-        .executeTakeFirstOrThrow();
-      started = row.start;
-      read.resolve();
-      await holding.promise;
-    });
-    await Promise.race([read.promise, transaction]);
-    let whileOpen: FetchedJob[];
-    try {
-      whileOpen = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-read');
-    } finally {
-      holding.resolve();
-      await transaction;
-    }
-    assert.equal(started?.getTime(), due, 'it reads when the waiting job starts');
-    assert.deepEqual(whileOpen, [], 'a worker cannot take the job while the reading transaction is open');
-    const afterCommit = (await engine.fetch(name, 10)).filter((job) => job.data['lane'] === 'lane-read');
-    assert.equal(afterCommit.length, 1, 'after the commit it runs');
-    for (const job of afterCommit) await engine.complete(job.name, job.id);
-  });
-
   describe('the accept in one statement', () => {
     let counted: Kysely<Database>;
     /** Every statement `counted` sent, BEGIN and COMMIT included (Kysely's log sees what its driver sends). */
@@ -428,6 +397,28 @@ describe('job seam: pg-boss on PostgreSQL', SUITE_TIMEOUT, () => {
       assert.equal(again.created, false);
       assert.equal(again.row.id, first.row.id);
       assert.match(statements[0] ?? '', /^insert into "outbox_messages"/, 'it met the constraint in the one statement');
+    });
+
+    it('accepts racing for one mailbox whose pass waits too late all commit, and move the pass once', async () => {
+      await clearLane();
+      const later = Date.now() + 3_600_000;
+      await engine.enqueue(
+        h.service.deps.db,
+        name,
+        { lane: h.accountId },
+        { singletonKey: h.accountId, startAfter: later },
+      );
+      // Each takes the transaction's path and moves the pass: two that held the waiting job FOR SHARE before their
+      // merge UPDATE would each wait for the other's lock, and PostgreSQL would abort one (a failed accept).
+      const racing = Array.from({ length: 8 }, (_, n) => accept(`Racing ${n}`, { db: h.service.deps.db }));
+      const results = await Promise.allSettled(racing);
+      assert.deepEqual(
+        results.filter((result) => result.status === 'rejected').map((result) => String(result.reason)),
+        [],
+      );
+      const waiting = (await jobsOf(name, h.accountId)).filter((job) => job.state === 'created');
+      assert.equal(waiting.length, 1, 'one waiting pass');
+      assert.ok((waiting[0]?.start_after.getTime() ?? later) < later, 'moved earlier');
     });
   });
 
