@@ -19,8 +19,8 @@ import { loadLine, machineLine, runBenchmark } from './support/report.js';
  * queued"): `--backlog` messages over `--lanes` lanes (1 % in `sending`, half of those with an expired lease; 1 %
  * `held`; the rest queued, due except in a tenth of the lanes and half the messages of another tenth), pacing rows
  * for two lanes in three (some throttled or paced), then the service's own statements — finding lanes with due work,
- * a lane's claim (its usage read, expired-lease and due reads, the batched writes), a pass's wake-up time, the
- * held-message sweep — captured as the service compiles them and run again, before and after:
+ * a lane's claim (its usage and due reads, one statement on PostgreSQL; the batched writes), a pass's wake-up time,
+ * the held-message sweep — captured as the service compiles them and run again, before and after:
  * - before: the statements as they were (the due-lane scan and the wake-up aggregate are kept below as the
  *   baselines) without migration 0021's indexes (dropped inside the rolled-back transaction that runs them);
  * - after: the service's statements with them.

@@ -129,21 +129,22 @@ interface LaneUsage {
 }
 
 /**
- * The lane's usage in one statement (each statement of a claim is a round trip on PostgreSQL, issue 14): its
- * messages in `sending` (live leases and expired ones, from the lane index) as scalar subqueries beside both windows
- * of its counted attempts (one pass over the last day's attempts; the minute's figures are conditional aggregates).
+ * The lane's usage read: its messages in `sending` (live leases and expired ones, from the lane index) as scalar
+ * subqueries beside both windows of its counted attempts (one pass over the last day's attempts; the minute's figures
+ * are conditional aggregates). One row, whatever the lane holds. On PostgreSQL it is a CTE of the claim's read
+ * (`usageAndDuePostgres`).
  */
-async function laneUsage(trx: Kysely<Database>, lane: string, now: number): Promise<LaneUsage> {
+function laneUsageQuery(db: QueryCreator<Database>, lane: string, now: number) {
   const minuteAgo = now - MINUTE_MS;
   const sendingCount = (live: boolean) =>
-    trx
+    db
       .selectFrom('outbox_messages')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('lane', '=', lane)
       // A literal, so that the plan can use the partial index of the lane's messages in `sending` (migration 0021).
       .where('status', '=', sql.lit('sending'))
       .where('lease_until', live ? '>=' : '<', now);
-  const windows = await trx
+  return db
     .selectFrom('outbox_attempts')
     .where('lane', '=', lane)
     .where('outcome', 'in', [...COUNTED_OUTCOMES])
@@ -167,19 +168,114 @@ async function laneUsage(trx: Kysely<Database>, lane: string, now: number): Prom
         eb.fn.min<number | null>(eb.case().when(finishedInMinute).then(eb.ref('finished_at')).end()).as('oldest'),
         eb.fn.sum<number | null>('recipient_count').as('recipients'),
       ];
-    })
-    .executeTakeFirstOrThrow();
-  const lastMinute = Number(windows.minute_n ?? 0);
+    });
+}
+
+type LaneUsageRow = Awaited<ReturnType<ReturnType<typeof laneUsageQuery>['executeTakeFirstOrThrow']>>;
+
+function toLaneUsage(row: LaneUsageRow): LaneUsage {
+  const lastMinute = Number(row.minute_n ?? 0);
   return {
-    inFlight: Number(windows.in_flight ?? 0),
-    expired: Number(windows.expired ?? 0),
+    inFlight: Number(row.in_flight ?? 0),
+    expired: Number(row.expired ?? 0),
     lastMinute,
     minuteFreesAt:
-      windows.oldest !== null && Number(windows.minute_finished ?? 0) === lastMinute
-        ? Number(windows.oldest) + MINUTE_MS
-        : null,
-    lastDayRecipients: Number(windows.recipients ?? 0),
+      row.oldest !== null && Number(row.minute_finished ?? 0) === lastMinute ? Number(row.oldest) + MINUTE_MS : null,
+    lastDayRecipients: Number(row.recipients ?? 0),
   };
+}
+
+/** How many messages the lane may take now: within `max`, its free concurrency and the minute's room. */
+function laneSlots(limits: LaneLimits, usage: LaneUsage, max: number): number {
+  return Math.min(max, limits.concurrency - usage.inFlight, limits.messagesPerMinute - usage.lastMinute);
+}
+
+/** A due message as the claim reads it. */
+type DueMessage = Pick<OutboxMessagesTable, 'id' | 'status' | 'recipient_count' | 'attempts'>;
+
+/** The lane's usage, then (if it has room) its due messages, in statements of their own: cheap on SQLite. */
+async function usageThenDue(
+  trx: Kysely<Database>,
+  lane: string,
+  now: number,
+  limits: LaneLimits,
+  max: number,
+): Promise<{ usage: LaneUsage; due: DueMessage[] }> {
+  const usage = toLaneUsage(await laneUsageQuery(trx, lane, now).executeTakeFirstOrThrow());
+  const slots = laneSlots(limits, usage, max);
+  return { usage, due: slots > 0 ? await selectDue(trx, lane, now, slots, usage.expired > 0) : [] };
+}
+
+/**
+ * The lane's usage and its due messages in one statement on PostgreSQL (each statement of a claim is a round trip,
+ * issue 14), read after the lane's lock was granted (the statement before it took the lock, and this one takes its
+ * snapshot when it starts). The usage is a CTE; the due reads are `selectDue`'s two, locked (FOR UPDATE SKIP LOCKED),
+ * with `laneSlots` computed from that CTE as their LIMIT (0 takes and locks nothing), the expired leases read only
+ * when the usage counted one. The usage comes back even when nothing is due: the due rows are left-joined to it.
+ */
+async function usageAndDuePostgres(
+  trx: Kysely<Database>,
+  lane: string,
+  now: number,
+  limits: LaneLimits,
+  max: number,
+): Promise<{ usage: LaneUsage; due: DueMessage[] }> {
+  // `laneSlots` in SQL, never below 0 (a LIMIT cannot be negative). least() ignores nulls: the relay lane has no
+  // per-minute limit (Infinity in `laneLimits`) and passes null. `minute_n` is a sum, null without counted attempts.
+  const perMinute = Number.isFinite(limits.messagesPerMinute) ? limits.messagesPerMinute : null;
+  const slots = sql<number>`greatest(0, least(
+    ${max}, ${limits.concurrency} - in_flight, ${perMinute} - coalesce(minute_n, 0)
+  ))`;
+  const rows = await trx
+    .with('usage', (db) => laneUsageQuery(db, lane, now))
+    .with('slots', (db) => db.selectFrom('usage').select(slots.as('n')))
+    .with('expired', (db) =>
+      db
+        .selectFrom('outbox_messages')
+        .select(['id', 'status', 'recipient_count', 'attempts', sql.lit(0).as('part'), 'lease_until as due_at'])
+        .where('lane', '=', lane)
+        // Literal statuses, so that a generic plan can use migration 0021's partial indexes.
+        .where('status', '=', sql.lit('sending'))
+        .where('lease_until', '<', now)
+        .where((eb) => eb(eb.selectFrom('usage').select('expired'), '>', 0))
+        .orderBy('lease_until')
+        .limit((eb) => eb.selectFrom('slots').select('n'))
+        .forUpdate()
+        .skipLocked(),
+    )
+    .with('queued', (db) =>
+      db
+        .selectFrom('outbox_messages')
+        .select(['id', 'status', 'recipient_count', 'attempts', sql.lit(1).as('part'), 'next_attempt_at as due_at'])
+        .where('lane', '=', lane)
+        .where('status', '=', sql.lit('queued'))
+        .where('next_attempt_at', '<=', now)
+        .orderBy('next_attempt_at')
+        .orderBy('id')
+        .limit(sql<number>`(select n from slots) - (select count(*) from expired)`)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .selectFrom('usage')
+    .leftJoin(
+      (eb) => eb.selectFrom('expired').selectAll().unionAll(eb.selectFrom('queued').selectAll()).as('due'),
+      (join) => join.onTrue(),
+    )
+    .selectAll('usage')
+    .select(['due.id', 'due.status', 'due.recipient_count', 'due.attempts'])
+    // Expired leases first, then queued messages by due time, as `selectDue` returns them.
+    .orderBy('due.part')
+    .orderBy('due.due_at')
+    .orderBy('due.id')
+    .execute();
+  const first = rows[0];
+  if (!first) throw new Error('the usage CTE returns one row');
+  const due = rows.flatMap(({ id, status, recipient_count, attempts }) =>
+    id === null || status === null || recipient_count === null || attempts === null
+      ? []
+      : [{ id, status, recipient_count, attempts }],
+  );
+  return { usage: toLaneUsage(first), due };
 }
 
 /** When enough of the last 24 h's recipients leave the window for `needed` more (approximately: re-checked then). */
@@ -235,18 +331,18 @@ export async function claimLaneWork(
     const { pacing, account } = await lockLaneReadAccount(trx, deps.dialect, lane, now);
     if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return none;
     const limits = laneLimits(deps.config, account);
-    const usage = await laneUsage(trx, lane, now);
-    const minuteRoom = limits.messagesPerMinute - usage.lastMinute;
-    if (minuteRoom <= 0) {
+    const readLane = deps.dialect === 'postgres' ? usageAndDuePostgres : usageThenDue;
+    // Nothing is due (and nothing locked) when the lane has no room: the checks below return before using `due`.
+    const { usage, due } = await readLane(trx, lane, now, limits, options.max);
+    if (limits.messagesPerMinute - usage.lastMinute <= 0) {
       if (usage.minuteFreesAt !== null) await setPacedUntil(trx, lane, usage.minuteFreesAt, now);
       return none;
     }
-    const slots = Math.min(options.max, limits.concurrency - usage.inFlight, minuteRoom);
+    const slots = laneSlots(limits, usage, options.max);
     if (slots <= 0) return none;
 
-    const due = await selectDue(trx, deps.dialect, lane, now, slots, usage.expired > 0);
     const exhausted = due.length < slots;
-    const chosen: Array<Pick<OutboxMessagesTable, 'id' | 'status' | 'recipient_count' | 'attempts'>> = [];
+    const chosen: DueMessage[] = [];
     let dayRecipients = usage.lastDayRecipients;
     for (const candidate of due) {
       if (dayRecipients + candidate.recipient_count > limits.recipientsPerDay) {
@@ -268,7 +364,7 @@ export async function claimLaneWork(
       else if (candidate.attempts > 0) previousOutcomes.set(candidate.id, await lastOutcome(trx, candidate.id));
     }
     // The chosen messages move to `sending` together and their attempts are written together. The rows cannot have
-    // changed since `selectDue` read them: on PostgreSQL they are locked (FOR UPDATE) by this transaction, on SQLite
+    // changed since they were read: on PostgreSQL they are locked (FOR UPDATE) by this transaction, on SQLite
     // the transaction holds the write lock.
     const attemptIds = new Map(chosen.map((candidate) => [candidate.id, newId('att', deps.clock)]));
     const moved = await moveToSending(trx, deps.dialect, attemptIds, { lane, now, ...options });
@@ -423,25 +519,23 @@ function attemptIdOf(messageId: Expression<string>, attemptIds: ReadonlyMap<stri
 }
 
 /**
- * Up to `limit` due messages of the lane: those whose lease expired first (a message whose worker died has waited
- * longest; looked for only when the usage read counted one), then queued ones by due time. Each read walks the lane
- * index in order and stops at `limit`.
+ * Up to `limit` due messages of the lane (SQLite; `usageAndDuePostgres` reads the same on PostgreSQL): those whose
+ * lease expired first (a message whose worker died has waited longest; looked for only when the usage read counted
+ * one), then queued ones by due time. Each read walks the lane index in order and stops at `limit`.
  */
 async function selectDue(
   trx: Kysely<Database>,
-  dialect: DbDialect,
   lane: string,
   now: number,
   limit: number,
   anyExpired: boolean,
-) {
+): Promise<DueMessage[]> {
   const base = () =>
     trx
       .selectFrom('outbox_messages')
       .select(['id', 'status', 'recipient_count', 'attempts'])
       .where('lane', '=', lane)
-      .limit(limit)
-      .$if(dialect === 'postgres', (query) => query.forUpdate().skipLocked());
+      .limit(limit);
   const expired = anyExpired
     ? await base().where('status', '=', 'sending').where('lease_until', '<', now).orderBy('lease_until').execute()
     : [];
