@@ -7,7 +7,7 @@ import { createOrganization } from '../../src/orgs/organizations.js';
 import { DEFAULT_LANE } from '../../src/outbox/message-target.js';
 import { claimLaneWork } from '../../src/outbox/pacing.js';
 import { ManualClock } from '../../src/platform/clock.js';
-import { newId } from '../../src/platform/ids.js';
+import { insertConnectedAccount } from '../support/connected-account.js';
 import { forEachDatabase } from '../support/databases.js';
 
 /**
@@ -26,49 +26,12 @@ let sequence = 0;
 
 async function seedAccount(db: Kysely<Database>, clock: ManualClock, organizationId: string): Promise<string> {
   sequence += 1;
-  const ownerId = newId('own', clock);
-  await db
-    .insertInto('owners')
-    .values({
-      id: ownerId,
-      organization_id: organizationId,
-      external_id: `owner-${sequence}`,
-      email_provider: 'microsoft',
-      created_at: NOW,
-      updated_at: NOW,
-    })
-    .execute();
-  const id = newId('acc', clock);
-  await db
-    .insertInto('accounts')
-    .values({
-      id,
-      organization_id: organizationId,
-      owner_id: ownerId,
-      provider: 'microsoft',
-      tenant_id: '11111111-2222-3333-4444-555555555555',
-      object_id: newId('oid', clock),
-      email: `user-${sequence}@contoso.com`,
-      display_name: `User ${sequence}`,
-      permission_profile: 'send',
-      granted_scopes: JSON.stringify(['openid', 'offline_access', 'Mail.Send']),
-      status: 'connected',
-      status_reason: null,
-      status_evidence: null,
-      status_changed_at: NOW,
-      connected_at: NOW,
-      last_refreshed_at: NOW,
-      access_token_expires_at: NOW + 3_600_000,
-      refresh_token_issued_at: NOW,
-      next_keepalive_at: null,
-      next_health_check_at: null,
-      refresh_failures: 0,
-      refresh_retry_at: null,
-      created_at: NOW,
-      updated_at: NOW,
-    })
-    .execute();
-  return id;
+  return insertConnectedAccount(db, clock, organizationId, {
+    email: `user-${sequence}@contoso.com`,
+    ownerExternalId: `owner-${sequence}`,
+    profile: 'send',
+    scopes: ['openid', 'offline_access', 'Mail.Send'],
+  });
 }
 
 interface MessageRow {

@@ -17,6 +17,7 @@ import {
   readWarmupDailySeries,
   updateWarmupSettings,
 } from '../../src/warmup/warmup-store.js';
+import { insertConnectedAccount } from '../support/connected-account.js';
 import { forEachDatabase } from '../support/databases.js';
 
 const DAY = 86_400_000;
@@ -38,50 +39,13 @@ async function seedAccount(
   email: string,
   options: { scopes?: string[]; tenantId?: string } = {},
 ): Promise<string> {
-  const now = clock.now();
-  const ownerId = newId('own', clock);
-  await db
-    .insertInto('owners')
-    .values({
-      id: ownerId,
-      organization_id: organizationId,
-      external_id: `owner-${email}`,
-      email_provider: 'microsoft',
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
-  const id = newId('acc', clock);
-  await db
-    .insertInto('accounts')
-    .values({
-      id,
-      organization_id: organizationId,
-      owner_id: ownerId,
-      provider: 'microsoft',
-      tenant_id: options.tenantId ?? '11111111-2222-3333-4444-555555555555',
-      object_id: newId('oid', clock),
-      email,
-      display_name: email,
-      permission_profile: options.scopes ? 'send' : 'warmup',
-      granted_scopes: JSON.stringify(options.scopes ?? WARMUP_SCOPES),
-      status: 'connected',
-      status_reason: null,
-      status_evidence: null,
-      status_changed_at: now,
-      connected_at: now,
-      last_refreshed_at: now,
-      access_token_expires_at: now + 3_600_000,
-      refresh_token_issued_at: now,
-      next_keepalive_at: null,
-      next_health_check_at: null,
-      refresh_failures: 0,
-      refresh_retry_at: null,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
-  return id;
+  return insertConnectedAccount(db, clock, organizationId, {
+    email,
+    ownerExternalId: `owner-${email}`,
+    profile: options.scopes ? 'send' : 'warmup',
+    scopes: options.scopes ?? WARMUP_SCOPES,
+    ...(options.tenantId ? { tenantId: options.tenantId } : {}),
+  });
 }
 
 /** A warm-up message row as the engine writes it, with the given outcome columns. */
