@@ -178,9 +178,8 @@ export class PgBossJobEngine implements JobEngine {
    * Whether a job waits under the key that starts no later than `at` (epoch ms), locked `FOR SHARE` until the
    * caller's transaction ends when it does (the lock clause of a sub-select locks the rows it returns): pg-boss's fetch
    * takes jobs `FOR UPDATE SKIP LOCKED`, so it passes over this one until then, as it passes over a job the merge above
-   * updated. `at` in whole ms converts exactly (to_timestamp
-   * rounds to microseconds); a job starting within a millisecond after `at` does not count, which costs only the
-   * caller's slower path.
+   * updated. `at` in whole ms converts exactly (to_timestamp rounds to microseconds); a job starting within a
+   * millisecond after `at` does not count, which costs only the caller's slower path.
    */
   waitingJobStartsBy(name: JobName, singletonKey: string, at: Expression<number>): RawBuilder<boolean> {
     return sql<boolean>`exists (select from ${sql.id(this.schema, 'job')}

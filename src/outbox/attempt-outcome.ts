@@ -340,9 +340,9 @@ const LOUD_FOR_MS = 60_000;
  * nothing to do for (`EventRecorder.quietly`: no enabled webhook endpoint), a condition the statement requires.
  *
  * The event is built from the claimed row (its ids, provider, Message-ID and sender are set when the message is
- * accepted; `attempts` is the fence's). False when the statement changed nothing (the fence no longer matches, or the
- * organisation has an endpoint now): the caller then takes the transaction's path, which tells the two apart.
- * `not_tried` where it does not apply.
+ * accepted; `attempts` is the fence's). `changed_nothing` when the fence no longer matches or the organisation has an
+ * endpoint now: the caller then takes the transaction's path, which tells the two apart. `not_tried` where it does
+ * not apply.
  */
 async function finishSentQuietly(
   deps: OutcomeDeps,

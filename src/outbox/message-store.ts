@@ -188,7 +188,8 @@ export async function acceptMessage(
  * that job locked until the statement commits (or the caller's transaction, when `deps.db` is one). The message
  * becomes visible as the lock goes, so no worker fetches the job and misses the message: the job exists exactly when
  * the message does (issue 5 item 2) without an enqueue. False when it inserted nothing (no such job waits, or the
- * engine is not pg-boss): the caller takes the transaction path, one statement later.
+ * engine is not pg-boss) or was not tried (it seldom found one lately, `WaitingJobHitRate`): the caller takes the
+ * transaction path.
  */
 async function insertBehindWaitingJob(deps: StoreDeps, row: OutboxMessagesTable, due: number): Promise<boolean> {
   const jobs = deps.jobs;
