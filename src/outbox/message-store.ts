@@ -196,7 +196,6 @@ async function insertBehindWaitingJob(deps: StoreDeps, row: OutboxMessagesTable,
   if (!jobs?.waitingJobStartsBy) return false;
   const hits = hitRateOf(jobs);
   if (!hits.worthTrying()) return false;
-  const waitingJobStartsBy = jobs.waitingJobStartsBy.bind(jobs);
   const columns = Object.keys(row) as Array<keyof OutboxMessagesTable>;
   const pause = deps.db
     .selectFrom('outbox_pacing')
@@ -205,7 +204,7 @@ async function insertBehindWaitingJob(deps: StoreDeps, row: OutboxMessagesTable,
   const claimableAt = sql<number>`greatest(${due}::bigint, ${pause})`;
   const values = deps.db
     .selectNoFrom((eb) => columns.map((column) => eb.val(row[column]).as(column)))
-    .where(waitingJobStartsBy(JOBS.outboxMailbox, row.lane, claimableAt));
+    .where(jobs.waitingJobStartsBy(JOBS.outboxMailbox, row.lane, claimableAt));
   const result = await deps.db.insertInto('outbox_messages').columns(columns).expression(values).executeTakeFirst();
   const inserted = result.numInsertedOrUpdatedRows === 1n;
   hits.record(inserted);

@@ -230,28 +230,16 @@ async function usageAndDuePostgres(
     .with('usage', (db) => laneUsageQuery(db, lane, now))
     .with('slots', (db) => db.selectFrom('usage').select(slots.as('n')))
     .with('expired', (db) =>
-      db
-        .selectFrom('outbox_messages')
-        .select(['id', 'status', 'recipient_count', 'attempts', sql.lit(0).as('part'), 'lease_until as due_at'])
-        .where('lane', '=', lane)
-        // Literal statuses, so that a generic plan can use migration 0021's partial indexes.
-        .where('status', '=', sql.lit('sending'))
-        .where('lease_until', '<', now)
-        .where((eb) => eb(eb.selectFrom('usage').select('expired'), '>', 0))
-        .orderBy('lease_until')
-        .limit((eb) => eb.selectFrom('slots').select('n'))
+      expiredLeasesOfLane(db, lane, now)
+        .select([sql.lit(0).as('part'), 'lease_until as due_at'])
+        .where(sql<boolean>`(select expired from usage) > 0`)
+        .limit(sql<number>`(select n from slots)`)
         .forUpdate()
         .skipLocked(),
     )
     .with('queued', (db) =>
-      db
-        .selectFrom('outbox_messages')
-        .select(['id', 'status', 'recipient_count', 'attempts', sql.lit(1).as('part'), 'next_attempt_at as due_at'])
-        .where('lane', '=', lane)
-        .where('status', '=', sql.lit('queued'))
-        .where('next_attempt_at', '<=', now)
-        .orderBy('next_attempt_at')
-        .orderBy('id')
+      queuedDueOfLane(db, lane, now)
+        .select([sql.lit(1).as('part'), 'next_attempt_at as due_at'])
         .limit(sql<number>`(select n from slots) - (select count(*) from expired)`)
         .forUpdate()
         .skipLocked(),
@@ -530,24 +518,38 @@ async function selectDue(
   limit: number,
   anyExpired: boolean,
 ): Promise<DueMessage[]> {
-  const base = () =>
-    trx
-      .selectFrom('outbox_messages')
-      .select(['id', 'status', 'recipient_count', 'attempts'])
-      .where('lane', '=', lane)
-      .limit(limit);
-  const expired = anyExpired
-    ? await base().where('status', '=', 'sending').where('lease_until', '<', now).orderBy('lease_until').execute()
-    : [];
+  const expired = anyExpired ? await expiredLeasesOfLane(trx, lane, now).limit(limit).execute() : [];
   if (expired.length >= limit) return expired;
-  const queued = await base()
-    .where('status', '=', 'queued')
-    .where('next_attempt_at', '<=', now)
-    .orderBy('next_attempt_at')
-    .orderBy('id')
+  const queued = await queuedDueOfLane(trx, lane, now)
     .limit(limit - expired.length)
     .execute();
   return [...expired, ...queued];
+}
+
+// The two reads of a lane's due messages (`selectDue`, and the CTEs of `usageAndDuePostgres`). Literal statuses, so
+// that a generic plan can use migration 0021's partial indexes.
+
+/** The lane's messages in `sending` whose lease ended (their worker died), oldest lease first. */
+function expiredLeasesOfLane(db: QueryCreator<Database>, lane: string, now: number) {
+  return db
+    .selectFrom('outbox_messages')
+    .select(['id', 'status', 'recipient_count', 'attempts'])
+    .where('lane', '=', lane)
+    .where('status', '=', sql.lit('sending'))
+    .where('lease_until', '<', now)
+    .orderBy('lease_until');
+}
+
+/** The lane's queued messages that are due, earliest first. */
+function queuedDueOfLane(db: QueryCreator<Database>, lane: string, now: number) {
+  return db
+    .selectFrom('outbox_messages')
+    .select(['id', 'status', 'recipient_count', 'attempts'])
+    .where('lane', '=', lane)
+    .where('status', '=', sql.lit('queued'))
+    .where('next_attempt_at', '<=', now)
+    .orderBy('next_attempt_at')
+    .orderBy('id');
 }
 
 async function setPacedUntil(trx: Kysely<Database>, lane: string, until: number, now: number): Promise<void> {
