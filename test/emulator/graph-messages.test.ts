@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { EmulatorClock } from '../../emulator/clock.js';
 import { DELEGATE_MEETING_MESSAGE_DELIVERY_OPTIONS } from '../../emulator/graph/mailbox-settings-values.js';
 import { type SeededEmulator, startSeededEmulator } from '../support/emulator.js';
 import { callGraph, errorOf, mintGraphToken, valuesOf } from '../support/graph-token.js';
@@ -13,7 +14,10 @@ describe('emulator Graph: messages, OData, folders, mailbox settings', () => {
   const received: string[] = [];
 
   before(async () => {
-    emulator = await startSeededEmulator();
+    // A frozen clock on a whole second: each message's receivedDateTime is then exactly the second recorded below,
+    // so the date filters' boundaries cannot move when real time crosses a second during a send.
+    const wholeSecond = Math.floor(Date.now() / 1000) * 1000;
+    emulator = await startSeededEmulator({ clock: new EmulatorClock({ startAt: wholeSecond, frozen: true }) });
     megan = mintGraphToken(emulator.ctx, emulator.seed.users.work);
     // Same-organisation mail never meets the junk filter: 12 messages into Megan's Inbox, a minute apart.
     const adele = mintGraphToken(emulator.ctx, emulator.seed.users.workWithMfa);
