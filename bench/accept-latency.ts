@@ -2,6 +2,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import type { Socket } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,8 +35,13 @@ import { runBenchmark } from './support/report.js';
  * only: the accept path alone). The emulator runs in a third process. Baseline, same process, same run, same load:
  * `GET /healthz`. With --profile, the service writes a V8 CPU profile and the self time by function is printed.
  *
+ * The client keeps its connections alive and opens another (up to --connections) whenever all of its connections wait
+ * for an answer, as Node's own HTTP clients do. Each scenario reports how many it opened: a stall of the service makes
+ * the client open many at once, and Node's server accepts one new connection per turn of its event loop (libuv 1.45+,
+ * see the README's accept-latency section), so a busy service takes seconds to accept them.
+ *
  *   node --import tsx bench/accept-latency.ts [--rate 500] [--seconds 20] [--warmup-seconds 3] [--roles start,api]
- *     [--log-level info] [--profile]
+ *     [--connections 512] [--log-level info] [--profile]
  *   npm run bench -- accept-latency
  */
 
@@ -47,6 +53,8 @@ const { values: args } = parseArgs({
     mailboxes: { type: 'string', default: '100' },
     /** The roles to measure, one after the other, each on its own database: `start` (HTTP + worker), `api`. */
     roles: { type: 'string', default: 'start,api' },
+    /** The most connections the client opens to the service at once. */
+    connections: { type: 'string', default: '512' },
     'log-level': { type: 'string', default: 'info' },
     /** Write a V8 CPU profile of the service and print where its time went (self time by function). */
     profile: { type: 'boolean', default: false },
@@ -57,6 +65,7 @@ const RATE = integerArg('rate', args.rate);
 const SECONDS = integerArg('seconds', args.seconds);
 const WARMUP_SECONDS = integerArg('warmup-seconds', args['warmup-seconds'], 0);
 const MAILBOXES = integerArg('mailboxes', args.mailboxes);
+const CONNECTIONS = integerArg('connections', args.connections);
 type Role = 'start' | 'api';
 const ROLES: Role[] = (args.roles ?? 'start,api').split(',').map((role) => {
   if (role !== 'start' && role !== 'api') throw new Error(`--roles takes start and/or api, not "${role}"`);
@@ -101,6 +110,8 @@ interface OpenLoopResult {
   firstError: string | null;
   /** The most a request left after its scheduled time (the generator's own lag), ms. */
   maxDispatchLagMs: number;
+  /** Connections the client opened to the service. */
+  connectionsOpened: number;
   elapsedMs: number;
 }
 
@@ -111,7 +122,9 @@ async function openLoop(
   seconds: number,
 ): Promise<OpenLoopResult> {
   const url = new URL(origin);
-  const agent = new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 512 });
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS, maxFreeSockets: CONNECTIONS });
+  const sockets = new WeakSet<Socket>();
+  let connectionsOpened = 0;
   const total = Math.round(rate * seconds);
   const intervalMs = 1000 / rate;
   const latencies = new Float64Array(total);
@@ -140,6 +153,11 @@ async function openLoop(
           done();
         });
       });
+      outgoing.on('socket', (socket) => {
+        if (sockets.has(socket)) return;
+        sockets.add(socket);
+        connectionsOpened++;
+      });
       outgoing.on('error', (error) => {
         errors++;
         firstError ??= error.message;
@@ -166,6 +184,7 @@ async function openLoop(
     errors,
     firstError,
     maxDispatchLagMs,
+    connectionsOpened,
     elapsedMs,
   };
 }
@@ -192,6 +211,7 @@ function table(runs: RoleRun[]): string {
     'p99.9 ms',
     'max ms',
     'p99 vs. baseline',
+    'Connections',
   ];
   const rows = runs.flatMap((run) =>
     run.scenarios.map((scenario) => {
@@ -206,6 +226,7 @@ function table(runs: RoleRun[]): string {
         fixed(percentile(scenario.sorted, 0.999), 2),
         fixed(scenario.sorted.at(-1) ?? Number.NaN, 2),
         scenario === run.baseline ? '1.00' : fixed(p99 / percentile(run.baseline.sorted, 0.99), 2),
+        String(scenario.result.connectionsOpened),
       ];
     }),
   );
@@ -479,7 +500,7 @@ async function main(): Promise<void> {
   );
   console.log(`load average at start: ${loadavg()[0]!.toFixed(2)} (1 min)`);
   console.log(
-    `run: open loop at ${RATE} requests/s for ${SECONDS} s after ${WARMUP_SECONDS} s of warm-up, per role (${ROLES.join(', ')}) on a fresh SQLite file (LOG_LEVEL=${LOG_LEVEL}), ${MAILBOXES} connected mailboxes, loopback`,
+    `run: open loop at ${RATE} requests/s for ${SECONDS} s after ${WARMUP_SECONDS} s of warm-up, at most ${CONNECTIONS} connections, per role (${ROLES.join(', ')}) on a fresh SQLite file (LOG_LEVEL=${LOG_LEVEL}), ${MAILBOXES} connected mailboxes, loopback`,
   );
   const emulator = await startEmulator();
   const runs: RoleRun[] = [];
