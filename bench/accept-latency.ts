@@ -37,8 +37,8 @@ import { runBenchmark } from './support/report.js';
  *
  * The client keeps its connections alive and opens another (up to --connections) whenever all of its connections wait
  * for an answer, as Node's own HTTP clients do. Each scenario reports how many it opened: a stall of the service makes
- * the client open many at once, and Node's server accepts one new connection per turn of its event loop (libuv 1.45+,
- * see the README's accept-latency section), so a busy service takes seconds to accept them.
+ * the client open many at once, and Node's server accepts one new connection per turn of its event loop
+ * (docs/engineering.md §T), so a busy service takes seconds to accept them.
  *
  *   node --import tsx bench/accept-latency.ts [--rate 500] [--seconds 20] [--warmup-seconds 3] [--roles start,api]
  *     [--connections 512] [--log-level info] [--profile]
