@@ -1,6 +1,5 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import helmet from '@fastify/helmet';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { ApiFeature } from './api/api-features.js';
 import { registerApiRoutes } from './api/routes.js';
@@ -12,6 +11,7 @@ import { registerWarmupPages } from './warmup/warmup-dashboard-routes.js';
 import { registerConnectRoutes } from './web/connect-routes.js';
 import { registerDashboardRoutes } from './web/dashboard/routes.js';
 import { registerHomePage } from './web/home-page.js';
+import { registerSecurityHeaders } from './web/security-headers.js';
 import { registerStaticAssets } from './web/static-assets.js';
 
 /** Features the API serves without importing them (api-features.ts); the OpenAPI test documents the same list. */
@@ -32,25 +32,7 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
   await app.register(cookie);
   await app.register(formbody);
   // A strict CSP: no inline script or style anywhere; pages load /assets only.
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'none'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        formAction: ["'self'", ...formTargets(deps)],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-        connectSrc: ["'self'"],
-      },
-    },
-    // The connect flow redirects to Microsoft and back: a strict referrer policy keeps codes out of Referer.
-    referrerPolicy: { policy: 'no-referrer' },
-    // `frame-ancestors 'none'` for browsers without CSP level 2 (helmet's default here is SAMEORIGIN).
-    xFrameOptions: { action: 'deny' },
-  });
+  registerSecurityHeaders(app, formTargets(deps));
 
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError && error.status < 500) {
