@@ -60,9 +60,10 @@ child.stdout.on('data', (chunk) => {
   lastOutputAt = Date.now();
 });
 
-// A test that runs reports within its 3-minute timeout, so a run silent for longer is a file whose tests have
-// finished but that still holds a handle open (a server a failed hook never closed): name it and stop the run.
-const SILENCE_LIMIT_MS = Number(process.env.TEST_SILENCE_LIMIT_MS ?? 240_000);
+// A test that runs reports within its 3-minute timeout, so a run silent for twice that (room for a slow hook on a
+// loaded machine) is a file whose tests have finished but that still holds a handle open (a server a failed hook
+// never closed): name it and stop the run.
+const SILENCE_LIMIT_MS = Number(process.env.TEST_SILENCE_LIMIT_MS ?? 360_000);
 let stuck = null;
 const watchdog = setInterval(() => {
   if (Date.now() - lastOutputAt < SILENCE_LIMIT_MS) return;
