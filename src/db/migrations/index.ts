@@ -16,6 +16,7 @@ import * as m0016refreshReads from './0016-tokens-refresh-reads.js';
 import * as m0019warmupPoolPlacements from './0019-warmup-pool-placements.js';
 import * as m0020warmupInboundWindow from './0020-warmup-inbound-window.js';
 import * as m0021outboxDueIndexes from './0021-outbox-due-indexes.js';
+import * as m0022outboxDropUnusedIndexes from './0022-outbox-drop-unused-indexes.js';
 
 /**
  * Every migration, by name. Names are `NNNN-<module>-<what>` and run in name order; never rename or edit one that
@@ -40,4 +41,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0019-warmup-pool-placements': m0019warmupPoolPlacements,
   '0020-warmup-inbound-window': m0020warmupInboundWindow,
   '0021-outbox-due-indexes': m0021outboxDueIndexes,
+  '0022-outbox-drop-unused-indexes': m0022outboxDropUnusedIndexes,
 };
