@@ -529,24 +529,23 @@ async function selectDue(
 // The two reads of a lane's due messages (`selectDue`, and the CTEs of `usageAndDuePostgres`). Literal statuses, so
 // that a generic plan can use migration 0021's partial indexes.
 
-/** The lane's messages in `sending` whose lease ended (their worker died), oldest lease first. */
-function expiredLeasesOfLane(db: QueryCreator<Database>, lane: string, now: number) {
+/** The lane's messages in `status`, as a claim reads them (`DueMessage`). */
+function laneMessagesIn(db: QueryCreator<Database>, lane: string, status: 'sending' | 'queued') {
   return db
     .selectFrom('outbox_messages')
     .select(['id', 'status', 'recipient_count', 'attempts'])
     .where('lane', '=', lane)
-    .where('status', '=', sql.lit('sending'))
-    .where('lease_until', '<', now)
-    .orderBy('lease_until');
+    .where('status', '=', sql.lit(status));
+}
+
+/** The lane's messages in `sending` whose lease ended (their worker died), oldest lease first. */
+function expiredLeasesOfLane(db: QueryCreator<Database>, lane: string, now: number) {
+  return laneMessagesIn(db, lane, 'sending').where('lease_until', '<', now).orderBy('lease_until');
 }
 
 /** The lane's queued messages that are due, earliest first. */
 function queuedDueOfLane(db: QueryCreator<Database>, lane: string, now: number) {
-  return db
-    .selectFrom('outbox_messages')
-    .select(['id', 'status', 'recipient_count', 'attempts'])
-    .where('lane', '=', lane)
-    .where('status', '=', sql.lit('queued'))
+  return laneMessagesIn(db, lane, 'queued')
     .where('next_attempt_at', '<=', now)
     .orderBy('next_attempt_at')
     .orderBy('id');
