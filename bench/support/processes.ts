@@ -134,7 +134,13 @@ export async function startMailbridge(
     ],
     {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, ...roleEnv },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        ...(process.env.BENCH_STATEMENT_SHAPES ? { BENCH_STATEMENT_SHAPES: process.env.BENCH_STATEMENT_SHAPES } : {}),
+        ...env,
+        ...roleEnv,
+      },
       // stdout carries the request log lines and the first admin's banner: not wanted here.
       stdio: ['ignore', 'ignore', 'pipe'],
     },

@@ -1,9 +1,10 @@
-import { type Kysely, type QueryCreator, sql } from 'kysely';
+import { type Expression, type Kysely, type QueryCreator, type SqlBool, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
 import { groupCommit } from '../db/group-commit.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
+import { TurnBatches, unnestRows } from '../db/turn-batch.js';
 import type { Health } from '../health/health.js';
 import type { Remediation } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
@@ -57,16 +58,20 @@ export async function markStarted(
       .where('attempts', '=', claim.attemptNumber);
   const started = { outcome: 'started', step, started_at: sql<number>`coalesce(started_at, ${now})` };
   if (deps.dialect === 'postgres') {
-    // One statement, one round trip (this runs before every request that may send): the attempt is marked only if
-    // the message's fenced update matched, atomically, rows in the order a claim takes them (message, attempt).
-    const marked = await deps.db
-      .with('renewed', (db) => renewed(db).returning('id'))
-      .updateTable('outbox_attempts')
-      .set(started)
-      .where('id', '=', claim.attemptId)
-      .where((eb) => eb.exists(eb.selectFrom('renewed').select('renewed.id')))
-      .executeTakeFirst();
-    if (Number(marked.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
+    // One statement that commits by itself, shared with the marks of the other sends about to leave in the same turn
+    // (the messages one claim took leave together): `writeStartedMarks`.
+    const mark: StartedMark = {
+      message_id: claim.message.id,
+      lease_owner: claim.workerId,
+      attempts: claim.attemptNumber,
+      attempt_id: claim.attemptId,
+      lease_until: now + claim.leaseMs,
+      now,
+      step,
+      changes,
+    };
+    const marked = await startedMarks.add(deps.db, JSON.stringify([step, changes]), mark);
+    if (!marked) throw new LeaseLostError(claim.message.id);
     return;
   }
   // SQLite has no UPDATE inside WITH: the same two writes in one transaction, committed with the marks of the other
@@ -79,6 +84,56 @@ export async function markStarted(
   });
   if (!marked) throw new LeaseLostError(claim.message.id);
 }
+
+/** A `started` mark to write on PostgreSQL (`markStarted`); marks batched together share `step` and `changes`. */
+interface StartedMark {
+  message_id: string;
+  lease_owner: string;
+  attempts: number;
+  attempt_id: string;
+  lease_until: number;
+  now: number;
+  step: string;
+  changes: Partial<Pick<OutboxMessagesTable, 'send_mode' | 'graph_draft_id' | 'recovery'>>;
+}
+
+/**
+ * The `started` marks of several sends in one statement (src/db/turn-batch.ts): each message's fenced lease renewal,
+ * and its attempt marked only where that renewal matched, rows in the order a claim takes them (messages, then
+ * attempts). Returns, per mark, whether its fence held.
+ */
+async function writeStartedMarks(db: Kysely<Database>, marks: readonly StartedMark[]): Promise<boolean[]> {
+  const { step, changes } = marks[0]!;
+  const changed = Object.entries(changes).map(([column, value]) => sql`${sql.ref(column)} = ${value}`);
+  const input = unnestRows(marks, [
+    ['message_id', 'text'],
+    ['lease_owner', 'text'],
+    ['attempts', 'integer'],
+    ['attempt_id', 'text'],
+    ['lease_until', 'bigint'],
+    ['now', 'bigint'],
+  ]);
+  const { rows } = await sql<{ id: string }>`
+    with input as (${input}),
+    renewed as (
+      update outbox_messages as m
+      set ${sql.join([sql`lease_until = input.lease_until`, sql`updated_at = input.now`, ...changed])}
+      from input
+      where m.id = input.message_id and m.status = 'sending' and m.lease_owner = input.lease_owner
+        and m.attempts = input.attempts
+      returning m.id
+    )
+    update outbox_attempts as a
+    set outcome = 'started', step = ${step}, started_at = coalesce(a.started_at, input.now)
+    from input
+    where a.id = input.attempt_id and input.message_id in (select id from renewed)
+    returning input.message_id as id
+  `.execute(db);
+  const marked = new Set(rows.map((row) => row.id));
+  return marks.map((mark) => marked.has(mark.message_id));
+}
+
+const startedMarks = new TurnBatches(writeStartedMarks);
 
 /** Renews the lease between steps (a draft with large attachments takes several requests). */
 export async function renewLease(deps: OutcomeDeps, claim: Claim, changes: Partial<OutboxMessagesTable> = {}) {
@@ -369,45 +424,108 @@ async function finishSentQuietly(
     ),
   );
   if (!event) return 'not_tried';
-  const { row } = event;
-  const finished = await deps.db
-    .with('finished', (db) =>
-      fencedFinish(db, claim, messageColumns(deps, { kind: 'sent' }, now))
-        .where(() => event.onlyIf)
-        .returning('id'),
-    )
-    .with('logged', (db) =>
-      db
-        .updateTable('outbox_attempts')
-        .set(attemptLogColumns(attempt, options, now))
-        .where('id', '=', claim.attemptId)
-        .where((eb) => eb.exists(eb.selectFrom('finished').select('finished.id')))
-        .returning('id'),
-    )
-    .with('recorded', (db) =>
-      db
-        .insertInto('events')
-        .columns(['id', 'organization_id', 'type', 'account_id', 'owner_external_id', 'data', 'created_at'])
-        .expression((eb) =>
-          eb
-            .selectFrom('finished')
-            .select([
-              sql.val(row.id).as('id'),
-              sql.val(row.organization_id).as('organization_id'),
-              sql.val(row.type).as('type'),
-              sql.val(row.account_id).as('account_id'),
-              sql.val(row.owner_external_id).as('owner_external_id'),
-              sql.val(row.data).as('data'),
-              sql.val(row.created_at).as('created_at'),
-            ]),
-        )
-        .returning('id'),
-    )
-    .selectFrom('finished')
-    .select('finished.id')
-    .executeTakeFirst();
-  return finished === undefined ? 'changed_nothing' : 'finished';
+  const sent: QuietSent = {
+    message_id: message.id,
+    lease_owner: claim.workerId,
+    attempts: claim.attemptNumber,
+    attempt_id: claim.attemptId,
+    ...attemptLogColumns(attempt, options, now),
+    event_id: event.row.id,
+    event_type: event.row.type,
+    account_id: event.row.account_id,
+    owner_external_id: event.row.owner_external_id,
+    data: event.row.data,
+    created_at: event.row.created_at,
+    organizationId,
+    onlyIf: event.onlyIf,
+  };
+  // Shared with the outcomes of the organisation's other sends that ended in the same turn: `writeQuietlySent`.
+  return (await quietlySent.add(deps.db, organizationId, sent)) ? 'finished' : 'changed_nothing';
 }
+
+/** A quiet sent outcome (`finishSentQuietly`): the fence, the attempt log's columns and the event's row. */
+type QuietSent = {
+  message_id: string;
+  lease_owner: string;
+  attempts: number;
+  attempt_id: string;
+  event_id: string;
+  event_type: string;
+  account_id: string | null;
+  owner_external_id: string | null;
+  data: string;
+  created_at: number;
+  organizationId: string;
+  onlyIf: Expression<SqlBool>;
+} & ReturnType<typeof attemptLogColumns>;
+
+/**
+ * Quiet sent outcomes of one organisation in one statement (src/db/turn-batch.ts): the messages' fenced updates
+ * where the organisation's event condition holds, the attempts of those that matched, their events. Returns, per
+ * outcome, whether it was recorded.
+ */
+async function writeQuietlySent(db: Kysely<Database>, outcomes: readonly QuietSent[]): Promise<boolean[]> {
+  const { organizationId, onlyIf } = outcomes[0]!;
+  const input = unnestRows(outcomes, [
+    ['message_id', 'text'],
+    ['lease_owner', 'text'],
+    ['attempts', 'integer'],
+    ['attempt_id', 'text'],
+    ['outcome', 'text'],
+    ['step', 'text'],
+    ['finished_at', 'bigint'],
+    ['duration_ms', 'integer'],
+    ['http_status', 'integer'],
+    ['graph_code', 'text'],
+    ['request_id', 'text'],
+    ['client_request_id', 'text'],
+    ['detail', 'text'],
+    ['evidence', 'text'],
+    ['retry_after_ms', 'bigint'],
+    ['event_id', 'text'],
+    ['event_type', 'text'],
+    ['account_id', 'text'],
+    ['owner_external_id', 'text'],
+    ['data', 'text'],
+    ['created_at', 'bigint'],
+  ]);
+  // The message's columns of a `sent` outcome (`messageColumns`), at each outcome's own time.
+  const { rows } = await sql<{ id: string }>`
+    with input as (${input}),
+    finished as (
+      update outbox_messages as m
+      set status = 'sent', sent_at = input.finished_at, updated_at = input.finished_at, lease_owner = null,
+        lease_until = null, next_attempt_at = null, recovery = null
+      from input
+      where m.id = input.message_id and m.status = 'sending' and m.lease_owner = input.lease_owner
+        and m.attempts = input.attempts and ${onlyIf}
+      returning m.id
+    ),
+    logged as (
+      update outbox_attempts as a
+      set outcome = input.outcome, step = coalesce(input.step, a.step), finished_at = input.finished_at,
+        duration_ms = input.duration_ms, http_status = input.http_status, graph_code = input.graph_code,
+        request_id = input.request_id, client_request_id = input.client_request_id, detail = input.detail,
+        evidence = input.evidence, retry_after_ms = input.retry_after_ms
+      from input
+      where a.id = input.attempt_id and input.message_id in (select id from finished)
+      returning a.id
+    ),
+    recorded as (
+      insert into events (id, organization_id, type, account_id, owner_external_id, data, created_at)
+      select input.event_id, ${organizationId}, input.event_type, input.account_id, input.owner_external_id,
+        input.data, input.created_at
+      from input
+      where input.message_id in (select id from finished)
+      returning id
+    )
+    select id from finished
+  `.execute(db);
+  const recorded = new Set(rows.map((row) => row.id));
+  return outcomes.map((outcome) => recorded.has(outcome.message_id));
+}
+
+const quietlySent = new TurnBatches(writeQuietlySent);
 
 export const UNKNOWN_OUTCOME_REMEDIATION: Remediation = {
   title: 'Maybe sent',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, it } from 'node:test';
-import type { Kysely, KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs } from 'kysely';
+import type { Kysely } from 'kysely';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { Database, DbDialect } from '../../src/db/schema.js';
 import { createOrganization } from '../../src/orgs/organizations.js';
@@ -9,6 +9,7 @@ import { claimLaneWork } from '../../src/outbox/pacing.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { insertConnectedAccount } from '../support/connected-account.js';
 import { forEachDatabase } from '../support/databases.js';
+import { StatementCounter } from '../support/statement-counter.js';
 
 /**
  * One claim of one lane, read by hand (`claimLaneWork`): what it takes, in which order, and the pauses it records.
@@ -93,21 +94,6 @@ async function insertMessage(db: Kysely<Database>, organizationId: string, lane:
 async function pacedUntil(db: Kysely<Database>, lane: string): Promise<number | null> {
   const row = await db.selectFrom('outbox_pacing').select('paced_until').where('lane', '=', lane).executeTakeFirst();
   return row?.paced_until == null ? null : Number(row.paced_until);
-}
-
-/**
- * Counts the statements run through the Kysely it is plugged into: their results (a CTE's builder is transformed as a
- * query of its own, but only the statement returns a result). BEGIN and COMMIT are the driver's, not seen.
- */
-class StatementCounter implements KyselyPlugin {
-  count = 0;
-  transformQuery({ node }: PluginTransformQueryArgs) {
-    return node;
-  }
-  async transformResult({ result }: PluginTransformResultArgs) {
-    this.count += 1;
-    return result;
-  }
 }
 
 forEachDatabase('outbox: one claim of a lane', (getDb, dialect: DbDialect) => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { finishAttempt } from '../../src/outbox/attempt-outcome.js';
-import { claimLane } from '../../src/outbox/pacing.js';
+import { finishAttempt, markStarted } from '../../src/outbox/attempt-outcome.js';
+import { type Claim, claimLane } from '../../src/outbox/pacing.js';
 import { createWebhookEndpoint, updateWebhookEndpoint } from '../../src/webhooks/webhook-endpoints.js';
 import { TEST_DIALECTS } from '../support/databases.js';
+import { StatementCounter } from '../support/statement-counter.js';
 import { eventsOf, type OutboxHarness, startOutboxHarness } from './outbox-test-kit.js';
 
 /**
@@ -77,6 +78,77 @@ for (const dialect of TEST_DIALECTS) {
         },
       ]);
       assert.deepEqual(await deliveriesFor(row.id), []);
+    });
+
+    // Before the endpoint test below: an organisation that had an endpoint lately takes the transaction's path.
+    it('sends that start and end together: their marks and their outcomes share a statement on PostgreSQL; a lost lease among them is its own', async () => {
+      const ids: string[] = [];
+      for (const subject of ['Together 1', 'Together 2', 'Together 3']) {
+        const answer = await h.send(`/v1/accounts/${alex}/messages`, { to: 'lee@fabrikam.com', subject, text: 'Hi' });
+        ids.push((answer.body as { id: string }).id);
+      }
+      const deps = h.service.deps;
+      const claims = await claimLane(deps, alex, { workerId: 'batching-worker', leaseMs: 60_000, max: 3 });
+      assert.deepEqual(claims.map((claim) => claim.message.id).sort(), [...ids].sort());
+      const [first, second, lost] = claims as [Claim, Claim, Claim];
+      await deps.db
+        .updateTable('outbox_messages')
+        .set({ lease_owner: 'other-worker' })
+        .where('id', '=', lost.message.id)
+        .execute();
+      const counter = new StatementCounter();
+      const counted = { ...deps, db: deps.db.withPlugin(counter) };
+
+      const marks = await Promise.allSettled(
+        claims.map((claim) => markStarted(counted, claim, 'sendMail', { send_mode: 'sendMail', recovery: null })),
+      );
+      assert.deepEqual(
+        marks.map((mark) => (mark.status === 'rejected' ? (mark.reason as Error).name : mark.status)),
+        ['fulfilled', 'fulfilled', 'LeaseLostError'],
+      );
+      if (dialect === 'postgres') assert.equal(counter.count, 1, 'one statement for the three marks');
+      const outcomes = async () =>
+        Object.fromEntries(
+          (
+            await deps.db
+              .selectFrom('outbox_attempts')
+              .select(['message_id', 'outcome', 'step'])
+              .where('message_id', 'in', ids)
+              .execute()
+          ).map((row) => [row.message_id, [row.outcome, row.step]]),
+        );
+      assert.deepEqual(await outcomes(), {
+        [first.message.id]: ['started', 'sendMail'],
+        [second.message.id]: ['started', 'sendMail'],
+        [lost.message.id]: ['claimed', null],
+      });
+
+      counter.count = 0;
+      const finished = await Promise.all(
+        [first, second].map((claim) =>
+          finishAttempt(counted, claim, { outcome: 'accepted', step: 'sendMail', httpStatus: 202 }, { kind: 'sent' }),
+        ),
+      );
+      assert.deepEqual(finished, [true, true]);
+      if (dialect === 'postgres') assert.equal(counter.count, 1, 'one statement for the two outcomes');
+      assert.deepEqual(await outcomes(), {
+        [first.message.id]: ['accepted', 'sendMail'],
+        [second.message.id]: ['accepted', 'sendMail'],
+        [lost.message.id]: ['claimed', null],
+      });
+      for (const claim of [first, second]) {
+        const row = await h.message(claim.message.id);
+        assert.equal(row.status, 'sent');
+        assert.equal(row.lease_owner, null);
+        assert.deepEqual(
+          (await eventsOf(h, claim.message.id)).map((event) => [event.type, event.data['messageId']]),
+          [['message.sent', claim.message.id]],
+        );
+      }
+      const untouched = await h.message(lost.message.id);
+      assert.equal(untouched.status, 'sending');
+      assert.equal(untouched.lease_owner, 'other-worker');
+      assert.deepEqual(await eventsOf(h, lost.message.id), []);
     });
 
     it('an endpoint created since: every sent message is queued for it; disabled, none is', async () => {
