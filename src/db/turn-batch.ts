@@ -2,10 +2,11 @@ import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Database } from './schema.js';
 
 /**
- * Multi-row statements on PostgreSQL (issue 14): the same write asked for by several callers within one turn of the
- * event loop (the `started` marks of the sends one claim just took, the outcomes of sends whose answers arrived
- * together) runs as one statement over all their rows, one round trip where each caller's was one. Every round trip
- * costs the worker, the backend and the loopback (README Performance, "Send pipeline on a CPU budget").
+ * Multi-row statements on PostgreSQL (issue 14): the same statement asked for by several callers within one turn of
+ * the event loop (the `started` marks of the sends one claim just took, the outcomes of sends whose answers arrived
+ * together, the wake-up reads and job completions of the lane passes those outcomes ended) runs as one statement
+ * over all their rows, one round trip where each caller's was one. Every round trip costs the worker, the backend
+ * and the loopback (README Performance, "Send pipeline on a CPU budget").
  *
  * - Each caller gets its own row's result, once the statement has committed: the statement runs outside any
  *   transaction and commits by itself, as each caller's own statement did.

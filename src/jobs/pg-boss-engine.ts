@@ -1,6 +1,7 @@
 import { CompiledQuery, type Expression, type Kysely, type RawBuilder, sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { Database } from '../db/schema.js';
+import { TurnBatches } from '../db/turn-batch.js';
 import { AppError } from '../errors/app-error.js';
 import type { ErrorTable } from '../errors/error-table.js';
 import type { ProcessRole } from '../ops/process-role.js';
@@ -99,10 +100,19 @@ export class PgBossJobEngine implements JobEngine {
   readonly schema: string;
   readonly #logger: Logger;
   readonly #boss: PgBoss;
+  readonly #db: Kysely<Database>;
+  readonly #completions = new TurnBatches<{ name: JobName; id: string }, void>(async (_db, jobs) => {
+    await this.#boss.complete(
+      jobs[0]!.name,
+      jobs.map((job) => job.id),
+    );
+    return jobs.map(() => undefined);
+  });
   #stopping: Promise<void> | undefined;
 
   private constructor(options: PgBossEngineOptions & { schema: string }) {
     this.#logger = options.logger;
+    this.#db = options.db;
     this.schema = options.schema;
     const works = options.role !== 'api';
     this.#boss = new PgBoss({
@@ -198,8 +208,9 @@ export class PgBossJobEngine implements JobEngine {
     return jobs.map((job) => ({ id: job.id, name, data: job.data ?? {} }));
   }
 
+  /** Jobs of a queue completed in the same turn share one pg-boss statement (src/db/turn-batch.ts, issue 14). */
   async complete(name: JobName, id: string): Promise<void> {
-    await this.#boss.complete(name, id);
+    await this.#completions.add(this.#db, name, { name, id });
   }
 
   /** Marks the job failed: pg-boss retries it after the queue's delay, until its retry limit. */

@@ -1,6 +1,7 @@
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { groupCommit } from '../db/group-commit.js';
+import { TurnBatches, unnestRows } from '../db/turn-batch.js';
 import { newLeaseOwnerId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
 import { type AccessTokenSource, deliverThroughGraph } from './graph-delivery.js';
@@ -194,29 +195,17 @@ export async function dispatchLane(deps: ServiceDeps, lane: string, options: Lan
  *   minute): soon again, or when that holder wakes the lane itself after its sends.
  * Null when the lane has nothing queued or in flight: the next accepted or released message wakes it.
  */
-export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, now: number): Promise<number | null> {
-  // One statement (a pass ends with it, on every lane), each figure a scalar subquery. The earliest queued and leased
-  // times are `min()` over a partial index of the lane's rows in that status (migration 0021; the status a literal so
-  // the plan can prove it): one index probe each, not a read of every message the lane has queued (issue 14).
-  const pause = (column: 'throttled_until' | 'paced_until') =>
-    deps.db.selectFrom('outbox_pacing').select(column).where('lane', '=', lane);
-  const earliest = (status: 'queued' | 'sending', column: 'next_attempt_at' | 'lease_until') =>
-    deps.db
-      .selectFrom('outbox_messages')
-      .select((eb) => eb.fn.min<number | null>(column).as('at'))
-      .where('lane', '=', lane)
-      .where('status', '=', sql.lit(status));
-  const row = await deps.db
-    .selectNoFrom([
-      earliest('queued', 'next_attempt_at').as('queued'),
-      earliest('sending', 'lease_until').as('leased'),
-      pause('throttled_until').as('throttled_until'),
-      pause('paced_until').as('paced_until'),
-    ])
-    .executeTakeFirst();
-  const queued = row?.queued == null ? null : Number(row.queued);
-  const leased = row?.leased == null ? null : Number(row.leased);
-  const pausedUntil = Math.max(Number(row?.throttled_until ?? 0), Number(row?.paced_until ?? 0));
+export async function laneWakeAt(
+  deps: Pick<ServiceDeps, 'db' | 'dialect'>,
+  lane: string,
+  now: number,
+): Promise<number | null> {
+  // On PostgreSQL shared with the other passes that end in the same turn (src/db/turn-batch.ts): one round trip.
+  const row =
+    deps.dialect === 'postgres' ? await laneWakeReads.add(deps.db, 'lanes', lane) : await readLaneWake(deps.db, lane);
+  const queued = row.queued == null ? null : Number(row.queued);
+  const leased = row.leased == null ? null : Number(row.leased);
+  const pausedUntil = Math.max(Number(row.throttled_until ?? 0), Number(row.paced_until ?? 0));
   const times: number[] = [];
   if (queued !== null) {
     const at = Math.max(queued, pausedUntil);
@@ -225,6 +214,64 @@ export async function laneWakeAt(deps: Pick<ServiceDeps, 'db'>, lane: string, no
   if (leased !== null) times.push(Math.max(leased, now + 1_000));
   return times.length === 0 ? null : Math.min(...times);
 }
+
+/** What `laneWakeAt` decides from: the lane's earliest queued and leased times and its pauses. */
+interface LaneWake {
+  queued: number | string | null;
+  leased: number | string | null;
+  throttled_until: number | string | null;
+  paced_until: number | string | null;
+}
+
+/**
+ * One lane's wake-up figures in one statement, each a scalar subquery. The earliest queued and leased times are
+ * `min()` over a partial index of the lane's rows in that status (migration 0021; the status a literal so the plan
+ * can prove it): one index probe each, not a read of every message the lane has queued (issue 14).
+ */
+async function readLaneWake(db: ServiceDeps['db'], lane: string): Promise<LaneWake> {
+  const pause = (column: 'throttled_until' | 'paced_until') =>
+    db.selectFrom('outbox_pacing').select(column).where('lane', '=', lane);
+  const earliest = (status: 'queued' | 'sending', column: 'next_attempt_at' | 'lease_until') =>
+    db
+      .selectFrom('outbox_messages')
+      .select((eb) => eb.fn.min<number | null>(column).as('at'))
+      .where('lane', '=', lane)
+      .where('status', '=', sql.lit(status));
+  const row = await db
+    .selectNoFrom([
+      earliest('queued', 'next_attempt_at').as('queued'),
+      earliest('sending', 'lease_until').as('leased'),
+      pause('throttled_until').as('throttled_until'),
+      pause('paced_until').as('paced_until'),
+    ])
+    .executeTakeFirst();
+  return row ?? { queued: null, leased: null, throttled_until: null, paced_until: null };
+}
+
+/** `readLaneWake` for several lanes in one statement on PostgreSQL: the same probes, per lane of the input. */
+async function readLanesWake(db: ServiceDeps['db'], lanes: readonly string[]): Promise<LaneWake[]> {
+  const input = unnestRows(
+    lanes.map((lane) => ({ lane })),
+    [['lane', 'text']],
+  );
+  const { rows } = await sql<LaneWake & { lane: string }>`
+    with input as (${input})
+    select input.lane,
+      (select min(m.next_attempt_at) from outbox_messages as m where m.lane = input.lane and m.status = 'queued')
+        as queued,
+      (select min(m.lease_until) from outbox_messages as m where m.lane = input.lane and m.status = 'sending')
+        as leased,
+      p.throttled_until, p.paced_until
+    from input
+    left join outbox_pacing as p on p.lane = input.lane
+  `.execute(db);
+  const byLane = new Map(rows.map((row) => [row.lane, row]));
+  return lanes.map(
+    (lane) => byLane.get(lane) ?? { queued: null, leased: null, throttled_until: null, paced_until: null },
+  );
+}
+
+const laneWakeReads = new TurnBatches(readLanesWake);
 
 /**
  * After a refill found less due work than it had room for, the next one waits this long (or for every send to end):
