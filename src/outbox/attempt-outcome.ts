@@ -4,7 +4,7 @@ import { groupCommit } from '../db/group-commit.js';
 import type { Database } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
-import { TurnBatches, unnestRows } from '../db/turn-batch.js';
+import { type RowColumnType, TurnBatches, unnestRows } from '../db/turn-batch.js';
 import type { Health } from '../health/health.js';
 import type { Remediation } from '../health/remediation.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
@@ -85,6 +85,18 @@ export async function markStarted(
   if (!marked) throw new LeaseLostError(claim.message.id);
 }
 
+/** The fence of each row of a batched write (`fencedFinish`'s, per row): the message, its claim, its attempt. */
+const FENCE_COLUMNS = [
+  ['message_id', 'text'],
+  ['lease_owner', 'text'],
+  ['attempts', 'integer'],
+  ['attempt_id', 'text'],
+] as const satisfies ReadonlyArray<readonly [string, RowColumnType]>;
+
+/** A batched row's message (`outbox_messages as m`) is still held by its claim (`input`'s fence columns). */
+const fenceOfInputHolds = sql<boolean>`m.id = input.message_id and m.status = 'sending'
+  and m.lease_owner = input.lease_owner and m.attempts = input.attempts`;
+
 /** A `started` mark to write on PostgreSQL (`markStarted`); marks batched together share `step` and `changes`. */
 interface StartedMark {
   message_id: string;
@@ -105,22 +117,14 @@ interface StartedMark {
 async function writeStartedMarks(db: Kysely<Database>, marks: readonly StartedMark[]): Promise<boolean[]> {
   const { step, changes } = marks[0]!;
   const changed = Object.entries(changes).map(([column, value]) => sql`${sql.ref(column)} = ${value}`);
-  const input = unnestRows(marks, [
-    ['message_id', 'text'],
-    ['lease_owner', 'text'],
-    ['attempts', 'integer'],
-    ['attempt_id', 'text'],
-    ['lease_until', 'bigint'],
-    ['now', 'bigint'],
-  ]);
+  const input = unnestRows(marks, [...FENCE_COLUMNS, ['lease_until', 'bigint'], ['now', 'bigint']]);
   const { rows } = await sql<{ id: string }>`
     with input as (${input}),
     renewed as (
       update outbox_messages as m
       set ${sql.join([sql`lease_until = input.lease_until`, sql`updated_at = input.now`, ...changed])}
       from input
-      where m.id = input.message_id and m.status = 'sending' and m.lease_owner = input.lease_owner
-        and m.attempts = input.attempts
+      where ${fenceOfInputHolds}
       returning m.id
     )
     update outbox_attempts as a
@@ -467,10 +471,7 @@ type QuietSent = {
 async function writeQuietlySent(db: Kysely<Database>, outcomes: readonly QuietSent[]): Promise<boolean[]> {
   const { organizationId, onlyIf } = outcomes[0]!;
   const input = unnestRows(outcomes, [
-    ['message_id', 'text'],
-    ['lease_owner', 'text'],
-    ['attempts', 'integer'],
-    ['attempt_id', 'text'],
+    ...FENCE_COLUMNS,
     ['outcome', 'text'],
     ['step', 'text'],
     ['finished_at', 'bigint'],
@@ -497,8 +498,7 @@ async function writeQuietlySent(db: Kysely<Database>, outcomes: readonly QuietSe
       set status = 'sent', sent_at = input.finished_at, updated_at = input.finished_at, lease_owner = null,
         lease_until = null, next_attempt_at = null, recovery = null
       from input
-      where m.id = input.message_id and m.status = 'sending' and m.lease_owner = input.lease_owner
-        and m.attempts = input.attempts and ${onlyIf}
+      where ${fenceOfInputHolds} and ${onlyIf}
       returning m.id
     ),
     logged as (
