@@ -15,12 +15,13 @@ import { withTransaction } from './transaction.js';
  *   every write of it runs again in a transaction of its own, so each caller sees exactly what it would have seen
  *   alone (its own result or its own error) and no caller's writes depend on another's. The writes are database work
  *   only (no request to Microsoft inside): running one again after a rollback is the same as running it once.
- * - Bounded: at most `MAX_BATCH` writes and about `SLICE_MS` per transaction, then a turn of the event loop, so a
+ * - Bounded: at most 32 writes and about 3 ms per transaction (`SQLITE_LIMITS`), then a turn of the event loop, so a
  *   burst of outcomes does not hold the process's HTTP requests behind one long synchronous slice (every SQLite
  *   statement runs synchronously, and the transaction keeps the single connection).
  * - SQLite only: on PostgreSQL each caller keeps its own transaction on its own pooled connection (batching there
- *   would serialise writes that run in parallel today, and widen lock footprints across workers). Inside a
- *   transaction the caller already opened, the write joins it, as `withTransaction` does.
+ *   would serialise writes that run in parallel today, and widen lock footprints across workers), except the lane
+ *   claims, which `sharedTransaction` batches in lock order. Inside a transaction the caller already opened, the
+ *   write joins it, as `withTransaction` does.
  */
 export function groupCommit<T>(
   db: Kysely<Database>,
@@ -28,43 +29,81 @@ export function groupCommit<T>(
   fn: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
   if (dialect !== 'sqlite' || db.isTransaction) return withTransaction(db, fn);
-  let batcher = batchers.get(db);
-  if (!batcher) {
-    batcher = new Batcher(db);
-    batchers.set(db, batcher);
-  }
-  return batcher.add(fn);
+  return batcherOf(groupCommitBatchers, db, SQLITE_LIMITS).add(fn, '');
 }
 
-/** Writes per transaction at most (an outcome is ~5 statements, a slice of lane claims ~50). */
-const MAX_BATCH = 32;
 /**
- * Time per transaction at most: the writes left over commit in the next turn, so the process's HTTP requests wait at
- * most about this long behind the background work (issue 14: accept p99 under 10 ms in `mailbridge start`).
+ * One transaction for the transactions that callers on PostgreSQL ask for within one turn, run one after another in
+ * the order of their `orderKey`: the outbox's lane claims (src/outbox/pacing.ts), where the lane passes of one job
+ * fetch, and those whose sends ended together, claim in the same turn (issue 14). BEGIN and COMMIT are two of a
+ * claim's four or five round trips; here they are shared. Otherwise as `groupCommit`: each caller awaits its own work
+ * committed, and a batch that fails is rolled back and each caller's work run again in a transaction of its own.
+ * The order is the lock order: claims lock their lane's pacing row first, and batches in two processes that take
+ * those locks in the same order cannot deadlock. Work in a shared transaction must take no lock that another
+ * transaction may hold while it waits for one this batch holds (a claim's message locks skip what is locked).
  */
-const SLICE_MS = 3;
+export function sharedTransaction<T>(
+  db: Kysely<Database>,
+  orderKey: string,
+  fn: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  if (db.isTransaction) return withTransaction(db, fn);
+  return batcherOf(sharedBatchers, db, SHARED_LIMITS).add(fn, orderKey);
+}
+
+interface BatchLimits {
+  /** Callers per transaction at most. */
+  maxBatch: number;
+  /** Time per transaction at most (ms); what is left commits in the next turn. */
+  sliceMs: number;
+}
+
+function batcherOf(batchers: WeakMap<Kysely<Database>, Batcher>, db: Kysely<Database>, limits: BatchLimits): Batcher {
+  let batcher = batchers.get(db);
+  if (!batcher) {
+    batcher = new Batcher(db, limits);
+    batchers.set(db, batcher);
+  }
+  return batcher;
+}
+
+/**
+ * SQLite: at most 32 writes (an outcome is ~5 statements, a slice of lane claims ~50) and ~3 ms per transaction: the
+ * writes left over commit in the next turn, so the process's HTTP requests wait at most about this long behind the
+ * background work (issue 14: accept p99 under 10 ms in `mailbridge start`).
+ */
+const SQLITE_LIMITS: BatchLimits = { maxBatch: 32, sliceMs: 3 };
+/**
+ * PostgreSQL: statements are not run on the event loop, so no time slice is needed; at most 16 claims (a job fetch's
+ * lane passes) hold their lanes' locks together.
+ */
+const SHARED_LIMITS: BatchLimits = { maxBatch: 16, sliceMs: Number.POSITIVE_INFINITY };
 
 interface Pending {
   fn: (trx: Transaction<Database>) => Promise<unknown>;
+  orderKey: string;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
-/** One per database handle (a WeakMap: a closed handle's batcher goes with it). */
-const batchers = new WeakMap<Kysely<Database>, Batcher>();
+/** One of each per database handle (a WeakMap: a closed handle's batcher goes with it). */
+const groupCommitBatchers = new WeakMap<Kysely<Database>, Batcher>();
+const sharedBatchers = new WeakMap<Kysely<Database>, Batcher>();
 
 class Batcher {
   readonly #db: Kysely<Database>;
+  readonly #limits: BatchLimits;
   #pending: Pending[] = [];
   #scheduled = false;
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, limits: BatchLimits) {
     this.#db = db;
+    this.#limits = limits;
   }
 
-  add<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  add<T>(fn: (trx: Transaction<Database>) => Promise<T>, orderKey: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({ fn, orderKey, resolve: resolve as (value: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -75,7 +114,9 @@ class Batcher {
     // setImmediate, not a microtask: the writes of sends whose answers arrived in the same poll phase join the batch.
     setImmediate(() => {
       this.#scheduled = false;
-      const batch = this.#pending.splice(0, MAX_BATCH);
+      // A stable sort: callers with equal keys (all of them, for group commit) keep the order they asked in.
+      this.#pending.sort((a, b) => (a.orderKey < b.orderKey ? -1 : a.orderKey > b.orderKey ? 1 : 0));
+      const batch = this.#pending.splice(0, this.#limits.maxBatch);
       if (this.#pending.length > 0) this.#schedule();
       void this.#commit(batch);
     });
@@ -94,7 +135,7 @@ class Batcher {
         const values: unknown[] = [];
         for (const each of batch) {
           // The slice's time bound: what is left waits for the next turn, after the requests that arrived meanwhile.
-          if (values.length > 0 && performance.now() - started >= SLICE_MS) break;
+          if (values.length > 0 && performance.now() - started >= this.#limits.sliceMs) break;
           values.push(await each.fn(trx));
         }
         return values;

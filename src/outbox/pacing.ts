@@ -1,4 +1,5 @@
-import { type Expression, type Kysely, type QueryCreator, sql } from 'kysely';
+import { type Expression, type Kysely, type QueryCreator, sql, type Transaction } from 'kysely';
+import { sharedTransaction } from '../db/group-commit.js';
 import type { Database, DbDialect } from '../db/schema.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
@@ -310,7 +311,11 @@ export async function claimLaneWork(
   options: ClaimOptions,
 ): Promise<LaneClaim> {
   const none = { claims: [], exhausted: false };
-  return withTransaction(deps.db, async (trx) => {
+  // On PostgreSQL the claims asked for in the same turn (the passes of one job fetch, those whose sends ended
+  // together) share one transaction, in lane order, which is their lock order (`sharedTransaction`, issue 14).
+  const transaction = <T>(fn: (trx: Transaction<Database>) => Promise<T>) =>
+    deps.dialect === 'postgres' ? sharedTransaction(deps.db, lane, fn) : withTransaction(deps.db, fn);
+  return transaction(async (trx): Promise<LaneClaim> => {
     const now = deps.clock.now();
     // One statement creates the lane's pacing row if needed and locks it (an upsert that updates takes the row lock
     // on PostgreSQL, as FOR UPDATE would; SQLite's BEGIN IMMEDIATE already serialises writers). Examined counts as

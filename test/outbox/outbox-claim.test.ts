@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, it } from 'node:test';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { Database, DbDialect } from '../../src/db/schema.js';
 import { createOrganization } from '../../src/orgs/organizations.js';
@@ -264,6 +264,22 @@ forEachDatabase('outbox: one claim of a lane', (getDb, dialect: DbDialect) => {
       const claim = await claimLaneWork({ ...deps(), db: getDb().db.withPlugin(counter) }, lane, OPTIONS);
       assert.equal(claim.claims.length, 2);
       assert.equal(counter.count, 3);
+    });
+
+    it('claims of several lanes asked for in one turn commit in one transaction on PostgreSQL', async () => {
+      const lanes = [await newLane(), await newLane(), await newLane()];
+      for (const lane of lanes) await insert(lane, { status: 'queued', next: NOW - 1_000 });
+      const claimed = await Promise.all(lanes.map((lane) => claimLaneWork(deps(), lane, OPTIONS)));
+      assert.deepEqual(
+        claimed.map((claim) => claim.claims.map((each) => each.message.lane)),
+        lanes.map((lane) => [lane]),
+      );
+      // Rows written by one transaction carry its id as their xmin: the lanes' pacing rows and moved messages.
+      const writers = await sql<{ writer: string }>`
+        select distinct xmin::text as writer from outbox_pacing where lane in (${sql.join(lanes)})
+        union select distinct xmin::text from outbox_messages where lane in (${sql.join(lanes)})
+      `.execute(getDb().db);
+      assert.equal(writers.rows.length, 1, JSON.stringify(writers.rows));
     });
   }
 });
