@@ -35,14 +35,12 @@ export function groupCommit<T>(
 /**
  * One transaction for the transactions that callers on PostgreSQL ask for within one turn, run one after another in
  * the order of their `orderKey`: the outbox's lane claims (src/outbox/pacing.ts), where the lane passes of one job
- * fetch, and those whose sends ended together, claim in the same turn, and its accepts (src/outbox/message-store.ts),
- * of requests that arrived together (issue 14). BEGIN and COMMIT were two of a claim's four or five round trips and
- * two of an accept's four; here they are shared. Otherwise as `groupCommit`: each caller awaits its own work
+ * fetch, and those whose sends ended together, claim in the same turn (issue 14). BEGIN and COMMIT are two of a
+ * claim's four or five round trips; here they are shared. Otherwise as `groupCommit`: each caller awaits its own work
  * committed, and a batch that fails is rolled back and each caller's work run again in a transaction of its own.
- * The order is the lock order: both key by lane, a claim locks its lane's pacing row first and an accept its lane's
- * waiting job, and batches in two processes that take those locks in the same order cannot deadlock. Work in a
- * shared transaction must take no lock that another transaction may hold while it waits for one this batch holds
- * (a claim's message locks skip what is locked; claims and accepts lock different rows).
+ * The order is the lock order: claims lock their lane's pacing row first, and batches in two processes that take
+ * those locks in the same order cannot deadlock. Work in a shared transaction must take no lock that another
+ * transaction may hold while it waits for one this batch holds (a claim's message locks skip what is locked).
  */
 export function sharedTransaction<T>(
   db: Kysely<Database>,
@@ -76,10 +74,10 @@ function batcherOf(batchers: WeakMap<Kysely<Database>, Batcher>, db: Kysely<Data
  */
 const SQLITE_LIMITS: BatchLimits = { maxBatch: 32, sliceMs: 3 };
 /**
- * PostgreSQL: statements are not run on the event loop, so no time slice is needed; at most 32 claims or accepts
- * hold their lanes' locks together (a transaction's work runs one statement after another).
+ * PostgreSQL: statements are not run on the event loop, so no time slice is needed; at most 16 claims (a job fetch's
+ * lane passes) hold their lanes' locks together.
  */
-const SHARED_LIMITS: BatchLimits = { maxBatch: 32, sliceMs: Number.POSITIVE_INFINITY };
+const SHARED_LIMITS: BatchLimits = { maxBatch: 16, sliceMs: Number.POSITIVE_INFINITY };
 
 interface Pending {
   fn: (trx: Transaction<Database>) => Promise<unknown>;

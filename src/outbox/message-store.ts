@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type Kysely, sql, type Transaction } from 'kysely';
-import { groupCommit, sharedTransaction } from '../db/group-commit.js';
+import { type Kysely, sql } from 'kysely';
+import { groupCommit } from '../db/group-commit.js';
 import type { Database } from '../db/schema.js';
 import type {
   MessageStatus,
@@ -258,12 +258,7 @@ async function acceptInTransaction(
   held: boolean,
   due: number,
 ): Promise<void> {
-  // SQLite: committed with the other writes of its turn (group commit). PostgreSQL: in one transaction with the other
-  // accepts (and lane claims) of its turn, in lane order, the order in which they lock the lanes' jobs
-  // (`sharedTransaction`). Either way the caller answers only once its own message is committed.
-  const transaction = (fn: (trx: Transaction<Database>) => Promise<void>) =>
-    deps.dialect === 'postgres' ? sharedTransaction(deps.db, row.lane, fn) : groupCommit(deps.db, deps.dialect, fn);
-  await transaction(async (trx) => {
+  await groupCommit(deps.db, deps.dialect, async (trx) => {
     // With pg-boss the lane's job starts after the lane's pause, read in the INSERT's own round trip (issue 14). The
     // waiting job is not read here: locked FOR SHARE by two accepts of one lane, each one's merge UPDATE would wait
     // for the other's lock (a deadlock); an accept that finds it early enough took the one-statement path instead.

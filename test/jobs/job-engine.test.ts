@@ -420,47 +420,6 @@ describe('job seam: pg-boss on PostgreSQL', SUITE_TIMEOUT, () => {
       assert.equal(waiting.length, 1, 'one waiting pass');
       assert.ok((waiting[0]?.start_after.getTime() ?? later) < later, 'moved earlier');
     });
-
-    it('accepts of one turn that take the transaction path share one transaction, and each is committed', async () => {
-      await clearLane();
-      const later = Date.now() + 3_600_000;
-      await engine.enqueue(
-        h.service.deps.db,
-        name,
-        { lane: h.accountId },
-        { singletonKey: h.accountId, startAfter: later },
-      );
-      const deps = h.service.deps;
-      const target = await resolveAccountTargetOrThrow(deps.db, h.client.organization.id, h.accountId);
-      const messages = ['Together 1', 'Together 2', 'Together 3'].map((subject) =>
-        validateMessageOrThrow(
-          // An attachment keeps each off the one-statement path, whose round trip would put them in different turns.
-          {
-            to: [{ address: 'candidate@example.net' }],
-            subject,
-            text: 'Hello.',
-            attachments: [{ name: 'cv.txt', contentType: 'text/plain', contentBase64: 'aGk=' }],
-          },
-          { maxRecipientsPerMessage: deps.config.outbox.maxRecipientsPerMessage },
-          deps.clock.now(),
-        ),
-      );
-      // Asked for in one turn (no await between them), as requests that arrived together.
-      const accepted = await Promise.all(messages.map((message) => acceptMessage(deps, target, message, undefined)));
-      const ids = accepted.map((each) => each.row.id);
-      // Rows written by one transaction carry its id as their xmin.
-      const writers = await sql<{ writer: string; status: string }>`
-        select distinct xmin::text as writer, status from outbox_messages where id in (${sql.join(ids)})
-      `.execute(deps.db);
-      assert.deepEqual(
-        writers.rows.map((row) => row.status),
-        ['queued'],
-        JSON.stringify(writers.rows),
-      );
-      const waiting = (await jobsOf(name, h.accountId)).filter((job) => job.state === 'created');
-      assert.equal(waiting.length, 1, 'one waiting pass');
-      assert.ok((waiting[0]?.start_after.getTime() ?? later) < later, 'moved earlier');
-    });
   });
 
   it('a message accepted while a later pass of its mailbox waits moves that pass to now; an earlier one stays', async () => {
