@@ -48,15 +48,6 @@ export async function markStarted(
   changes: Partial<Pick<OutboxMessagesTable, 'send_mode' | 'graph_draft_id' | 'recovery'>> = {},
 ): Promise<void> {
   const now = deps.clock.now();
-  const renewed = (db: QueryCreator<Database>) =>
-    db
-      .updateTable('outbox_messages')
-      .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
-      .where('id', '=', claim.message.id)
-      .where('status', '=', 'sending')
-      .where('lease_owner', '=', claim.workerId)
-      .where('attempts', '=', claim.attemptNumber);
-  const started = { outcome: 'started', step, started_at: sql<number>`coalesce(started_at, ${now})` };
   if (deps.dialect === 'postgres') {
     // One statement that commits by itself, shared with the marks of the other sends about to leave in the same turn
     // (the messages one claim took leave together): `writeStartedMarks`.
@@ -74,12 +65,24 @@ export async function markStarted(
     if (!marked) throw new LeaseLostError(claim.message.id);
     return;
   }
-  // SQLite has no UPDATE inside WITH: the same two writes in one transaction, committed with the marks of the other
-  // sends about to leave in the same turn (group commit). A lost fence writes nothing and is reported after.
+  // SQLite has no UPDATE inside WITH: the message's fenced renewal and the attempt's mark in one transaction,
+  // committed with the marks of the other sends about to leave in the same turn (group commit). A lost fence writes
+  // nothing and is reported after.
   const marked = await groupCommit(deps.db, deps.dialect, async (trx) => {
-    const updated = await renewed(trx).executeTakeFirst();
+    const updated = await trx
+      .updateTable('outbox_messages')
+      .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
+      .where('id', '=', claim.message.id)
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', claim.workerId)
+      .where('attempts', '=', claim.attemptNumber)
+      .executeTakeFirst();
     if (Number(updated.numUpdatedRows) !== 1) return false;
-    await trx.updateTable('outbox_attempts').set(started).where('id', '=', claim.attemptId).execute();
+    await trx
+      .updateTable('outbox_attempts')
+      .set({ outcome: 'started', step, started_at: sql<number>`coalesce(started_at, ${now})` })
+      .where('id', '=', claim.attemptId)
+      .execute();
     return true;
   });
   if (!marked) throw new LeaseLostError(claim.message.id);

@@ -20,9 +20,11 @@ import { DEFAULT_LANE } from './message-target.js';
  *   day) after it finished. The finish time is after Microsoft received it, so our window never ends before
  *   Microsoft's does;
  * - `Retry-After` of a 429/503 for this lane only (`outbox_pacing.throttled_until`).
- * A claim happens in one transaction per lane that first upserts the lane's pacing row (which locks it on
- * PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers), reads the counts, and moves the chosen messages to `sending` with a
- * lease (`FOR UPDATE SKIP LOCKED` on the messages), so two processes can never both spend the last slot.
+ * A claim happens in a transaction that first upserts the lane's pacing row (which locks it on PostgreSQL; SQLite's
+ * BEGIN IMMEDIATE serialises writers), reads the counts, and moves the chosen messages to `sending` with a lease
+ * (`FOR UPDATE SKIP LOCKED` on the messages), so two processes can never both spend the last slot. The transaction is
+ * the lane's own, or shared with the claims of other lanes asked for in the same turn, in lane order
+ * (`sharedTransaction` on PostgreSQL, group commit on SQLite).
  */
 
 /** Attempt outcomes that may have counted against the mailbox's sending limits. */
