@@ -223,6 +223,8 @@ interface LaneWake {
   paced_until: number | string | null;
 }
 
+const NOTHING_TO_WAKE_FOR: LaneWake = { queued: null, leased: null, throttled_until: null, paced_until: null };
+
 /**
  * One lane's wake-up figures in one statement, each a scalar subquery. The earliest queued and leased times are
  * `min()` over a partial index of the lane's rows in that status (migration 0021; the status a literal so the plan
@@ -245,10 +247,13 @@ async function readLaneWake(db: ServiceDeps['db'], lane: string): Promise<LaneWa
       pause('paced_until').as('paced_until'),
     ])
     .executeTakeFirst();
-  return row ?? { queued: null, leased: null, throttled_until: null, paced_until: null };
+  return row ?? NOTHING_TO_WAKE_FOR;
 }
 
-/** `readLaneWake` for several lanes in one statement on PostgreSQL: the same probes, per lane of the input. */
+/**
+ * `readLaneWake` for several lanes in one statement on PostgreSQL (SQLite has no `unnest`, and its statements are no
+ * round trips): the same probes, per lane of the input.
+ */
 async function readLanesWake(db: ServiceDeps['db'], lanes: readonly string[]): Promise<LaneWake[]> {
   const input = unnestRows(
     lanes.map((lane) => ({ lane })),
@@ -266,9 +271,7 @@ async function readLanesWake(db: ServiceDeps['db'], lanes: readonly string[]): P
     left join outbox_pacing as p on p.lane = input.lane
   `.execute(db);
   const byLane = new Map(rows.map((row) => [row.lane, row]));
-  return lanes.map(
-    (lane) => byLane.get(lane) ?? { queued: null, leased: null, throttled_until: null, paced_until: null },
-  );
+  return lanes.map((lane) => byLane.get(lane) ?? NOTHING_TO_WAKE_FOR);
 }
 
 const laneWakeReads = new TurnBatches(readLanesWake);
