@@ -37,23 +37,22 @@ export class TurnBatches<Input, Output> {
       byKey = new Map();
       this.#waiting.set(db, byKey);
     }
-    let waiting = byKey.get(key);
-    if (!waiting) {
-      const batch: Waiting<Input, Output>[] = [];
-      waiting = batch;
-      byKey.set(key, batch);
-      // setImmediate, not a microtask: the writes of sends whose answers arrived in the same poll phase join in.
-      setImmediate(() => {
-        byKey.delete(key);
-        for (let at = 0; at < batch.length; at += this.#maxRows) {
-          void this.#write(db, batch.slice(at, at + this.#maxRows));
-        }
-      });
-    }
-    const batch = waiting;
-    return new Promise<Output>((resolve, reject) => {
-      batch.push({ input, resolve, reject });
+    const batch = byKey.get(key) ?? this.#open(db, byKey, key);
+    return new Promise<Output>((resolve, reject) => batch.push({ input, resolve, reject }));
+  }
+
+  /** A new batch for `key`, written at the end of this turn. */
+  #open(db: Kysely<Database>, byKey: Map<string, Waiting<Input, Output>[]>, key: string): Waiting<Input, Output>[] {
+    const batch: Waiting<Input, Output>[] = [];
+    byKey.set(key, batch);
+    // setImmediate, not a microtask: the writes of sends whose answers arrived in the same poll phase join in.
+    setImmediate(() => {
+      byKey.delete(key);
+      for (let at = 0; at < batch.length; at += this.#maxRows) {
+        void this.#write(db, batch.slice(at, at + this.#maxRows));
+      }
     });
+    return batch;
   }
 
   async #write(db: Kysely<Database>, batch: Waiting<Input, Output>[]): Promise<void> {

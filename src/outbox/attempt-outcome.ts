@@ -100,6 +100,11 @@ const FENCE_COLUMNS = [
 const fenceOfInputHolds = sql<boolean>`m.id = input.message_id and m.status = 'sending'
   and m.lease_owner = input.lease_owner and m.attempts = input.attempts`;
 
+/** `column = value, …` of a raw UPDATE's SET list, the values as parameters. */
+function assignments(columns: Partial<OutboxMessagesTable>) {
+  return Object.entries(columns).map(([column, value]) => sql`${sql.ref(column)} = ${value}`);
+}
+
 /** A `started` mark to write on PostgreSQL (`markStarted`); marks batched together share `step` and `changes`. */
 interface StartedMark {
   message_id: string;
@@ -119,13 +124,12 @@ interface StartedMark {
  */
 async function writeStartedMarks(db: Kysely<Database>, marks: readonly StartedMark[]): Promise<boolean[]> {
   const { step, changes } = marks[0]!;
-  const changed = Object.entries(changes).map(([column, value]) => sql`${sql.ref(column)} = ${value}`);
   const input = unnestRows(marks, [...FENCE_COLUMNS, ['lease_until', 'bigint'], ['now', 'bigint']]);
   const { rows } = await sql<{ id: string }>`
     with input as (${input}),
     renewed as (
       update outbox_messages as m
-      set ${sql.join([sql`lease_until = input.lease_until`, sql`updated_at = input.now`, ...changed])}
+      set ${sql.join([sql`lease_until = input.lease_until`, sql`updated_at = input.now`, ...assignments(changes)])}
       from input
       where ${fenceOfInputHolds}
       returning m.id
@@ -443,6 +447,7 @@ async function finishSentQuietly(
     owner_external_id: event.row.owner_external_id,
     data: event.row.data,
     created_at: event.row.created_at,
+    messageColumns: messageColumns(deps, { kind: 'sent' }, now),
     organizationId,
     onlyIf: event.onlyIf,
   };
@@ -462,6 +467,8 @@ type QuietSent = {
   owner_external_id: string | null;
   data: string;
   created_at: number;
+  /** The message's columns of a `sent` outcome (`messageColumns`). */
+  messageColumns: Partial<OutboxMessagesTable>;
   organizationId: string;
   onlyIf: Expression<SqlBool>;
 } & ReturnType<typeof attemptLogColumns>;
@@ -493,13 +500,14 @@ async function writeQuietlySent(db: Kysely<Database>, outcomes: readonly QuietSe
     ['data', 'text'],
     ['created_at', 'bigint'],
   ]);
-  // The message's columns of a `sent` outcome (`messageColumns`), at each outcome's own time.
+  // The messages' columns are the last outcome's: those of one batch ended within one turn, so their times differ
+  // by less than a millisecond (each attempt keeps its own `finished_at`).
+  const { messageColumns: sentColumns } = outcomes[outcomes.length - 1]!;
   const { rows } = await sql<{ id: string }>`
     with input as (${input}),
     finished as (
       update outbox_messages as m
-      set status = 'sent', sent_at = input.finished_at, updated_at = input.finished_at, lease_owner = null,
-        lease_until = null, next_attempt_at = null, recovery = null
+      set ${sql.join(assignments(sentColumns))}
       from input
       where ${fenceOfInputHolds} and ${onlyIf}
       returning m.id
