@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { StatementTemplate } from '../db/statement-template.js';
 import type { AccountStatus, AccountsTable } from '../db/tables/accounts.js';
 import { AppError } from '../errors/app-error.js';
 import {
@@ -125,6 +126,13 @@ function selectAccounts(db: Kysely<Database>) {
     .select('owners.external_id as owner_external_id');
 }
 
+/** Read by every API request about an account, each accepted message's included: a template (issue 14). */
+const accountOfOrg = new StatementTemplate((db, slots: { accountId: string; organizationId: string }) =>
+  selectAccounts(db)
+    .where('accounts.id', '=', slots.accountId)
+    .where('accounts.organization_id', '=', slots.organizationId),
+);
+
 /**
  * The organisation's account, or 404 `ACCOUNT_NOT_FOUND`: also for another organisation's account, so an API key
  * never learns that an id exists elsewhere.
@@ -134,10 +142,7 @@ export async function findAccountForOrgOrThrow(
   organizationId: string,
   accountId: string,
 ): Promise<AccountWithOwner> {
-  const row = await selectAccounts(db)
-    .where('accounts.id', '=', accountId)
-    .where('accounts.organization_id', '=', organizationId)
-    .executeTakeFirst();
+  const row = await accountOfOrg.firstRow(db, { accountId, organizationId });
   if (!row) throw accountNotFound(accountId);
   return row;
 }

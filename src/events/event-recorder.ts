@@ -1,5 +1,6 @@
-import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
+import { type Compilable, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { RowTemplates } from '../db/statement-template.js';
 import type { EventsTable } from '../db/tables/accounts.js';
 import type { Clock } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
@@ -88,23 +89,28 @@ export class EventRecorder {
   readonly #clock: Clock;
   readonly #onRecorded: EventRecordedListener | undefined;
 
+  /** Every event's INSERT, reading the listener's value in its `RETURNING` (issue 14: a template). */
+  readonly #insert: RowTemplates<EventsTable, { read?: unknown }>;
+
   constructor(options: { clock: Clock; onRecorded?: EventRecordedListener | undefined }) {
     this.#clock = options.clock;
     this.#onRecorded = options.onRecorded;
+    const readWithInsert = options.onRecorded?.readWithInsert;
+    this.#insert = new RowTemplates(
+      (db, row: EventsTable): Compilable<{ read?: unknown }> =>
+        readWithInsert === undefined
+          ? db.insertInto('events').values(row)
+          : db
+              .insertInto('events')
+              .values(row)
+              .returning((eb) => sql`(${readWithInsert(eb, row)})`.as('read')),
+    );
   }
 
   async record(db: Kysely<Database>, event: NewEvent): Promise<EventView> {
     const row = this.#rowOf(event);
-    const listener = this.#onRecorded;
-    const readWithInsert = listener?.readWithInsert;
-    const inserted = await db
-      .insertInto('events')
-      .values(row)
-      .$if(readWithInsert !== undefined, (query) =>
-        query.returning((eb) => sql`(${(readWithInsert as NonNullable<typeof readWithInsert>)(eb, row)})`.as('read')),
-      )
-      .executeTakeFirst();
-    await listener?.recorded(db, row, inserted && 'read' in inserted ? inserted.read : undefined);
+    const inserted = await this.#insert.of(row).firstRow(db, row);
+    await this.#onRecorded?.recorded(db, row, inserted?.read);
     return toEventView(row);
   }
 

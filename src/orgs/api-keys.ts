@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { StatementTemplate } from '../db/statement-template.js';
 import { AppError } from '../errors/app-error.js';
 import { type Clock, isoTime, isoTimeOrNull } from '../platform/clock.js';
 import { newId, randomToken } from '../platform/ids.js';
@@ -103,6 +104,14 @@ export async function createApiKey(
  * the key's SHA-256, so the time it takes says nothing about how much of a guess was right; the stored hash is
  * compared again in constant time so a database collation could never make two different hashes equal.
  */
+/** Every API request reads its key (a revocation takes effect on the next request): a template (issue 14). */
+const apiKeyByHash = new StatementTemplate((db, slots: { hash: string }) =>
+  db
+    .selectFrom('api_keys')
+    .select(['id', 'organization_id', 'key_hash', 'last_used_at', 'revoked_at', 'expires_at', 'scope'])
+    .where('key_hash', '=', slots.hash),
+);
+
 export async function authenticateApiKey(
   db: Kysely<Database>,
   clock: Clock,
@@ -110,11 +119,7 @@ export async function authenticateApiKey(
 ): Promise<ApiKeyAuth | undefined> {
   if (!API_KEY_PATTERN.test(presented)) return undefined;
   const hash = hashApiKey(presented);
-  const row = await db
-    .selectFrom('api_keys')
-    .select(['id', 'organization_id', 'key_hash', 'last_used_at', 'revoked_at', 'expires_at', 'scope'])
-    .where('key_hash', '=', hash)
-    .executeTakeFirst();
+  const row = await apiKeyByHash.firstRow(db, { hash });
   const now = clock.now();
   if (!row || statusOf(row, now) !== 'active') return undefined;
   const stored = Buffer.from(row.key_hash);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { groupCommit } from '../db/group-commit.js';
 import type { Database } from '../db/schema.js';
+import { RowTemplates } from '../db/statement-template.js';
 import type {
   MessageStatus,
   OutboxAttachmentsTable,
@@ -245,6 +246,20 @@ function hitRateOf(jobs: object): WaitingJobHitRate {
   return rate;
 }
 
+/** Every accepted message's INSERT (issue 14: templates, src/db/statement-template.ts). */
+const messageInserts = new RowTemplates((db, row: OutboxMessagesTable) => db.insertInto('outbox_messages').values(row));
+
+/** The INSERT that also reads the lane's pause, which the lane's pg-boss job must wait out. */
+const messageInsertsReadingPause = new RowTemplates((db, row: OutboxMessagesTable) =>
+  db
+    .insertInto('outbox_messages')
+    .values(row)
+    .returning((eb) => [
+      eb.selectFrom('outbox_pacing').select('throttled_until').where('lane', '=', row.lane).as('throttled_until'),
+      eb.selectFrom('outbox_pacing').select('paced_until').where('lane', '=', row.lane).as('paced_until'),
+    ]),
+);
+
 /**
  * The message, its attachments and its `message.held` event or its mailbox's job, in one transaction. On SQLite it
  * commits together with the other writes asked for in the same turn of the event loop (group commit,
@@ -263,20 +278,13 @@ async function acceptInTransaction(
     // waiting job is not read here: locked FOR SHARE by two accepts of one lane, each one's merge UPDATE would wait
     // for the other's lock (a deadlock); an accept that finds it early enough took the one-statement path instead.
     const readsPause = deps.jobs?.kind === 'pg-boss' && !held;
-    const inserted = await trx
-      .insertInto('outbox_messages')
-      .values(row)
-      .$if(readsPause, (query) =>
-        query.returning((eb) => [
-          eb.selectFrom('outbox_pacing').select('throttled_until').where('lane', '=', row.lane).as('throttled_until'),
-          eb.selectFrom('outbox_pacing').select('paced_until').where('lane', '=', row.lane).as('paced_until'),
-        ]),
-      )
-      .executeTakeFirst();
-    const pause: LanePause | undefined =
-      inserted && 'paced_until' in inserted
-        ? { throttled_until: inserted.throttled_until ?? null, paced_until: inserted.paced_until ?? null }
-        : undefined;
+    let pause: LanePause | undefined;
+    if (readsPause) {
+      const inserted = await messageInsertsReadingPause.of(row).firstRow(trx, row);
+      pause = { throttled_until: inserted?.throttled_until ?? null, paced_until: inserted?.paced_until ?? null };
+    } else {
+      await messageInserts.of(row).changedRows(trx, row);
+    }
     for (const [position, attachment] of message.attachments.entries()) {
       const attachmentRow: OutboxAttachmentsTable = {
         id: newId('att', deps.clock),
