@@ -11,8 +11,9 @@ import type { Database } from './schema.js';
  * `build` receives `slots`, stand-ins for the values: pass each to Kysely as a value (`where('id', '=', slots.id)`,
  * `values({ id: slots.id })`, `${slots.now}` in `sql`), never compute with it (arithmetic or string use of a slot
  * throws when the template is built), and never let a value choose the statement's shape (an `in` list, a column
- * present or left out): such statements stay builders. A value bound as `undefined` throws: Kysely leaves an
- * `undefined` column out of the statement, which a template cannot.
+ * present or left out): such statements stay builders. A value bound as `undefined` throws (Kysely leaves an
+ * `undefined` column out of the statement, which a template cannot), and so does an SQL expression (it would be
+ * part of the statement's text, not a value).
  *
  * Plugins of the handle (tests count statements with one) transform the statement once, when it is compiled for
  * that handle's plugins; their `transformResult` runs on every execution as usual.
@@ -47,6 +48,8 @@ export class StatementTemplate<Values extends object, Row> {
       if (!(parameter instanceof Slot)) return parameter;
       const value = (values as Record<string, unknown>)[parameter.name];
       if (value === undefined) throw new TypeError(`statement template: no value for slot "${parameter.name}"`);
+      if (typeof value === 'object' && value !== null && 'toOperationNode' in value)
+        throw new TypeError(`statement template: slot "${parameter.name}" given an SQL expression, not a value`);
       return value;
     });
     return { ...compiled, parameters };

@@ -2,6 +2,7 @@ import { type Expression, type Kysely, type QueryCreator, type SqlBool, sql } fr
 import { recordAccountHealth } from '../accounts/account-health.js';
 import { groupCommit } from '../db/group-commit.js';
 import type { Database } from '../db/schema.js';
+import { RowTemplates, StatementTemplate } from '../db/statement-template.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
 import { type RowColumnType, TurnBatches, unnestRows } from '../db/turn-batch.js';
@@ -69,20 +70,9 @@ export async function markStarted(
   // committed with the marks of the other sends about to leave in the same turn (group commit). A lost fence writes
   // nothing and is reported after.
   const marked = await groupCommit(deps.db, deps.dialect, async (trx) => {
-    const updated = await trx
-      .updateTable('outbox_messages')
-      .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
-      .where('id', '=', claim.message.id)
-      .where('status', '=', 'sending')
-      .where('lease_owner', '=', claim.workerId)
-      .where('attempts', '=', claim.attemptNumber)
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) !== 1) return false;
-    await trx
-      .updateTable('outbox_attempts')
-      .set({ outcome: 'started', step, started_at: sql<number>`coalesce(started_at, ${now})` })
-      .where('id', '=', claim.attemptId)
-      .execute();
+    const renewal = { lease_until: now + claim.leaseMs, updated_at: now, ...changes, ...fenceOf(claim) };
+    if ((await fencedUpdates.of(renewal).changedRows(trx, renewal)) !== 1) return false;
+    await attemptStarted.changedRows(trx, { attemptId: claim.attemptId, step, now });
     return true;
   });
   if (!marked) throw new LeaseLostError(claim.message.id);
@@ -150,19 +140,13 @@ const startedMarks = new TurnBatches(writeStartedMarks);
 export async function renewLease(deps: OutcomeDeps, claim: Claim, changes: Partial<OutboxMessagesTable> = {}) {
   const renew = (db: Kysely<Database>) => {
     const now = deps.clock.now();
-    return db
-      .updateTable('outbox_messages')
-      .set({ lease_until: now + claim.leaseMs, updated_at: now, ...changes })
-      .where('id', '=', claim.message.id)
-      .where('status', '=', 'sending')
-      .where('lease_owner', '=', claim.workerId)
-      .where('attempts', '=', claim.attemptNumber)
-      .executeTakeFirst();
+    const renewal = { lease_until: now + claim.leaseMs, updated_at: now, ...changes, ...fenceOf(claim) };
+    return fencedUpdates.of(renewal).changedRows(db, renewal);
   };
   // On SQLite committed with the other writes of the same turn (group commit); on PostgreSQL one statement, no
   // transaction around it.
   const updated = deps.dialect === 'sqlite' ? await groupCommit(deps.db, deps.dialect, renew) : await renew(deps.db);
-  if (Number(updated.numUpdatedRows) !== 1) throw new LeaseLostError(claim.message.id);
+  if (updated !== 1) throw new LeaseLostError(claim.message.id);
 }
 
 /** What an attempt saw, for the attempt log. */
@@ -224,7 +208,7 @@ export async function finishAttempt(
     const now = deps.clock.now();
     const columns = messageColumns(deps, change, now);
     const attemptColumns = attemptLogColumns(attempt, options, now);
-    const finishMessage = (db: QueryCreator<Database>) => fencedFinish(db, claim, columns).returningAll();
+    const finish = { ...columns, ...fenceOf(claim) };
     // Rows in the order a claim takes them (message, then attempt; the lane's pacing row is only waited for by
     // claims that hold no message lock), so a finishing worker and a claiming one can never deadlock on PostgreSQL.
     // The attempt is logged whether or not the fence matched.
@@ -232,7 +216,7 @@ export async function finishAttempt(
     if (deps.dialect === 'postgres') {
       // One round trip for both (issue 14): the attempt's update reads the message's CTE, so it runs after it.
       updated = await trx
-        .with('finished', (db) => finishMessage(db))
+        .with('finished', (db) => fencedUpdate(db, finish).returningAll())
         .with('logged', (db) =>
           db
             .updateTable('outbox_attempts')
@@ -245,8 +229,9 @@ export async function finishAttempt(
         .selectAll()
         .executeTakeFirst();
     } else {
-      updated = await finishMessage(trx).executeTakeFirst();
-      await trx.updateTable('outbox_attempts').set(attemptColumns).where('id', '=', claim.attemptId).execute();
+      updated = await fencedFinishes.of(finish).firstRow(trx, finish);
+      const logged = { ...attemptColumns, attempt_id: claim.attemptId };
+      await attemptLogs.of(logged).changedRows(trx, logged);
     }
 
     if (change.kind === 'retry' && change.throttleLaneUntil !== undefined) {
@@ -370,16 +355,44 @@ function attemptLogColumns(attempt: AttemptRecord, options: { startedAtMs?: numb
   };
 }
 
-/** The message's update when its attempt ends, fenced by the claim (see the module comment). */
-function fencedFinish(db: QueryCreator<Database>, claim: Claim, columns: Partial<OutboxMessagesTable>) {
+/** The claim a write to its message is fenced by (see the module comment), as columns of the write's row. */
+interface Fence {
+  fence_message_id: string;
+  fence_lease_owner: string;
+  fence_attempts: number;
+}
+
+function fenceOf(claim: Claim): Fence {
+  return { fence_message_id: claim.message.id, fence_lease_owner: claim.workerId, fence_attempts: claim.attemptNumber };
+}
+
+/** The message's update (the lease's renewal, the attempt's end) with `row`'s other columns, fenced by the claim. */
+function fencedUpdate(db: QueryCreator<Database>, row: Partial<OutboxMessagesTable> & Fence) {
+  const { fence_message_id, fence_lease_owner, fence_attempts, ...columns } = row;
   return db
     .updateTable('outbox_messages')
     .set(columns)
-    .where('id', '=', claim.message.id)
+    .where('id', '=', fence_message_id)
     .where('status', '=', 'sending')
-    .where('lease_owner', '=', claim.workerId)
-    .where('attempts', '=', claim.attemptNumber);
+    .where('lease_owner', '=', fence_lease_owner)
+    .where('attempts', '=', fence_attempts);
 }
+
+// Every sent message runs these (issue 14: templates, src/db/statement-template.ts).
+const fencedUpdates = new RowTemplates(fencedUpdate);
+const fencedFinishes = new RowTemplates((db, row: Partial<OutboxMessagesTable> & Fence) =>
+  fencedUpdate(db, row).returningAll(),
+);
+const attemptLogs = new RowTemplates((db, row: ReturnType<typeof attemptLogColumns> & { attempt_id: string }) => {
+  const { attempt_id, ...columns } = row;
+  return db.updateTable('outbox_attempts').set(columns).where('id', '=', attempt_id);
+});
+const attemptStarted = new StatementTemplate((db, slots: { attemptId: string; step: string; now: number }) =>
+  db
+    .updateTable('outbox_attempts')
+    .set({ outcome: 'started', step: slots.step, started_at: sql<number>`coalesce(started_at, ${slots.now})` })
+    .where('id', '=', slots.attemptId),
+);
 
 /** The `message.sent` event's own data (besides the message's ids, `messageEvent`). */
 function sentEventData(fromAddress: string | null, attempt: AttemptRecord): Record<string, unknown> {

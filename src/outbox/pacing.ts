@@ -1,6 +1,7 @@
 import { type Expression, type Kysely, type QueryCreator, sql, type Transaction } from 'kysely';
 import { sharedTransaction } from '../db/group-commit.js';
 import type { Database, DbDialect } from '../db/schema.js';
+import { StatementTemplate } from '../db/statement-template.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
@@ -137,8 +138,7 @@ interface LaneUsage {
  * are conditional aggregates). One row, whatever the lane holds. On PostgreSQL it is a CTE of the claim's read
  * (`usageAndDuePostgres`).
  */
-function laneUsageQuery(db: QueryCreator<Database>, lane: string, now: number) {
-  const minuteAgo = now - MINUTE_MS;
+function laneUsageQuery(db: QueryCreator<Database>, { lane, now, minuteAgo, dayAgo }: LaneWindow) {
   const sendingCount = (live: boolean) =>
     db
       .selectFrom('outbox_messages')
@@ -151,7 +151,7 @@ function laneUsageQuery(db: QueryCreator<Database>, lane: string, now: number) {
     .selectFrom('outbox_attempts')
     .where('lane', '=', lane)
     .where('outcome', 'in', [...COUNTED_OUTCOMES])
-    .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>', now - DAY_MS)]))
+    .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>', dayAgo)]))
     .select((eb) => {
       const finishedInMinute = eb('finished_at', '>', minuteAgo);
       return [
@@ -172,6 +172,18 @@ function laneUsageQuery(db: QueryCreator<Database>, lane: string, now: number) {
         eb.fn.sum<number | null>('recipient_count').as('recipients'),
       ];
     });
+}
+
+/** The lane and the instants its usage is counted from (values, so that the SQLite read can be a template). */
+interface LaneWindow {
+  lane: string;
+  now: number;
+  minuteAgo: number;
+  dayAgo: number;
+}
+
+function laneWindow(lane: string, now: number): LaneWindow {
+  return { lane, now, minuteAgo: now - MINUTE_MS, dayAgo: now - DAY_MS };
 }
 
 type LaneUsageRow = Awaited<ReturnType<ReturnType<typeof laneUsageQuery>['executeTakeFirstOrThrow']>>;
@@ -204,7 +216,9 @@ async function usageThenDue(
   limits: LaneLimits,
   max: number,
 ): Promise<{ usage: LaneUsage; due: DueMessage[] }> {
-  const usage = toLaneUsage(await laneUsageQuery(trx, lane, now).executeTakeFirstOrThrow());
+  const row = await claimReads.usage.firstRow(trx, laneWindow(lane, now));
+  if (!row) throw new Error('the usage read returns one row');
+  const usage = toLaneUsage(row);
   const slots = laneSlots(limits, usage, max);
   return { usage, due: slots > 0 ? await selectDue(trx, lane, now, slots, usage.expired > 0) : [] };
 }
@@ -230,7 +244,7 @@ async function usageAndDuePostgres(
     ${max}, ${limits.concurrency} - in_flight, ${perMinute} - coalesce(minute_n, 0)
   ))`;
   const rows = await trx
-    .with('usage', (db) => laneUsageQuery(db, lane, now))
+    .with('usage', (db) => laneUsageQuery(db, laneWindow(lane, now)))
     .with('slots', (db) => db.selectFrom('usage').select(slots.as('n')))
     .with('expired', (db) =>
       expiredLeasesOfLane(db, lane, now)
@@ -397,16 +411,12 @@ async function lockLaneReadAccount(
   lane: string,
   now: number,
 ): Promise<{ pacing: LanePause; account: AccountsTable | undefined }> {
-  const lockLane = (db: QueryCreator<Database>) =>
-    db
-      .insertInto('outbox_pacing')
-      .values({ lane, throttled_until: null, paced_until: null, last_claimed_at: now, updated_at: now })
-      .onConflict((conflict) => conflict.column('lane').doUpdateSet({ last_claimed_at: now, updated_at: now }))
-      .returning(['throttled_until', 'paced_until']);
-  if (lane === DEFAULT_LANE) return { pacing: await lockLane(trx).executeTakeFirstOrThrow(), account: undefined };
+  if (lane === DEFAULT_LANE) {
+    return { pacing: await lockLaneQuery(trx, { lane, now }).executeTakeFirstOrThrow(), account: undefined };
+  }
   if (dialect === 'postgres') {
     const row = await trx
-      .with('pacing', (db) => lockLane(db))
+      .with('pacing', (db) => lockLaneQuery(db, { lane, now }))
       .selectFrom('pacing')
       .leftJoin('accounts', (join) => join.on('accounts.id', '=', lane))
       .select(['pacing.throttled_until', 'pacing.paced_until'])
@@ -418,10 +428,35 @@ async function lockLaneReadAccount(
       account: account.id === null ? undefined : (account as AccountsTable),
     };
   }
-  const pacing = await lockLane(trx).executeTakeFirstOrThrow();
-  const account = await trx.selectFrom('accounts').selectAll().where('id', '=', lane).executeTakeFirst();
+  const pacing = await claimReads.lockLane.firstRow(trx, { lane, now });
+  if (!pacing) throw new Error('the pacing upsert returns its row');
+  const account = await claimReads.account.firstRow(trx, { lane });
   return { pacing, account };
 }
+
+/** The pacing row's upsert that locks the lane (`lockLaneReadAccount`). */
+function lockLaneQuery(db: QueryCreator<Database>, { lane, now }: { lane: string; now: number }) {
+  return db
+    .insertInto('outbox_pacing')
+    .values({ lane, throttled_until: null, paced_until: null, last_claimed_at: now, updated_at: now })
+    .onConflict((conflict) => conflict.column('lane').doUpdateSet({ last_claimed_at: now, updated_at: now }))
+    .returning(['throttled_until', 'paced_until']);
+}
+
+/** The statements of a claim on SQLite whose text never changes (issue 14: templates, src/db/statement-template.ts). */
+const claimReads = {
+  lockLane: new StatementTemplate((db, slots: { lane: string; now: number }) => lockLaneQuery(db, slots)),
+  account: new StatementTemplate((db, slots: { lane: string }) =>
+    db.selectFrom('accounts').selectAll().where('id', '=', slots.lane),
+  ),
+  usage: new StatementTemplate((db, slots: LaneWindow) => laneUsageQuery(db, slots)),
+  expired: new StatementTemplate((db, slots: { lane: string; now: number; limit: number }) =>
+    expiredLeasesOfLane(db, slots.lane, slots.now).limit(slots.limit),
+  ),
+  queued: new StatementTemplate((db, slots: { lane: string; now: number; limit: number }) =>
+    queuedDueOfLane(db, slots.lane, slots.now).limit(slots.limit),
+  ),
+};
 
 /**
  * Moves the chosen messages (`attemptIds`: message id → its new attempt's id) to `sending` under the claim's lease
@@ -525,11 +560,9 @@ async function selectDue(
   limit: number,
   anyExpired: boolean,
 ): Promise<DueMessage[]> {
-  const expired = anyExpired ? await expiredLeasesOfLane(trx, lane, now).limit(limit).execute() : [];
+  const expired = anyExpired ? await claimReads.expired.rows(trx, { lane, now, limit }) : [];
   if (expired.length >= limit) return expired;
-  const queued = await queuedDueOfLane(trx, lane, now)
-    .limit(limit - expired.length)
-    .execute();
+  const queued = await claimReads.queued.rows(trx, { lane, now, limit: limit - expired.length });
   return [...expired, ...queued];
 }
 

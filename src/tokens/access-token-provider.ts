@@ -2,6 +2,7 @@ import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
 import { type ExpectedNotification, NotificationWaiter } from '../db/notification-waiter.js';
 import type { Database } from '../db/schema.js';
+import { StatementTemplate } from '../db/statement-template.js';
 import type { AccountStatus, AccountsTable, AccountTokensTable } from '../db/tables/accounts.js';
 import { withTransaction } from '../db/transaction.js';
 import { GraphError } from '../graph/graph-error.js';
@@ -909,9 +910,15 @@ async function readAccountTokensAndKey(
   accountId: string,
   options: { forUpdate?: boolean } = {},
 ): Promise<AccountRead> {
+  if (!options.forUpdate) return toAccountRead(await accountTokensAndKey.firstRow(db, { accountId }));
   const query = db.selectFrom('accounts').$call(withTokensKeyAndLease).where('accounts.id', '=', accountId);
-  return toAccountRead(await (options.forUpdate ? query.forUpdate(['accounts']) : query).executeTakeFirst());
+  return toAccountRead(await query.forUpdate(['accounts']).executeTakeFirst());
 }
+
+/** The read of every send's fast path (issue 14: a template, src/db/statement-template.ts). */
+const accountTokensAndKey = new StatementTemplate((db, slots: { accountId: string }) =>
+  db.selectFrom('accounts').$call(withTokensKeyAndLease).where('accounts.id', '=', slots.accountId),
+);
 
 /** When the lookup of a PostgreSQL account takes its refresh lease in the same statement (see below). */
 interface DueLeaseTake {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../src/db/schema.js';
-import { StatementTemplate } from '../../src/db/statement-template.js';
+import { RowTemplates, StatementTemplate } from '../../src/db/statement-template.js';
 import { withTransaction } from '../../src/db/transaction.js';
 import { openTestDatabase, TEST_DIALECTS, type TestDatabase } from '../support/databases.js';
 import { StatementCounter } from '../support/statement-counter.js';
@@ -13,19 +13,22 @@ import { StatementCounter } from '../support/statement-counter.js';
  * a handle with plugins, and refuses what it cannot do faithfully.
  */
 
-// The test's own table is not in the service's schema: the templates reach it through an untyped handle.
-type Untyped = Kysely<any>;
+// The test's own table is not in the service's schema: the templates reach it through a handle typed for it.
+interface TestTables {
+  templated_rows: { id: string; label: string | null; amount: number; kind: string | null };
+}
+const own = (db: Kysely<Database>) => db as unknown as Kysely<TestTables>;
 
 const insertRow = new StatementTemplate<{ id: string; label: string | null; amount: number }, { id: string }>(
   (db, slots) =>
-    (db as Untyped)
+    own(db)
       .insertInto('templated_rows')
       .values({ id: slots.id, label: slots.label, amount: slots.amount, kind: 'fixed' })
       .returning('id'),
 );
 
 const renameIfAmount = new StatementTemplate<{ id: string; label: string; amount: number }, never>((db, slots) =>
-  (db as Untyped)
+  own(db)
     .updateTable('templated_rows')
     .set({ label: slots.label })
     .where('id', '=', slots.id)
@@ -34,7 +37,7 @@ const renameIfAmount = new StatementTemplate<{ id: string; label: string; amount
 
 const rowsAbove = new StatementTemplate<{ least: number }, { id: string; label: string | null; amount: number }>(
   (db, slots) =>
-    (db as Untyped)
+    own(db)
       .selectFrom('templated_rows')
       .select(['id', 'label', 'amount'])
       .where(sql<boolean>`amount > ${slots.least}`)
@@ -102,7 +105,7 @@ for (const dialect of TEST_DIALECTS) {
       let builds = 0;
       const counting = new StatementTemplate<{ id: string }, { id: string }>((db, slots) => {
         builds += 1;
-        return (db as Untyped).selectFrom('templated_rows').select('id').where('id', '=', slots.id);
+        return own(db).selectFrom('templated_rows').select('id').where('id', '=', slots.id);
       });
       await counting.rows(database.db, { id: 't1' });
       await counting.rows(database.db, { id: 't2' });
@@ -124,6 +127,26 @@ for (const dialect of TEST_DIALECTS) {
       );
     });
 
+    it("writes whole rows through the template of each row's set of columns", async () => {
+      const updates = new RowTemplates((db, row: { id: string; label?: string | null; amount?: number }) => {
+        const { id, ...columns } = row;
+        return own(db).updateTable('templated_rows').set(columns).where('id', '=', id);
+      });
+      const both = { id: 't1', label: 'both', amount: 11 };
+      const labelOnly = { id: 't2', label: null };
+      assert.equal(await updates.of(both).changedRows(database.db, both), 1);
+      assert.equal(await updates.of(labelOnly).changedRows(database.db, labelOnly), 1);
+      assert.notEqual(updates.of(both), updates.of(labelOnly));
+      const rows = (await stored()).filter((row) => row.id === 't1' || row.id === 't2');
+      assert.deepEqual(
+        rows.map((row) => [row.id, row.label, row.amount]),
+        [
+          ['t1', 'both', 11],
+          ['t2', null, 2],
+        ],
+      );
+    });
+
     it('refuses a missing value, and a slot computed with while building, writing nothing', async () => {
       const before = await stored();
       await assert.rejects(
@@ -131,9 +154,15 @@ for (const dialect of TEST_DIALECTS) {
         /no value for slot "amount"/,
       );
       const computed = new StatementTemplate<{ amount: number }, never>((db, slots) =>
-        (db as Untyped).updateTable('templated_rows').set({ amount: slots.amount + 1 }),
+        own(db)
+          .updateTable('templated_rows')
+          .set({ amount: slots.amount + 1 }),
       );
       await assert.rejects(computed.changedRows(database.db, { amount: 1 }), /slot "amount" used as a value/);
+      await assert.rejects(
+        renameIfAmount.changedRows(database.db, { id: 't1', label: sql<string>`upper(label)` as never, amount: 11 }),
+        /slot "label" given an SQL expression/,
+      );
       assert.deepEqual(await stored(), before);
     });
   });
