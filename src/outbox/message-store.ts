@@ -10,7 +10,7 @@ import type {
   OutboxMessagesTable,
 } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
-import { JOBS } from '../jobs/job-engine.js';
+import { JOBS, type JobEngine } from '../jobs/job-engine.js';
 import type { ErrorEvidence } from '../microsoft/error-evidence.js';
 import { isoTimeOrNull } from '../platform/clock.js';
 import { newId } from '../platform/ids.js';
@@ -195,22 +195,43 @@ export async function acceptMessage(
  */
 async function insertBehindWaitingJob(deps: StoreDeps, row: OutboxMessagesTable, due: number): Promise<boolean> {
   const jobs = deps.jobs;
-  if (!jobs?.waitingJobStartsBy) return false;
+  if (!hasWaitingJobs(jobs)) return false;
   const hits = hitRateOf(jobs);
   if (!hits.worthTrying()) return false;
-  const columns = Object.keys(row) as Array<keyof OutboxMessagesTable>;
-  const pause = deps.db
-    .selectFrom('outbox_pacing')
-    .select((eb) => eb.fn<number>('greatest', ['throttled_until', 'paced_until']).as('until'))
-    .where('lane', '=', row.lane);
-  const claimableAt = sql<number>`greatest(${due}::bigint, ${pause})`;
-  const values = deps.db
-    .selectNoFrom((eb) => columns.map((column) => eb.val(row[column]).as(column)))
-    .where(jobs.waitingJobStartsBy(JOBS.outboxMailbox, row.lane, claimableAt));
-  const result = await deps.db.insertInto('outbox_messages').columns(columns).expression(values).executeTakeFirst();
-  const inserted = result.numInsertedOrUpdatedRows === 1n;
+  const input = { ...row, due };
+  const inserted = (await insertsBehindWaitingJobOf(jobs).of(input).changedRows(deps.db, input)) === 1;
   hits.record(inserted);
   return inserted;
+}
+
+type JobsWithWaiting = JobEngine & Required<Pick<JobEngine, 'waitingJobStartsBy'>>;
+
+function hasWaitingJobs(jobs: JobEngine | undefined): jobs is JobsWithWaiting {
+  return jobs?.waitingJobStartsBy !== undefined;
+}
+type BehindWaitingJob = OutboxMessagesTable & { due: number };
+
+/** `insertBehindWaitingJob`'s statement as templates, per job engine (its schema is in the text; issue 14). */
+const insertsBehindWaitingJob = new WeakMap<object, RowTemplates<BehindWaitingJob, unknown>>();
+
+function insertsBehindWaitingJobOf(jobs: JobsWithWaiting): RowTemplates<BehindWaitingJob, unknown> {
+  let templates = insertsBehindWaitingJob.get(jobs);
+  if (!templates) {
+    templates = new RowTemplates((db, { due, ...row }: BehindWaitingJob) => {
+      const columns = Object.keys(row) as Array<keyof OutboxMessagesTable>;
+      const pause = db
+        .selectFrom('outbox_pacing')
+        .select((eb) => eb.fn<number>('greatest', ['throttled_until', 'paced_until']).as('until'))
+        .where('lane', '=', row.lane);
+      const claimableAt = sql<number>`greatest(${due}::bigint, ${pause})`;
+      const values = db
+        .selectNoFrom((eb) => columns.map((column) => eb.val(row[column]).as(column)))
+        .where(jobs.waitingJobStartsBy(JOBS.outboxMailbox, row.lane, claimableAt));
+      return db.insertInto('outbox_messages').columns(columns).expression(values);
+    });
+    insertsBehindWaitingJob.set(jobs, templates);
+  }
+  return templates;
 }
 
 /**

@@ -216,7 +216,7 @@ async function usageThenDue(
   limits: LaneLimits,
   max: number,
 ): Promise<{ usage: LaneUsage; due: DueMessage[] }> {
-  const row = await claimReads.usage.firstRow(trx, laneWindow(lane, now));
+  const row = await claimStatements.usage.firstRow(trx, laneWindow(lane, now));
   if (!row) throw new Error('the usage read returns one row');
   const usage = toLaneUsage(row);
   const slots = laneSlots(limits, usage, max);
@@ -240,39 +240,12 @@ async function usageAndDuePostgres(
   // `laneSlots` in SQL, never below 0 (a LIMIT cannot be negative). least() ignores nulls: the relay lane has no
   // per-minute limit (Infinity in `laneLimits`) and passes null. `minute_n` is a sum, null without counted attempts.
   const perMinute = Number.isFinite(limits.messagesPerMinute) ? limits.messagesPerMinute : null;
-  const slots = sql<number>`greatest(0, least(
-    ${max}, ${limits.concurrency} - in_flight, ${perMinute} - coalesce(minute_n, 0)
-  ))`;
-  const rows = await trx
-    .with('usage', (db) => laneUsageQuery(db, laneWindow(lane, now)))
-    .with('slots', (db) => db.selectFrom('usage').select(slots.as('n')))
-    .with('expired', (db) =>
-      expiredLeasesOfLane(db, lane, now)
-        .select([sql.lit(0).as('part'), 'lease_until as due_at'])
-        .where(sql<boolean>`(select expired from usage) > 0`)
-        .limit(sql<number>`(select n from slots)`)
-        .forUpdate()
-        .skipLocked(),
-    )
-    .with('queued', (db) =>
-      queuedDueOfLane(db, lane, now)
-        .select([sql.lit(1).as('part'), 'next_attempt_at as due_at'])
-        .limit(sql<number>`(select n from slots) - (select count(*) from expired)`)
-        .forUpdate()
-        .skipLocked(),
-    )
-    .selectFrom('usage')
-    .leftJoin(
-      (eb) => eb.selectFrom('expired').selectAll().unionAll(eb.selectFrom('queued').selectAll()).as('due'),
-      (join) => join.onTrue(),
-    )
-    .selectAll('usage')
-    .select(['due.id', 'due.status', 'due.recipient_count', 'due.attempts'])
-    // Expired leases first, then queued messages by due time, as `selectDue` returns them.
-    .orderBy('due.part')
-    .orderBy('due.due_at')
-    .orderBy('due.id')
-    .execute();
+  const rows = await claimStatements.usageAndDue.rows(trx, {
+    ...laneWindow(lane, now),
+    max,
+    concurrency: limits.concurrency,
+    perMinute,
+  });
   const first = rows[0];
   if (!first) throw new Error('the usage CTE returns one row');
   const due = rows.flatMap(({ id, status, recipient_count, attempts }) =>
@@ -281,6 +254,48 @@ async function usageAndDuePostgres(
       : [{ id, status, recipient_count, attempts }],
   );
   return { usage: toLaneUsage(first), due };
+}
+
+/** `usageAndDuePostgres`'s statement: the lane's window, and what bounds its slots (`laneSlots`'s terms). */
+function usageAndDueQuery(
+  trx: Kysely<Database>,
+  values: LaneWindow & { max: number; concurrency: number; perMinute: number | null },
+) {
+  const { lane, now, max, concurrency, perMinute } = values;
+  const slots = sql<number>`greatest(0, least(
+    ${max}, ${concurrency} - in_flight, ${perMinute} - coalesce(minute_n, 0)
+  ))`;
+  return (
+    trx
+      .with('usage', (db) => laneUsageQuery(db, values))
+      .with('slots', (db) => db.selectFrom('usage').select(slots.as('n')))
+      .with('expired', (db) =>
+        expiredLeasesOfLane(db, lane, now)
+          .select([sql.lit(0).as('part'), 'lease_until as due_at'])
+          .where(sql<boolean>`(select expired from usage) > 0`)
+          .limit(sql<number>`(select n from slots)`)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .with('queued', (db) =>
+        queuedDueOfLane(db, lane, now)
+          .select([sql.lit(1).as('part'), 'next_attempt_at as due_at'])
+          .limit(sql<number>`(select n from slots) - (select count(*) from expired)`)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .selectFrom('usage')
+      .leftJoin(
+        (eb) => eb.selectFrom('expired').selectAll().unionAll(eb.selectFrom('queued').selectAll()).as('due'),
+        (join) => join.onTrue(),
+      )
+      .selectAll('usage')
+      .select(['due.id', 'due.status', 'due.recipient_count', 'due.attempts'])
+      // Expired leases first, then queued messages by due time, as `selectDue` returns them.
+      .orderBy('due.part')
+      .orderBy('due.due_at')
+      .orderBy('due.id')
+  );
 }
 
 /** When enough of the last 24 h's recipients leave the window for `needed` more (approximately: re-checked then). */
@@ -411,27 +426,19 @@ async function lockLaneReadAccount(
   lane: string,
   now: number,
 ): Promise<{ pacing: LanePause; account: AccountsTable | undefined }> {
-  if (lane === DEFAULT_LANE) {
-    return { pacing: await lockLaneQuery(trx, { lane, now }).executeTakeFirstOrThrow(), account: undefined };
-  }
-  if (dialect === 'postgres') {
-    const row = await trx
-      .with('pacing', (db) => lockLaneQuery(db, { lane, now }))
-      .selectFrom('pacing')
-      .leftJoin('accounts', (join) => join.on('accounts.id', '=', lane))
-      .select(['pacing.throttled_until', 'pacing.paced_until'])
-      .selectAll('accounts')
-      .executeTakeFirstOrThrow();
+  if (dialect === 'postgres' && lane !== DEFAULT_LANE) {
+    const row = await claimStatements.lockLaneReadAccount.firstRow(trx, { lane, now });
+    if (!row) throw new Error('the pacing upsert returns its row');
     const { throttled_until, paced_until, ...account } = row;
     return {
       pacing: { throttled_until, paced_until },
       account: account.id === null ? undefined : (account as AccountsTable),
     };
   }
-  const pacing = await claimReads.lockLane.firstRow(trx, { lane, now });
+  const pacing = await claimStatements.lockLane.firstRow(trx, { lane, now });
   if (!pacing) throw new Error('the pacing upsert returns its row');
-  const account = await claimReads.account.firstRow(trx, { lane });
-  return { pacing, account };
+  if (lane === DEFAULT_LANE) return { pacing, account: undefined };
+  return { pacing, account: await claimStatements.account.firstRow(trx, { lane }) };
 }
 
 /** The pacing row's upsert that locks the lane (`lockLaneReadAccount`). */
@@ -443,9 +450,20 @@ function lockLaneQuery(db: QueryCreator<Database>, { lane, now }: { lane: string
     .returning(['throttled_until', 'paced_until']);
 }
 
-/** The statements of a claim on SQLite whose text never changes (issue 14: templates, src/db/statement-template.ts). */
-const claimReads = {
+/** A claim's statements whose text never changes: templates (issue 14, src/db/statement-template.ts). */
+const claimStatements = {
   lockLane: new StatementTemplate((db, slots: { lane: string; now: number }) => lockLaneQuery(db, slots)),
+  lockLaneReadAccount: new StatementTemplate((db, slots: { lane: string; now: number }) =>
+    db
+      .with('pacing', (cte) => lockLaneQuery(cte, slots))
+      .selectFrom('pacing')
+      .leftJoin('accounts', (join) => join.on('accounts.id', '=', slots.lane))
+      .select(['pacing.throttled_until', 'pacing.paced_until'])
+      .selectAll('accounts'),
+  ),
+  usageAndDue: new StatementTemplate((db, slots: Parameters<typeof usageAndDueQuery>[1]) =>
+    usageAndDueQuery(db, slots),
+  ),
   account: new StatementTemplate((db, slots: { lane: string }) =>
     db.selectFrom('accounts').selectAll().where('id', '=', slots.lane),
   ),
@@ -560,9 +578,9 @@ async function selectDue(
   limit: number,
   anyExpired: boolean,
 ): Promise<DueMessage[]> {
-  const expired = anyExpired ? await claimReads.expired.rows(trx, { lane, now, limit }) : [];
+  const expired = anyExpired ? await claimStatements.expired.rows(trx, { lane, now, limit }) : [];
   if (expired.length >= limit) return expired;
-  const queued = await claimReads.queued.rows(trx, { lane, now, limit: limit - expired.length });
+  const queued = await claimStatements.queued.rows(trx, { lane, now, limit: limit - expired.length });
   return [...expired, ...queued];
 }
 
