@@ -19,9 +19,9 @@ import { withTransaction } from './transaction.js';
  *   burst of outcomes does not hold the process's HTTP requests behind one long synchronous slice (every SQLite
  *   statement runs synchronously, and the transaction keeps the single connection).
  * - SQLite only: on PostgreSQL each caller keeps its own transaction on its own pooled connection (batching there
- *   would serialise writes that run in parallel today, and widen lock footprints across workers), except the lane
- *   claims, which `sharedTransaction` batches in lock order. Inside a transaction the caller already opened, the
- *   write joins it, as `withTransaction` does.
+ *   would serialise writes that run in parallel today, and widen lock footprints across workers; the lane claims of
+ *   one turn share theirs, src/outbox/pacing.ts). Inside a transaction the caller already opened, the write joins
+ *   it, as `withTransaction` does.
  */
 export function groupCommit<T>(
   db: Kysely<Database>,
@@ -29,42 +29,12 @@ export function groupCommit<T>(
   fn: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
   if (dialect !== 'sqlite' || db.isTransaction) return withTransaction(db, fn);
-  return batcherOf(groupCommitBatchers, db, SQLITE_LIMITS).add(fn, '');
-}
-
-/**
- * One transaction for the transactions that callers on PostgreSQL ask for within one turn, run one after another in
- * the order of their `orderKey`: the outbox's lane claims (src/outbox/pacing.ts), where the lane passes of one job
- * fetch, and those whose sends ended together, claim in the same turn (issue 14). BEGIN and COMMIT are two of a
- * claim's four or five round trips; here they are shared. Otherwise as `groupCommit`: each caller awaits its own work
- * committed, and a batch that fails is rolled back and each caller's work run again in a transaction of its own.
- * The order is the lock order: claims lock their lane's pacing row first, and batches in two processes that take
- * those locks in the same order cannot deadlock. Work in a shared transaction must take no lock that another
- * transaction may hold while it waits for one this batch holds (a claim's message locks skip what is locked).
- */
-export function sharedTransaction<T>(
-  db: Kysely<Database>,
-  orderKey: string,
-  fn: (trx: Transaction<Database>) => Promise<T>,
-): Promise<T> {
-  if (db.isTransaction) return withTransaction(db, fn);
-  return batcherOf(sharedBatchers, db, SHARED_LIMITS).add(fn, orderKey);
-}
-
-interface BatchLimits {
-  /** Callers per transaction at most. */
-  maxBatch: number;
-  /** Time per transaction at most (ms); what is left commits in the next turn. */
-  sliceMs: number;
-}
-
-function batcherOf(batchers: WeakMap<Kysely<Database>, Batcher>, db: Kysely<Database>, limits: BatchLimits): Batcher {
   let batcher = batchers.get(db);
   if (!batcher) {
-    batcher = new Batcher(db, limits);
+    batcher = new Batcher(db);
     batchers.set(db, batcher);
   }
-  return batcher;
+  return batcher.add(fn);
 }
 
 /**
@@ -72,38 +42,30 @@ function batcherOf(batchers: WeakMap<Kysely<Database>, Batcher>, db: Kysely<Data
  * writes left over commit in the next turn, so the process's HTTP requests wait at most about this long behind the
  * background work (issue 14: accept p99 under 10 ms in `mailbridge start`).
  */
-const SQLITE_LIMITS: BatchLimits = { maxBatch: 32, sliceMs: 3 };
-/**
- * PostgreSQL: statements are not run on the event loop, so no time slice is needed; at most 16 claims (a job fetch's
- * lane passes) hold their lanes' locks together.
- */
-const SHARED_LIMITS: BatchLimits = { maxBatch: 16, sliceMs: Number.POSITIVE_INFINITY };
+const MAX_BATCH = 32;
+const SLICE_MS = 3;
 
 interface Pending {
   fn: (trx: Transaction<Database>) => Promise<unknown>;
-  orderKey: string;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
-/** One of each per database handle (a WeakMap: a closed handle's batcher goes with it). */
-const groupCommitBatchers = new WeakMap<Kysely<Database>, Batcher>();
-const sharedBatchers = new WeakMap<Kysely<Database>, Batcher>();
+/** One per database handle (a WeakMap: a closed handle's batcher goes with it). */
+const batchers = new WeakMap<Kysely<Database>, Batcher>();
 
 class Batcher {
   readonly #db: Kysely<Database>;
-  readonly #limits: BatchLimits;
   #pending: Pending[] = [];
   #scheduled = false;
 
-  constructor(db: Kysely<Database>, limits: BatchLimits) {
+  constructor(db: Kysely<Database>) {
     this.#db = db;
-    this.#limits = limits;
   }
 
-  add<T>(fn: (trx: Transaction<Database>) => Promise<T>, orderKey: string): Promise<T> {
+  add<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ fn, orderKey, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -114,9 +76,7 @@ class Batcher {
     // setImmediate, not a microtask: the writes of sends whose answers arrived in the same poll phase join the batch.
     setImmediate(() => {
       this.#scheduled = false;
-      // A stable sort: callers with equal keys (all of them, for group commit) keep the order they asked in.
-      this.#pending.sort((a, b) => (a.orderKey < b.orderKey ? -1 : a.orderKey > b.orderKey ? 1 : 0));
-      const batch = this.#pending.splice(0, this.#limits.maxBatch);
+      const batch = this.#pending.splice(0, MAX_BATCH);
       if (this.#pending.length > 0) this.#schedule();
       void this.#commit(batch);
     });
@@ -135,7 +95,7 @@ class Batcher {
         const values: unknown[] = [];
         for (const each of batch) {
           // The slice's time bound: what is left waits for the next turn, after the requests that arrived meanwhile.
-          if (values.length > 0 && performance.now() - started >= this.#limits.sliceMs) break;
+          if (values.length > 0 && performance.now() - started >= SLICE_MS) break;
           values.push(await each.fn(trx));
         }
         return values;

@@ -1,10 +1,10 @@
-import { type Expression, type Kysely, type QueryCreator, sql, type Transaction } from 'kysely';
-import { sharedTransaction } from '../db/group-commit.js';
+import { type Expression, type Kysely, type QueryCreator, sql } from 'kysely';
 import type { Database, DbDialect } from '../db/schema.js';
 import { StatementTemplate } from '../db/statement-template.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { OutboxMessagesTable } from '../db/tables/outbox.js';
 import { withTransaction } from '../db/transaction.js';
+import { TurnBatches } from '../db/turn-batch.js';
 import { isPersonalAccountTenant } from '../microsoft/tenants.js';
 import { newId } from '../platform/ids.js';
 import type { ServiceDeps } from '../services.js';
@@ -23,9 +23,9 @@ import { DEFAULT_LANE } from './message-target.js';
  * - `Retry-After` of a 429/503 for this lane only (`outbox_pacing.throttled_until`).
  * A claim happens in a transaction that first upserts the lane's pacing row (which locks it on PostgreSQL; SQLite's
  * BEGIN IMMEDIATE serialises writers), reads the counts, and moves the chosen messages to `sending` with a lease
- * (`FOR UPDATE SKIP LOCKED` on the messages), so two processes can never both spend the last slot. The transaction is
- * the lane's own, or shared with the claims of other lanes asked for in the same turn, in lane order
- * (`sharedTransaction` on PostgreSQL, group commit on SQLite).
+ * (`FOR UPDATE SKIP LOCKED` on the messages), so two processes can never both spend the last slot. On SQLite the
+ * transaction is the lane's own; on PostgreSQL the claims of the lanes asked for in the same turn share it, and
+ * its statements (`claimLanesPostgres`).
  */
 
 /** Attempt outcomes that may have counted against the mailbox's sending limits. */
@@ -176,7 +176,8 @@ function laneUsageQuery(db: QueryCreator<Database>, { lane, now, minuteAgo, dayA
 
 /** The lane and the instants its usage is counted from (values, so that the SQLite read can be a template). */
 interface LaneWindow {
-  lane: string;
+  /** A value, or a column of the statement that reads several lanes (`usageAndQueuedPostgres`). */
+  lane: string | Expression<string>;
   now: number;
   minuteAgo: number;
   dayAgo: number;
@@ -336,65 +337,168 @@ export interface LaneClaim {
 }
 
 /** `claimLane`, also saying whether the lane's due work ran out (a lane pass stops claiming then). */
-export async function claimLaneWork(
-  deps: Pick<ServiceDeps, 'db' | 'dialect' | 'clock' | 'config'>,
-  lane: string,
-  options: ClaimOptions,
-): Promise<LaneClaim> {
-  const none = { claims: [], exhausted: false };
+export async function claimLaneWork(deps: ClaimDeps, lane: string, options: ClaimOptions): Promise<LaneClaim> {
   // On PostgreSQL the claims asked for in the same turn (the passes of one job fetch, those whose sends ended
-  // together) share one transaction, in lane order, which is their lock order (`sharedTransaction`, issue 14).
-  const transaction = <T>(fn: (trx: Transaction<Database>) => Promise<T>) =>
-    deps.dialect === 'postgres' ? sharedTransaction(deps.db, lane, fn) : withTransaction(deps.db, fn);
-  return transaction(async (trx): Promise<LaneClaim> => {
+  // together) are claimed together, in one transaction and the same statements for all their lanes (issue 14).
+  if (deps.dialect === 'postgres') {
+    return laneClaims.add(deps.db, `${options.workerId}\u0000${options.leaseMs}`, { deps, lane, options });
+  }
+  return withTransaction(deps.db, async (trx) => {
     const now = deps.clock.now();
-    // One statement creates the lane's pacing row if needed and locks it (an upsert that updates takes the row lock
-    // on PostgreSQL, as FOR UPDATE would; SQLite's BEGIN IMMEDIATE already serialises writers). Examined counts as
-    // served for round robin: a lane full of other processes' sends, or paused, goes to the back of the line
-    // instead of taking a place at its front every round.
-    const { pacing, account } = await lockLaneReadAccount(trx, deps.dialect, lane, now);
-    if (Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now) return none;
+    const { pacing, account } = await lockLaneReadAccountSqlite(trx, lane, now);
+    if (isPaused(pacing, now)) return NO_CLAIM;
     const limits = laneLimits(deps.config, account);
-    const readLane = deps.dialect === 'postgres' ? usageAndDuePostgres : usageThenDue;
-    // Nothing is due (and nothing locked) when the lane has no room: the checks below return before using `due`.
-    const { usage, due } = await readLane(trx, lane, now, limits, options.max);
-    if (limits.messagesPerMinute - usage.lastMinute <= 0) {
-      if (usage.minuteFreesAt !== null) await setPacedUntil(trx, lane, usage.minuteFreesAt, now);
-      return none;
-    }
-    const slots = laneSlots(limits, usage, options.max);
-    if (slots <= 0) return none;
+    const { usage, due } = await usageThenDue(trx, lane, now, limits, options.max);
+    const choice = await chooseDue(trx, lane, now, limits, usage, due, options.max);
+    const taken = await takeChosen(trx, deps, [{ lane, account, choice }], now, options);
+    return taken.get(lane) ?? NO_CLAIM;
+  });
+}
 
-    const exhausted = due.length < slots;
-    const chosen: DueMessage[] = [];
-    let dayRecipients = usage.lastDayRecipients;
-    for (const candidate of due) {
-      if (dayRecipients + candidate.recipient_count > limits.recipientsPerDay) {
-        // Over the rolling 24 h budget: wait until the window frees (Exchange would block the mailbox).
-        const freesAt = await dayFreesAt(trx, lane, now);
-        if (freesAt !== null) await setPacedUntil(trx, lane, freesAt, now);
-        break;
-      }
-      dayRecipients += candidate.recipient_count;
-      chosen.push(candidate);
-    }
-    if (chosen.length === 0) return { claims: [], exhausted: exhausted && due.length === 0 };
+type ClaimDeps = Pick<ServiceDeps, 'db' | 'dialect' | 'clock' | 'config'>;
 
-    const previousOutcomes = new Map<string, string | null>();
-    for (const candidate of chosen) {
-      // Only after a crash or a retry (rare): how the message's previous attempt ended.
-      if (candidate.status === 'sending')
-        previousOutcomes.set(candidate.id, await closeStaleAttempt(trx, candidate.id, now));
-      else if (candidate.attempts > 0) previousOutcomes.set(candidate.id, await lastOutcome(trx, candidate.id));
+const NO_CLAIM: LaneClaim = { claims: [], exhausted: false };
+
+/** A lane's claim asked for on PostgreSQL, waiting for the others of its turn (`claimLanesPostgres`). */
+interface LaneClaimRequest {
+  deps: ClaimDeps;
+  lane: string;
+  options: ClaimOptions;
+}
+
+/** At most 16 lanes per claim transaction: the locks of a batch are held until its move commits. */
+const laneClaims = new TurnBatches(
+  (db: Kysely<Database>, requests: readonly LaneClaimRequest[]) => claimLanesPostgres(db, requests),
+  16,
+);
+
+/**
+ * The claims of several lanes on PostgreSQL in one transaction, whatever their number: one statement locks every
+ * lane's pacing row (in lane order, the lock order of every claim, so two processes' batches cannot deadlock) and
+ * reads their accounts, one reads every open lane's usage and its due queued messages (locked, FOR UPDATE SKIP
+ * LOCKED), one moves every chosen message to `sending` and writes its attempt. A lane whose usage counts an expired
+ * lease reads its due messages again on its own (`usageAndDuePostgres` takes those first: rare, after a crash), as
+ * do the rare checks of the day's recipient budget and of earlier attempts (`chooseDue`). The batch's requests share
+ * a worker and a lease (the batch key); a lane asked for twice in one batch fails the batch, and `TurnBatches` then
+ * claims each lane in a transaction of its own.
+ */
+async function claimLanesPostgres(db: Kysely<Database>, requests: readonly LaneClaimRequest[]): Promise<LaneClaim[]> {
+  const first = requests[0];
+  if (!first) return [];
+  const { deps, options } = first;
+  const lanes = requests.map((request) => request.lane).sort();
+  if (new Set(lanes).size !== lanes.length) throw new Error('a lane was asked for twice in one claim batch');
+  return withTransaction(db, async (trx) => {
+    const now = deps.clock.now();
+    const locked = await lockLanesReadAccounts(trx, lanes, now);
+    const open = requests.flatMap((request) => {
+      const lock = locked.get(request.lane);
+      if (!lock || isPaused(lock.pacing, now)) return [];
+      return [{ ...request, account: lock.account, limits: laneLimits(deps.config, lock.account) }];
+    });
+    const read = await usageAndQueuedPostgres(trx, open, now);
+    const choices: LaneChoice[] = [];
+    for (const lane of open) {
+      const reading = read.get(lane.lane);
+      if (!reading) continue;
+      const { usage, due } =
+        reading.usage.expired > 0
+          ? await usageAndDuePostgres(trx, lane.lane, now, lane.limits, lane.options.max)
+          : reading;
+      const choice = await chooseDue(trx, lane.lane, now, lane.limits, usage, due, lane.options.max);
+      choices.push({ lane: lane.lane, account: lane.account, choice });
     }
-    // The chosen messages move to `sending` together and their attempts are written together. The rows cannot have
-    // changed since they were read: on PostgreSQL they are locked (FOR UPDATE) by this transaction, on SQLite
-    // the transaction holds the write lock.
-    const attemptIds = new Map(chosen.map((candidate) => [candidate.id, newId('att', deps.clock)]));
-    const moved = await moveToSending(trx, deps.dialect, attemptIds, { lane, now, ...options });
-    const byId = new Map(moved.map((message) => [message.id, message]));
+    const taken = await takeChosen(trx, deps, choices, now, options);
+    return requests.map((request) => taken.get(request.lane) ?? NO_CLAIM);
+  });
+}
+
+function isPaused(pacing: LanePause, now: number): boolean {
+  return Number(pacing.throttled_until ?? 0) > now || Number(pacing.paced_until ?? 0) > now;
+}
+
+/** What a lane's claim chose: its messages (with how their previous attempts ended) and whether its due work ran out. */
+interface Choice {
+  chosen: DueMessage[];
+  previousOutcomes: Map<string, string | null>;
+  exhausted: boolean;
+}
+
+interface LaneChoice {
+  lane: string;
+  account: AccountsTable | undefined;
+  choice: Choice;
+}
+
+const NOTHING_CHOSEN: Choice = { chosen: [], previousOutcomes: new Map(), exhausted: false };
+
+/**
+ * The lane's messages to take now, from its usage and due messages: within the minute's room (a full minute pauses
+ * the lane until it frees), its free concurrency and the rolling day's recipient budget (which pauses it too).
+ * Nothing is due (and nothing locked) when the lane has no room: the checks return before using `due`.
+ */
+async function chooseDue(
+  trx: Kysely<Database>,
+  lane: string,
+  now: number,
+  limits: LaneLimits,
+  usage: LaneUsage,
+  due: readonly DueMessage[],
+  max: number,
+): Promise<Choice> {
+  if (limits.messagesPerMinute - usage.lastMinute <= 0) {
+    if (usage.minuteFreesAt !== null) await setPacedUntil(trx, lane, usage.minuteFreesAt, now);
+    return NOTHING_CHOSEN;
+  }
+  const slots = laneSlots(limits, usage, max);
+  if (slots <= 0) return NOTHING_CHOSEN;
+
+  const chosen: DueMessage[] = [];
+  let dayRecipients = usage.lastDayRecipients;
+  for (const candidate of due) {
+    if (dayRecipients + candidate.recipient_count > limits.recipientsPerDay) {
+      // Over the rolling 24 h budget: wait until the window frees (Exchange would block the mailbox).
+      const freesAt = await dayFreesAt(trx, lane, now);
+      if (freesAt !== null) await setPacedUntil(trx, lane, freesAt, now);
+      break;
+    }
+    dayRecipients += candidate.recipient_count;
+    chosen.push(candidate);
+  }
+  const previousOutcomes = new Map<string, string | null>();
+  for (const candidate of chosen) {
+    // Only after a crash or a retry (rare): how the message's previous attempt ended.
+    if (candidate.status === 'sending')
+      previousOutcomes.set(candidate.id, await closeStaleAttempt(trx, candidate.id, now));
+    else if (candidate.attempts > 0) previousOutcomes.set(candidate.id, await lastOutcome(trx, candidate.id));
+  }
+  // Cut short by the day's recipient budget: the pause is recorded, and the next claim says so.
+  return { chosen, previousOutcomes, exhausted: due.length < slots && chosen.length === due.length };
+}
+
+/**
+ * Moves the chosen messages of every lane to `sending` together and writes their attempts together, then tells each
+ * lane what it took. The rows cannot have changed since they were read: on PostgreSQL they are locked (FOR UPDATE)
+ * by this transaction, on SQLite the transaction holds the write lock.
+ */
+async function takeChosen(
+  trx: Kysely<Database>,
+  deps: ClaimDeps,
+  choices: readonly LaneChoice[],
+  now: number,
+  options: Pick<ClaimOptions, 'workerId' | 'leaseMs'>,
+): Promise<Map<string, LaneClaim>> {
+  const attemptIds = new Map(
+    choices.flatMap(({ choice }) =>
+      choice.chosen.map((candidate) => [candidate.id, newId('att', deps.clock)] as const),
+    ),
+  );
+  const moved = attemptIds.size === 0 ? [] : await moveToSending(trx, deps.dialect, attemptIds, { now, ...options });
+  const byId = new Map(moved.map((message) => [message.id, message]));
+  const taken = new Map<string, LaneClaim>();
+  for (const { lane, account, choice } of choices) {
     const claims: Claim[] = [];
-    for (const candidate of chosen) {
+    for (const candidate of choice.chosen) {
       const message = byId.get(candidate.id);
       const attemptId = attemptIds.get(candidate.id);
       if (!message || !attemptId) continue;
@@ -404,37 +508,111 @@ export async function claimLaneWork(
         attemptNumber: message.attempts,
         workerId: options.workerId,
         leaseMs: options.leaseMs,
-        previousOutcome: previousOutcomes.get(candidate.id) ?? null,
+        previousOutcome: choice.previousOutcomes.get(candidate.id) ?? null,
         account,
       });
     }
-    // Cut short by the day's recipient budget: the pause is recorded, and the next claim says so.
-    return { claims, exhausted: exhausted && chosen.length === due.length };
-  });
+    taken.set(lane, { claims, exhausted: choice.exhausted });
+  }
+  return taken;
 }
 
 /**
- * Creates the lane's pacing row if needed and locks it (an upsert that updates takes the row lock on PostgreSQL, as
- * FOR UPDATE would; SQLite's BEGIN IMMEDIATE already serialises writers), and reads the lane's account. On
- * PostgreSQL both in one statement (issue 14): the account is read from the statement's snapshot, taken before the
- * lock was granted, which is as good as a read just before it; what the lock protects (the lane's usage and due
- * messages) is read by later statements, after it.
+ * Creates the lanes' pacing rows if needed and locks them, in lane order (an upsert that updates takes the row lock,
+ * as FOR UPDATE would), and reads their accounts, in one statement on PostgreSQL. Examined counts as served for round
+ * robin: a lane full of other processes' sends, or paused, goes to the back of the line instead of taking a place at
+ * its front every round. The accounts are read from the statement's snapshot, taken before the locks were granted,
+ * which is as good as a read just before them; what the locks protect (the lanes' usage and due messages) is read by
+ * later statements, after them.
  */
-async function lockLaneReadAccount(
+async function lockLanesReadAccounts(
   trx: Kysely<Database>,
-  dialect: DbDialect,
+  lanes: readonly string[],
+  now: number,
+): Promise<Map<string, { pacing: LanePause; account: AccountsTable | undefined }>> {
+  const { rows } = await sql<
+    {
+      pacing_lane: string;
+      pacing_throttled_until: number | null;
+      pacing_paced_until: number | null;
+    } & Nullable<AccountsTable>
+  >`
+    with pacing as (
+      insert into outbox_pacing (lane, throttled_until, paced_until, last_claimed_at, updated_at)
+      select lane, null, null, ${now}::bigint, ${now}::bigint from unnest(${lanes}::text[]) as input (lane) order by lane
+      on conflict (lane) do update set last_claimed_at = excluded.last_claimed_at, updated_at = excluded.updated_at
+      returning lane, throttled_until, paced_until
+    )
+    select pacing.lane as pacing_lane, pacing.throttled_until as pacing_throttled_until,
+      pacing.paced_until as pacing_paced_until, accounts.*
+    from pacing left join accounts on accounts.id = pacing.lane
+  `.execute(trx);
+  return new Map(
+    rows.map(({ pacing_lane, pacing_throttled_until, pacing_paced_until, ...account }) => [
+      pacing_lane,
+      {
+        pacing: { throttled_until: pacing_throttled_until, paced_until: pacing_paced_until },
+        account: account.id === null ? undefined : (account as AccountsTable),
+      },
+    ]),
+  );
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/**
+ * Every open lane's usage and its due queued messages (up to its `laneSlots`, locked FOR UPDATE SKIP LOCKED), in one
+ * statement on PostgreSQL: `laneUsageQuery` and `queuedDueOfLane` per lane, as LATERAL subqueries of the lanes'
+ * list. Expired leases are not read here (see `claimLanesPostgres`).
+ */
+async function usageAndQueuedPostgres(
+  trx: Kysely<Database>,
+  lanes: ReadonlyArray<{ lane: string; limits: LaneLimits; options: ClaimOptions }>,
+  now: number,
+): Promise<Map<string, { usage: LaneUsage; due: DueMessage[] }>> {
+  if (lanes.length === 0) return new Map();
+  const lane = sql<string>`input.lane`;
+  const window = { ...laneWindow('', now), lane };
+  const perMinute = (limits: LaneLimits) =>
+    Number.isFinite(limits.messagesPerMinute) ? limits.messagesPerMinute : null;
+  // `laneSlots` in SQL, never below 0 (a LIMIT cannot be negative); least() ignores the relay lane's null per minute.
+  const slots = sql<number>`greatest(0, least(
+    input.max, input.concurrency - usage.in_flight, input.per_minute - coalesce(usage.minute_n, 0)
+  ))`;
+  const { rows } = await sql<LaneUsageRow & { lane: string } & Nullable<DueMessage>>`
+    select input.lane, usage.*, due.id, due.status, due.recipient_count, due.attempts
+    from unnest(
+      ${lanes.map((each) => each.lane)}::text[], ${lanes.map((each) => each.options.max)}::integer[],
+      ${lanes.map((each) => each.limits.concurrency)}::integer[], ${lanes.map((each) => perMinute(each.limits))}::integer[]
+    ) as input (lane, max, concurrency, per_minute)
+    cross join lateral (${laneUsageQuery(trx, window)}) as usage
+    left join lateral (
+      ${queuedDueOfLane(trx, lane, now).select('next_attempt_at as due_at').limit(slots).forUpdate().skipLocked()}
+    ) as due on true
+    order by input.lane, due.due_at, due.id
+  `.execute(trx);
+  const read = new Map<string, { usage: LaneUsage; due: DueMessage[] }>();
+  for (const { lane: rowLane, id, status, recipient_count, attempts, ...usage } of rows) {
+    let reading = read.get(rowLane);
+    if (!reading) {
+      reading = { usage: toLaneUsage(usage as LaneUsageRow), due: [] };
+      read.set(rowLane, reading);
+    }
+    if (id !== null && status !== null && recipient_count !== null && attempts !== null)
+      reading.due.push({ id, status, recipient_count, attempts });
+  }
+  return read;
+}
+
+/**
+ * Creates the lane's pacing row if needed (its lock: SQLite's BEGIN IMMEDIATE already serialises writers; examined
+ * counts as served for round robin, as in `lockLanesReadAccounts`) and reads the lane's account.
+ */
+async function lockLaneReadAccountSqlite(
+  trx: Kysely<Database>,
   lane: string,
   now: number,
 ): Promise<{ pacing: LanePause; account: AccountsTable | undefined }> {
-  if (dialect === 'postgres' && lane !== DEFAULT_LANE) {
-    const row = await claimStatements.lockLaneReadAccount.firstRow(trx, { lane, now });
-    if (!row) throw new Error('the pacing upsert returns its row');
-    const { throttled_until, paced_until, ...account } = row;
-    return {
-      pacing: { throttled_until, paced_until },
-      account: account.id === null ? undefined : (account as AccountsTable),
-    };
-  }
   const pacing = await claimStatements.lockLane.firstRow(trx, { lane, now });
   if (!pacing) throw new Error('the pacing upsert returns its row');
   if (lane === DEFAULT_LANE) return { pacing, account: undefined };
@@ -453,14 +631,6 @@ function lockLaneQuery(db: QueryCreator<Database>, { lane, now }: { lane: string
 /** A claim's statements whose text never changes: templates (issue 14, src/db/statement-template.ts). */
 const claimStatements = {
   lockLane: new StatementTemplate((db, slots: { lane: string; now: number }) => lockLaneQuery(db, slots)),
-  lockLaneReadAccount: new StatementTemplate((db, slots: { lane: string; now: number }) =>
-    db
-      .with('pacing', (cte) => lockLaneQuery(cte, slots))
-      .selectFrom('pacing')
-      .leftJoin('accounts', (join) => join.on('accounts.id', '=', slots.lane))
-      .select(['pacing.throttled_until', 'pacing.paced_until'])
-      .selectAll('accounts'),
-  ),
   usageAndDue: new StatementTemplate((db, slots: Parameters<typeof usageAndDueQuery>[1]) =>
     usageAndDueQuery(db, slots),
   ),
@@ -485,9 +655,9 @@ async function moveToSending(
   trx: Kysely<Database>,
   dialect: DbDialect,
   attemptIds: ReadonlyMap<string, string>,
-  claim: ClaimOptions & { lane: string; now: number },
+  claim: Pick<ClaimOptions, 'workerId' | 'leaseMs'> & { now: number },
 ): Promise<OutboxMessagesTable[]> {
-  const { lane, now, workerId } = claim;
+  const { now, workerId } = claim;
   const move = (db: QueryCreator<Database>) =>
     db
       .updateTable('outbox_messages')
@@ -536,7 +706,7 @@ async function moveToSending(
         moved.map((message) => ({
           id: attemptIds.get(message.id) ?? '',
           message_id: message.id,
-          lane,
+          lane: message.lane,
           number: message.attempts,
           worker_id: workerId,
           outcome: 'claimed',
@@ -588,7 +758,7 @@ async function selectDue(
 // that a generic plan can use migration 0021's partial indexes.
 
 /** The lane's messages in `status`, as a claim reads them (`DueMessage`). */
-function laneMessagesIn(db: QueryCreator<Database>, lane: string, status: 'sending' | 'queued') {
+function laneMessagesIn(db: QueryCreator<Database>, lane: string | Expression<string>, status: 'sending' | 'queued') {
   return db
     .selectFrom('outbox_messages')
     .select(['id', 'status', 'recipient_count', 'attempts'])
@@ -597,12 +767,12 @@ function laneMessagesIn(db: QueryCreator<Database>, lane: string, status: 'sendi
 }
 
 /** The lane's messages in `sending` whose lease ended (their worker died), oldest lease first. */
-function expiredLeasesOfLane(db: QueryCreator<Database>, lane: string, now: number) {
+function expiredLeasesOfLane(db: QueryCreator<Database>, lane: string | Expression<string>, now: number) {
   return laneMessagesIn(db, lane, 'sending').where('lease_until', '<', now).orderBy('lease_until');
 }
 
 /** The lane's queued messages that are due, earliest first. */
-function queuedDueOfLane(db: QueryCreator<Database>, lane: string, now: number) {
+function queuedDueOfLane(db: QueryCreator<Database>, lane: string | Expression<string>, now: number) {
   return laneMessagesIn(db, lane, 'queued')
     .where('next_attempt_at', '<=', now)
     .orderBy('next_attempt_at')

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Kysely, PostgresIntrospector, sql } from 'kysely';
 import { CurrentSchemaIntrospector } from '../../src/db/current-schema-introspector.js';
-import { groupCommit, sharedTransaction } from '../../src/db/group-commit.js';
+import { groupCommit } from '../../src/db/group-commit.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { openDatabase } from '../../src/db/open-database.js';
@@ -157,43 +157,6 @@ forEachDatabase('database layer', (getDb, dialect) => {
     // The first attempt ran a and c in one transaction on SQLite (then each again alone after b's failure); on
     // PostgreSQL each has its own.
     assert.equal(transactions[0] === transactions[1], dialect === 'sqlite');
-  });
-
-  it('sharedTransaction: the transactions of one turn run as one, in key order; a failing one fails alone', async () => {
-    const { db } = getDb();
-    const ran: string[] = [];
-    const transactions = new Set<Kysely<Database>>();
-    const work = (key: string, fails = false) =>
-      sharedTransaction(db, key, async (trx) => {
-        ran.push(key);
-        transactions.add(trx);
-        await trx
-          .insertInto('vault_keys')
-          .values({ key_id: `shared-${key}`, check_value: 'x', created_at: 1 })
-          .execute();
-        if (fails) throw new Error(`${key} fails alone`);
-        return key;
-      });
-    assert.deepEqual(await Promise.all([work('lane-c'), work('lane-a'), work('lane-b')]), [
-      'lane-c',
-      'lane-a',
-      'lane-b',
-    ]);
-    assert.deepEqual(ran, ['lane-a', 'lane-b', 'lane-c'], 'run in key order (the lock order)');
-    assert.equal(transactions.size, 1, 'one transaction');
-
-    ran.length = 0;
-    const outcomes = await Promise.allSettled([work('lane-e'), work('lane-d', true), work('lane-f')]);
-    assert.deepEqual(
-      outcomes.map((each) => (each.status === 'fulfilled' ? each.value : (each.reason as Error).message)),
-      ['lane-e', 'lane-d fails alone', 'lane-f'],
-    );
-    // Together first, in key order; after the failure each again alone.
-    assert.deepEqual(ran, ['lane-d', 'lane-d', 'lane-e', 'lane-f']);
-    const ids = (await db.selectFrom('vault_keys').select('key_id').where('key_id', 'like', 'shared-%').execute())
-      .map((row) => row.key_id)
-      .sort();
-    assert.deepEqual(ids, ['shared-lane-a', 'shared-lane-b', 'shared-lane-c', 'shared-lane-e', 'shared-lane-f']);
   });
 
   if (dialect === 'sqlite') {

@@ -281,5 +281,59 @@ forEachDatabase('outbox: one claim of a lane', (getDb, dialect: DbDialect) => {
       `.execute(getDb().db);
       assert.equal(writers.rows.length, 1, JSON.stringify(writers.rows));
     });
+
+    it("lanes claimed in one turn share the claim's statements; an expired lease and a pause keep their rules", async () => {
+      const [plain, withExpired, paused] = [await newLane(), await newLane(), await newLane()];
+      const plainIds = [
+        await insert(plain, { status: 'queued', next: NOW - 2_000 }),
+        await insert(plain, { status: 'queued', next: NOW - 1_000 }),
+      ];
+      const queuedBehind = await insert(withExpired, { status: 'queued', next: NOW - 5_000 });
+      const expired = await insert(withExpired, {
+        status: 'sending',
+        lease: NOW - 1_000,
+        tries: [{ outcome: 'claimed', finished: null }],
+      });
+      await insert(paused, { status: 'queued', next: NOW - 1_000 });
+      await getDb()
+        .db.insertInto('outbox_pacing')
+        .values({ lane: paused, throttled_until: NOW + MINUTE, paced_until: null, last_claimed_at: 0, updated_at: 0 })
+        .execute();
+
+      const counter = new StatementCounter();
+      const db = getDb().db.withPlugin(counter);
+      const [plainClaim, expiredClaim, pausedClaim] = await Promise.all(
+        [plain, withExpired, paused].map((lane) => claimLaneWork({ ...deps(), db }, lane, OPTIONS)),
+      );
+      assert.deepEqual(
+        plainClaim?.claims.map((claim) => claim.message.id),
+        plainIds,
+      );
+      assert.equal(plainClaim?.exhausted, true);
+      // The expired lease first (its attempt closed as abandoned), then the queued message.
+      assert.deepEqual(
+        expiredClaim?.claims.map((claim) => [claim.message.id, claim.previousOutcome]),
+        [
+          [expired, 'abandoned'],
+          [queuedBehind, null],
+        ],
+      );
+      assert.deepEqual(pausedClaim, { claims: [], exhausted: false });
+      const statuses = await getDb()
+        .db.selectFrom('outbox_messages')
+        .select(['lane', 'status'])
+        .where('lane', 'in', [plain, withExpired, paused])
+        .execute();
+      assert.deepEqual(
+        statuses
+          .filter((row) => row.status === 'sending')
+          .map((row) => row.lane)
+          .sort(),
+        [plain, plain, withExpired, withExpired].sort(),
+      );
+      // Lock and accounts, usage and due, the move: three for the three lanes; the expired lease's lane read its due
+      // messages again, and its abandoned attempt was read and closed: three more.
+      assert.equal(counter.count, 6);
+    });
   }
 });
