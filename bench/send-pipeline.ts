@@ -18,6 +18,7 @@ import { printProfileSummary, profilesIn, summarizeCpuProfile } from './support/
 import { benchServiceEnv, composeBenchService, newBenchCredentials, seedFleet } from './support/fleet.js';
 import { type LoadMailbox, runLoad } from './support/http-load.js';
 import {
+  contextSwitches,
   cpuSeconds,
   Fixture,
   type MailbridgeProcess,
@@ -333,6 +334,7 @@ async function pipeline(
     const counters = config.dialect === 'postgres' ? await postgresCounters(database) : undefined;
     const backends = config.dialect === 'postgres' ? await BackendCpu.start(database) : undefined;
     const cpuBefore = services.map((service) => cpuSeconds(service.child.pid!));
+    const switchesBefore = services.map((service) => contextSwitches(service.child.pid!));
 
     const bodies = Array.from({ length: 997 }, (_, index) => Buffer.from(JSON.stringify(messageText(index))));
     const submitted = await runClosedLoop({
@@ -371,6 +373,7 @@ async function pipeline(
     }
     if (pending > 0) problems.add(`${config.name}: ${pending} messages still queued or sending at the deadline`);
     const cpuAfter = services.map((service) => cpuSeconds(service.child.pid!));
+    const switchesAfter = services.map((service) => contextSwitches(service.child.pid!));
     const backendCpu = backends ? await backends.stop() : undefined;
     const probesAfter = await Promise.all(services.map((service) => probeProcess(service)));
     const countersAfter = counters ? await postgresCounters(database) : undefined;
@@ -414,6 +417,14 @@ async function pipeline(
           `${service.role} ${perMessage(totalStatements(probesAfter[index]!.statements) - totalStatements(probesBefore[index]!.statements))}`,
       )
       .join(', ');
+    // Per message: the processes' context switches, waits (voluntary) and preemptions (involuntary).
+    const switches = services
+      .map((service, index) => {
+        const voluntary = switchesAfter[index]!.voluntary - switchesBefore[index]!.voluntary;
+        const involuntary = switchesAfter[index]!.involuntary - switchesBefore[index]!.involuntary;
+        return `${service.role} ${perMessage(voluntary)} + ${perMessage(involuntary)}`;
+      })
+      .join(', ');
     const databaseNote =
       counters && countersAfter
         ? (() => {
@@ -440,7 +451,7 @@ async function pipeline(
         `(${fixed((accepted / submitted.elapsedMs) * 1000, 0)}/s, POST p50 ${fixed(quantile(Float64Array.from(submitted.latenciesMs).sort(), 0.5), 1)} ms); ` +
         `last sent ${fixed((lastSent - submitted.endedAt) / 1000, 2)} s after the last POST; ` +
         `Graph sendMail 202: ${acceptedByGraph}, token requests: ${Object.values(stats.tokenRequests).reduce((a, b) => a + b, 0)}, ` +
-        `messages retried: ${retried}; CPU seconds during the run: ${cpu}; SQL statements per message: ${statements}${databaseNote}`,
+        `messages retried: ${retried}; CPU seconds during the run: ${cpu}; SQL statements per message: ${statements}; context switches per message (waits + preemptions): ${switches}${databaseNote}`,
     };
   } finally {
     for (const service of services) await stopMailbridge(service, 5_000);

@@ -223,6 +223,17 @@ export function cpuSeconds(pid: number): number {
   return (utime + stime) / 100;
 }
 
+/**
+ * Context switches of a process's main thread (its event loop) so far, from /proc/<pid>/status: `voluntary` when it
+ * waited (a socket, a timer), `involuntary` when the kernel took the CPU from it for another runnable thread, a sign
+ * of more busy processes than cores.
+ */
+export function contextSwitches(pid: number): { voluntary: number; involuntary: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return { voluntary: field('voluntary_ctxt_switches'), involuntary: field('nonvoluntary_ctxt_switches') };
+}
+
 export interface ProcessMemory {
   rss: number;
   heapUsed: number;
