@@ -15,7 +15,7 @@ import { withTransaction } from './transaction.js';
  *   every write of it runs again in a transaction of its own, so each caller sees exactly what it would have seen
  *   alone (its own result or its own error) and no caller's writes depend on another's. The writes are database work
  *   only (no request to Microsoft inside): running one again after a rollback is the same as running it once.
- * - Bounded: at most 32 writes and about 3 ms per transaction (`SQLITE_LIMITS`), then a turn of the event loop, so a
+ * - Bounded: at most `MAX_BATCH` writes and about `SLICE_MS` per transaction, then a turn of the event loop, so a
  *   burst of outcomes does not hold the process's HTTP requests behind one long synchronous slice (every SQLite
  *   statement runs synchronously, and the transaction keeps the single connection).
  * - SQLite only: on PostgreSQL each caller keeps its own transaction on its own pooled connection (batching there
@@ -37,12 +37,12 @@ export function groupCommit<T>(
   return batcher.add(fn);
 }
 
-/**
- * SQLite: at most 32 writes (an outcome is ~5 statements, a slice of lane claims ~50) and ~3 ms per transaction: the
- * writes left over commit in the next turn, so the process's HTTP requests wait at most about this long behind the
- * background work (issue 14: accept p99 under 10 ms in `mailbridge start`).
- */
+/** Writes per transaction at most (an outcome is ~5 statements, a slice of lane claims ~50). */
 const MAX_BATCH = 32;
+/**
+ * Time per transaction at most: the writes left over commit in the next turn, so the process's HTTP requests wait at
+ * most about this long behind the background work (issue 14: accept p99 under 10 ms in `mailbridge start`).
+ */
 const SLICE_MS = 3;
 
 interface Pending {

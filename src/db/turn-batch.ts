@@ -4,12 +4,13 @@ import type { Database } from './schema.js';
 /**
  * Multi-row statements on PostgreSQL (issue 14): the same statement asked for by several callers within one turn of
  * the event loop (the `started` marks of the sends one claim just took, the outcomes of sends whose answers arrived
- * together, the wake-up reads and job completions of the lane passes those outcomes ended) runs as one statement
- * over all their rows, one round trip where each caller's was one. Every round trip costs the worker, the backend
- * and the loopback (README Performance, "Send pipeline on a CPU budget").
+ * together, the wake-up reads and job completions of the lane passes those outcomes ended, the claims of those
+ * lanes: src/outbox/pacing.ts, a transaction of a few statements) runs once over all their rows, one round trip
+ * where each caller's was one. Every round trip costs the worker, the backend and the loopback (README Performance,
+ * "Send pipeline on a CPU budget").
  *
- * - Each caller gets its own row's result, once the statement has committed: the statement runs outside any
- *   transaction and commits by itself, as each caller's own statement did.
+ * - Each caller gets its own row's result, once the work has committed: it runs outside any transaction the callers
+ *   hold and commits by itself (in a transaction of its own, if it has several statements), as each caller's did.
  * - Callers are batched by `key`: only writes of the same shape (the same step, the same organisation's event
  *   condition) can share a statement.
  * - If the statement fails, each input runs again in a statement of its own, so one caller's failure (a constraint,

@@ -70,7 +70,7 @@ export async function markStarted(
   // committed with the marks of the other sends about to leave in the same turn (group commit). A lost fence writes
   // nothing and is reported after.
   const marked = await groupCommit(deps.db, deps.dialect, async (trx) => {
-    const renewal = { lease_until: now + claim.leaseMs, updated_at: now, ...changes, ...fenceOf(claim) };
+    const renewal = leaseRenewal(claim, now, changes);
     if ((await fencedUpdates.of(renewal).changedRows(trx, renewal)) !== 1) return false;
     await attemptStarted.changedRows(trx, { attemptId: claim.attemptId, step, now });
     return true;
@@ -78,7 +78,7 @@ export async function markStarted(
   if (!marked) throw new LeaseLostError(claim.message.id);
 }
 
-/** The fence of each row of a batched write (`fencedFinish`'s, per row): the message, its claim, its attempt. */
+/** The fence of each row of a batched write (`fencedUpdate`'s, per row): the message, its claim, its attempt. */
 const FENCE_COLUMNS = [
   ['message_id', 'text'],
   ['lease_owner', 'text'],
@@ -139,8 +139,7 @@ const startedMarks = new TurnBatches(writeStartedMarks);
 /** Renews the lease between steps (a draft with large attachments takes several requests). */
 export async function renewLease(deps: OutcomeDeps, claim: Claim, changes: Partial<OutboxMessagesTable> = {}) {
   const renew = (db: Kysely<Database>) => {
-    const now = deps.clock.now();
-    const renewal = { lease_until: now + claim.leaseMs, updated_at: now, ...changes, ...fenceOf(claim) };
+    const renewal = leaseRenewal(claim, deps.clock.now(), changes);
     return fencedUpdates.of(renewal).changedRows(db, renewal);
   };
   // On SQLite committed with the other writes of the same turn (group commit); on PostgreSQL one statement, no
@@ -364,6 +363,11 @@ interface Fence {
 
 function fenceOf(claim: Claim): Fence {
   return { fence_message_id: claim.message.id, fence_lease_owner: claim.workerId, fence_attempts: claim.attemptNumber };
+}
+
+/** The fenced update that renews the claim's lease, with `changes`. */
+function leaseRenewal(claim: Claim, now: number, changes: Partial<OutboxMessagesTable>) {
+  return { lease_until: now + claim.leaseMs, updated_at: now, ...changes, ...fenceOf(claim) };
 }
 
 /** The message's update (the lease's renewal, the attempt's end) with `row`'s other columns, fenced by the claim. */

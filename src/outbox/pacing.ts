@@ -1,4 +1,4 @@
-import { type Expression, type Kysely, type QueryCreator, sql } from 'kysely';
+import { type Expression, type Kysely, type QueryCreator, type RawBuilder, sql } from 'kysely';
 import type { Database, DbDialect } from '../db/schema.js';
 import { StatementTemplate } from '../db/statement-template.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
@@ -135,8 +135,8 @@ interface LaneUsage {
 /**
  * The lane's usage read: its messages in `sending` (live leases and expired ones, from the lane index) as scalar
  * subqueries beside both windows of its counted attempts (one pass over the last day's attempts; the minute's figures
- * are conditional aggregates). One row, whatever the lane holds. On PostgreSQL it is a CTE of the claim's read
- * (`usageAndDuePostgres`).
+ * are conditional aggregates). One row, whatever the lane holds. On PostgreSQL it is a LATERAL subquery of the
+ * claims' read (`usageAndQueuedPostgres`), or a CTE of the read of a lane with an expired lease (`usageAndDuePostgres`).
  */
 function laneUsageQuery(db: QueryCreator<Database>, { lane, now, minuteAgo, dayAgo }: LaneWindow) {
   const sendingCount = (live: boolean) =>
@@ -183,7 +183,7 @@ interface LaneWindow {
   dayAgo: number;
 }
 
-function laneWindow(lane: string, now: number): LaneWindow {
+function laneWindow(lane: LaneWindow['lane'], now: number): LaneWindow {
   return { lane, now, minuteAgo: now - MINUTE_MS, dayAgo: now - DAY_MS };
 }
 
@@ -225,9 +225,10 @@ async function usageThenDue(
 }
 
 /**
- * The lane's usage and its due messages in one statement on PostgreSQL (each statement of a claim is a round trip,
- * issue 14), read after the lane's lock was granted (the statement before it took the lock, and this one takes its
- * snapshot when it starts). The usage is a CTE; the due reads are `selectDue`'s two, locked (FOR UPDATE SKIP LOCKED),
+ * The lane's usage and its due messages in one statement on PostgreSQL, expired leases first: the read of a lane
+ * whose usage counts an expired lease (`claimLanesPostgres`; other lanes are read together, `usageAndQueuedPostgres`),
+ * after the lane's lock was granted (the statement before it took the lock, and this one takes its snapshot when it
+ * starts). The usage is a CTE; the due reads are `selectDue`'s two, locked (FOR UPDATE SKIP LOCKED),
  * with `laneSlots` computed from that CTE as their LIMIT (0 takes and locks nothing), the expired leases read only
  * when the usage counted one. The usage comes back even when nothing is due: the due rows are left-joined to it.
  */
@@ -238,14 +239,11 @@ async function usageAndDuePostgres(
   limits: LaneLimits,
   max: number,
 ): Promise<{ usage: LaneUsage; due: DueMessage[] }> {
-  // `laneSlots` in SQL, never below 0 (a LIMIT cannot be negative). least() ignores nulls: the relay lane has no
-  // per-minute limit (Infinity in `laneLimits`) and passes null. `minute_n` is a sum, null without counted attempts.
-  const perMinute = Number.isFinite(limits.messagesPerMinute) ? limits.messagesPerMinute : null;
   const rows = await claimStatements.usageAndDue.rows(trx, {
     ...laneWindow(lane, now),
     max,
     concurrency: limits.concurrency,
-    perMinute,
+    perMinute: perMinuteOrNull(limits),
   });
   const first = rows[0];
   if (!first) throw new Error('the usage CTE returns one row');
@@ -263,9 +261,7 @@ function usageAndDueQuery(
   values: LaneWindow & { max: number; concurrency: number; perMinute: number | null },
 ) {
   const { lane, now, max, concurrency, perMinute } = values;
-  const slots = sql<number>`greatest(0, least(
-    ${max}, ${concurrency} - in_flight, ${perMinute} - coalesce(minute_n, 0)
-  ))`;
+  const slots = laneSlotsSql(sql.val(max), sql.val(concurrency), sql.val(perMinute), 'usage');
   return (
     trx
       .with('usage', (db) => laneUsageQuery(db, values))
@@ -297,6 +293,28 @@ function usageAndDueQuery(
       .orderBy('due.due_at')
       .orderBy('due.id')
   );
+}
+
+/** A lane's per-minute limit for SQL: null for the relay lane, which has none (Infinity in `laneLimits`). */
+function perMinuteOrNull(limits: LaneLimits): number | null {
+  return Number.isFinite(limits.messagesPerMinute) ? limits.messagesPerMinute : null;
+}
+
+/**
+ * `laneSlots` in SQL, from the usage relation `usage` (`in_flight`, `minute_n`), never below 0 (a LIMIT cannot be
+ * negative). least() ignores nulls: the relay lane passes a null per-minute limit. `minute_n` is a sum, null without
+ * counted attempts.
+ */
+function laneSlotsSql(
+  max: Expression<number>,
+  concurrency: Expression<number>,
+  perMinute: Expression<number | null>,
+  usage: string,
+): RawBuilder<number> {
+  const column = (name: string) => sql.ref(`${usage}.${name}`);
+  return sql<number>`greatest(0, least(
+    ${max}, ${concurrency} - ${column('in_flight')}, ${perMinute} - coalesce(${column('minute_n')}, 0)
+  ))`;
 }
 
 /** When enough of the last 24 h's recipients leave the window for `needed` more (approximately: re-checked then). */
@@ -472,7 +490,8 @@ async function chooseDue(
       previousOutcomes.set(candidate.id, await closeStaleAttempt(trx, candidate.id, now));
     else if (candidate.attempts > 0) previousOutcomes.set(candidate.id, await lastOutcome(trx, candidate.id));
   }
-  // Cut short by the day's recipient budget: the pause is recorded, and the next claim says so.
+  // Ran out: fewer due than the room, every one of them taken (a claim cut short by the day's recipient budget did
+  // not run out: its pause is recorded, and the next claim says so).
   return { chosen, previousOutcomes, exhausted: due.length < slots && chosen.length === due.length };
 }
 
@@ -571,21 +590,15 @@ async function usageAndQueuedPostgres(
   now: number,
 ): Promise<Map<string, { usage: LaneUsage; due: DueMessage[] }>> {
   if (lanes.length === 0) return new Map();
-  const lane = sql<string>`input.lane`;
-  const window = { ...laneWindow('', now), lane };
-  const perMinute = (limits: LaneLimits) =>
-    Number.isFinite(limits.messagesPerMinute) ? limits.messagesPerMinute : null;
-  // `laneSlots` in SQL, never below 0 (a LIMIT cannot be negative); least() ignores the relay lane's null per minute.
-  const slots = sql<number>`greatest(0, least(
-    input.max, input.concurrency - usage.in_flight, input.per_minute - coalesce(usage.minute_n, 0)
-  ))`;
+  const lane = sql.ref<string>('input.lane');
+  const slots = laneSlotsSql(sql.ref('input.max'), sql.ref('input.concurrency'), sql.ref('input.per_minute'), 'usage');
   const { rows } = await sql<LaneUsageRow & { lane: string } & Nullable<DueMessage>>`
     select input.lane, usage.*, due.id, due.status, due.recipient_count, due.attempts
     from unnest(
       ${lanes.map((each) => each.lane)}::text[], ${lanes.map((each) => each.options.max)}::integer[],
-      ${lanes.map((each) => each.limits.concurrency)}::integer[], ${lanes.map((each) => perMinute(each.limits))}::integer[]
+      ${lanes.map((each) => each.limits.concurrency)}::integer[], ${lanes.map((each) => perMinuteOrNull(each.limits))}::integer[]
     ) as input (lane, max, concurrency, per_minute)
-    cross join lateral (${laneUsageQuery(trx, window)}) as usage
+    cross join lateral (${laneUsageQuery(trx, laneWindow(lane, now))}) as usage
     left join lateral (
       ${queuedDueOfLane(trx, lane, now).select('next_attempt_at as due_at').limit(slots).forUpdate().skipLocked()}
     ) as due on true
@@ -619,7 +632,7 @@ async function lockLaneReadAccountSqlite(
   return { pacing, account: await claimStatements.account.firstRow(trx, { lane }) };
 }
 
-/** The pacing row's upsert that locks the lane (`lockLaneReadAccount`). */
+/** The pacing row's upsert that locks the lane on SQLite (`lockLaneReadAccountSqlite`). */
 function lockLaneQuery(db: QueryCreator<Database>, { lane, now }: { lane: string; now: number }) {
   return db
     .insertInto('outbox_pacing')
@@ -754,8 +767,8 @@ async function selectDue(
   return [...expired, ...queued];
 }
 
-// The two reads of a lane's due messages (`selectDue`, and the CTEs of `usageAndDuePostgres`). Literal statuses, so
-// that a generic plan can use migration 0021's partial indexes.
+// The two reads of a lane's due messages (`selectDue`, the CTEs of `usageAndDuePostgres`, the LATERAL subquery of
+// `usageAndQueuedPostgres`). Literal statuses, so that a generic plan can use migration 0021's partial indexes.
 
 /** The lane's messages in `status`, as a claim reads them (`DueMessage`). */
 function laneMessagesIn(db: QueryCreator<Database>, lane: string | Expression<string>, status: 'sending' | 'queued') {
