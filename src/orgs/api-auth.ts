@@ -1,9 +1,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AccountWithOwner } from '../accounts/account-view.js';
 import { AppError } from '../errors/app-error.js';
+import { accountIdSchema } from '../http/common-schemas.js';
 import type { ServiceDeps } from '../services.js';
-import { type ApiKeyAuth, authenticateApiKey } from './api-keys.js';
+import { type ApiKeyAuth, authenticateApiKey, authenticateApiKeyWithAccount } from './api-keys.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route's `:id` names an account it reads on every call: the authentication reads it too, in the key's
+     * statement (`accountReadWithKey`; issue 14).
+     */
+    readsAccountWithKey?: boolean;
+  }
+}
 
 const authenticated = new WeakMap<FastifyRequest, ApiKeyAuth>();
+/** The account read with the key, per request: null when the key's organisation has no such account. */
+const accountsRead = new WeakMap<FastifyRequest, { accountId: string; account: AccountWithOwner | null }>();
 
 /**
  * An `onRequest` hook: authenticates `Authorization: Bearer mb_live_…` before the body is even read, so an
@@ -21,8 +35,16 @@ export function apiKeyAuthHook(deps: Pick<ServiceDeps, 'db' | 'clock'>) {
         { status: 401 },
       );
     }
-    const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
-    const auth = match?.[1] ? await authenticateApiKey(deps.db, deps.clock, match[1]) : undefined;
+    const presented = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header)?.[1];
+    const accountId = accountIdOfRoute(request);
+    let auth: ApiKeyAuth | undefined;
+    if (presented !== undefined && accountId !== undefined) {
+      const found = await authenticateApiKeyWithAccount(deps.db, deps.clock, presented, accountId);
+      auth = found?.auth;
+      if (found) accountsRead.set(request, { accountId, account: found.account ?? null });
+    } else if (presented !== undefined) {
+      auth = await authenticateApiKey(deps.db, deps.clock, presented);
+    }
     if (!auth) {
       reply.header('www-authenticate', 'Bearer realm="mailbridge", error="invalid_token"');
       throw new AppError('API_KEY_INVALID', 'The API key is malformed, unknown, revoked or expired.', {
@@ -31,6 +53,22 @@ export function apiKeyAuthHook(deps: Pick<ServiceDeps, 'db' | 'clock'>) {
     }
     authenticated.set(request, auth);
   };
+}
+
+/** The `:id` of a route that reads its account with the key, when it is an account id (else the route refuses it). */
+function accountIdOfRoute(request: FastifyRequest): string | undefined {
+  if (request.routeOptions.config.readsAccountWithKey !== true) return undefined;
+  const id = (request.params as { id?: unknown } | undefined)?.id;
+  return accountIdSchema.safeParse(id).success ? (id as string) : undefined;
+}
+
+/**
+ * The account `accountId` as the authentication read it, for a route with `readsAccountWithKey`: null when the key's
+ * organisation has no such account, undefined when it was not read with the key (the route reads it itself then).
+ */
+export function accountReadWithKey(request: FastifyRequest, accountId: string): AccountWithOwner | null | undefined {
+  const read = accountsRead.get(request);
+  return read?.accountId === accountId ? read.account : undefined;
 }
 
 /** The organisation and key the request was authenticated with (set by `apiKeyAuthHook`). */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import { accountParams, ownerIdSchema, ownerParams } from '../http/common-schemas.js';
 import { parseRequestOrThrow } from '../http/request-validation.js';
-import { apiAuthOf } from '../orgs/api-auth.js';
+import { accountReadWithKey, apiAuthOf } from '../orgs/api-auth.js';
 import type { ServiceDeps } from '../services.js';
 import { MAX_REQUEST_BODY_BYTES, readIdempotencyKeyOrThrow } from './message-input.js';
 import { cancelMessage, getMessageViewOrThrow, listMessageViews, MESSAGE_STATUSES } from './message-store.js';
@@ -39,11 +39,14 @@ const listMessagesQuery = z.strictObject({
 export function registerMessageRoutes(api: FastifyInstance, deps: ServiceDeps): void {
   const sendOptions = { bodyLimit: MAX_REQUEST_BODY_BYTES };
 
-  api.post('/accounts/:id/messages', sendOptions, async (request, reply) => {
+  // The account is read with the API key, in one statement (issue 14).
+  const accountSendOptions = { ...sendOptions, config: { readsAccountWithKey: true } };
+  api.post('/accounts/:id/messages', accountSendOptions, async (request, reply) => {
     const { organizationId } = apiAuthOf(request);
     const { id } = parseRequestOrThrow(accountParams, request.params, 'path');
     const idempotencyKey = readIdempotencyKeyOrThrow(request.headers['idempotency-key']);
-    const answer = await submitMessage(deps, organizationId, { accountId: id }, request.body, { idempotencyKey });
+    const destination = { accountId: id, account: accountReadWithKey(request, id) };
+    const answer = await submitMessage(deps, organizationId, destination, request.body, { idempotencyKey });
     return reply.code(answer.created ? 202 : 200).send(answer.message);
   });
 

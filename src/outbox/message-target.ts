@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { findAccountForOrgOrThrow } from '../accounts/account-view.js';
+import { type AccountWithOwner, accountNotFound, findAccountForOrgOrThrow } from '../accounts/account-view.js';
 import type { Database } from '../db/schema.js';
 import type { AccountStatus, AccountsTable } from '../db/tables/accounts.js';
 import type { MessageProvider } from '../db/tables/outbox.js';
@@ -72,14 +72,19 @@ function assertSendableOrThrow(account: AccountsTable): void {
   }
 }
 
-/** `POST /v1/accounts/{id}/messages`: the account, in the caller's organisation only (404 otherwise). */
+/**
+ * `POST /v1/accounts/{id}/messages`: the account, in the caller's organisation only (404 otherwise). `read`: the
+ * account as the caller read it in that organisation (null: none), when it did (the API reads it with the key).
+ */
 export async function resolveAccountTargetOrThrow(
   db: Kysely<Database>,
   organizationId: string,
   accountId: string,
+  read?: AccountWithOwner | null,
 ): Promise<MessageTarget> {
   // Another organisation's account is exactly as invisible as one that does not exist.
-  const row = await findAccountForOrgOrThrow(db, organizationId, accountId);
+  if (read === null) throw accountNotFound(accountId);
+  const row = read ?? (await findAccountForOrgOrThrow(db, organizationId, accountId));
   const { owner_external_id: ownerExternalId, ...account } = row;
   assertSendableOrThrow(account);
   return { organizationId, ...accountTarget(account, ownerExternalId) };

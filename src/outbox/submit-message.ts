@@ -1,3 +1,4 @@
+import type { AccountWithOwner } from '../accounts/account-view.js';
 import type { ServiceDeps } from '../services.js';
 import { checkFitsCarrierOrThrow, validateMessageOrThrow } from './message-input.js';
 import {
@@ -11,8 +12,13 @@ import {
 } from './message-store.js';
 import { resolveAccountTargetOrThrow, resolveOwnerTargetOrThrow } from './message-target.js';
 
-/** From an account, or through an owner's preferred provider. */
-export type MessageDestination = { accountId: string } | { ownerId: string };
+/**
+ * From an account, or through an owner's preferred provider. `account`: the account as the caller already read it
+ * in the organisation (null: it has none with that id), to save the read.
+ */
+export type MessageDestination =
+  | { accountId: string; account?: AccountWithOwner | null | undefined }
+  | { ownerId: string };
 
 /**
  * Submits a message as the API does (the dashboard's "send a test email" calls it too): the idempotency key first
@@ -39,7 +45,7 @@ export async function submitMessage(
   }
   const target =
     'accountId' in destination
-      ? await resolveAccountTargetOrThrow(deps.db, organizationId, destination.accountId)
+      ? await resolveAccountTargetOrThrow(deps.db, organizationId, destination.accountId, destination.account)
       : await resolveOwnerTargetOrThrow(deps, organizationId, destination.ownerId);
   const message = validateMessageOrThrow(
     body,

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createApiKey } from '../../src/orgs/api-keys.js';
+import { findAccountForOrgOrThrow } from '../../src/accounts/account-view.js';
+import {
+  authenticateApiKey,
+  authenticateApiKeyWithAccount,
+  createApiKey,
+  revokeApiKey,
+} from '../../src/orgs/api-keys.js';
 import { createOrganization } from '../../src/orgs/organizations.js';
 import { ManualClock } from '../../src/platform/clock.js';
 import { TEST_DIALECTS } from '../support/databases.js';
 import { startTestService, type TestService } from '../support/service.js';
-import { type ApiClient, callApi, createApiClient } from './api-test-support.js';
+import { StatementCounter } from '../support/statement-counter.js';
+import { type ApiClient, callApi, createApiClient, seedAccount } from './api-test-support.js';
 
 const DAY_MS = 86_400_000;
 
@@ -113,6 +120,42 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(attempt.status, 404);
       assert.equal(attempt.body.error.code, 'API_KEY_NOT_FOUND');
       assert.equal((await standard.call('GET', '/v1/accounts')).status, 200, 'the key still works');
+    });
+
+    it("reads the key and the account a request names in one statement, in the key's organisation only", async () => {
+      const mine = await seedAccount(service, {
+        organizationId: standard.organization.id,
+        ownerId: 'user-along-with-key',
+        email: 'along@example.com',
+      });
+      const counter = new StatementCounter();
+      const db = service.deps.db.withPlugin(counter);
+      // The key was used just now: no `last_used_at` write, so the count is the read's.
+      await authenticateApiKey(db, clock, standard.key);
+      counter.count = 0;
+      const found = await authenticateApiKeyWithAccount(db, clock, standard.key, mine.id);
+      assert.equal(counter.count, 1, 'one statement for the key and the account');
+      assert.deepEqual(found?.auth, {
+        organizationId: standard.organization.id,
+        apiKeyId: standard.apiKeyId,
+        scope: 'standard',
+      });
+      const direct = await findAccountForOrgOrThrow(service.deps.db, standard.organization.id, mine.id);
+      assert.deepEqual(found?.account, direct, 'the account row as the account module reads it');
+
+      const foreign = await authenticateApiKeyWithAccount(db, clock, otherAdminKey, mine.id);
+      assert.equal(foreign?.auth.organizationId !== standard.organization.id, true, 'the other key authenticates');
+      assert.equal(foreign?.account, undefined, "another organisation's account reads as none");
+      const unknown = await authenticateApiKeyWithAccount(db, clock, standard.key, 'acc_00000000000000000000000000');
+      assert.equal(unknown?.account, undefined);
+
+      const revoked = await createApiKey(service.deps.db, clock, standard.organization.id, 'revoked along');
+      await revokeApiKey(service.deps.db, clock, standard.organization.id, revoked.id);
+      assert.equal(
+        await authenticateApiKeyWithAccount(db, clock, revoked.key, mine.id),
+        undefined,
+        'a revoked key tells nothing, not even the account',
+      );
     });
 
     it('refuses bad input with a precise 400 and creates nothing', async () => {
