@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { RowTemplates, StatementTemplate } from '../db/statement-template.js';
 import type { AccountsTable } from '../db/tables/accounts.js';
 import type { SealedSecret } from '../vault/secret-types.js';
 import { REFRESH_LEASE_RELEASED_CHANNEL } from './refresh-lease.js';
@@ -38,48 +39,65 @@ export interface RefreshedTokens {
  */
 export async function storeRefreshedTokensIfPlain(trx: Kysely<Database>, tokens: RefreshedTokens): Promise<boolean> {
   const { accountId, now } = tokens;
-  const stored = await trx
-    .updateTable('account_tokens')
-    .set({ access_token: tokens.accessToken, refresh_token: tokens.refreshToken, updated_at: now })
-    .where('account_id', '=', accountId)
-    .where((eb) =>
-      eb.and([
-        eb.exists(
-          eb
-            .selectFrom('accounts')
-            .select('id')
-            .where('id', '=', accountId)
-            .where('status', '=', 'connected')
-            .where('refresh_failures', '=', 0),
-        ),
-        eb.exists(
-          eb
-            .selectFrom('vault_data_keys')
-            .select('subject_id')
-            .where('subject_id', '=', accountId)
-            .where('data_key_id', '=', tokens.dataKeyId),
-        ),
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('operator_alerts')
-              .select('id')
-              .where('kind', '=', 'app.misconfigured')
-              .where('resolved_at', 'is', null),
-          ),
-        ),
-      ]),
-    )
-    .returning('account_id')
-    .executeTakeFirst();
+  const stored = await plainTokenUpdate.firstRow(trx, {
+    accountId,
+    dataKeyId: tokens.dataKeyId,
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    now,
+  });
   if (!stored) return false;
-  await trx
-    .updateTable('accounts')
-    .set({ ...tokens.columns, updated_at: now })
-    .where('id', '=', accountId)
-    .execute();
+  const account = { ...tokens.columns, updated_at: now, id: accountId };
+  await lifecycleUpdates.of(account).changedRows(trx, account);
   return true;
 }
+
+/** `storeRefreshedTokensIfPlain`'s statements run once per refresh: templates (src/db/statement-template.ts). */
+const plainTokenUpdate = new StatementTemplate(
+  (
+    db,
+    slots: { accountId: string; dataKeyId: string; accessToken: SealedSecret; refreshToken: SealedSecret; now: number },
+  ) =>
+    db
+      .updateTable('account_tokens')
+      .set({ access_token: slots.accessToken, refresh_token: slots.refreshToken, updated_at: slots.now })
+      .where('account_id', '=', slots.accountId)
+      .where((eb) =>
+        eb.and([
+          eb.exists(
+            eb
+              .selectFrom('accounts')
+              .select('id')
+              .where('id', '=', slots.accountId)
+              .where('status', '=', 'connected')
+              .where('refresh_failures', '=', 0),
+          ),
+          eb.exists(
+            eb
+              .selectFrom('vault_data_keys')
+              .select('subject_id')
+              .where('subject_id', '=', slots.accountId)
+              .where('data_key_id', '=', slots.dataKeyId),
+          ),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('operator_alerts')
+                .select('id')
+                .where('kind', '=', 'app.misconfigured')
+                .where('resolved_at', 'is', null),
+            ),
+          ),
+        ]),
+      )
+      .returning('account_id'),
+);
+
+/** The account's lifecycle columns (one template per set: `refresh_token_issued_at` is there only when it moved). */
+const lifecycleUpdates = new RowTemplates(
+  (db, { id, ...columns }: RefreshedTokens['columns'] & Pick<AccountsTable, 'id' | 'updated_at'>) =>
+    db.updateTable('accounts').set(columns).where('id', '=', id),
+);
 
 /**
  * PostgreSQL, one statement (its own transaction): locks the account row on the conditions above (the lock a
