@@ -246,14 +246,18 @@ export class WaitingJobHitRate {
   #skipped = 0;
 
   worthTrying(): boolean {
-    if (this.#rate >= 1 / 3 || this.#skipped >= 9) return true;
+    if (this.#rate >= 1 / 3) return true;
+    // Counted as decided, not as answered: concurrent accepts decide before the earlier tries record their answer.
+    if (this.#skipped >= 9) {
+      this.#skipped = 0;
+      return true;
+    }
     this.#skipped++;
     return false;
   }
 
   record(hit: boolean): void {
     this.#rate += ((hit ? 1 : 0) - this.#rate) / 50;
-    this.#skipped = 0;
   }
 }
 

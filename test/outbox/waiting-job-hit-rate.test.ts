@@ -37,4 +37,19 @@ describe('the one-statement accept: tried while it pays', () => {
     }
     assert.ok(tried > 150, `hits make it worth trying again (${tried} of 200 tried)`);
   });
+
+  it('one in ten still when accepts are decided before earlier tries record (50 in flight)', () => {
+    const rate = new WaitingJobHitRate();
+    tries(rate, 55, false);
+    // Fifty accepts at a time each decide before any of their tries answers, as concurrent requests do.
+    let tried = 0;
+    for (let round = 0; round < 20; round++) {
+      const decided = Array.from({ length: 50 }, () => rate.worthTrying());
+      for (const worth of decided.filter(Boolean)) {
+        tried++;
+        rate.record(!worth);
+      }
+    }
+    assert.equal(tried, 100, `one accept in ten of 1,000 (${tried} tried)`);
+  });
 });
