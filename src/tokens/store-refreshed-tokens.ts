@@ -112,42 +112,87 @@ export async function storeRefreshedTokensAndReleaseIfPlain(
   tokens: RefreshedTokens,
   leaseOwner: string,
 ): Promise<boolean> {
-  const { accountId, now, columns } = tokens;
-  const refreshIssued = columns.refresh_token_issued_at;
-  // Without a new refresh token the old one's window did not move: the column keeps its value.
-  const issuedAt = refreshIssued === undefined ? sql`refresh_token_issued_at` : sql`${refreshIssued}`;
-  const result = await sql<{ stored: number }>`
+  const { columns } = tokens;
+  const values = {
+    accountId: tokens.accountId,
+    dataKeyId: tokens.dataKeyId,
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    now: tokens.now,
+    leaseOwner,
+    lastRefreshedAt: columns.last_refreshed_at,
+    accessTokenExpiresAt: columns.access_token_expires_at,
+    nextKeepaliveAt: columns.next_keepalive_at,
+    refreshFailures: columns.refresh_failures,
+    refreshRetryAt: columns.refresh_retry_at,
+  };
+  const issuedAt = columns.refresh_token_issued_at;
+  const result =
+    issuedAt === undefined
+      ? await plainStoresAndReleases.keepingIssuedAt.firstRow(db, { ...values, issuedAt: null })
+      : await plainStoresAndReleases.movingIssuedAt.firstRow(db, { ...values, issuedAt });
+  return Number(result?.stored ?? 0) > 0;
+}
+
+interface PlainStoreValues {
+  accountId: string;
+  dataKeyId: string;
+  accessToken: SealedSecret;
+  refreshToken: SealedSecret;
+  now: number;
+  leaseOwner: string;
+  lastRefreshedAt: number | null;
+  accessTokenExpiresAt: number | null;
+  /** Written only by the statement that moves it (a grant with a new refresh token); null for the other. */
+  issuedAt: number | null;
+  nextKeepaliveAt: number | null;
+  refreshFailures: number;
+  refreshRetryAt: number | null;
+}
+
+/**
+ * `storeRefreshedTokensAndReleaseIfPlain`'s statement, once per refresh on PostgreSQL: a template (issue 14), one for
+ * a grant that brought a new refresh token (its window moves) and one for a grant that did not (the column stays).
+ */
+function plainStoreAndRelease(movesIssuedAt: boolean) {
+  return new StatementTemplate((db, slots: PlainStoreValues) => {
+    const issuedAt = movesIssuedAt ? sql`${slots.issuedAt}` : sql`refresh_token_issued_at`;
+    const statement = sql<{ stored: number; notified: number }>`
     with account as (
       select id from accounts
-      where id = ${accountId} and status = 'connected' and refresh_failures = 0
-        and exists (select 1 from vault_data_keys where subject_id = ${accountId} and data_key_id = ${tokens.dataKeyId})
+      where id = ${slots.accountId} and status = 'connected' and refresh_failures = 0
+        and exists (select 1 from vault_data_keys where subject_id = ${slots.accountId} and data_key_id = ${slots.dataKeyId})
         and not exists (select 1 from operator_alerts where kind = 'app.misconfigured' and resolved_at is null)
       for update
     ), stored_tokens as (
       update account_tokens
-      set access_token = ${tokens.accessToken}, refresh_token = ${tokens.refreshToken}, updated_at = ${now}
+      set access_token = ${slots.accessToken}, refresh_token = ${slots.refreshToken}, updated_at = ${slots.now}
       where account_id in (select id from account)
       returning account_id
     ), updated as (
       update accounts
-      set last_refreshed_at = ${columns.last_refreshed_at},
-        access_token_expires_at = ${columns.access_token_expires_at},
+      set last_refreshed_at = ${slots.lastRefreshedAt},
+        access_token_expires_at = ${slots.accessTokenExpiresAt},
         refresh_token_issued_at = ${issuedAt},
-        next_keepalive_at = ${columns.next_keepalive_at},
-        refresh_failures = ${columns.refresh_failures},
-        refresh_retry_at = ${columns.refresh_retry_at},
-        updated_at = ${now}
+        next_keepalive_at = ${slots.nextKeepaliveAt},
+        refresh_failures = ${slots.refreshFailures},
+        refresh_retry_at = ${slots.refreshRetryAt},
+        updated_at = ${slots.now}
       where id in (select account_id from stored_tokens)
       returning id
     ), released as (
       update account_refresh_leases
       set lease_until = 0, generation = generation + 1
-      where account_id in (select id from updated) and owner = ${leaseOwner}
+      where account_id in (select id from updated) and owner = ${slots.leaseOwner}
       returning account_id
     )
     select (select count(*) from updated)::int as stored,
-      (select count(pg_notify(${REFRESH_LEASE_RELEASED_CHANNEL}, account_id)) from released)::int as notified`.execute(
-    db,
-  );
-  return Number(result.rows[0]?.stored ?? 0) > 0;
+      (select count(pg_notify(${REFRESH_LEASE_RELEASED_CHANNEL}, account_id)) from released)::int as notified`;
+    return { compile: () => statement.compile(db) };
+  });
 }
+
+const plainStoresAndReleases = {
+  movingIssuedAt: plainStoreAndRelease(true),
+  keepingIssuedAt: plainStoreAndRelease(false),
+};
