@@ -6,10 +6,11 @@ import { withTransaction } from './transaction.js';
 /**
  * Group commit on SQLite (issue 14): writes that callers ask for within the same turn of the event loop (the
  * `started` marks of a round's sends, the outcomes of sends that ended together, the claims of several lanes, the
- * messages accepted by requests that arrived together) are run one after another in one transaction and committed
- * once. Each caller still awaits its own write being committed before it goes on, so nothing is reported (or sent)
- * before it is durable; only the number of commits changes. A commit is the largest single cost of a sent message in `mailbridge start` (README Performance, "Send
- * pipeline on a CPU budget").
+ * messages accepted by requests that arrived together, the tokens of refreshes that ended together) are run one
+ * after another in one transaction and committed once. Each caller still awaits its own write being committed
+ * before it goes on, so nothing is reported (or sent) before it is durable; only the number of commits changes. A
+ * commit is the largest single cost of a sent message in `mailbridge start` (README Performance, "Send pipeline on
+ * a CPU budget").
  *
  * - Atomic per caller, as `withTransaction` is: if any write of a batch throws, the whole batch is rolled back and
  *   every write of it runs again in a transaction of its own, so each caller sees exactly what it would have seen

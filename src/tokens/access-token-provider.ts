@@ -1,5 +1,6 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import { recordAccountHealth } from '../accounts/account-health.js';
+import { groupCommit } from '../db/group-commit.js';
 import { type ExpectedNotification, NotificationWaiter } from '../db/notification-waiter.js';
 import type { Database } from '../db/schema.js';
 import { StatementTemplate } from '../db/statement-template.js';
@@ -605,12 +606,9 @@ export class AccessTokenProvider {
           return token;
         }
       } else if (dialect !== 'postgres') {
-        // SQLite: the general way joins the same transaction when the plain one does not apply.
-        return withTransaction(db, async (trx) =>
-          (await storeRefreshedTokensIfPlain(trx, plain))
-            ? token
-            : this.#applyOutcome(trx, accountId, intent, outcome, used),
-        );
+        // SQLite: the plain stores of refreshes that ended in the same turn share one commit (src/db/group-commit.ts).
+        // When the plain one does not apply it wrote nothing, and the general way below reads and decides afresh.
+        if (await groupCommit(db, dialect, (trx) => storeRefreshedTokensIfPlain(trx, plain))) return token;
       }
     }
     return withTransaction(db, (trx) => this.#applyOutcome(trx, accountId, intent, outcome, used));
