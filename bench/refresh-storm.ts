@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { requestFetch } from '../src/platform/http-transport.js';
 import type { FleetEmulatorReady, FleetEmulatorStats, MintedUser } from './fixtures/fleet-emulator-process.js';
 import type { StormResult } from './fixtures/token-storm-process.js';
 import { chosenConfigs, integerArg } from './support/args.js';
@@ -25,7 +26,7 @@ import { totalStatements } from './support/statement-counter.js';
  * through the service's own `AccessTokenProvider` in a worker-like process (bench/fixtures/token-storm-process.ts),
  * accounts taken `--concurrency` at a time. Counted at the emulator (its request log): the refresh grants that
  * reached Microsoft — exactly one per account is the target — and the total time, against a bare refresh loop: the
- * same number of direct `refresh_token` grants (a form POST with fetch, as a user would write it), with the same
+ * same number of direct `refresh_token` grants (a form POST over the service's own HTTP transport), with the same
  * concurrency, against the same emulator, storing nothing. Target: ≤ 1.5× the bare loop's time.
  *
  * Configurations: SQLite (one process), PostgreSQL (one process), and PostgreSQL with two processes asking for the
@@ -79,6 +80,8 @@ interface Row {
   refreshes: number;
   seconds: number;
   baseline: Row | undefined;
+  /** A bare loop shown beside the baseline, for reference (no target). */
+  reference?: boolean;
   note: string;
 }
 
@@ -91,8 +94,26 @@ function refreshCounts(stats: FleetEmulatorStats): { ok: number; total: number }
   };
 }
 
-/** The bare loop: direct refresh_token grants with fetch, `concurrency` at a time, nothing stored. */
-async function bareLoop(emulator: Fixture<FleetEmulatorReady>, clientSecret: string): Promise<Row> {
+/** How the bare loop posts its grants. */
+interface Transport {
+  label: string;
+  fetch: typeof fetch;
+}
+
+/**
+ * The service's own HTTP transport (src/platform/http-transport.ts): the baseline, so that the bare loop and the
+ * provider differ only in what the provider does around the request.
+ */
+const SERVICE_TRANSPORT: Transport = { label: '', fetch: requestFetch };
+/** Node's `fetch`, as a user would write the loop: shown for reference (it costs more CPU per request). */
+const NODE_FETCH: Transport = { label: " with Node's fetch", fetch: (input, init) => fetch(input, init) };
+
+/** The bare loop: direct refresh_token grants, `concurrency` at a time, nothing stored. */
+async function bareLoop(
+  emulator: Fixture<FleetEmulatorReady>,
+  clientSecret: string,
+  transport: Transport = SERVICE_TRANSPORT,
+): Promise<Row> {
   const tokens = await emulator.request<MintedUser[]>('mint', { from: 0, count: ACCOUNTS });
   await emulator.request('clearLog');
   const url = `${emulator.ready.url}/common/oauth2/v2.0/token`;
@@ -102,7 +123,7 @@ async function bareLoop(emulator: Fixture<FleetEmulatorReady>, clientSecret: str
   const lane = async () => {
     while (next < tokens.length) {
       const user = tokens[next++]!;
-      const response = await fetch(url, {
+      const response = await transport.fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({
@@ -121,7 +142,7 @@ async function bareLoop(emulator: Fixture<FleetEmulatorReady>, clientSecret: str
   const seconds = (performance.now() - started) / 1000;
   const stats = await emulator.request<FleetEmulatorStats>('stats');
   const counts = refreshCounts(stats);
-  const name = `bare refresh loop, concurrency ${CONCURRENCY}`;
+  const name = `bare refresh loop${transport.label}, concurrency ${CONCURRENCY}`;
   if ((statuses.get(200) ?? 0) !== ACCOUNTS) {
     problems.add(
       `${name}: ${statuses.get(200) ?? 0} of ${ACCOUNTS} grants answered 200 (${JSON.stringify([...statuses])})`,
@@ -282,8 +303,9 @@ async function main(): Promise<void> {
   const profileDir = args.profile ? mkdtempSync(join(tmpdir(), 'mailbridge-bench-profile-')) : undefined;
   const rows: Row[] = [];
   try {
+    const withNodeFetch = await bareLoop(emulator, credentials.clientSecret, NODE_FETCH);
     const baseline = await bareLoop(emulator, credentials.clientSecret);
-    rows.push(baseline);
+    rows.push(baseline, { ...withNodeFetch, baseline, reference: true });
     for (const config of CONFIGS) rows.push(await storm(config, emulator, credentials, baseline, profileDir));
     const again = await bareLoop(emulator, credentials.clientSecret);
     again.name = `${again.name} (again, at the end)`;
@@ -310,7 +332,7 @@ async function main(): Promise<void> {
   for (const row of rows) console.log(`- ${row.note}`);
   console.log(loadLine('end'));
   for (const row of rows) {
-    if (!row.baseline) continue;
+    if (!row.baseline || row.reference) continue;
     const ratio = row.seconds / row.baseline.seconds;
     const once = row.refreshes === ACCOUNTS;
     console.log(

@@ -1,3 +1,5 @@
+import { requestFetch } from '../platform/http-transport.js';
+
 /**
  * Where Microsoft's hosts are really served. mailbridge always speaks to `https://login.microsoftonline.com` and
  * `https://graph.microsoft.com` in its protocol code (so issuer checks, openid-client's Entra ID handling and
@@ -46,7 +48,7 @@ export function routeMicrosoftUrl(url: string, routes: MicrosoftRoutes): string 
 }
 
 /** A `fetch` that sends requests for Microsoft's hosts where `routes` says. The transport seam of every client. */
-export function createMicrosoftFetch(routes: MicrosoftRoutes, baseFetch: typeof fetch = fetch): typeof fetch {
+export function createMicrosoftFetch(routes: MicrosoftRoutes, baseFetch: typeof fetch = requestFetch): typeof fetch {
   const routesNothing =
     routes.login === MICROSOFT_LOGIN_ORIGIN &&
     routes.graph === MICROSOFT_GRAPH_ORIGIN &&
