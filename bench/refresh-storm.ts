@@ -106,7 +106,7 @@ interface Transport {
  */
 const SERVICE_TRANSPORT: Transport = { label: '', fetch: requestFetch };
 /** Node's `fetch`, as a user would write the loop: shown for reference (it costs more CPU per request). */
-const NODE_FETCH: Transport = { label: " with Node's fetch", fetch: (input, init) => fetch(input, init) };
+const NODE_FETCH: Transport = { label: " with Node's fetch", fetch };
 
 /** The bare loop: direct refresh_token grants, `concurrency` at a time, nothing stored. */
 async function bareLoop(

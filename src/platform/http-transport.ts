@@ -46,17 +46,18 @@ export async function requestFetch(input: string | URL | Request, init: RequestI
     if (Array.isArray(value)) for (const each of value) received.append(name, each);
     else if (value !== undefined) received.append(name, value);
   }
+  const withoutBody = method === 'HEAD' || NULL_BODY_STATUSES.has(status);
   let bytes: ArrayBuffer;
   try {
     bytes = await answer.body.arrayBuffer();
   } catch (error) {
+    if (withoutBody) return new Response(null, { status, headers: received });
     // The status line arrived (the request was received) and the body was lost: as with `fetch`, the answer
     // resolves and reading its body fails (the Graph client tells the two apart).
     const failure = signal?.aborted ? signal.reason : new TypeError('terminated', { cause: error });
     const lost = new ReadableStream({ start: (controller) => controller.error(failure) });
     return new Response(lost, { status, headers: received });
   }
-  const withoutBody = method === 'HEAD' || NULL_BODY_STATUSES.has(status);
   return new Response(withoutBody ? null : bytes, { status, headers: received });
 }
 

@@ -956,7 +956,7 @@ async function readAccountTakingLeaseIfDue(
   const attempted =
     row !== undefined &&
     read.tokens !== undefined &&
-    refreshableStatuses(due.forHealthCheck).includes(row.status) &&
+    (due.forHealthCheck ? isHealthCheckedStatus(row.status) : isTokenUsableStatus(row.status)) &&
     (row.access_token_expires_at === null || row.access_token_expires_at <= due.dueBy) &&
     (row.refresh_retry_at === null || row.refresh_retry_at <= take.now);
   return { ...read, lease, attempted };

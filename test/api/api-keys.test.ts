@@ -144,8 +144,9 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(found?.account, direct, 'the account row as the account module reads it');
 
       const foreign = await authenticateApiKeyWithAccount(db, clock, otherAdminKey, mine.id);
-      assert.equal(foreign?.auth.organizationId !== standard.organization.id, true, 'the other key authenticates');
-      assert.equal(foreign?.account, undefined, "another organisation's account reads as none");
+      assert.ok(foreign, "the other organisation's key authenticates");
+      assert.notEqual(foreign.auth.organizationId, standard.organization.id);
+      assert.equal(foreign.account, undefined, "another organisation's account reads as none");
       const unknown = await authenticateApiKeyWithAccount(db, clock, standard.key, 'acc_00000000000000000000000000');
       assert.equal(unknown?.account, undefined);
 
